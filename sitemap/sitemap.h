@@ -1,0 +1,61 @@
+// sitemap/: the map of the site. Walks SOURCE into files with their keys, sizes, content types and headers.
+// Needs no network.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aws/aws.h"
+
+namespace sitesync::sitemap {
+
+/// One `headers:` rule from the config. Fields left unset do not change what earlier rules set.
+struct HeaderRule {
+  std::string match;  ///< Glob, same syntax as --exclude.
+  std::optional<std::string> cache_control;
+  std::optional<std::string> content_type;
+};
+
+struct WalkOptions {
+  std::vector<std::string> exclude;  ///< Globs; a matching file (or a file under a matching folder) is skipped.
+  std::vector<std::string> include;  ///< Globs; a matching file is kept even if excluded (also dotfiles).
+  std::vector<HeaderRule> headers;   ///< Applied in order; the last matching rule wins per field.
+};
+
+/// A file of the site.
+struct LocalFile {
+  std::string rel_path;           ///< Relative to SOURCE, '/'-separated, bytes as on disk (no leading '/').
+  std::filesystem::path abs_path; ///< Where to read it (the symlink's target is read through the link).
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::string content_type;   ///< From the rules, else the built-in table, else application/octet-stream.
+  std::string cache_control;  ///< From the rules; empty when none.
+};
+
+struct SiteMap {
+  std::vector<LocalFile> files;       ///< Sorted by rel_path (byte order).
+  std::vector<std::string> warnings;  ///< Skipped symlinks, loops, unreadable entries: one message each.
+};
+
+/// Walks `source`. Dotfiles and dot-folders are skipped except `.well-known/` (unless an include glob matches).
+/// Symlinks are followed when their target stays inside `source`; ones pointing outside, broken ones and loops
+/// are skipped with a warning. Fails with kInput when `source` is missing or not a directory.
+[[nodiscard]] aws::Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options);
+
+/// Glob match against a '/'-separated relative path. `*` and `?` do not cross '/', `**` does (`a/**/b` also
+/// matches `a/b`), `[...]` is a class. A pattern without '/' matches the base name at any depth; a leading '/'
+/// anchors at SOURCE. A pattern also matches a path when it matches one of the path's parent folders.
+[[nodiscard]] bool GlobMatch(std::string_view pattern, std::string_view rel_path);
+
+/// Content-Type from the built-in table of web types by extension (case-insensitive), independent of the OS;
+/// "application/octet-stream" when unknown. Text types carry "; charset=utf-8".
+[[nodiscard]] std::string ContentTypeFor(std::string_view rel_path);
+
+/// True for .html and .htm (case-insensitive): such files are uploaded after the assets they reference.
+[[nodiscard]] bool IsHtml(std::string_view rel_path);
+
+}  // namespace sitesync::sitemap
