@@ -165,4 +165,123 @@ std::string Authorization(const SignableRequest& request, SigningMode mode, cons
 /// "20150830T123600Z" for a time point (UTC).
 std::string AmzDate(std::chrono::system_clock::time_point t);
 
+// ---------------------------------------------------------------------------------------------------------------
+// HTTP: one libcurl multi loop carries every request (aws/curl_transport.cc)
+// ---------------------------------------------------------------------------------------------------------------
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+/// What a request sends: nothing, bytes held in memory, or a byte range of a file streamed from disk.
+struct Body {
+  enum class Kind { kNone, kBytes, kFile };
+  Kind kind = Kind::kNone;
+  std::string bytes;
+  std::string file_path;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+
+  std::uint64_t size() const { return kind == Kind::kBytes ? bytes.size() : kind == Kind::kFile ? length : 0; }
+};
+
+struct HttpRequest;
+/// Runs when a request is about to start its first attempt, on the loop thread: it may read the body and set
+/// headers (e.g. Content-MD5) so that memory is only held for transfers in flight. An error fails the request.
+using PrepareFn = std::function<Result<void>(HttpRequest&)>;
+
+/// A request to an AWS endpoint. The client signs it anew on every attempt.
+struct HttpRequest {
+  std::string service = "s3";            ///< SigV4 service name.
+  SigningMode mode = SigningMode::kS3;
+  std::string method = "GET";
+  std::string endpoint;                  ///< "https://host[:port]", no path.
+  std::string path = "/";                ///< Decoded path; encoded once with CanonicalUri(path, mode).
+  std::vector<std::pair<std::string, std::string>> query;  ///< Decoded.
+  HeaderList headers;                    ///< Extra headers to send and sign (Content-Type, Content-MD5, ...).
+  Body body;
+  /// Hex SHA-256 of the body; when empty the client computes it for in-memory bodies and uses
+  /// UNSIGNED-PAYLOAD for file bodies.
+  std::string payload_hash;
+  std::string what;                      ///< For messages: "PUT s3://bucket/key".
+  PrepareFn prepare;
+};
+
+struct HttpResponse {
+  long status = 0;
+  HeaderList headers;  ///< Names lowercased.
+  std::string body;
+  /// The first header named `name` (lowercase), or empty.
+  std::string Header(std::string_view name) const;
+};
+
+struct ClientOptions {
+  Credentials credentials;
+  std::string region = "us-east-1";
+  int max_in_flight = 64;  ///< Transfers running at once.
+  int max_attempts = 5;    ///< Per request, including the first.
+  std::chrono::milliseconds base_backoff{200};
+  std::chrono::milliseconds max_backoff{8000};
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::seconds stall_timeout{60};  ///< A transfer that moves no byte for this long fails (retryable).
+  /// Receives one line per attempt when set (-v). Never given secrets or signatures.
+  std::function<void(std::string_view)> trace;
+};
+
+/// Counters for tests, benchmarks and -v.
+struct ClientStats {
+  std::map<std::string, std::uint64_t> requests_by_method;
+  std::uint64_t retries = 0;
+  std::uint64_t clock_corrections = 0;
+};
+
+/// Runs every request through one curl multi handle with at most max_in_flight transfers, reusing
+/// connections. Retries 5xx, 429, SlowDown/Throttling codes, timeouts and connection errors with exponential
+/// backoff and full jitter, up to max_attempts; corrects the clock from the server's Date header on
+/// RequestTimeTooSkewed. Not thread-safe: use from one thread.
+class HttpClient {
+ public:
+  using Callback = std::function<void(Result<HttpResponse>)>;
+
+  /// Fails with kInternal when curl cannot be set up.
+  [[nodiscard]] static Result<std::unique_ptr<HttpClient>> Create(ClientOptions options);
+  virtual ~HttpClient() = default;
+
+  /// Queues `request`; `done` runs on the loop (inside Run) with the final answer: a 2xx response, or the
+  /// Error after retries (http_status and service_code set when the server answered).
+  virtual void Submit(HttpRequest request, Callback done) = 0;
+  /// Runs the loop until nothing is queued, waiting or in flight. Callbacks may Submit more.
+  virtual void Run() = 0;
+  /// Submits one request and runs the loop until it is done.
+  [[nodiscard]] Result<HttpResponse> Send(HttpRequest request);
+
+  [[nodiscard]] virtual ClientStats Stats() const = 0;
+};
+
+/// Call once in main before any thread: curl_global_init and xmlInitParser.
+void GlobalInit();
+
+// ---------------------------------------------------------------------------------------------------------------
+// XML (libxml2): parsed into an owned tree; element names are local names (namespaces dropped)
+// ---------------------------------------------------------------------------------------------------------------
+
+struct XmlElement {
+  std::string name;
+  std::string text;  ///< Concatenated text content of this element's own text children.
+  std::vector<XmlElement> children;
+
+  /// The first child named `child`, or nullptr.
+  const XmlElement* Child(std::string_view child) const;
+  /// The text of the first child named `child`, or empty.
+  std::string ChildText(std::string_view child) const;
+};
+
+/// Parses `xml` (no network access, no entities expansion). Fails with kParse.
+[[nodiscard]] Result<XmlElement> ParseXml(std::string_view xml);
+
+/// Serializes `root` with an XML declaration; `xmlns` is set on the root when non-empty.
+[[nodiscard]] std::string WriteXml(const XmlElement& root, std::string_view xmlns);
+
+/// The error code and message of an S3 (<Error>) or CloudFront (<ErrorResponse><Error>) error body; empty
+/// strings when the body is not such a document.
+std::pair<std::string, std::string> ParseErrorBody(std::string_view body);
+
 }  // namespace sitesync::aws

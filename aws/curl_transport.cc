@@ -1,1 +1,503 @@
-// placeholder
+// The one libcurl multi loop that carries every request: a bounded number of transfers in flight, topped up as
+// each finishes, every easy handle pointing at its transfer through CURLOPT_PRIVATE. Retries, backoff and clock
+// correction live here so that one 503 among thousands of uploads stays attached to its own transfer.
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <libxml/parser.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "aws/aws.h"
+#include "aws/c_handles.h"
+
+namespace sitesync::aws {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Transfer {
+  HttpRequest request;
+  HttpClient::Callback done;
+  int attempt = 0;  // attempts already finished
+  bool prepared = false;
+
+  CurlEasy easy;
+  CurlSlist header_list;
+  UniqueFd fd;
+  std::uint64_t body_sent = 0;
+  bool body_error = false;
+  std::string body_error_message;
+  HttpResponse response;
+  Clock::time_point started;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+};
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Trim(std::string_view s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::size_t OnWrite(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  t->response.body.append(data, size * count);
+  return size * count;
+}
+
+std::size_t OnHeader(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view line(data, size * count);
+  if (line.starts_with("HTTP/")) {
+    t->response.headers.clear();  // a new response (after 100 Continue or a redirect)
+  } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
+    t->response.headers.emplace_back(Lower(Trim(line.substr(0, colon))), Trim(line.substr(colon + 1)));
+  }
+  return size * count;
+}
+
+// Streams the body from memory or from the file with pread at the transfer's own offset, so retries and curl's
+// rewinds only reset body_sent. Nothing here may throw: this runs inside libcurl.
+std::size_t OnRead(char* buffer, std::size_t size, std::size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const Body& body = t->request.body;
+  const std::uint64_t total = body.size();
+  const std::uint64_t left = total - std::min(total, t->body_sent);
+  const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, size * count));
+  if (want == 0) return 0;
+  if (body.kind == Body::Kind::kBytes) {
+    std::memcpy(buffer, body.bytes.data() + t->body_sent, want);
+    t->body_sent += want;
+    return want;
+  }
+  ssize_t got;
+  do {
+    got = ::pread(t->fd.get(), buffer, want, static_cast<off_t>(body.offset + t->body_sent));
+  } while (got < 0 && errno == EINTR);
+  if (got <= 0) {
+    t->body_error = true;
+    t->body_error_message = got < 0 ? std::strerror(errno) : "file shrank while it was being uploaded";
+    return CURL_READFUNC_ABORT;
+  }
+  t->body_sent += static_cast<std::uint64_t>(got);
+  return static_cast<std::size_t>(got);
+}
+
+int OnSeek(void* user, curl_off_t offset, int origin) {
+  auto* t = static_cast<Transfer*>(user);
+  if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+  t->body_sent = static_cast<std::uint64_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+bool IsRetryableCurlCode(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_WEIRD_SERVER_REPLY:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsRetryableServiceCode(std::string_view code) {
+  static constexpr std::string_view kCodes[] = {
+      "SlowDown",          "Throttling",       "ThrottlingException", "RequestLimitExceeded",
+      "RequestTimeout",    "ServiceUnavailable", "InternalError",     "TooManyRequestsException",
+      "RequestThrottled", "TooManyInvalidationsInProgress", "PriorRequestNotComplete"};
+  return std::find(std::begin(kCodes), std::end(kCodes), code) != std::end(kCodes);
+}
+
+bool IsCredentialCode(std::string_view code) {
+  static constexpr std::string_view kCodes[] = {
+      "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidClientTokenId", "ExpiredToken",
+      "InvalidToken",          "TokenRefreshRequired", "AccessDenied",      "AuthFailure",
+      "MissingAuthenticationToken", "UnrecognizedClientException", "IncompleteSignature"};
+  return std::find(std::begin(kCodes), std::end(kCodes), code) != std::end(kCodes);
+}
+
+std::string HostHeader(std::string_view endpoint) {
+  std::string_view rest = endpoint;
+  bool https = true;
+  if (auto p = rest.find("://"); p != std::string_view::npos) {
+    https = rest.substr(0, p) == "https";
+    rest.remove_prefix(p + 3);
+  }
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) rest = rest.substr(0, slash);
+  // Default ports are not part of Host (curl leaves them out too; the signature must match what is sent).
+  if (https && rest.ends_with(":443")) rest.remove_suffix(4);
+  if (!https && rest.ends_with(":80")) rest.remove_suffix(3);
+  return Lower(rest);
+}
+
+class CurlClient final : public HttpClient {
+ public:
+  CurlClient(ClientOptions options, CurlMulti multi)
+      : options_(std::move(options)), multi_(std::move(multi)), rng_(std::random_device{}()) {}
+
+  ~CurlClient() override {
+    // Transfers still attached (only if Run was abandoned) are detached before their easy handles go.
+    for (Transfer* t : running_) {
+      curl_multi_remove_handle(multi_.get(), t->easy.get());
+      delete t;
+    }
+  }
+
+  void Submit(HttpRequest request, Callback done) override {
+    auto t = std::make_unique<Transfer>();
+    t->request = std::move(request);
+    t->done = std::move(done);
+    ready_.push_back(std::move(t));
+  }
+
+  void Run() override {
+    while (!ready_.empty() || !waiting_.empty() || !running_.empty()) {
+      PromoteDue();
+      while (static_cast<int>(running_.size()) < options_.max_in_flight && !ready_.empty()) {
+        std::unique_ptr<Transfer> t = std::move(ready_.front());
+        ready_.pop_front();
+        Start(std::move(t));
+      }
+      int still_running = 0;
+      curl_multi_perform(multi_.get(), &still_running);
+      CollectDone();
+      if (!ready_.empty() && static_cast<int>(running_.size()) < options_.max_in_flight) continue;
+      if (running_.empty() && waiting_.empty()) continue;
+      int timeout_ms = 1000;
+      if (!waiting_.empty()) {
+        auto due = std::min_element(waiting_.begin(), waiting_.end(),
+                                    [](const auto& a, const auto& b) { return a.first < b.first; })
+                       ->first;
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()).count();
+        timeout_ms = static_cast<int>(std::clamp<long long>(ms, 0, 1000));
+      }
+      if (timeout_ms > 0) curl_multi_poll(multi_.get(), nullptr, 0, timeout_ms, nullptr);
+    }
+  }
+
+  ClientStats Stats() const override { return stats_; }
+
+ private:
+  void PromoteDue() {
+    const auto now = Clock::now();
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->first <= now) {
+        ready_.push_back(std::move(it->second));
+        it = waiting_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  CurlEasy TakeEasy() {
+    if (!idle_.empty()) {
+      CurlEasy e = std::move(idle_.back());
+      idle_.pop_back();
+      curl_easy_reset(e.get());
+      return e;
+    }
+    return CurlEasy(curl_easy_init());
+  }
+
+  std::string NowAmzDate() const {
+    return AmzDate(std::chrono::system_clock::now() + clock_offset_);
+  }
+
+  // Fails the transfer before it reaches curl (a prepare step or a local file failed).
+  void FailEarly(std::unique_ptr<Transfer> t, Error error) {
+    Callback done = std::move(t->done);
+    done(std::unexpected(std::move(error)));
+  }
+
+  void Start(std::unique_ptr<Transfer> t) {
+    HttpRequest& r = t->request;
+    if (!t->prepared) {
+      t->prepared = true;
+      if (r.prepare) {
+        if (auto ok = r.prepare(r); !ok) return FailEarly(std::move(t), std::move(ok.error()));
+      }
+      if (r.payload_hash.empty()) {
+        r.payload_hash = r.body.kind == Body::Kind::kFile ? "UNSIGNED-PAYLOAD" : Sha256Hex(r.body.bytes);
+      }
+    }
+    if (r.body.kind == Body::Kind::kFile && !t->fd) {
+      int fd = ::open(r.body.file_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        return FailEarly(std::move(t), Error{ErrorCode::kIo,
+                                             fmt::format("{}: cannot open {}: {}", r.what, r.body.file_path,
+                                                         std::strerror(errno)),
+                                             false, 0, {}});
+      }
+      t->fd = UniqueFd(fd);
+    }
+    t->body_sent = 0;
+    t->body_error = false;
+    t->response = HttpResponse{};
+    t->error_buffer[0] = '\0';
+
+    // Sign this attempt: the date (corrected by any clock offset learnt) is new each time.
+    SignableRequest s;
+    s.method = r.method;
+    s.path = r.path;
+    s.query = r.query;
+    s.payload_hash = r.payload_hash;
+    const std::string amz_date = NowAmzDate();
+    s.headers.emplace_back("host", HostHeader(r.endpoint));
+    s.headers.emplace_back("x-amz-date", amz_date);
+    if (r.service == "s3") s.headers.emplace_back("x-amz-content-sha256", r.payload_hash);
+    if (!options_.credentials.session_token.empty()) {
+      s.headers.emplace_back("x-amz-security-token", options_.credentials.session_token);
+    }
+    for (const auto& h : r.headers) s.headers.push_back(h);
+    const std::string authorization =
+        Authorization(s, r.mode, options_.credentials, amz_date, options_.region, r.service);
+
+    curl_slist* list = nullptr;
+    for (const auto& [name, value] : s.headers) {
+      list = curl_slist_append(list, (name + ": " + value).c_str());
+    }
+    list = curl_slist_append(list, ("authorization: " + authorization).c_str());
+    list = curl_slist_append(list, "Expect:");  // no 100-continue round trip per upload
+    if (r.method == "POST" && !HasHeader(r.headers, "content-type")) {
+      list = curl_slist_append(list, "Content-Type:");  // curl would add an unsigned form type
+    }
+    t->header_list.reset(list);
+
+    std::string url = r.endpoint + CanonicalUri(r.path, r.mode);
+    if (!r.query.empty()) url += "?" + CanonicalQuery(r.query);
+
+    t->easy = TakeEasy();
+    CURL* e = t->easy.get();
+    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list.get());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnWrite);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &OnHeader);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_buffer);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.stall_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    const auto body_size = static_cast<curl_off_t>(r.body.size());
+    if (r.method == "GET") {
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else if (r.method == "HEAD") {
+      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (r.method == "PUT") {
+      curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, body_size);
+    } else if (r.method == "POST") {
+      curl_easy_setopt(e, CURLOPT_POST, 1L);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, body_size);
+    } else {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    }
+    if (r.method == "PUT" || r.method == "POST") {
+      curl_easy_setopt(e, CURLOPT_READFUNCTION, &OnRead);
+      curl_easy_setopt(e, CURLOPT_READDATA, t.get());
+      curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, &OnSeek);
+      curl_easy_setopt(e, CURLOPT_SEEKDATA, t.get());
+    }
+    t->started = Clock::now();
+    ++stats_.requests_by_method[r.method];
+    curl_multi_add_handle(multi_.get(), e);
+    running_.push_back(t.release());
+  }
+
+  static bool HasHeader(const HeaderList& headers, std::string_view name) {
+    return std::any_of(headers.begin(), headers.end(), [&](const auto& h) { return Lower(h.first) == name; });
+  }
+
+  void CollectDone() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_.get(), &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      Transfer* raw = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
+      const CURLcode code = msg->data.result;
+      curl_multi_remove_handle(multi_.get(), msg->easy_handle);
+      running_.erase(std::find(running_.begin(), running_.end(), raw));
+      std::unique_ptr<Transfer> t(raw);
+      Finish(std::move(t), code);
+    }
+  }
+
+  std::chrono::milliseconds Backoff(int attempt, std::string_view service_code) {
+    // Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"); SlowDown asks for more room.
+    long long cap = options_.base_backoff.count() << std::min(attempt, 20);
+    if (service_code == "SlowDown" || service_code == "Throttling") cap *= 2;
+    cap = std::min<long long>(cap, options_.max_backoff.count());
+    std::uniform_int_distribution<long long> pick(cap / 4, std::max<long long>(cap, 1));
+    return std::chrono::milliseconds(pick(rng_));
+  }
+
+  void Finish(std::unique_ptr<Transfer> t, CURLcode code) {
+    HttpRequest& r = t->request;
+    ++t->attempt;
+    long status = 0;
+    curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &status);
+    t->response.status = status;
+    const auto elapsed_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t->started).count();
+    idle_.push_back(std::move(t->easy));
+
+    Error error;
+    bool retry_now = false;
+    if (code != CURLE_OK) {
+      if (t->body_error) {
+        error = Error{ErrorCode::kIo,
+                      fmt::format("{}: reading {} failed: {}", r.what, r.body.file_path, t->body_error_message),
+                      false, 0, {}};
+      } else {
+        std::string detail = t->error_buffer[0] != '\0' ? t->error_buffer : curl_easy_strerror(code);
+        error = Error{ErrorCode::kNetwork, fmt::format("{}: {} ({})", r.what, detail, r.endpoint),
+                      IsRetryableCurlCode(code), 0, {}};
+      }
+      Trace(fmt::format("{} -> {} after {} ms (attempt {})", r.what, curl_easy_strerror(code), elapsed_ms,
+                        t->attempt));
+    } else if (status >= 200 && status < 300) {
+      Trace(fmt::format("{} -> {} in {} ms (attempt {})", r.what, status, elapsed_ms, t->attempt));
+      t->fd.Reset();
+      Callback done = std::move(t->done);
+      done(std::move(t->response));
+      return;
+    } else {
+      auto [service_code, message] = ParseErrorBody(t->response.body);
+      Trace(fmt::format("{} -> {} {} in {} ms (attempt {})", r.what, status, service_code, elapsed_ms,
+                        t->attempt));
+      error.http_status = static_cast<int>(status);
+      error.service_code = service_code;
+      std::string what = fmt::format("{} {}", status, service_code.empty() ? "error" : service_code);
+      if (!message.empty()) what += ": " + message;
+      if (service_code == "RequestTimeTooSkewed" && CorrectClock(t->response)) {
+        error.code = ErrorCode::kHttp;
+        error.message = fmt::format("{}: {}; the local clock is off, correct it (e.g. with NTP)", r.what, what);
+        error.retryable = true;
+        retry_now = true;
+      } else if (status >= 500 || status == 429 || IsRetryableServiceCode(service_code)) {
+        error.code = ErrorCode::kHttp;
+        error.message = fmt::format("{}: {}", r.what, what);
+        error.retryable = true;
+      } else if (IsCredentialCode(service_code) || status == 401) {
+        error.code = ErrorCode::kCredentials;
+        error.message = fmt::format(
+            "{}: {}. The server refused the credentials from {} (access key {}): check the secret key, the "
+            "session token and the key's permissions",
+            r.what, what, options_.credentials.source, options_.credentials.access_key_id);
+      } else if (status == 404) {
+        error.code = ErrorCode::kNotFound;
+        error.message = fmt::format("{}: {}", r.what, what);
+      } else {
+        error.code = ErrorCode::kHttp;
+        error.message = fmt::format("{}: {}", r.what, what);
+      }
+    }
+
+    if (error.retryable && t->attempt < options_.max_attempts) {
+      ++stats_.retries;
+      const auto delay = retry_now ? std::chrono::milliseconds(0) : Backoff(t->attempt - 1, error.service_code);
+      waiting_.emplace_back(Clock::now() + delay, std::move(t));
+      return;
+    }
+    if (error.retryable) {
+      error.message = fmt::format("{} (gave up after {} attempts)", error.message, t->attempt);
+    }
+    t->fd.Reset();
+    Callback done = std::move(t->done);
+    done(std::unexpected(std::move(error)));
+  }
+
+  // S3 answers RequestTimeTooSkewed when x-amz-date is more than 15 minutes off its clock; its Date header
+  // says what time it thinks it is, and signing with that offset makes the retry pass.
+  bool CorrectClock(const HttpResponse& response) {
+    std::string date = response.Header("date");
+    if (date.empty()) return false;
+    time_t server = curl_getdate(date.c_str(), nullptr);
+    if (server <= 0) return false;
+    auto now = std::chrono::system_clock::now();
+    clock_offset_ = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::from_time_t(server) - now);
+    ++stats_.clock_corrections;
+    Trace(fmt::format("clock corrected by {} s from the server's Date header", clock_offset_.count()));
+    return true;
+  }
+
+  void Trace(const std::string& line) {
+    if (options_.trace) options_.trace(line);
+  }
+
+  ClientOptions options_;
+  CurlMulti multi_;
+  std::mt19937_64 rng_;
+  std::deque<std::unique_ptr<Transfer>> ready_;
+  std::vector<std::pair<Clock::time_point, std::unique_ptr<Transfer>>> waiting_;
+  std::vector<Transfer*> running_;  // owned; released to curl while in flight
+  std::vector<CurlEasy> idle_;
+  std::chrono::seconds clock_offset_{0};
+  ClientStats stats_;
+};
+
+}  // namespace
+
+std::string HttpResponse::Header(std::string_view name) const {
+  for (const auto& [n, v] : headers) {
+    if (n == name) return v;
+  }
+  return {};
+}
+
+Result<HttpResponse> HttpClient::Send(HttpRequest request) {
+  std::optional<Result<HttpResponse>> out;
+  Submit(std::move(request), [&out](Result<HttpResponse> r) { out = std::move(r); });
+  Run();
+  if (!out) return Fail(ErrorCode::kInternal, "request did not complete");
+  return std::move(*out);
+}
+
+Result<std::unique_ptr<HttpClient>> HttpClient::Create(ClientOptions options) {
+  CurlMulti multi(curl_multi_init());
+  if (!multi) return Fail(ErrorCode::kInternal, "curl_multi_init failed");
+  options.max_in_flight = std::max(1, options.max_in_flight);
+  options.max_attempts = std::max(1, options.max_attempts);
+  // Keep a connection per transfer in flight alive between requests so that they are reused.
+  curl_multi_setopt(multi.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(options.max_in_flight));
+  curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.max_in_flight));
+  return std::unique_ptr<HttpClient>(new CurlClient(std::move(options), std::move(multi)));
+}
+
+void GlobalInit() {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  xmlInitParser();
+}
+
+}  // namespace sitesync::aws

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,8 @@ struct SiteMap {
 };
 
 /// Walks `source`. Dotfiles and dot-folders are skipped except `.well-known/` (unless an include glob matches).
+/// `.well-known` folders are kept at any depth; dotfiles inside them are still skipped. Unreadable folders and
+/// other entries that cannot be read are skipped with a warning.
 /// Symlinks are followed when their target stays inside `source`; ones pointing outside, broken ones and loops
 /// are skipped with a warning. Fails with kInput when `source` is missing or not a directory.
 [[nodiscard]] aws::Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options);
@@ -49,7 +52,33 @@ struct SiteMap {
 /// Glob match against a '/'-separated relative path. `*` and `?` do not cross '/', `**` does (`a/**/b` also
 /// matches `a/b`), `[...]` is a class. A pattern without '/' matches the base name at any depth; a leading '/'
 /// anchors at SOURCE. A pattern also matches a path when it matches one of the path's parent folders.
+/// A pattern containing '/' elsewhere is anchored too; a trailing '/' makes it match folders only (`drafts/`
+/// skips everything under any folder named drafts, but not a file named drafts). `**/` matches zero or more
+/// whole folders (`**/x` matches `x`), other `**` any run of characters; `[!a-z]`/`[^a-z]` negate; `\` escapes.
+/// `?` and classes take one UTF-8 character. Case-sensitive. An empty pattern matches nothing.
+/// A `rel_path` ending in '/' names a folder: true when the pattern matches everything under it (the folder or
+/// a parent matches, or the pattern is like `dir/**` or `dir/*`); Walk() uses this to prune excluded folders.
 [[nodiscard]] bool GlobMatch(std::string_view pattern, std::string_view rel_path);
+
+/// True when the filters leave `rel_path` out of the sync: a dot path (except under .well-known/) or a
+/// path an exclude glob matches, unless an include glob matches it. Also used for remote keys, which are never
+/// deleted when excluded.
+[[nodiscard]] bool Excluded(std::string_view rel_path, const WalkOptions& options);
+
+/// A glob compiled once, for matching one pattern against many paths (GlobMatch compiles on every call).
+/// Same syntax and answers as GlobMatch. Cheap to copy; Matches() allocates nothing and is safe to call from
+/// several threads.
+class Glob {
+ public:
+  explicit Glob(std::string_view pattern);
+  /// GlobMatch(pattern, rel_path).
+  [[nodiscard]] bool Matches(std::string_view rel_path) const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
 
 /// Content-Type from the built-in table of web types by extension (case-insensitive), independent of the OS;
 /// "application/octet-stream" when unknown. Text types carry "; charset=utf-8".

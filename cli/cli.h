@@ -1,0 +1,67 @@
+// cli/: the command line, the config file and the output. main() wires these to the modules.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aws/aws.h"
+#include "sitemap/sitemap.h"
+#include "sync/sync.h"
+
+namespace sitesync::cli {
+
+/// Exit codes (CLI.md): 0 ok; 1 an operation failed after retries; 2 usage, config or input error; 3 refused
+/// by a safety guard.
+enum ExitCode : int { kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitRefused = 3 };
+
+/// Every setting, from the command line and the config file. Unset optionals take the defaults of CLI.md.
+struct Settings {
+  std::string command;  ///< "sync" or "plan".
+  std::optional<std::string> source;
+  std::optional<std::string> destination;
+  std::optional<std::string> region;
+  std::optional<std::string> endpoint;
+  std::optional<std::string> profile;
+  std::optional<std::string> compare;
+  std::optional<bool> path_style;
+  std::optional<bool> delete_stale;
+  std::optional<std::int64_t> max_deletes;
+  std::optional<int> jobs;
+  std::vector<std::string> exclude;
+  std::vector<std::string> include;
+  std::vector<sitemap::HeaderRule> headers;
+  bool dry_run = false;
+  bool json = false;
+  bool quiet = false;
+  bool verbose = false;
+  std::optional<std::string> config_path;
+};
+
+/// What parsing the command line decided.
+struct ParsedArgs {
+  Settings settings;
+  std::optional<int> exit_now;  ///< Set for --help / --version / a usage error: exit with this code.
+};
+
+/// Parses argv with CLI11. Prints help, version or the usage error itself (help to stdout, errors to stderr).
+ParsedArgs ParseCommandLine(int argc, const char* const* argv);
+
+/// Loads a sitesync.yaml into `into` (only keys not already set on the command line are taken; lists are
+/// prepended). A relative `source` is taken relative to the config file's folder. Fails with kConfig naming the
+/// file, the line and the problem.
+[[nodiscard]] aws::Result<void> LoadConfig(const std::string& path, Settings& into);
+
+/// The sync options resolved from settings, with defaults and validation (kUsage on bad values).
+struct Resolved {
+  sync::SyncOptions sync;
+  sync::S3Endpoint endpoint;
+  int jobs = 64;
+};
+[[nodiscard]] aws::Result<Resolved> Resolve(const Settings& settings, const aws::EnvLookup& env);
+
+/// Runs the command; returns the exit code.
+int Run(const Settings& settings);
+
+}  // namespace sitesync::cli

@@ -1,0 +1,176 @@
+// sitesync.yaml (yaml-cpp). yaml-cpp throws; everything is caught here and turned into a kConfig error that names
+// the file, the line and the way out.
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "cli/cli.h"
+
+namespace sitesync::cli {
+namespace {
+
+using aws::ErrorCode;
+
+struct Ctx {
+  const std::string& file;
+  std::unexpected<aws::Error> At(const YAML::Node& node, const std::string& what) const {
+    return aws::Fail(ErrorCode::kConfig, fmt::format("{}:{}: {}", file, node.Mark().line + 1, what));
+  }
+};
+
+template <class T>
+aws::Result<T> Scalar(const Ctx& ctx, const YAML::Node& node, const std::string& key, std::string_view expected) {
+  if (!node.IsScalar()) return ctx.At(node, fmt::format("'{}' must be {}", key, expected));
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    return ctx.At(node, fmt::format("'{}' must be {}, not '{}'", key, expected, node.Scalar()));
+  }
+}
+
+aws::Result<std::vector<std::string>> StringList(const Ctx& ctx, const YAML::Node& node, const std::string& key) {
+  std::vector<std::string> out;
+  if (node.IsScalar()) {
+    out.push_back(node.Scalar());
+    return out;
+  }
+  if (!node.IsSequence()) return ctx.At(node, fmt::format("'{}' must be a list of globs", key));
+  for (const YAML::Node& item : node) {
+    auto s = Scalar<std::string>(ctx, item, key + " item", "a glob string");
+    if (!s) return std::unexpected(s.error());
+    out.push_back(*s);
+  }
+  return out;
+}
+
+aws::Result<std::vector<sitemap::HeaderRule>> HeaderRules(const Ctx& ctx, const YAML::Node& node) {
+  if (!node.IsSequence()) {
+    return ctx.At(node, "'headers' must be a list of {match, cache_control, content_type}");
+  }
+  std::vector<sitemap::HeaderRule> out;
+  for (const YAML::Node& item : node) {
+    if (!item.IsMap()) return ctx.At(item, "each 'headers' entry must be a map with 'match' and a header");
+    sitemap::HeaderRule rule;
+    for (const auto& kv : item) {
+      const std::string k = kv.first.Scalar();
+      auto v = Scalar<std::string>(ctx, kv.second, "headers." + k, "a string");
+      if (!v) return std::unexpected(v.error());
+      if (k == "match") {
+        rule.match = *v;
+      } else if (k == "cache_control") {
+        rule.cache_control = *v;
+      } else if (k == "content_type") {
+        rule.content_type = *v;
+      } else {
+        return ctx.At(kv.first, fmt::format("unknown key 'headers.{}' (known: match, cache_control, content_type)", k));
+      }
+    }
+    if (rule.match.empty()) return ctx.At(item, "a 'headers' entry needs 'match: GLOB'");
+    out.push_back(std::move(rule));
+  }
+  return out;
+}
+
+// Sections that later features read; their keys are checked so a typo is caught now.
+aws::Result<void> CheckSection(const Ctx& ctx, const YAML::Node& node, const std::string& name,
+                               std::initializer_list<std::string_view> keys) {
+  if (!node.IsMap()) return ctx.At(node, fmt::format("'{}' must be a map", name));
+  for (const auto& kv : node) {
+    const std::string k = kv.first.Scalar();
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+      std::string known;
+      for (auto key : keys) known += (known.empty() ? "" : ", ") + std::string(key);
+      return ctx.At(kv.first, fmt::format("unknown key '{}.{}' (known: {})", name, k, known));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
+  std::ifstream in(path);
+  if (!in) return aws::Fail(ErrorCode::kConfig, fmt::format("cannot read config file {}", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  YAML::Node root;
+  try {
+    root = YAML::Load(text.str());
+  } catch (const YAML::ParserException& e) {
+    return aws::Fail(ErrorCode::kConfig, fmt::format("{}:{}: YAML syntax error: {}", path, e.mark.line + 1, e.msg));
+  } catch (const YAML::Exception& e) {
+    return aws::Fail(ErrorCode::kConfig, fmt::format("{}: cannot parse YAML: {}", path, e.what()));
+  }
+  const Ctx ctx{path};
+  if (root.IsNull()) return {};
+  if (!root.IsMap()) return ctx.At(root, "the config must be a map of keys (source:, destination:, ...)");
+
+  const std::filesystem::path base = std::filesystem::path(path).parent_path();
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    const YAML::Node& v = kv.second;
+    auto set_string = [&](std::optional<std::string>& field, std::string_view expected) -> aws::Result<void> {
+      auto s = Scalar<std::string>(ctx, v, key, expected);
+      if (!s) return std::unexpected(s.error());
+      if (!field) field = *s;
+      return {};
+    };
+    aws::Result<void> ok;
+    if (key == "source") {
+      auto s = Scalar<std::string>(ctx, v, key, "a folder path");
+      if (!s) return std::unexpected(s.error());
+      std::filesystem::path p(*s);
+      if (!into.source) into.source = (p.is_relative() && !base.empty() ? base / p : p).string();
+    } else if (key == "destination") {
+      ok = set_string(into.destination, "s3://BUCKET[/PREFIX]");
+    } else if (key == "region") {
+      ok = set_string(into.region, "a region name");
+    } else if (key == "endpoint") {
+      ok = set_string(into.endpoint, "a URL");
+    } else if (key == "profile") {
+      ok = set_string(into.profile, "a profile name");
+    } else if (key == "compare") {
+      ok = set_string(into.compare, "size or checksum");
+    } else if (key == "path_style" || key == "delete") {
+      auto b = Scalar<bool>(ctx, v, key, "true or false");
+      if (!b) return std::unexpected(b.error());
+      auto& field = key == "delete" ? into.delete_stale : into.path_style;
+      if (!field) field = *b;
+    } else if (key == "max_deletes") {
+      auto n = Scalar<std::int64_t>(ctx, v, key, "a whole number (-1: no limit)");
+      if (!n) return std::unexpected(n.error());
+      if (!into.max_deletes) into.max_deletes = *n;
+    } else if (key == "jobs") {
+      auto n = Scalar<int>(ctx, v, key, "a whole number of transfers");
+      if (!n) return std::unexpected(n.error());
+      if (!into.jobs) into.jobs = *n;
+    } else if (key == "exclude" || key == "include") {
+      auto list = StringList(ctx, v, key);
+      if (!list) return std::unexpected(list.error());
+      auto& field = key == "exclude" ? into.exclude : into.include;
+      field.insert(field.begin(), list->begin(), list->end());
+    } else if (key == "headers") {
+      auto rules = HeaderRules(ctx, v);
+      if (!rules) return std::unexpected(rules.error());
+      into.headers = std::move(*rules);
+    } else if (key == "cdn") {
+      ok = CheckSection(ctx, v, key, {"distribution", "endpoint", "invalidate", "index_document", "bare_alias",
+                                      "max_paths", "max_wildcards", "wait"});
+    } else if (key == "watch") {
+      ok = CheckSection(ctx, v, key, {"debounce_ms", "max_delay_ms"});
+    } else {
+      return ctx.At(kv.first, fmt::format("unknown key '{}' (known: source, destination, region, endpoint, "
+                                          "path_style, profile, compare, delete, max_deletes, jobs, exclude, "
+                                          "include, headers, cdn, watch)",
+                                          key));
+    }
+    if (!ok) return ok;
+  }
+  return {};
+}
+
+}  // namespace sitesync::cli

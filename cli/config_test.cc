@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "cli/cli.h"
+
+namespace sitesync::cli {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sitesync-config-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Write(const std::string& text) {
+    std::string path = dir_ + "/sitesync.yaml";
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::string dir_;
+};
+
+TEST_F(ConfigTest, ReadsEveryKey) {
+  auto path = Write(R"(# comment
+source: public
+destination: s3://my-site/blog
+region: eu-west-1
+endpoint: http://127.0.0.1:9000
+path_style: true
+profile: deploy
+compare: checksum
+delete: yes
+max_deletes: -1
+jobs: 16
+exclude: ["*.map", "drafts/**"]
+include: .htaccess
+headers:
+  - match: "*.css"
+    cache_control: max-age=31536000
+  - match: "*.txt"
+    content_type: text/plain
+cdn:
+  distribution: auto
+watch:
+  debounce_ms: 100
+)");
+  Settings s;
+  auto ok = LoadConfig(path, s);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(*s.source, dir_ + "/public");
+  EXPECT_EQ(*s.destination, "s3://my-site/blog");
+  EXPECT_EQ(*s.region, "eu-west-1");
+  EXPECT_EQ(*s.endpoint, "http://127.0.0.1:9000");
+  EXPECT_TRUE(*s.path_style);
+  EXPECT_EQ(*s.profile, "deploy");
+  EXPECT_EQ(*s.compare, "checksum");
+  EXPECT_TRUE(*s.delete_stale);
+  EXPECT_EQ(*s.max_deletes, -1);
+  EXPECT_EQ(*s.jobs, 16);
+  EXPECT_EQ(s.exclude, (std::vector<std::string>{"*.map", "drafts/**"}));
+  EXPECT_EQ(s.include, (std::vector<std::string>{".htaccess"}));
+  ASSERT_EQ(s.headers.size(), 2u);
+  EXPECT_EQ(s.headers[0].match, "*.css");
+  EXPECT_EQ(*s.headers[0].cache_control, "max-age=31536000");
+  EXPECT_FALSE(s.headers[0].content_type.has_value());
+  EXPECT_EQ(*s.headers[1].content_type, "text/plain");
+}
+
+TEST_F(ConfigTest, CommandLineWins) {
+  auto path = Write("source: public\njobs: 4\ndelete: true\nexclude: [a]\n");
+  Settings s;
+  s.source = "/elsewhere";
+  s.jobs = 99;
+  s.delete_stale = false;
+  s.exclude = {"b"};
+  ASSERT_TRUE(LoadConfig(path, s).has_value());
+  EXPECT_EQ(*s.source, "/elsewhere");
+  EXPECT_EQ(*s.jobs, 99);
+  EXPECT_FALSE(*s.delete_stale);
+  EXPECT_EQ(s.exclude, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(ConfigTest, ErrorsNameFileAndLine) {
+  struct Case {
+    std::string text;
+    std::string line;
+    std::string words;
+  } cases[] = {
+      {"source: public\njobs: many\n", ":2:", "'jobs' must be a whole number"},
+      {"source: public\ndestination: [unclosed\n", ":3:", "YAML syntax error"},
+      {"source: public\n\nsoruce: x\n", ":3:", "unknown key 'soruce'"},
+      {"delete: perhaps\n", ":1:", "'delete' must be true or false"},
+      {"headers:\n  - cache_control: x\n", ":2:", "needs 'match: GLOB'"},
+      {"headers:\n  - match: a\n    cache: x\n", ":3:", "unknown key 'headers.cache'"},
+      {"cdn:\n  distrib: x\n", ":2:", "unknown key 'cdn.distrib'"},
+      {"- just\n- a list\n", ":1:", "must be a map"},
+      {"exclude: {a: b}\n", ":1:", "'exclude' must be a list"},
+  };
+  for (const auto& c : cases) {
+    auto path = Write(c.text);
+    Settings s;
+    auto ok = LoadConfig(path, s);
+    ASSERT_FALSE(ok.has_value()) << c.text;
+    EXPECT_EQ(ok.error().code, aws::ErrorCode::kConfig);
+    EXPECT_NE(ok.error().message.find(path + c.line), std::string::npos) << ok.error().message;
+    EXPECT_NE(ok.error().message.find(c.words), std::string::npos) << ok.error().message;
+  }
+}
+
+TEST_F(ConfigTest, EmptyFileIsEmptyConfigAndMissingFileFails) {
+  Settings s;
+  EXPECT_TRUE(LoadConfig(Write(""), s).has_value());
+  EXPECT_FALSE(s.source.has_value());
+  auto missing = LoadConfig(dir_ + "/nope.yaml", s);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message.find("nope.yaml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sitesync::cli

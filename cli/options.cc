@@ -1,0 +1,114 @@
+// The command line (CLI11). Names follow ../shared/CLI.md exactly.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/cli.h"
+
+#ifndef SITESYNC_VERSION
+#define SITESYNC_VERSION "0.0.0"
+#endif
+
+namespace sitesync::cli {
+namespace {
+
+constexpr const char* kFooter = R"(DEST is s3://BUCKET[/PREFIX]; s3://b/site and s3://b/site/ both mean the folder site/.
+SOURCE and DEST may also come from the config file (./sitesync.yaml when present).
+
+Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else the profile
+(--profile, AWS_PROFILE, default) in ~/.aws/credentials and ~/.aws/config.
+
+Exit codes: 0 ok; 1 an operation failed after retries (the rest was done);
+2 usage, config or input error (nothing changed); 3 refused by a safety guard (nothing changed).
+
+Examples:
+  sitesync plan public s3://my-site                 show what would change
+  sitesync sync public s3://my-site                 upload what changed
+  sitesync sync public s3://my-site/blog --delete   also delete what is gone (at most 256)
+  sitesync sync --endpoint http://127.0.0.1:9000 public s3://test   an S3-compatible server)";
+
+struct Flags {
+  CLI::Option* delete_on = nullptr;
+  CLI::Option* delete_off = nullptr;
+  CLI::Option* path_style = nullptr;
+};
+
+void AddSyncOptions(CLI::App& cmd, Settings& s, Flags& f) {
+  cmd.add_option("SOURCE", s.source, "The site folder the generator wrote (e.g. public/)");
+  cmd.add_option("DEST", s.destination, "s3://BUCKET[/PREFIX]");
+  cmd.add_option("-c,--config", s.config_path, "Config file (default: ./sitesync.yaml if present)");
+  cmd.add_option("--endpoint", s.endpoint, "S3-compatible endpoint URL (implies --path-style)");
+  cmd.add_option("--region", s.region, "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)");
+  cmd.add_option("--profile", s.profile, "Profile in the shared credentials/config files (default: AWS_PROFILE, default)");
+  f.path_style = cmd.add_flag("--path-style")->description("Address the bucket in the path, not the host name");
+  cmd.add_option("--compare", s.compare, "What makes a file changed: size (default) or checksum (also MD5 vs ETag)")
+      ->check(CLI::IsMember({"size", "checksum"}));
+  f.delete_on = cmd.add_flag("--delete")->description("Delete remote objects under the prefix that have no local file");
+  f.delete_off = cmd.add_flag("--no-delete")->description("Do not delete (the default; overrides the config file)");
+  cmd.add_option("--max-deletes", s.max_deletes, "Refuse (exit 3) a run that would delete more (default 256, -1: no limit)");
+  cmd.add_option("--jobs", s.jobs, "Transfers in flight (default 64)");
+  cmd.add_option("--exclude", s.exclude, "Skip paths matching GLOB (repeatable; ** crosses folders)")->allow_extra_args(false);
+  cmd.add_option("--include", s.include, "Keep paths matching GLOB even if excluded (repeatable)")->allow_extra_args(false);
+  cmd.add_flag("--dry-run", s.dry_run, "Print the plan and change nothing");
+  cmd.add_flag("--json", s.json, "One JSON object per line on stdout");
+  cmd.add_flag("-q,--quiet", s.quiet, "Print errors only");
+  cmd.add_flag("-v,--verbose", s.verbose, "Print every request");
+  cmd.footer(kFooter);
+}
+
+}  // namespace
+
+ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
+  ParsedArgs out;
+  Settings& s = out.settings;
+  CLI::App app{"sitesync: publish a static site folder to S3, uploading only what changed."};
+  app.set_version_flag("--version", std::string("sitesync ") + SITESYNC_VERSION);
+  app.require_subcommand(0, 1);
+  app.footer(kFooter);
+  Flags sync_flags, plan_flags;
+  CLI::App* sync_cmd = app.add_subcommand("sync", "List the bucket, upload what changed, delete what is gone (--delete)");
+  CLI::App* plan_cmd = app.add_subcommand("plan", "The same as sync --dry-run: print what sync would do");
+  AddSyncOptions(*sync_cmd, s, sync_flags);
+  AddSyncOptions(*plan_cmd, s, plan_flags);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    out.exit_now = app.exit(e);
+    return out;
+  } catch (const CLI::CallForVersion& e) {
+    out.exit_now = app.exit(e);
+    return out;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "sitesync: " << e.what() << "\nRun 'sitesync --help' for usage.\n";
+    out.exit_now = kExitUsage;
+    return out;
+  }
+  Flags* f = nullptr;
+  if (sync_cmd->parsed()) {
+    s.command = "sync";
+    f = &sync_flags;
+  } else if (plan_cmd->parsed()) {
+    s.command = "plan";
+    s.dry_run = true;
+    f = &plan_flags;
+  } else {
+    std::cerr << app.help() << "\nsitesync: no command given; try 'sitesync sync SOURCE s3://BUCKET'.\n";
+    out.exit_now = kExitUsage;
+    return out;
+  }
+  if (f->delete_on->count() > 0 && f->delete_off->count() > 0) {
+    std::cerr << "sitesync: --delete and --no-delete contradict each other; give one.\n";
+    out.exit_now = kExitUsage;
+    return out;
+  }
+  if (f->delete_on->count() > 0) s.delete_stale = true;
+  if (f->delete_off->count() > 0) s.delete_stale = false;
+  if (f->path_style->count() > 0) s.path_style = true;
+  if (s.quiet && s.verbose) {
+    std::cerr << "sitesync: -q and -v contradict each other; give one.\n";
+    out.exit_now = kExitUsage;
+  }
+  return out;
+}
+
+}  // namespace sitesync::cli

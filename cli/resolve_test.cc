@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include "cli/cli.h"
+
+namespace sitesync::cli {
+namespace {
+
+aws::EnvLookup NoEnv() {
+  return [](std::string_view) -> std::optional<std::string> { return std::nullopt; };
+}
+
+Settings Base() {
+  Settings s;
+  s.command = "sync";
+  s.source = "public";
+  s.destination = "s3://my-site/blog";
+  return s;
+}
+
+TEST(Resolve, Defaults) {
+  auto r = Resolve(Base(), NoEnv());
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->jobs, 64);
+  EXPECT_EQ(r->sync.max_deletes, 256);
+  EXPECT_FALSE(r->sync.delete_stale);
+  EXPECT_EQ(r->sync.compare, sync::Compare::kSize);
+  EXPECT_EQ(r->sync.destination.prefix, "blog/");
+  EXPECT_FALSE(r->endpoint.path_style);
+  EXPECT_EQ(r->endpoint.region, "us-east-1");
+  EXPECT_TRUE(r->endpoint.endpoint.empty());
+}
+
+TEST(Resolve, EndpointImpliesPathStyleUnlessSaidOtherwise) {
+  Settings s = Base();
+  s.endpoint = "http://127.0.0.1:5000";
+  EXPECT_TRUE(Resolve(s, NoEnv())->endpoint.path_style);
+  s.path_style = false;
+  EXPECT_FALSE(Resolve(s, NoEnv())->endpoint.path_style);
+}
+
+TEST(Resolve, UsageErrors) {
+  struct Case {
+    std::function<void(Settings&)> edit;
+    std::string words;
+  } cases[] = {
+      {[](Settings& s) { s.source.reset(); }, "no SOURCE"},
+      {[](Settings& s) { s.destination.reset(); }, "no DEST"},
+      {[](Settings& s) { s.destination = "http://x"; }, "s3://BUCKET"},
+      {[](Settings& s) { s.compare = "mtime"; }, "size or checksum"},
+      {[](Settings& s) { s.jobs = 0; }, "1 to 1024"},
+      {[](Settings& s) { s.max_deletes = -2; }, "-1 for no limit"},
+      {[](Settings& s) { s.endpoint = "127.0.0.1:9000"; }, "bad endpoint"},
+  };
+  for (const auto& c : cases) {
+    Settings s = Base();
+    c.edit(s);
+    auto r = Resolve(s, NoEnv());
+    ASSERT_FALSE(r.has_value()) << c.words;
+    EXPECT_EQ(r.error().code, aws::ErrorCode::kUsage);
+    EXPECT_NE(r.error().message.find(c.words), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(ParseCommandLine, SubcommandsAndFlags) {
+  const char* argv[] = {"sitesync", "sync", "public", "s3://b12/x", "--delete", "--max-deletes", "-1",
+                        "--exclude", "*.map", "--exclude", "drafts/**", "--json", "--jobs", "8"};
+  auto p = ParseCommandLine(static_cast<int>(std::size(argv)), argv);
+  ASSERT_FALSE(p.exit_now.has_value());
+  EXPECT_EQ(p.settings.command, "sync");
+  EXPECT_EQ(*p.settings.source, "public");
+  EXPECT_EQ(*p.settings.destination, "s3://b12/x");
+  EXPECT_TRUE(*p.settings.delete_stale);
+  EXPECT_EQ(*p.settings.max_deletes, -1);
+  EXPECT_EQ(p.settings.exclude, (std::vector<std::string>{"*.map", "drafts/**"}));
+  EXPECT_TRUE(p.settings.json);
+  EXPECT_EQ(*p.settings.jobs, 8);
+
+  const char* plan[] = {"sitesync", "plan", "public", "s3://b12"};
+  auto q = ParseCommandLine(4, plan);
+  ASSERT_FALSE(q.exit_now.has_value());
+  EXPECT_EQ(q.settings.command, "plan");
+  EXPECT_TRUE(q.settings.dry_run);
+}
+
+TEST(ParseCommandLine, UsageErrorsExitTwo) {
+  const char* unknown[] = {"sitesync", "sync", "--bogus"};
+  EXPECT_EQ(ParseCommandLine(3, unknown).exit_now, std::optional<int>(kExitUsage));
+  const char* none[] = {"sitesync"};
+  EXPECT_EQ(ParseCommandLine(1, none).exit_now, std::optional<int>(kExitUsage));
+  const char* both[] = {"sitesync", "sync", "--delete", "--no-delete"};
+  EXPECT_EQ(ParseCommandLine(4, both).exit_now, std::optional<int>(kExitUsage));
+  const char* compare[] = {"sitesync", "sync", "--compare", "mtime"};
+  EXPECT_EQ(ParseCommandLine(4, compare).exit_now, std::optional<int>(kExitUsage));
+}
+
+}  // namespace
+}  // namespace sitesync::cli

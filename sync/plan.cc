@@ -1,0 +1,113 @@
+// The pure part of a sync: parse DEST, decide what to upload and delete.
+#include <algorithm>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "sync/sync.h"
+
+namespace sitesync::sync {
+
+aws::Result<Destination> ParseDestination(std::string_view text) {
+  constexpr std::string_view kScheme = "s3://";
+  const auto usage = [&](std::string_view why) {
+    return aws::Fail(aws::ErrorCode::kUsage,
+                     fmt::format("bad destination '{}': {}; expected s3://BUCKET or s3://BUCKET/PREFIX", text, why));
+  };
+  if (!text.starts_with(kScheme)) return usage("it does not start with s3://");
+  std::string_view rest = text.substr(kScheme.size());
+  const auto slash = rest.find('/');
+  std::string_view bucket = rest.substr(0, slash);
+  if (bucket.empty()) return usage("the bucket name is missing");
+  // S3 bucket naming rules: 3-63 characters of lowercase letters, digits, '.', '-' (older buckets may also have
+  // '_' and capitals, which S3 still serves; accept them).
+  if (bucket.size() < 3 || bucket.size() > 63) return usage("a bucket name has 3 to 63 characters");
+  for (char c : bucket) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) {
+      return usage(fmt::format("'{}' is not allowed in a bucket name", c));
+    }
+  }
+  Destination d;
+  d.bucket = std::string(bucket);
+  if (slash != std::string_view::npos) {
+    d.prefix = std::string(rest.substr(slash + 1));
+    if (!d.prefix.empty() && !d.prefix.ends_with('/')) d.prefix += '/';
+  }
+  return d;
+}
+
+namespace {
+
+std::unordered_map<std::string_view, const RemoteObject*> IndexByRelKey(std::span<const RemoteObject> remote,
+                                                                       std::string_view prefix) {
+  std::unordered_map<std::string_view, const RemoteObject*> by_rel;
+  by_rel.reserve(remote.size());
+  for (const RemoteObject& o : remote) {
+    if (!std::string_view(o.key).starts_with(prefix)) continue;
+    by_rel.emplace(std::string_view(o.key).substr(prefix.size()), &o);
+  }
+  return by_rel;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::size_t, std::string>> ChecksumCandidates(std::span<const sitemap::LocalFile> local,
+                                                                    std::span<const RemoteObject> remote,
+                                                                    std::string_view prefix) {
+  const auto by_rel = IndexByRelKey(remote, prefix);
+  std::vector<std::pair<std::size_t, std::string>> out;
+  for (std::size_t i = 0; i < local.size(); ++i) {
+    auto it = by_rel.find(local[i].rel_path);
+    if (it == by_rel.end() || it->second->size != local[i].size || it->second->etag.empty()) continue;
+    out.emplace_back(i, it->second->etag);
+  }
+  return out;
+}
+
+Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObject> remote,
+          const DiffOptions& options) {
+  const auto by_rel = IndexByRelKey(remote, options.prefix);
+  Plan plan;
+  std::vector<PlannedUpload> html;
+  std::unordered_map<std::string_view, bool> local_rel;
+  local_rel.reserve(local.size());
+  for (const sitemap::LocalFile& f : local) {
+    local_rel.emplace(f.rel_path, true);
+    auto it = by_rel.find(f.rel_path);
+    std::optional<UploadReason> reason;
+    if (it == by_rel.end()) {
+      reason = UploadReason::kNew;
+    } else if (it->second->size != f.size) {
+      reason = UploadReason::kSizeChanged;
+    } else if (options.compare == Compare::kChecksum && options.local_etags != nullptr) {
+      auto etag = options.local_etags->find(f.rel_path);
+      if (etag != options.local_etags->end() && etag->second != it->second->etag) {
+        reason = UploadReason::kContentChanged;
+      }
+    }
+    if (!reason) {
+      ++plan.unchanged;
+      continue;
+    }
+    PlannedUpload up{options.prefix + f.rel_path, f, *reason};
+    plan.upload_bytes += f.size;
+    (sitemap::IsHtml(f.rel_path) ? html : plan.uploads).push_back(std::move(up));
+  }
+  // A page never goes live before the assets it references: assets first, then HTML.
+  plan.first_html = plan.uploads.size();
+  std::move(html.begin(), html.end(), std::back_inserter(plan.uploads));
+
+  if (options.delete_stale) {
+    for (const auto& [rel, object] : by_rel) {
+      if (rel.empty() || rel.ends_with('/')) continue;  // the prefix's own folder marker, console folders
+      if (local_rel.contains(rel)) continue;
+      // What the filters exclude is outside the sync: never deleted (as aws s3 sync and rclone behave).
+      if (options.filters != nullptr && sitemap::Excluded(rel, *options.filters)) continue;
+      plan.deletes.push_back(object->key);
+    }
+    std::sort(plan.deletes.begin(), plan.deletes.end());
+  }
+  return plan;
+}
+
+}  // namespace sitesync::sync

@@ -1,0 +1,425 @@
+#include "sync/s3_client.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+namespace sitesync::sync {
+namespace {
+
+using aws::ErrorCode;
+using aws::Fail;
+
+// Bodies up to this size are read once into memory: hashed and sent from the same buffer. Larger ones are hashed
+// in one pass and streamed from disk in a second, so memory stays bounded by transfers in flight.
+constexpr std::uint64_t kInMemoryBody = 256 * 1024;
+
+std::string HostOf(std::string_view endpoint) {
+  auto p = endpoint.find("://");
+  return std::string(p == std::string_view::npos ? endpoint : endpoint.substr(p + 3));
+}
+
+std::string SchemeOf(std::string_view endpoint) {
+  auto p = endpoint.find("://");
+  return p == std::string_view::npos ? "https" : std::string(endpoint.substr(0, p));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Reads exactly `length` bytes at `offset`, feeding each chunk to `sink`. Fails with kIo naming the file.
+template <class Sink>
+aws::Result<void> ReadRange(const std::string& path, std::uint64_t offset, std::uint64_t length, Sink&& sink) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Fail(ErrorCode::kIo, fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  std::vector<char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(length, 1 << 20)) + 1);
+  std::uint64_t done = 0;
+  while (done < length) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - done, buffer.size()));
+    ssize_t got = ::pread(fd.get(), buffer.data(), want, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    if (got == 0) return Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", path));
+    sink(buffer.data(), static_cast<std::size_t>(got));
+    done += static_cast<std::uint64_t>(got);
+  }
+  return {};
+}
+
+std::string Base64Md5(std::array<unsigned char, 16> digest) { return aws::Base64Encode(digest); }
+
+void AddObjectHeaders(aws::HttpRequest& r, const sitemap::LocalFile& file) {
+  r.headers.emplace_back("content-type", file.content_type.empty() ? "application/octet-stream" : file.content_type);
+  if (!file.cache_control.empty()) r.headers.emplace_back("cache-control", file.cache_control);
+}
+
+// Sets the body and Content-MD5 of a PUT of `length` bytes of the file at `offset`, reading it now (the transfer
+// is about to start). Small bodies are kept in memory; larger ones streamed from the file by the transport.
+aws::Result<void> PrepareBody(aws::HttpRequest& r, const std::string& path, std::uint64_t offset,
+                              std::uint64_t length) {
+  aws::Md5 md5;
+  if (length <= kInMemoryBody) {
+    std::string bytes;
+    bytes.reserve(static_cast<std::size_t>(length));
+    auto ok = ReadRange(path, offset, length, [&](const char* p, std::size_t n) {
+      md5.Update(p, n);
+      bytes.append(p, n);
+    });
+    if (!ok) return ok;
+    r.body.kind = aws::Body::Kind::kBytes;
+    r.body.bytes = std::move(bytes);
+  } else {
+    auto ok = ReadRange(path, offset, length, [&](const char* p, std::size_t n) { md5.Update(p, n); });
+    if (!ok) return ok;
+    r.body.kind = aws::Body::Kind::kFile;
+    r.body.file_path = path;
+    r.body.offset = offset;
+    r.body.length = length;
+  }
+  r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
+  // Content-MD5 protects the body; signing its SHA-256 as well would cost a second hash of every byte.
+  r.payload_hash = "UNSIGNED-PAYLOAD";
+  return {};
+}
+
+// The current size of the file, so that a file rewritten since the walk is uploaded whole as it is now.
+aws::Result<std::uint64_t> CurrentSize(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Fail(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
+                fmt::format("cannot stat {}: {}", path, std::strerror(errno)));
+  }
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done) {
+  aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "PUT");
+  AddObjectHeaders(r, spec.file);
+  auto size = std::make_shared<std::uint64_t>(0);
+  r.prepare = [path = spec.file.abs_path.string(), size](aws::HttpRequest& req) -> aws::Result<void> {
+    auto current = CurrentSize(path);
+    if (!current) return std::unexpected(current.error());
+    *size = *current;
+    return PrepareBody(req, path, 0, *current);
+  };
+  client.Submit(std::move(r), [size, done = std::move(done)](aws::Result<aws::HttpResponse> res) {
+    if (!res) return done(std::unexpected(res.error()));
+    done(*size);
+  });
+}
+
+// One multipart upload: create, all parts in flight together, complete; abort when anything fails so that no
+// orphan parts stay billed.
+struct Multipart : std::enable_shared_from_this<Multipart> {
+  aws::HttpClient* client;
+  S3Endpoint endpoint;
+  UploadSpec spec;
+  UploadDone done;
+  std::string upload_id;
+  std::uint64_t size = 0;
+  std::uint64_t part_size = 0;
+  std::vector<std::string> etags;
+  std::size_t parts_left = 0;
+  std::optional<aws::Error> failure;
+
+  std::string Path() const { return spec.file.abs_path.string(); }
+
+  void Start() {
+    auto current = CurrentSize(Path());
+    if (!current) return done(std::unexpected(current.error()));
+    size = *current;
+    part_size = PartSizeFor(size, spec.part_size);
+    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "POST");
+    r.query.emplace_back("uploads", "");
+    AddObjectHeaders(r, spec.file);
+    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) {
+      self->OnCreated(std::move(res));
+    });
+  }
+
+  void OnCreated(aws::Result<aws::HttpResponse> res) {
+    if (!res) return done(std::unexpected(res.error()));
+    auto doc = aws::ParseXml(res->body);
+    if (!doc || doc->ChildText("UploadId").empty()) {
+      return done(Fail(ErrorCode::kParse, fmt::format("CreateMultipartUpload s3://{}/{}: no UploadId in the answer",
+                                                      spec.bucket, spec.key)));
+    }
+    upload_id = doc->ChildText("UploadId");
+    const std::uint64_t parts = std::max<std::uint64_t>(1, (size + part_size - 1) / part_size);
+    etags.assign(static_cast<std::size_t>(parts), {});
+    parts_left = etags.size();
+    for (std::uint64_t i = 0; i < parts; ++i) {
+      const std::uint64_t offset = i * part_size;
+      const std::uint64_t length = std::min(part_size, size - offset);
+      aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "PUT");
+      r.what = fmt::format("UploadPart {} of s3://{}/{}", i + 1, spec.bucket, spec.key);
+      r.query.emplace_back("partNumber", std::to_string(i + 1));
+      r.query.emplace_back("uploadId", upload_id);
+      r.prepare = [path = Path(), offset, length](aws::HttpRequest& req) {
+        return PrepareBody(req, path, offset, length);
+      };
+      client->Submit(std::move(r), [self = shared_from_this(), i](aws::Result<aws::HttpResponse> part) {
+        self->OnPart(static_cast<std::size_t>(i), std::move(part));
+      });
+    }
+  }
+
+  void OnPart(std::size_t index, aws::Result<aws::HttpResponse> res) {
+    if (!res) {
+      if (!failure) failure = res.error();
+    } else {
+      etags[index] = res->Header("etag");
+    }
+    if (--parts_left > 0) return;
+    if (failure) return Abort();
+    aws::XmlElement root{"CompleteMultipartUpload", {}, {}};
+    for (std::size_t i = 0; i < etags.size(); ++i) {
+      aws::XmlElement part{"Part", {}, {}};
+      part.children.push_back({"PartNumber", std::to_string(i + 1), {}});
+      part.children.push_back({"ETag", etags[i], {}});
+      root.children.push_back(std::move(part));
+    }
+    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "POST");
+    r.what = fmt::format("CompleteMultipartUpload s3://{}/{}", spec.bucket, spec.key);
+    r.query.emplace_back("uploadId", upload_id);
+    r.headers.emplace_back("content-type", "application/xml");
+    r.body.kind = aws::Body::Kind::kBytes;
+    r.body.bytes = aws::WriteXml(root, "http://s3.amazonaws.com/doc/2006-03-01/");
+    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res2) {
+      self->OnCompleted(std::move(res2));
+    });
+  }
+
+  void OnCompleted(aws::Result<aws::HttpResponse> res) {
+    if (!res) {
+      failure = res.error();
+      return Abort();
+    }
+    // CompleteMultipartUpload can answer 200 and still fail: the error is in the body (S3 API reference).
+    auto [code, message] = aws::ParseErrorBody(res->body);
+    if (!code.empty()) {
+      failure = aws::Error{ErrorCode::kHttp,
+                           fmt::format("CompleteMultipartUpload s3://{}/{}: {}: {}", spec.bucket, spec.key, code,
+                                       message),
+                           false, 200, code};
+      return Abort();
+    }
+    done(size);
+  }
+
+  void Abort() {
+    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "DELETE");
+    r.what = fmt::format("AbortMultipartUpload s3://{}/{}", spec.bucket, spec.key);
+    r.query.emplace_back("uploadId", upload_id);
+    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) {
+      aws::Error error = *self->failure;
+      if (!res) error.message += "; aborting the multipart upload also failed: " + res.error().message;
+      self->done(std::unexpected(std::move(error)));
+    });
+  }
+};
+
+}  // namespace
+
+aws::HttpRequest S3Request(const S3Endpoint& endpoint, const std::string& bucket, const std::string& key,
+                           std::string method) {
+  aws::HttpRequest r;
+  r.service = "s3";
+  r.mode = aws::SigningMode::kS3;
+  r.method = std::move(method);
+  std::string base = endpoint.endpoint.empty() ? fmt::format("https://s3.{}.amazonaws.com", endpoint.region)
+                                               : endpoint.endpoint;
+  while (base.ends_with('/')) base.pop_back();
+  // Virtual-hosted style puts the bucket in the host name; a bucket with dots would not match the TLS
+  // certificate's wildcard, so such buckets stay path-style (as the AWS SDKs do).
+  const bool path_style = endpoint.path_style || (SchemeOf(base) == "https" && bucket.find('.') != std::string::npos);
+  if (path_style) {
+    r.endpoint = base;
+    r.path = key.empty() ? "/" + bucket : "/" + bucket + "/" + key;
+  } else {
+    r.endpoint = SchemeOf(base) + "://" + bucket + "." + HostOf(base);
+    r.path = "/" + key;
+  }
+  r.what = fmt::format("{} s3://{}/{}", r.method, bucket, key);
+  return r;
+}
+
+std::string DecodeListedKey(std::string_view encoded) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(encoded.size());
+  for (std::size_t i = 0; i < encoded.size(); ++i) {
+    const char c = encoded[i];
+    if (c == '+') {
+      out += ' ';  // S3 uses form encoding here: a literal '+' in a key comes back as %2B
+    } else if (c == '%' && i + 2 < encoded.size() + 0 && hex(encoded[i + 1]) >= 0 && hex(encoded[i + 2]) >= 0) {
+      out += static_cast<char>(hex(encoded[i + 1]) * 16 + hex(encoded[i + 2]));
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out) {
+  auto doc = aws::ParseXml(xml);
+  if (!doc) return std::unexpected(doc.error());
+  if (doc->name != "ListBucketResult") {
+    return Fail(ErrorCode::kParse, "ListObjectsV2 answer is not a ListBucketResult: " + doc->name);
+  }
+  const bool url_encoded = doc->ChildText("EncodingType") == "url";
+  for (const aws::XmlElement& c : doc->children) {
+    if (c.name != "Contents") continue;
+    RemoteObject o;
+    o.key = url_encoded ? DecodeListedKey(c.ChildText("Key")) : c.ChildText("Key");
+    const std::string size = c.ChildText("Size");
+    auto [p, ec] = std::from_chars(size.data(), size.data() + size.size(), o.size);
+    if (ec != std::errc{}) return Fail(ErrorCode::kParse, "ListObjectsV2: bad Size '" + size + "' for " + o.key);
+    o.etag = c.ChildText("ETag");
+    if (o.etag.size() >= 2 && o.etag.front() == '"' && o.etag.back() == '"') o.etag = o.etag.substr(1, o.etag.size() - 2);
+    out.push_back(std::move(o));
+  }
+  if (doc->ChildText("IsTruncated") != "true") return std::string{};
+  std::string token = doc->ChildText("NextContinuationToken");
+  if (token.empty()) return Fail(ErrorCode::kParse, "ListObjectsV2: truncated page without NextContinuationToken");
+  return token;
+}
+
+aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
+                                                   const std::string& bucket, const std::string& prefix) {
+  std::vector<RemoteObject> out;
+  std::string token;
+  for (int page = 0;; ++page) {
+    aws::HttpRequest r = S3Request(endpoint, bucket, "", "GET");
+    r.what = fmt::format("ListObjectsV2 s3://{}/{}", bucket, prefix);
+    r.query = {{"list-type", "2"}, {"encoding-type", "url"}};
+    if (!prefix.empty()) r.query.emplace_back("prefix", prefix);
+    if (!token.empty()) r.query.emplace_back("continuation-token", token);
+    auto res = client.Send(std::move(r));
+    if (!res) {
+      aws::Error e = res.error();
+      if (e.service_code == "NoSuchBucket") {
+        e.message += fmt::format(" (bucket '{}' does not exist: create it, or fix DEST)", bucket);
+      }
+      return std::unexpected(std::move(e));
+    }
+    auto next = ParseListPage(res->body, out);
+    if (!next) return std::unexpected(next.error());
+    if (next->empty()) break;
+    if (*next == token) return Fail(ErrorCode::kParse, "ListObjectsV2: the server repeated a continuation token");
+    token = std::move(*next);
+  }
+  return out;
+}
+
+void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done) {
+  if (spec.file.size <= spec.multipart_threshold) return SubmitSinglePut(client, endpoint, std::move(spec), std::move(done));
+  auto job = std::make_shared<Multipart>();
+  job->client = &client;
+  job->endpoint = endpoint;
+  job->spec = std::move(spec);
+  job->done = std::move(done);
+  job->Start();
+}
+
+std::string DeleteObjectsXml(const std::vector<std::string>& keys) {
+  aws::XmlElement root{"Delete", {}, {}};
+  root.children.push_back({"Quiet", "true", {}});
+  for (const std::string& key : keys) {
+    aws::XmlElement object{"Object", {}, {}};
+    object.children.push_back({"Key", key, {}});
+    root.children.push_back(std::move(object));
+  }
+  return aws::WriteXml(root, "http://s3.amazonaws.com/doc/2006-03-01/");
+}
+
+aws::Result<std::vector<std::pair<std::string, std::string>>> ParseDeleteResult(std::string_view xml) {
+  auto doc = aws::ParseXml(xml);
+  if (!doc) return std::unexpected(doc.error());
+  if (doc->name != "DeleteResult") {
+    auto [code, message] = aws::ParseErrorBody(xml);
+    return Fail(ErrorCode::kHttp, "DeleteObjects failed: " + (code.empty() ? doc->name : code + ": " + message));
+  }
+  std::vector<std::pair<std::string, std::string>> failed;
+  for (const aws::XmlElement& c : doc->children) {
+    if (c.name != "Error") continue;
+    failed.emplace_back(c.ChildText("Key"), c.ChildText("Code") + ": " + c.ChildText("Message"));
+  }
+  return failed;
+}
+
+void SubmitDeleteBatch(aws::HttpClient& client, const S3Endpoint& endpoint, const std::string& bucket,
+                       std::vector<std::string> keys,
+                       std::function<void(aws::Result<std::vector<std::pair<std::string, std::string>>>)> done) {
+  aws::HttpRequest r = S3Request(endpoint, bucket, "", "POST");
+  r.what = fmt::format("DeleteObjects s3://{} ({} keys)", bucket, keys.size());
+  r.query.emplace_back("delete", "");
+  r.headers.emplace_back("content-type", "application/xml");
+  r.body.kind = aws::Body::Kind::kBytes;
+  r.body.bytes = DeleteObjectsXml(keys);
+  aws::Md5 md5;
+  md5.Update(r.body.bytes.data(), r.body.bytes.size());
+  // DeleteObjects requires Content-MD5 (or a checksum header): S3 API reference.
+  r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
+  client.Submit(std::move(r), [done = std::move(done)](aws::Result<aws::HttpResponse> res) {
+    if (!res) return done(std::unexpected(res.error()));
+    done(ParseDeleteResult(res->body));
+  });
+}
+
+aws::Result<std::string> Md5FileHex(const std::string& path, std::uint64_t offset, std::uint64_t length) {
+  aws::Md5 md5;
+  auto ok = ReadRange(path, offset, length, [&](const char* p, std::size_t n) { md5.Update(p, n); });
+  if (!ok) return std::unexpected(ok.error());
+  return aws::HexEncode(md5.Final());
+}
+
+std::uint64_t PartSizeFor(std::uint64_t size, std::uint64_t part_size) {
+  constexpr std::uint64_t kMaxParts = 10000;
+  const std::uint64_t min_for_count = (size + kMaxParts - 1) / kMaxParts;
+  return std::max({part_size, min_for_count, std::uint64_t{5} << 20});
+}
+
+aws::Result<std::string> LocalEtag(const std::string& path, std::uint64_t size, std::uint64_t multipart_threshold,
+                                   std::uint64_t part_size) {
+  if (size <= multipart_threshold) return Md5FileHex(path, 0, size);
+  const std::uint64_t ps = PartSizeFor(size, part_size);
+  aws::Md5 all;
+  std::uint64_t parts = 0;
+  for (std::uint64_t offset = 0; offset < size; offset += ps, ++parts) {
+    aws::Md5 part;
+    auto ok = ReadRange(path, offset, std::min(ps, size - offset),
+                        [&](const char* p, std::size_t n) { part.Update(p, n); });
+    if (!ok) return std::unexpected(ok.error());
+    auto digest = part.Final();
+    all.Update(digest.data(), digest.size());
+  }
+  return aws::HexEncode(all.Final()) + "-" + std::to_string(parts);
+}
+
+}  // namespace sitesync::sync

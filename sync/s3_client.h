@@ -1,0 +1,63 @@
+// S3 operations over the aws/ multi loop: addressing, ListObjectsV2, PutObject, multipart, DeleteObjects.
+// Private to sync/.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sync/sync.h"
+
+namespace sitesync::sync {
+
+/// A request for `key` in `bucket` (key empty: the bucket itself), addressed per `endpoint`.
+aws::HttpRequest S3Request(const S3Endpoint& endpoint, const std::string& bucket, const std::string& key,
+                           std::string method);
+
+/// Decodes a key from a listing made with encoding-type=url: %XX escapes, and '+' as space (form encoding).
+std::string DecodeListedKey(std::string_view encoded);
+
+/// Parses one ListObjectsV2 page: appends its objects (decoded keys) and returns the continuation token
+/// ("" when the listing is complete).
+aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out);
+
+/// What uploading one file needs.
+struct UploadSpec {
+  std::string bucket;
+  std::string key;
+  sitemap::LocalFile file;
+  std::uint64_t multipart_threshold = 16ull << 20;
+  std::uint64_t part_size = 8ull << 20;
+};
+
+/// Result of one upload: the bytes sent, or the error.
+using UploadDone = std::function<void(aws::Result<std::uint64_t>)>;
+
+/// Queues the upload of one file (PutObject with Content-MD5, or multipart above the threshold with parts in
+/// flight together and an abort on failure). `done` runs on the loop when it finished.
+void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done);
+
+/// The DeleteObjects request body for `keys` (at most 1,000), quiet mode.
+std::string DeleteObjectsXml(const std::vector<std::string>& keys);
+
+/// Parses a DeleteObjects answer: the (key, message) pairs that failed.
+aws::Result<std::vector<std::pair<std::string, std::string>>> ParseDeleteResult(std::string_view xml);
+
+/// Queues DeleteObjects for `keys` (at most 1,000). `done` gets the failed (key, message) pairs, or the error
+/// that failed the whole request.
+void SubmitDeleteBatch(aws::HttpClient& client, const S3Endpoint& endpoint, const std::string& bucket,
+                       std::vector<std::string> keys,
+                       std::function<void(aws::Result<std::vector<std::pair<std::string, std::string>>>)> done);
+
+/// Hex MD5 of `length` bytes of `path` from `offset`, read in chunks.
+aws::Result<std::string> Md5FileHex(const std::string& path, std::uint64_t offset, std::uint64_t length);
+
+/// The ETag S3 gives an object of `size` bytes uploaded as by this tool: the plain MD5 up to the threshold,
+/// else the MD5 of the part MD5s with "-N".
+aws::Result<std::string> LocalEtag(const std::string& path, std::uint64_t size, std::uint64_t multipart_threshold,
+                                   std::uint64_t part_size);
+
+/// Part size for a multipart upload of `size` bytes: at least `part_size`, and at most 10,000 parts.
+std::uint64_t PartSizeFor(std::uint64_t size, std::uint64_t part_size);
+
+}  // namespace sitesync::sync

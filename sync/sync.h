@@ -1,0 +1,140 @@
+// sync/: make an S3 prefix equal to a local site folder. One listing, a pure diff, then uploads (assets, then
+// HTML), then deletes, all through the aws/ multi loop.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aws/aws.h"
+#include "sitemap/sitemap.h"
+
+namespace sitesync::sync {
+
+/// Where the site goes: a bucket and a key prefix ("" or ending in '/').
+struct Destination {
+  std::string bucket;
+  std::string prefix;
+  /// "s3://bucket/prefix" for messages.
+  std::string Url() const { return "s3://" + bucket + "/" + prefix; }
+};
+
+/// Parses "s3://BUCKET[/PREFIX]"; "s3://b/site" and "s3://b/site/" both give prefix "site/". "//" inside the
+/// prefix is kept (S3 keys are not paths). Fails with kUsage naming the expected form.
+[[nodiscard]] aws::Result<Destination> ParseDestination(std::string_view text);
+
+/// How the S3 endpoint is addressed.
+struct S3Endpoint {
+  std::string endpoint;     ///< "https://host[:port]"; empty: the AWS regional endpoint.
+  bool path_style = false;  ///< https://host/bucket/key rather than https://bucket.host/key.
+  std::string region = "us-east-1";
+};
+
+enum class Compare { kSize, kChecksum };
+
+/// An object as ListObjectsV2 reports it.
+struct RemoteObject {
+  std::string key;  ///< Full key, decoded.
+  std::uint64_t size = 0;
+  std::string etag;  ///< Without quotes.
+};
+
+enum class UploadReason { kNew, kSizeChanged, kContentChanged };
+
+struct PlannedUpload {
+  std::string key;  ///< Full key (prefix + rel_path).
+  sitemap::LocalFile file;
+  UploadReason reason = UploadReason::kNew;
+};
+
+/// What a run will do. Uploads are ordered: every non-HTML file first, then HTML, each group by key.
+struct Plan {
+  std::vector<PlannedUpload> uploads;
+  std::vector<std::string> deletes;  ///< Full keys, sorted; only filled when deleting is on.
+  std::uint64_t unchanged = 0;
+  std::uint64_t upload_bytes = 0;
+  /// Index in `uploads` of the first HTML file (== uploads.size() when none).
+  std::size_t first_html = 0;
+};
+
+struct DiffOptions {
+  std::string prefix;
+  Compare compare = Compare::kSize;
+  bool delete_stale = false;
+  /// Remote keys (relative to prefix) that the filters exclude are never deleted (as aws-cli and rclone do).
+  const sitemap::WalkOptions* filters = nullptr;
+  /// For kChecksum: the local ETag-equivalent by rel_path, for files ChecksumCandidates named. A file missing
+  /// here is compared by size only.
+  const std::map<std::string, std::string>* local_etags = nullptr;
+};
+
+/// The files whose content must be hashed for kChecksum: same size as the remote object, and an ETag that can
+/// be compared. Returns (local file index, remote ETag) pairs.
+[[nodiscard]] std::vector<std::pair<std::size_t, std::string>> ChecksumCandidates(
+    std::span<const sitemap::LocalFile> local, std::span<const RemoteObject> remote, std::string_view prefix);
+
+/// The plan: upload what is missing or differs, delete (when asked) what has no local file. Pure.
+[[nodiscard]] Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObject> remote,
+                        const DiffOptions& options);
+
+/// Receives what a run does, as it happens. Called on the thread that runs the sync.
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  virtual void OnWarning(std::string_view message) = 0;
+  /// The plan is known; nothing has been changed yet.
+  virtual void OnPlan(const Plan& plan, bool dry_run) = 0;
+  virtual void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned) = 0;
+  virtual void OnDeleted(std::string_view rel_key, bool planned) = 0;
+  virtual void OnError(std::string_view rel_key, std::string_view message) = 0;
+  /// Bytes of uploads done so far (whole files), for progress.
+  virtual void OnProgress(std::uint64_t files_done, std::uint64_t bytes_done) = 0;
+};
+
+struct SyncOptions {
+  std::filesystem::path source;
+  Destination destination;
+  sitemap::WalkOptions filters;
+  Compare compare = Compare::kSize;
+  bool delete_stale = false;
+  std::int64_t max_deletes = 256;  ///< -1: no limit.
+  bool dry_run = false;
+  std::uint64_t multipart_threshold = 16ull << 20;
+  std::uint64_t part_size = 8ull << 20;
+};
+
+enum class Outcome {
+  kOk,       ///< Everything done.
+  kFailed,   ///< Some operation failed after retries; the rest was done.
+  kRefused,  ///< A safety guard refused the run; nothing was changed.
+};
+
+struct SyncResult {
+  Outcome outcome = Outcome::kOk;
+  std::uint64_t uploaded = 0;
+  std::uint64_t deleted = 0;
+  std::uint64_t unchanged = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t bytes_uploaded = 0;
+  bool dry_run = false;
+  std::string refusal;  ///< Why, when kRefused.
+  std::vector<std::string> uploaded_keys;  ///< Relative to the prefix, for the CDN.
+  std::vector<std::string> deleted_keys;   ///< Relative to the prefix, for the CDN.
+};
+
+/// Runs one sync. Fails (no change made) with kInput when SOURCE cannot be walked, and with the listing's error
+/// when the bucket cannot be listed; operation failures after that are counted in SyncResult, not returned.
+[[nodiscard]] aws::Result<SyncResult> RunSync(const SyncOptions& options, const S3Endpoint& endpoint,
+                                              aws::HttpClient& client, Reporter& reporter);
+
+/// Lists every object under `prefix` with paginated ListObjectsV2 (encoding-type=url).
+[[nodiscard]] aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
+                                                                 const std::string& bucket,
+                                                                 const std::string& prefix);
+
+}  // namespace sitesync::sync
