@@ -1,1 +1,379 @@
-// placeholder
+// Credentials and region, found the way the AWS CLI finds them: environment variables, then the shared
+// credentials file, then the config file. The INI files are parsed here (no library): "#"/";" comments,
+// "[default]" and "[name]" sections in the credentials file, "[default]" and "[profile name]" in the config
+// file, "name = value" (or "name: value") settings, and the indented lines of a nested block such as
+// "s3 =", which belong to that setting.
+//
+// No message built here ever contains a secret: malformed lines are reported by file and line number only,
+// never by their text, since the line may be a pasted key.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "aws/aws.h"
+
+namespace sitesync::aws {
+namespace {
+
+constexpr std::string_view kDefaultRegion = "us-east-1";
+constexpr std::size_t kMaxFileSize = 16 * 1024 * 1024;  // Far above any real config; stops /dev/zero.
+
+// ---------------------------------------------------------------------------------------------------------------
+// Small string helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+/// The value of `name`, or nullopt when unset or empty (the AWS CLI treats an empty variable as unset).
+std::optional<std::string> Env(const EnvLookup& env, std::string_view name) {
+  if (!env) return std::nullopt;
+  std::optional<std::string> value = env(name);
+  if (!value || value->empty()) return std::nullopt;
+  return value;
+}
+
+/// "~" and "~/x" expanded with $HOME; other paths unchanged.
+std::string ExpandHome(std::string_view path, const EnvLookup& env) {
+  if (path == "~" || path.starts_with("~/")) {
+    if (std::optional<std::string> home = Env(env, "HOME")) return *home + std::string(path.substr(1));
+  }
+  return std::string(path);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------------------------------------------
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+
+/// The bytes of `path`; nullopt when it does not exist; kConfig when it exists but cannot be read.
+Result<std::optional<std::string>> ReadWholeFile(const std::string& path, std::string_view what) {
+  errno = 0;
+  File file(std::fopen(path.c_str(), "rb"));
+  if (!file) {
+    const int err = errno;
+    if (err == ENOENT || err == ENOTDIR) return std::optional<std::string>();
+    return Fail(ErrorCode::kConfig, "read AWS " + std::string(what) + " file " + path + ": " + std::strerror(err) +
+                                        "; fix its permissions or remove it");
+  }
+  std::string data;
+  char buf[8192];
+  while (true) {
+    const std::size_t n = std::fread(buf, 1, sizeof buf, file.get());
+    data.append(buf, n);
+    if (data.size() > kMaxFileSize) {
+      return Fail(ErrorCode::kConfig, "read AWS " + std::string(what) + " file " + path +
+                                          ": larger than 16 MiB, which is not a credentials or config file");
+    }
+    if (n < sizeof buf) break;
+  }
+  if (std::ferror(file.get())) {
+    const int err = errno;
+    return Fail(ErrorCode::kConfig, "read AWS " + std::string(what) + " file " + path + ": " +
+                                        std::strerror(err != 0 ? err : EIO) + "; check the path");
+  }
+  return std::optional<std::string>(std::move(data));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// INI parsing
+// ---------------------------------------------------------------------------------------------------------------
+
+enum class IniKind { kCredentials, kConfig };
+
+struct IniValue {
+  std::string value;
+  int line = 0;
+};
+
+struct IniProfile {
+  int line = 0;                            ///< Line of the (first) section header.
+  std::map<std::string, IniValue> values;  ///< Setting names lowercased, as configparser does.
+
+  const IniValue* Find(std::string_view name) const {
+    auto it = values.find(std::string(name));
+    return it == values.end() || it->second.value.empty() ? nullptr : &it->second;
+  }
+};
+
+/// Profiles by name. Sections that are not profiles (config file "[sso-session x]", "[services x]", ...) are
+/// checked for syntax but not kept.
+using IniProfiles = std::map<std::string, IniProfile>;
+
+std::unexpected<Error> Malformed(const std::string& path, int line, std::string_view problem) {
+  return Fail(ErrorCode::kConfig, path + ":" + std::to_string(line) + ": " + std::string(problem) +
+                                      " (the line is not shown: it may hold a secret); fix or remove that line");
+}
+
+/// The profile name a section header names, or nullopt for sections that are not profiles.
+std::optional<std::string> ProfileOfSection(std::string_view section, IniKind kind) {
+  if (kind == IniKind::kCredentials) return std::string(section);
+  if (section == "default") return std::string("default");
+  // "[profile name]": botocore splits on white space, so "[profile   name]" is the same profile.
+  if (section.starts_with("profile") && section.size() > 7 && IsSpace(section[7])) {
+    std::string_view name = Trim(section.substr(7));
+    if (!name.empty()) return std::string(name);
+  }
+  return std::nullopt;
+}
+
+Result<IniProfiles> ParseIni(std::string_view text, const std::string& path, IniKind kind) {
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 byte order mark (Windows editors).
+  IniProfiles profiles;
+  bool in_section = false;
+  IniProfile* current = nullptr;  // nullptr inside a section that is not a profile.
+  bool in_nested = false;         // After "name =" with no value: the indented lines below are its block.
+  int line_no = 0;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view raw = text.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+
+    const std::string_view line = Trim(raw);
+    if (line.empty() || line.front() == '#' || line.front() == ';') continue;
+
+    // The AWS CLI's nested blocks: "s3 =" with no value, then indented "  max_concurrent_requests = 20"
+    // lines. They belong to that setting, not to the profile. An indented line anywhere else is read as an
+    // ordinary line (configparser would glue it onto the value above, which only ever yields a broken value).
+    if (IsSpace(raw.front()) && in_nested) continue;
+    in_nested = false;
+
+    if (line.front() == '[') {
+      const std::size_t close = line.find(']');
+      if (close == std::string_view::npos) return Malformed(path, line_no, "section header has no closing ']'");
+      const std::string_view rest = Trim(line.substr(close + 1));
+      if (!rest.empty() && rest.front() != '#' && rest.front() != ';') {
+        return Malformed(path, line_no, "unexpected text after the section header's ']'");
+      }
+      const std::string_view name = Trim(line.substr(1, close - 1));
+      if (name.empty()) return Malformed(path, line_no, "empty section name '[]'");
+      in_section = true;
+      current = nullptr;
+      if (std::optional<std::string> profile = ProfileOfSection(name, kind)) {
+        auto [it, inserted] = profiles.try_emplace(std::move(*profile));
+        if (inserted) it->second.line = line_no;
+        current = &it->second;  // A repeated section adds to the first; later settings win.
+      }
+      continue;
+    }
+
+    const std::size_t delim = line.find_first_of("=:");
+    if (delim == std::string_view::npos) {
+      return Malformed(path, line_no, "expected 'name = value', '[section]' or a comment");
+    }
+    const std::string_view name = Trim(line.substr(0, delim));
+    if (name.empty()) return Malformed(path, line_no, "setting has no name before '='");
+    if (!in_section) {
+      return Malformed(path, line_no, "setting before the first section; put it under a section such as [default]");
+    }
+    std::string_view value = Trim(line.substr(delim + 1));
+    // Inline comments: '#' or ';' after white space. Keys, secrets, tokens and regions never contain them.
+    for (std::size_t i = 1; i < value.size(); ++i) {
+      if ((value[i] == '#' || value[i] == ';') && IsSpace(value[i - 1])) {
+        value = Trim(value.substr(0, i));
+        break;
+      }
+    }
+    in_nested = value.empty();
+    if (current != nullptr) current->values[Lower(name)] = IniValue{std::string(value), line_no};
+  }
+  return profiles;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// One file, as searched
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A credentials or config file: where it is and what it holds.
+struct ProfileFile {
+  IniKind kind = IniKind::kCredentials;
+  std::string path;  ///< Empty when it has no location (default path but HOME unset).
+  bool exists = false;
+  IniProfiles profiles;
+
+  std::string_view What() const { return kind == IniKind::kCredentials ? "credentials" : "config"; }
+  std::string SectionName(std::string_view profile) const {
+    if (kind == IniKind::kConfig && profile != "default") return "[profile " + std::string(profile) + "]";
+    return "[" + std::string(profile) + "]";
+  }
+};
+
+/// The path of a credentials or config file: `variable` if set, else ~/.aws/`name`. Empty without HOME.
+std::string FilePath(const EnvLookup& env, std::string_view variable, std::string_view name) {
+  if (std::optional<std::string> set = Env(env, variable)) return ExpandHome(*set, env);
+  if (std::optional<std::string> home = Env(env, "HOME")) return *home + "/.aws/" + std::string(name);
+  return {};
+}
+
+Result<ProfileFile> LoadFile(IniKind kind, const EnvLookup& env) {
+  ProfileFile file;
+  file.kind = kind;
+  file.path = kind == IniKind::kCredentials ? FilePath(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
+                                            : FilePath(env, "AWS_CONFIG_FILE", "config");
+  if (file.path.empty()) return file;
+  Result<std::optional<std::string>> text = ReadWholeFile(file.path, file.What());
+  if (!text) return std::unexpected(std::move(text.error()));
+  if (!text->has_value()) return file;
+  file.exists = true;
+  Result<IniProfiles> profiles = ParseIni(**text, file.path, kind);
+  if (!profiles) return std::unexpected(std::move(profiles.error()));
+  file.profiles = std::move(*profiles);
+  return file;
+}
+
+std::string ChosenProfile(std::string_view profile, const EnvLookup& env) {
+  if (!profile.empty()) return std::string(profile);
+  if (std::optional<std::string> from_env = Env(env, "AWS_PROFILE")) return *from_env;
+  return "default";
+}
+
+/// Settings that make the AWS CLI fetch credentials some other way, which sitesync does not do.
+constexpr std::string_view kUnsupportedSources[] = {"role_arn", "credential_process", "sso_session", "sso_start_url",
+                                                    "web_identity_token_file"};
+
+/// What a file said about the profile, for the "no credentials" message.
+std::string Describe(const ProfileFile& file, std::string_view profile) {
+  if (file.path.empty()) {
+    return "~/.aws/" + std::string(file.What()) + " (HOME is not set)";
+  }
+  if (!file.exists) return file.path + " (not found)";
+  auto it = file.profiles.find(std::string(profile));
+  if (it == file.profiles.end()) {
+    std::string out = file.path + " (no " + file.SectionName(profile) + " section";
+    if (!file.profiles.empty()) {
+      out += "; it has";
+      for (const auto& [name, unused] : file.profiles) out += " " + file.SectionName(name);
+    }
+    return out + ")";
+  }
+  for (std::string_view setting : kUnsupportedSources) {
+    if (it->second.Find(setting) != nullptr) {
+      return file.path + " (" + file.SectionName(profile) + " uses " + std::string(setting) +
+             ", which sitesync does not support; export temporary credentials with `aws configure "
+             "export-credentials --profile " +
+             std::string(profile) + " --format env`)";
+    }
+  }
+  return file.path + " (" + file.SectionName(profile) + " has no aws_access_key_id)";
+}
+
+/// Credentials from `file`'s section for `profile`: nullopt when it has none, kConfig when only half.
+Result<std::optional<Credentials>> FromFile(const ProfileFile& file, std::string_view profile) {
+  auto it = file.profiles.find(std::string(profile));
+  if (it == file.profiles.end()) return std::optional<Credentials>();
+  const IniProfile& section = it->second;
+  const IniValue* key_id = section.Find("aws_access_key_id");
+  const IniValue* secret = section.Find("aws_secret_access_key");
+  if (key_id == nullptr && secret == nullptr) return std::optional<Credentials>();
+  if (key_id == nullptr || secret == nullptr) {
+    const int line = key_id != nullptr ? key_id->line : secret->line;
+    return Fail(ErrorCode::kConfig,
+                file.path + ":" + std::to_string(line) + ": " + file.SectionName(profile) + " has " +
+                    (key_id != nullptr ? "aws_access_key_id but no aws_secret_access_key"
+                                       : "aws_secret_access_key but no aws_access_key_id") +
+                    "; add the missing setting or run `aws configure --profile " + std::string(profile) + "`");
+  }
+  Credentials out;
+  out.access_key_id = key_id->value;
+  out.secret_access_key = secret->value;
+  if (const IniValue* token = section.Find("aws_session_token")) {
+    out.session_token = token->value;
+  } else if (const IniValue* legacy = section.Find("aws_security_token")) {  // The AWS CLI still reads it.
+    out.session_token = legacy->value;
+  }
+  out.source = "profile " + std::string(profile) + " in " + file.path;
+  return std::optional<Credentials>(std::move(out));
+}
+
+}  // namespace
+
+EnvLookup ProcessEnv() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const std::string key(name);
+    const char* value = std::getenv(key.c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+Result<Credentials> LoadCredentials(std::string_view profile, const EnvLookup& env) {
+  const std::optional<std::string> key_id = Env(env, "AWS_ACCESS_KEY_ID");
+  const std::optional<std::string> secret = Env(env, "AWS_SECRET_ACCESS_KEY");
+  if (key_id && secret) {
+    Credentials out;
+    out.access_key_id = *key_id;
+    out.secret_access_key = *secret;
+    out.session_token = Env(env, "AWS_SESSION_TOKEN").value_or("");
+    out.source = "environment";
+    // As documented in aws.h the environment wins even over an explicit profile; say so, for -v.
+    if (!profile.empty()) {
+      out.source += " (AWS_ACCESS_KEY_ID takes precedence over profile " + std::string(profile) + ")";
+    }
+    return out;
+  }
+  if (key_id || secret) {
+    return Fail(ErrorCode::kCredentials,
+                std::string(key_id ? "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not"
+                                   : "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not") +
+                    "; set both, or unset it to use a profile from ~/.aws/credentials");
+  }
+
+  const std::string name = ChosenProfile(profile, env);
+  std::vector<ProfileFile> files;
+  for (IniKind kind : {IniKind::kCredentials, IniKind::kConfig}) {
+    Result<ProfileFile> file = LoadFile(kind, env);
+    if (!file) return std::unexpected(std::move(file.error()));
+    Result<std::optional<Credentials>> found = FromFile(*file, name);
+    if (!found) return std::unexpected(std::move(found.error()));
+    if (found->has_value()) return std::move(**found);
+    files.push_back(std::move(*file));
+  }
+
+  std::string message = "no AWS credentials for profile " + name + ": looked in the environment " +
+                        "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set)";
+  for (const ProfileFile& file : files) message += ", " + Describe(file, name);
+  message += ". Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure";
+  if (name != "default") message += " --profile " + name;
+  message += "`";
+  return Fail(ErrorCode::kCredentials, std::move(message));
+}
+
+std::string ResolveRegion(std::string_view cli_region, std::string_view profile, const EnvLookup& env) {
+  if (!cli_region.empty()) return std::string(cli_region);
+  if (std::optional<std::string> region = Env(env, "AWS_REGION")) return *region;
+  if (std::optional<std::string> region = Env(env, "AWS_DEFAULT_REGION")) return *region;
+  // ResolveRegion cannot fail: an unreadable or malformed config file just gives no region here (and
+  // LoadCredentials reports it, naming file and line, whenever it has to read that file).
+  if (Result<ProfileFile> config = LoadFile(IniKind::kConfig, env)) {
+    auto it = config->profiles.find(ChosenProfile(profile, env));
+    if (it != config->profiles.end()) {
+      if (const IniValue* region = it->second.Find("region")) return region->value;
+    }
+  }
+  return std::string(kDefaultRegion);
+}
+
+}  // namespace sitesync::aws

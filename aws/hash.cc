@@ -1,1 +1,114 @@
-// placeholder
+// Hashes and encodings over OpenSSL's EVP interface: hex, base64, SHA-256, HMAC-SHA256 and streaming MD5.
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+
+#include "aws/aws.h"
+
+namespace sitesync::aws {
+namespace {
+
+struct EvpMdCtxDeleter {
+  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
+};
+/// Owns an EVP_MD_CTX: freed on every path, including the ones that fail.
+using EvpMdCtx = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
+
+// The OpenSSL calls below only fail on allocation failure or misuse (a wrong digest, a NULL context). Neither
+// can be recovered from inside a hash function, and a wrong hash would silently corrupt a signature or an
+// integrity check, so stop instead of returning garbage. No exception crosses the C boundary.
+void Check(int ok) {
+  if (ok != 1) std::abort();
+}
+
+}  // namespace
+
+std::string HexEncode(std::span<const unsigned char> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0x0f]);
+  }
+  return out;
+}
+
+std::string Base64Encode(std::span<const unsigned char> bytes) {
+  if (bytes.empty()) return {};
+  // EVP_EncodeBlock writes 4 characters per started 3 bytes plus a NUL, and takes an int length.
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  std::size_t written = 0;
+  constexpr std::size_t kChunk = 3 * 1024 * 1024;  // A multiple of 3, so chunks concatenate without padding.
+  for (std::size_t at = 0; at < bytes.size(); at += kChunk) {
+    const std::size_t n = std::min(kChunk, bytes.size() - at);
+    const int w = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + written), bytes.data() + at,
+                                  static_cast<int>(n));
+    written += static_cast<std::size_t>(w);
+  }
+  out.resize(written);
+  return out;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  EvpMdCtx ctx(EVP_MD_CTX_new());
+  if (!ctx) std::abort();
+  Check(EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr));
+  Check(EVP_DigestUpdate(ctx.get(), data.data(), data.size()));
+  Check(EVP_DigestFinal_ex(ctx.get(), digest.data(), &size));
+  return HexEncode(std::span<const unsigned char>(digest.data(), size));
+}
+
+std::vector<unsigned char> HmacSha256(std::span<const unsigned char> key, std::string_view data) {
+  std::vector<unsigned char> out(EVP_MAX_MD_SIZE);
+  unsigned int size = 0;
+  // A zero-length key must still be a valid pointer for HMAC().
+  static constexpr unsigned char kEmpty = 0;
+  const unsigned char* key_data = key.empty() ? &kEmpty : key.data();
+  if (HMAC(EVP_sha256(), key_data, static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+           data.size(), out.data(), &size) == nullptr) {
+    std::abort();
+  }
+  out.resize(size);
+  return out;
+}
+
+struct Md5::Impl {
+  EvpMdCtx ctx;
+  bool finished = false;
+  std::array<unsigned char, 16> digest{};  ///< Kept so that a second Final() returns the same digest.
+};
+
+Md5::Md5() : impl_(std::make_unique<Impl>()) {
+  impl_->ctx.reset(EVP_MD_CTX_new());
+  if (!impl_->ctx) std::abort();
+  // MD5 is only used as the S3 Content-MD5 integrity check and ETag comparison, never for security; under a
+  // FIPS provider EVP_md5 may be unavailable, which Check turns into a clear stop rather than a wrong digest.
+  Check(EVP_DigestInit_ex(impl_->ctx.get(), EVP_md5(), nullptr));
+}
+
+Md5::~Md5() = default;
+
+void Md5::Update(const void* data, std::size_t size) {
+  // After Final() the digest is fixed; later bytes are ignored rather than corrupting it.
+  if (impl_->finished || size == 0) return;
+  Check(EVP_DigestUpdate(impl_->ctx.get(), data, size));
+}
+
+std::array<unsigned char, 16> Md5::Final() {
+  if (impl_->finished) return impl_->digest;
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  Check(EVP_DigestFinal_ex(impl_->ctx.get(), digest.data(), &size));
+  if (size != impl_->digest.size()) std::abort();
+  std::copy_n(digest.begin(), impl_->digest.size(), impl_->digest.begin());
+  impl_->finished = true;
+  return impl_->digest;
+}
+
+}  // namespace sitesync::aws
