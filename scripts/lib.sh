@@ -1,0 +1,51 @@
+# Shared by scripts/test, scripts/demo and bench/: install what is missing, find Python with moto, build.
+# shellcheck shell=bash
+
+SITESYNC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Debian packages the build, the tests and the demo need.
+SITESYNC_PACKAGES=(
+  build-essential cmake pkg-config
+  libcurl4-openssl-dev libssl-dev libxml2-dev libyaml-cpp-dev libinotifytools0-dev inotify-tools
+  libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev googletest
+  awscli
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "${SITESYNC_PACKAGES[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing missing Debian packages: ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Prints the first python3 that can import moto and boto3 (the machine's Python has moto 5 preinstalled).
+find_python_with_moto() {
+  local py
+  for py in "${SITESYNC_PYTHON:-}" python3 "$HOME/.pyenv/shims/python3" /root/.pyenv/shims/python3 \
+            /root/.pyenv/versions/*/bin/python3 /usr/local/bin/python3 /usr/bin/python3; do
+    [ -n "$py" ] || continue
+    command -v "$py" >/dev/null 2>&1 || continue
+    if "$py" -c 'import moto, boto3' >/dev/null 2>&1; then
+      command -v "$py"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# build DIR [cmake args...]: configure and build with all cores.
+build() {
+  local dir="$1"
+  shift
+  cmake -S "$SITESYNC_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j "$(nproc)"
+}
