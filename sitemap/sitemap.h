@@ -40,6 +40,8 @@ struct LocalFile {
 struct SiteMap {
   std::vector<LocalFile> files;       ///< Sorted by rel_path (byte order).
   std::vector<std::string> warnings;  ///< Skipped symlinks, loops, unreadable entries: one message each.
+  /// Folders (rel paths) that could not be read in full: what is under them remotely must not be deleted.
+  std::vector<std::string> incomplete_folders;
 };
 
 /// Walks `source`. Dotfiles and dot-folders are skipped except `.well-known/` (unless an include glob matches).

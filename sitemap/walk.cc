@@ -251,6 +251,7 @@ std::optional<std::string> Walker::VisitFolder(const PendingFolder& folder) {
         if (errno != 0) {
           Warn("folder " + Quoted(folder.rel_path) + ": reading it failed part way (" + ErrnoText(errno) +
                "); some of its files may be missing");
+          map_.incomplete_folders.push_back(folder.rel_path);
         }
         break;
       }
@@ -314,6 +315,7 @@ std::optional<std::string> Walker::VisitFolder(const PendingFolder& folder) {
     if (std::optional<std::string> error = VisitFolder(subfolder); error && !quiet) {
       Warn("skipped folder '" + subfolder.rel_path + "': cannot read it (" + *error +
            "); its files are left out, fix its permissions to publish them");
+      map_.incomplete_folders.push_back(subfolder.rel_path);
     }
   }
   ancestors_.pop_back();

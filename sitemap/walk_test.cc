@@ -374,6 +374,7 @@ TEST(Walk, UnreadableFolderWarnsAndContinues) {
   chmod((tree.root() / "locked").c_str(), 0700);
   EXPECT_EQ(Paths(map), (Strings{"index.html"}));
   EXPECT_NE(WarningAbout(map, "'locked'").find("cannot read"), std::string::npos);
+  EXPECT_EQ(map.incomplete_folders, (Strings{"locked"}));
 }
 
 TEST(Walk, UnreadableSourceFails) {

@@ -101,6 +101,14 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
     for (const auto& [rel, object] : by_rel) {
       if (rel.empty() || rel.ends_with('/')) continue;  // the prefix's own folder marker, console folders
       if (local_rel.contains(rel)) continue;
+      // A folder the walk could not read may still hold these files: deleting them would lose data.
+      if (std::any_of(options.incomplete_folders.begin(), options.incomplete_folders.end(),
+                      [&](const std::string& folder) {
+                        return folder.empty() || (rel.starts_with(folder) && rel.size() > folder.size() &&
+                                                  rel[folder.size()] == '/');
+                      })) {
+        continue;
+      }
       // What the filters exclude is outside the sync: never deleted (as aws s3 sync and rclone behave).
       if (options.filters != nullptr && sitemap::Excluded(rel, *options.filters)) continue;
       plan.deletes.push_back(object->key);

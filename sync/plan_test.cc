@@ -81,6 +81,14 @@ TEST(Diff, ExcludedRemoteKeysAreNeverDeleted) {
   EXPECT_EQ(plan.deletes, (std::vector<std::string>{".well-known/old", "gone.html"}));
 }
 
+TEST(Diff, NothingIsDeletedUnderAFolderTheWalkCouldNotRead) {
+  std::vector<RemoteObject> remote = {{"p/locked/a.html", 1, ""}, {"p/locked/sub/b", 1, ""},
+                                      {"p/lockedness.txt", 1, ""}, {"p/gone.txt", 1, ""}};
+  std::vector<std::string> incomplete = {"locked"};
+  Plan plan = Diff({}, remote, {.prefix = "p/", .delete_stale = true, .incomplete_folders = incomplete});
+  EXPECT_EQ(plan.deletes, (std::vector<std::string>{"p/gone.txt", "p/lockedness.txt"}));
+}
+
 TEST(Diff, ChecksumComparesOnlyWhatWasHashed) {
   std::vector<sitemap::LocalFile> local = {File("same.txt", 4), File("edited.txt", 4), File("unhashed.txt", 4)};
   std::vector<RemoteObject> remote = {{"same.txt", 4, "aaa"}, {"edited.txt", 4, "bbb"}, {"unhashed.txt", 4, "ccc"}};

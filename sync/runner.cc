@@ -63,7 +63,8 @@ aws::Result<SyncResult> RunSync(const SyncOptions& options, const S3Endpoint& en
     }
   }
 
-  DiffOptions diff{dest.prefix, options.compare, options.delete_stale, &options.filters, &local_etags};
+  DiffOptions diff{dest.prefix, options.compare, options.delete_stale, &options.filters, &local_etags,
+                   site->incomplete_folders};
   const Plan plan = Diff(site->files, *remote, diff);
 
   SyncResult result;

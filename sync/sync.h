@@ -71,6 +71,8 @@ struct DiffOptions {
   /// For kChecksum: the local ETag-equivalent by rel_path, for files ChecksumCandidates named. A file missing
   /// here is compared by size only.
   const std::map<std::string, std::string>* local_etags = nullptr;
+  /// Folders (relative to prefix) the walk could not read in full: nothing under them is deleted.
+  std::span<const std::string> incomplete_folders = {};
 };
 
 /// The files whose content must be hashed for kChecksum: same size as the remote object, and an ETag that can
