@@ -18,6 +18,10 @@ SOURCE and DEST may also come from the config file (./sitesync.yaml when present
 Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else the profile
 (--profile, AWS_PROFILE, default) in ~/.aws/credentials and ~/.aws/config.
 
+Main options (see 'sitesync sync --help' for all): --delete removes remote objects that have no local
+file, at most --max-deletes N of them (default 256, -1: no limit); --compare checksum also compares MD5s;
+--exclude/--include GLOB filter files; --dry-run changes nothing; --json prints one JSON object a line.
+
 Exit codes: 0 ok; 1 an operation failed after retries (the rest was done);
 2 usage, config or input error (nothing changed); 3 refused by a safety guard (nothing changed).
 

@@ -338,6 +338,23 @@ class _Fault:
     message: str
 
 
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request the FaultProxy forwarded while record_bodies was on."""
+    method: str
+    op: str
+    target: str
+    headers: dict  # as received (original case of names)
+    body_md5: bytes  # MD5 digest of the raw body bytes
+    body_len: int
+
+    def header(self, name: str) -> str | None:
+        for k, v in self.headers.items():
+            if k.lower() == name.lower():
+                return v
+        return None
+
+
 def _parse_amz_date(value: str) -> float | None:
     try:
         t = time.strptime(value.strip(), "%Y%m%dT%H%M%SZ")
@@ -516,8 +533,16 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                     continue
                 head.append(f"{name}: {value}".encode("latin-1"))
             up.sendall(b"\r\n".join(head) + b"\r\n\r\n")
+            digest, body_len = (hashlib.md5(usedforsecurity=False), 0) if proxy.record_bodies else (None, 0)
             for chunk in self._body_chunks():
                 up.sendall(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+                    body_len += len(chunk)
+            if digest is not None:
+                target_str = target.decode("latin-1")
+                proxy._record_body(RecordedRequest(method, classify_s3(method, target_str, self.headers), target_str,
+                                                   dict(self.headers.items()), digest.digest(), body_len))
             resp = http.client.HTTPResponse(up, method=method)
             resp.begin()
             status, reason = resp.status, resp.reason
@@ -573,6 +598,7 @@ class FaultProxy:
     counts() -> Counter {(METHOD, Operation): n} of every request received (faulted ones included)
     count(op, method=None) -> int
     reset_counts(); inject(...); clear_faults(); skew_seconds (0 = off); injected (faults served)
+    connections_accepted (TCP connections accepted); record_bodies = True -> recorded (RecordedRequest each)
     """
 
     def __init__(self, upstream: str):
@@ -593,6 +619,10 @@ class FaultProxy:
         self.skew_rejections = 0
         self.forwarded = 0
         self.requests: collections.deque = collections.deque(maxlen=20000)  # (method, op, target)
+        # Opt-in (record_bodies = True): one RecordedRequest per forwarded request, with its headers and the MD5
+        # of its raw body bytes as received (chunked framing, if any, included).
+        self.record_bodies = False
+        self.recorded: collections.deque = collections.deque(maxlen=5000)
         self.log: collections.deque = collections.deque(maxlen=2000)
         self._server: _ThreadingServer | None = None
         self._thread: threading.Thread | None = None
@@ -649,6 +679,7 @@ class FaultProxy:
         with self._lock:
             self._counts.clear()
             self.requests.clear()
+            self.recorded.clear()
             self.injected = 0
             self.skew_rejections = 0
             self.forwarded = 0
@@ -688,6 +719,10 @@ class FaultProxy:
         with self._lock:
             self._counts[(method, op)] += 1
             self.requests.append((method, op, target))
+
+    def _record_body(self, rec: "RecordedRequest"):
+        with self._lock:
+            self.recorded.append(rec)
 
     def _take_fault(self, method, op) -> _Fault | None:
         with self._lock:
@@ -998,5 +1033,5 @@ __all__ = [
     "MotoServer", "FaultProxy", "run_sitesync", "parse_json_lines", "summary_of", "make_site", "list_bucket",
     "Symlink", "generated_site", "expected_uploads", "expected_content_type", "get_bytes", "sha256_hex",
     "new_bucket_name", "sitesync_available", "sitesync_bin", "free_loopback_port", "wait_until", "test_failed",
-    "classify_s3", "RunResult", "REGION", "REPO_ROOT",
+    "classify_s3", "RunResult", "REGION", "REPO_ROOT", "RecordedRequest",
 ]
