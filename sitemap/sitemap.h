@@ -82,6 +82,13 @@ class Glob {
   std::shared_ptr<const Impl> impl_;
 };
 
+/// The URL paths a key is served under (not encoded): "/" + rel_key, and when the file name is
+/// `index_document`, also its folder with a trailing slash and, with `bare_alias`, without one
+/// ("a/b/index.html" -> "/a/b/index.html", "/a/b/", "/a/b"); the root index gives "/index.html" and "/".
+/// One rule for CloudFront invalidations and sitemap.xml.
+[[nodiscard]] std::vector<std::string> UrlPaths(std::string_view rel_key, std::string_view index_document,
+                                                bool bare_alias);
+
 /// Content-Type from the built-in table of web types by extension (case-insensitive), independent of the OS;
 /// "application/octet-stream" when unknown. Text types carry "; charset=utf-8".
 [[nodiscard]] std::string ContentTypeFor(std::string_view rel_path);
