@@ -191,6 +191,7 @@ using PrepareFn = std::function<Result<void>(HttpRequest&)>;
 /// A request to an AWS endpoint. The client signs it anew on every attempt.
 struct HttpRequest {
   std::string service = "s3";            ///< SigV4 service name.
+  std::string region;                    ///< SigV4 region; empty: the client's (CloudFront signs us-east-1).
   SigningMode mode = SigningMode::kS3;
   std::string method = "GET";
   std::string endpoint;                  ///< "https://host[:port]", no path.
@@ -221,7 +222,7 @@ struct ClientOptions {
   std::chrono::milliseconds base_backoff{200};
   std::chrono::milliseconds max_backoff{8000};
   std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::seconds stall_timeout{60};  ///< A transfer that moves no byte for this long fails (retryable).
+  std::chrono::seconds stall_timeout{30};  ///< A transfer that moves no byte for this long fails (retryable).
   /// Receives one line per attempt when set (-v). Never given secrets or signatures.
   std::function<void(std::string_view)> trace;
 };

@@ -275,7 +275,8 @@ class CurlClient final : public HttpClient {
     }
     for (const auto& h : r.headers) s.headers.push_back(h);
     const std::string authorization =
-        Authorization(s, r.mode, options_.credentials, amz_date, options_.region, r.service);
+        Authorization(s, r.mode, options_.credentials, amz_date, r.region.empty() ? options_.region : r.region,
+                      r.service);
 
     curl_slist* list = nullptr;
     for (const auto& [name, value] : s.headers) {

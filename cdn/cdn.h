@@ -42,8 +42,10 @@ struct PathSet {
   std::size_t exact_count = 0;  ///< How many exact paths there were before collapsing.
 };
 
-/// `exact` as is when it has at most max_paths entries; else the smallest set of "/dir/*" wildcards (at most
-/// max_wildcards, "/*" at worst) that covers every exact path: each wildcard as deep as the budget allows.
+/// `exact` as is when it has at most max_paths entries. Else at most max_wildcards "/dir/*" wildcards ("/*" at
+/// worst) that cover every exact path, each as deep as the budget allows (the deepest folder holding two or more
+/// is merged first); bare folder aliases ("/blog" beside "/blog/") and root-level paths that no wildcard covers
+/// stay exact when they fit in max_paths, rather than forcing "/*".
 [[nodiscard]] PathSet Collapse(std::span<const std::string> exact, const PathOptions& options);
 
 /// True when the wildcard or exact path `pattern` covers `path` (CloudFront: a '*' at the end matches any rest).

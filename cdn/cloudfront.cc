@@ -1,1 +1,231 @@
-// placeholder
+// The CloudFront API calls sitesync makes (API version 2020-05-31), through the aws/ multi loop.
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cdn/cdn.h"
+
+namespace sitesync::cdn {
+namespace {
+
+using aws::ErrorCode;
+using aws::Fail;
+
+constexpr std::string_view kApi = "/2020-05-31";
+constexpr std::string_view kXmlns = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
+
+aws::HttpRequest CloudFrontRequest(const CloudFrontEndpoint& endpoint, std::string method, std::string path) {
+  aws::HttpRequest r;
+  r.service = "cloudfront";
+  r.region = "us-east-1";  // CloudFront is global: SigV4 scope is always us-east-1
+  r.mode = aws::SigningMode::kGeneric;
+  r.method = std::move(method);
+  r.endpoint = endpoint.endpoint;
+  while (r.endpoint.ends_with('/')) r.endpoint.pop_back();
+  r.path = std::string(kApi) + path;
+  return r;
+}
+
+aws::Result<Invalidation> ParseInvalidation(std::string_view body, std::string_view what) {
+  auto doc = aws::ParseXml(body);
+  if (!doc) return std::unexpected(doc.error());
+  if (doc->name != "Invalidation" || doc->ChildText("Id").empty()) {
+    return Fail(ErrorCode::kParse, fmt::format("{}: the answer is not an Invalidation", what));
+  }
+  return Invalidation{doc->ChildText("Id"), doc->ChildText("Status")};
+}
+
+std::vector<Origin> ParseOrigins(const aws::XmlElement* origins) {
+  std::vector<Origin> out;
+  if (origins == nullptr) return out;
+  const aws::XmlElement* items = origins->Child("Items");
+  if (items == nullptr) return out;
+  for (const aws::XmlElement& o : items->children) {
+    if (o.name != "Origin") continue;
+    out.push_back({o.ChildText("DomainName"), o.ChildText("OriginPath")});
+  }
+  return out;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+aws::Result<Invalidation> CreateInvalidation(aws::HttpClient& client, const CloudFrontEndpoint& endpoint,
+                                             const std::string& distribution_id, std::span<const std::string> paths,
+                                             const std::string& caller_reference) {
+  aws::XmlElement items{"Items", {}, {}};
+  for (const std::string& p : paths) items.children.push_back({"Path", p, {}});
+  aws::XmlElement paths_el{"Paths", {}, {}};
+  paths_el.children.push_back({"Quantity", std::to_string(paths.size()), {}});
+  paths_el.children.push_back(std::move(items));
+  aws::XmlElement batch{"InvalidationBatch", {}, {}};
+  batch.children.push_back(std::move(paths_el));
+  batch.children.push_back({"CallerReference", caller_reference, {}});
+
+  aws::HttpRequest r = CloudFrontRequest(endpoint, "POST", "/distribution/" + distribution_id + "/invalidation");
+  r.what = fmt::format("CreateInvalidation on distribution {} ({} paths)", distribution_id, paths.size());
+  r.headers.emplace_back("content-type", "application/xml");
+  r.body.kind = aws::Body::Kind::kBytes;
+  r.body.bytes = aws::WriteXml(batch, kXmlns);
+  const std::string what = r.what;
+  auto res = client.Send(std::move(r));
+  if (!res) {
+    aws::Error e = res.error();
+    if (e.service_code == "NoSuchDistribution") {
+      e.message += fmt::format(" (check --distribution / cdn.distribution: '{}' does not exist for these "
+                               "credentials)",
+                               distribution_id);
+    }
+    return std::unexpected(std::move(e));
+  }
+  return ParseInvalidation(res->body, what);
+}
+
+aws::Result<Invalidation> GetInvalidation(aws::HttpClient& client, const CloudFrontEndpoint& endpoint,
+                                          const std::string& distribution_id, const std::string& invalidation_id) {
+  aws::HttpRequest r = CloudFrontRequest(endpoint, "GET",
+                                         "/distribution/" + distribution_id + "/invalidation/" + invalidation_id);
+  r.what = fmt::format("GetInvalidation {} on distribution {}", invalidation_id, distribution_id);
+  const std::string what = r.what;
+  auto res = client.Send(std::move(r));
+  if (!res) return std::unexpected(res.error());
+  return ParseInvalidation(res->body, what);
+}
+
+aws::Result<Invalidation> WaitForInvalidation(
+    aws::HttpClient& client, const CloudFrontEndpoint& endpoint, const std::string& distribution_id,
+    const std::string& invalidation_id, std::chrono::seconds timeout,
+    const std::function<void(const Invalidation&, std::chrono::seconds)>& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  // CloudFront usually completes in well under a minute; poll often at first, then every 10 s.
+  std::chrono::milliseconds interval(500);
+  for (int polls = 0;; ++polls) {
+    auto inv = GetInvalidation(client, endpoint, distribution_id, invalidation_id);
+    if (!inv) return inv;
+    const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start);
+    if (progress) progress(*inv, elapsed);
+    if (Lower(inv->status) == "completed") return inv;  // CloudFront says "Completed"; emulators vary the case
+    if (elapsed + interval >= timeout) {
+      return Fail(ErrorCode::kNetwork,
+                  fmt::format("invalidation {} on distribution {} is still {} after {} s; it will complete on its "
+                              "own (check with: aws cloudfront get-invalidation --distribution-id {} --id {})",
+                              invalidation_id, distribution_id, inv->status, elapsed.count(), distribution_id,
+                              invalidation_id),
+                  false);
+    }
+    std::this_thread::sleep_for(interval);
+    interval = std::min<std::chrono::milliseconds>(interval * 2, std::chrono::seconds(10));
+  }
+}
+
+aws::Result<std::vector<Distribution>> ListDistributions(aws::HttpClient& client,
+                                                         const CloudFrontEndpoint& endpoint) {
+  std::vector<Distribution> out;
+  std::string marker;
+  for (int page = 0; page < 10000; ++page) {
+    aws::HttpRequest r = CloudFrontRequest(endpoint, "GET", "/distribution");
+    r.what = "ListDistributions";
+    r.query.emplace_back("MaxItems", "100");
+    if (!marker.empty()) r.query.emplace_back("Marker", marker);
+    auto res = client.Send(std::move(r));
+    if (!res) return std::unexpected(res.error());
+    auto doc = aws::ParseXml(res->body);
+    if (!doc) return std::unexpected(doc.error());
+    if (doc->name != "DistributionList") {
+      return Fail(ErrorCode::kParse, "ListDistributions: the answer is not a DistributionList");
+    }
+    if (const aws::XmlElement* items = doc->Child("Items")) {
+      for (const aws::XmlElement& d : items->children) {
+        if (d.name != "DistributionSummary") continue;
+        out.push_back({d.ChildText("Id"), d.ChildText("DomainName"), ParseOrigins(d.Child("Origins"))});
+      }
+    }
+    if (doc->ChildText("IsTruncated") != "true") break;
+    std::string next = doc->ChildText("NextMarker");
+    if (next.empty() || next == marker) break;
+    marker = std::move(next);
+  }
+  // Real CloudFront lists each summary's origins; some emulators (moto) leave them out: read those one by one.
+  for (Distribution& d : out) {
+    if (!d.origins.empty()) continue;
+    aws::HttpRequest r = CloudFrontRequest(endpoint, "GET", "/distribution/" + d.id);
+    r.what = "GetDistribution " + d.id;
+    auto res = client.Send(std::move(r));
+    if (!res) return std::unexpected(res.error());
+    auto doc = aws::ParseXml(res->body);
+    if (!doc) return std::unexpected(doc.error());
+    const aws::XmlElement* config = doc->Child("DistributionConfig");
+    if (config != nullptr) d.origins = ParseOrigins(config->Child("Origins"));
+  }
+  return out;
+}
+
+std::optional<std::string> BucketOfOriginDomain(std::string_view domain) {
+  std::string d = Lower(domain);
+  while (d.ends_with('.')) d.pop_back();
+  constexpr std::string_view kSuffix = ".amazonaws.com";
+  if (!d.ends_with(kSuffix)) return std::nullopt;
+  d.resize(d.size() - kSuffix.size());
+  // Bucket names may contain dots, so the S3 part is recognised from the right:
+  //   BUCKET.s3 | BUCKET.s3-website-REGION | BUCKET.s3-REGION (legacy)   -> one label after the bucket
+  //   BUCKET.s3.REGION | BUCKET.s3-website.REGION                         -> two labels after the bucket
+  const auto last_dot = d.rfind('.');
+  if (last_dot == std::string::npos || last_dot == 0) return std::nullopt;
+  const std::string_view last = std::string_view(d).substr(last_dot + 1);
+  if (last == "s3" || last.starts_with("s3-")) return d.substr(0, last_dot);
+  const auto second_dot = d.rfind('.', last_dot - 1);
+  if (second_dot == std::string::npos || second_dot == 0) return std::nullopt;
+  const std::string_view second = std::string_view(d).substr(second_dot + 1, last_dot - second_dot - 1);
+  if (second == "s3" || second == "s3-website") return d.substr(0, second_dot);
+  return std::nullopt;
+}
+
+aws::Result<Match> MatchDistribution(std::span<const Distribution> distributions, const std::string& bucket,
+                                     const std::string& prefix) {
+  struct Candidate {
+    std::string id;
+    std::string origin;
+    std::string url_prefix;
+  };
+  std::vector<Candidate> found;
+  std::vector<std::string> same_bucket;  // for the message when the path does not fit
+  const std::string dest_folder = "/" + prefix;  // "/" or "/site/"
+  for (const Distribution& d : distributions) {
+    for (const Origin& o : d.origins) {
+      auto b = BucketOfOriginDomain(o.domain);
+      if (!b || *b != bucket) continue;
+      std::string origin_path = o.path;
+      while (origin_path.ends_with('/')) origin_path.pop_back();
+      const std::string origin_folder = origin_path + "/";  // "/" or "/site/"
+      same_bucket.push_back(fmt::format("{} (origin {}{})", d.id, o.domain, o.path));
+      if (!dest_folder.starts_with(origin_folder)) continue;
+      found.push_back({d.id, o.domain + o.path, dest_folder.substr(origin_folder.size())});
+      break;
+    }
+  }
+  if (found.size() == 1) return Match{found[0].id, found[0].url_prefix};
+  if (found.empty()) {
+    std::string msg = fmt::format(
+        "--distribution auto: no CloudFront distribution has an origin for s3://{}/{} (an S3 origin such as "
+        "{}.s3.amazonaws.com whose origin path is the DEST prefix or a folder above it)",
+        bucket, prefix, bucket);
+    if (!same_bucket.empty()) {
+      msg += "; distributions for this bucket with other origin paths:";
+      for (const auto& s : same_bucket) msg += " " + s;
+    }
+    msg += ". Give the distribution with --distribution ID";
+    return Fail(ErrorCode::kUsage, msg);
+  }
+  std::string msg = fmt::format("--distribution auto: {} distributions serve s3://{}/{}:", found.size(), bucket, prefix);
+  for (const auto& c : found) msg += fmt::format(" {} (origin {})", c.id, c.origin);
+  msg += ". Choose one with --distribution ID (or cdn.distribution in sitesync.yaml)";
+  return Fail(ErrorCode::kUsage, msg);
+}
+
+}  // namespace sitesync::cdn

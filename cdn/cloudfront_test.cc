@@ -1,1 +1,78 @@
-// placeholder
+#include <gtest/gtest.h>
+
+#include "cdn/cdn.h"
+
+namespace sitesync::cdn {
+namespace {
+
+TEST(BucketOfOriginDomain, S3OriginForms) {
+  struct Case {
+    std::string domain;
+    std::optional<std::string> bucket;
+  } cases[] = {
+      {"my-site.s3.amazonaws.com", "my-site"},
+      {"my-site.s3.eu-west-1.amazonaws.com", "my-site"},
+      {"my-site.s3-website-us-east-1.amazonaws.com", "my-site"},
+      {"my-site.s3-website.eu-central-1.amazonaws.com", "my-site"},
+      {"my.dotted.site.s3.amazonaws.com", "my.dotted.site"},
+      {"my.dotted.site.s3.us-west-2.amazonaws.com", "my.dotted.site"},
+      {"My-Site.S3.AmazonAWS.com.", "my-site"},
+      {"legacy.s3-us-west-2.amazonaws.com", "legacy"},
+      {"example.com", std::nullopt},
+      {"s3.amazonaws.com", std::nullopt},
+      {"bucket.execute-api.us-east-1.amazonaws.com", std::nullopt},
+      {"bucket.s3.example.com", std::nullopt},
+  };
+  for (const auto& c : cases) EXPECT_EQ(BucketOfOriginDomain(c.domain), c.bucket) << c.domain;
+}
+
+TEST(MatchDistribution, PicksTheOneForBucketAndPrefix) {
+  std::vector<Distribution> ds = {
+      {"E1", "d1.cloudfront.net", {{"site.s3.amazonaws.com", ""}}},
+      {"E2", "d2.cloudfront.net", {{"other.s3.amazonaws.com", ""}}},
+      {"E3", "d3.cloudfront.net", {{"site.s3.amazonaws.com", "/blog"}}},
+      {"E4", "d4.cloudfront.net", {{"api.example.com", ""}, {"docs.s3.us-east-1.amazonaws.com", "/v2/"}}},
+  };
+  auto root = MatchDistribution(std::span(ds).first(2), "site", "");
+  ASSERT_TRUE(root.has_value()) << root.error().message;
+  EXPECT_EQ(root->distribution_id, "E1");
+  EXPECT_EQ(root->url_prefix, "");
+
+  auto blog_only = MatchDistribution(std::span(ds).subspan(2, 1), "site", "blog/");
+  ASSERT_TRUE(blog_only.has_value());
+  EXPECT_EQ(blog_only->distribution_id, "E3");
+  EXPECT_EQ(blog_only->url_prefix, "");
+
+  // Origin path above the prefix: the rest of the prefix is part of the URL.
+  auto nested = MatchDistribution(std::span(ds).subspan(2, 1), "site", "blog/2024/");
+  ASSERT_TRUE(nested.has_value());
+  EXPECT_EQ(nested->url_prefix, "2024/");
+
+  auto docs = MatchDistribution(ds, "docs", "v2/");
+  ASSERT_TRUE(docs.has_value());
+  EXPECT_EQ(docs->distribution_id, "E4");
+}
+
+TEST(MatchDistribution, NoneOrSeveralIsAUsageErrorNamingCandidates) {
+  std::vector<Distribution> ds = {
+      {"E1", "d1", {{"site.s3.amazonaws.com", ""}}},
+      {"E5", "d5", {{"site.s3-website-us-east-1.amazonaws.com", ""}}},
+      {"E3", "d3", {{"site.s3.amazonaws.com", "/blog"}}},
+  };
+  auto several = MatchDistribution(ds, "site", "blog/");
+  ASSERT_FALSE(several.has_value());
+  EXPECT_EQ(several.error().code, aws::ErrorCode::kUsage);
+  for (const char* id : {"E1", "E5", "E3"}) EXPECT_NE(several.error().message.find(id), std::string::npos);
+
+  auto none = MatchDistribution(std::span(ds).subspan(2, 1), "site", "");
+  ASSERT_FALSE(none.has_value());
+  EXPECT_NE(none.error().message.find("E3"), std::string::npos) << none.error().message;
+  EXPECT_NE(none.error().message.find("--distribution ID"), std::string::npos);
+
+  auto other = MatchDistribution(ds, "nobody", "");
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().code, aws::ErrorCode::kUsage);
+}
+
+}  // namespace
+}  // namespace sitesync::cdn

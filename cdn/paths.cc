@@ -1,1 +1,251 @@
-// placeholder
+// Invalidation paths: which URL paths to invalidate for a set of changed keys, how CloudFront wants them
+// encoded, and how to collapse a large set into a few wildcards.
+
+#include <algorithm>
+#include <set>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cdn/cdn.h"
+#include "sitemap/sitemap.h"
+
+namespace sitesync::cdn {
+namespace {
+
+// CloudFront "Specifying the objects to invalidate": the path must be URL-encoded exactly as the viewer's
+// request reaches the cache key, and CloudFront decodes nothing. Characters CloudFront passes through unencoded
+// ('/', letters, digits, "-._!$&'()+,;=:@") must stay as they are, or the invalidation names another object and
+// misses. '~' is listed by CloudFront as needing encoding although RFC 3986 calls it unreserved; '*' and '?'
+// are encoded because '*' is CloudFront's wildcard and '?' starts a query string.
+bool NeedsEncoding(unsigned char c) {
+  if (c >= 0x80 || c < 0x20 || c == 0x7F) return true;
+  switch (c) {
+    case ' ':
+    case '"':
+    case '#':
+    case '%':
+    case '<':
+    case '>':
+    case '[':
+    case '\\':
+    case ']':
+    case '^':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+    case '~':
+    case '*':
+    case '?':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The folder a path is in, with its trailing '/': "/a/b/c.html" -> "/a/b/", "/a/b/" -> "/a/b/", "/a/b" ->
+// "/a/" (a bare alias lives in its parent folder: "/a/b/*" would not match "/a/b"). Anything not starting with
+// '/' (never produced here) is put at the root.
+std::string_view FolderOf(std::string_view path) {
+  if (path.empty() || path.front() != '/') return "/";
+  return path.substr(0, path.rfind('/') + 1);
+}
+
+}  // namespace
+
+std::string EncodePath(std::string_view raw, bool keep_trailing_star) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    const bool trailing_wildcard = keep_trailing_star && c == '*' && i + 1 == raw.size();
+    if (NeedsEncoding(c) && !trailing_wildcard) {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0x0F]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> InvalidationPaths(std::span<const std::string> rel_keys, const PathOptions& options) {
+  std::vector<std::string> paths;
+  paths.reserve(rel_keys.size() * 3);
+  for (const std::string& key : rel_keys) {
+    for (const std::string& url : sitemap::UrlPaths(key, options.index_document, options.bare_alias)) {
+      // A '*' in a key is a literal character of the object name, never a wildcard.
+      paths.push_back(EncodePath(url, /*keep_trailing_star=*/false));
+    }
+  }
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  return paths;
+}
+
+bool Covers(std::string_view pattern, std::string_view path) {
+  // CloudFront: '*' is a wildcard only as the last character and matches any rest, including '/' and nothing.
+  if (!pattern.empty() && pattern.back() == '*') return path.starts_with(pattern.substr(0, pattern.size() - 1));
+  return pattern == path;
+}
+
+// Collapse works on the trie of folders that hold changed paths:
+//  1. Each path's folder is a candidate; a candidate under another candidate is dropped (the upper one covers it).
+//  2. While there are more candidates than the budget, the deepest folder holding at least two of them (ties:
+//     the one holding the most, then byte order) takes their place.
+// Merging a folder at depth d changes nothing for other folders at depth d (their subtrees are disjoint), so
+// the loop is done level by level, bottom up, sorting each level's folders once. The trie is built from the
+// sorted folders with a stack, so every step is linear or n log n in the total length of the folders.
+namespace {
+
+// The wildcard core: at most `budget` (>= 2) "/dir/*" wildcards covering every path in `exact`, each as deep as
+// the budget allows (deepest merge first). `exact` must not be empty.
+std::vector<std::string> FolderWildcards(std::span<const std::string> exact, std::size_t budget) {
+  struct {
+    std::vector<std::string> paths;
+  } result;
+
+  // Distinct folders, in byte order; the string_views point into `exact`, which outlives this call.
+  std::vector<std::string_view> folders;
+  folders.reserve(exact.size());
+  for (const std::string& path : exact) folders.push_back(FolderOf(path));
+  std::sort(folders.begin(), folders.end());
+  folders.erase(std::unique(folders.begin(), folders.end()), folders.end());
+
+  struct Node {
+    std::string_view folder;  // With its trailing '/'.
+    std::uint32_t parent = 0;
+    std::uint32_t depth = 0;
+    bool holds_path = false;  // Some changed path has this folder as its own.
+    bool chosen = false;      // A wildcard here (for now).
+    bool covered = false;     // Under a chosen folder.
+    std::size_t members = 0;  // Chosen folders at or under this one.
+  };
+  // Every folder starts with "/", so the root comes first; each node's parent has a smaller index.
+  std::vector<Node> nodes;
+  nodes.push_back(Node{"/", 0, 0, false, false, false, 0});
+  // The chain of nodes from the root to the previous folder's node, with the lengths of their folders.
+  std::vector<std::uint32_t> stack = {0};
+  std::string_view previous = "/";
+  for (std::string_view folder : folders) {
+    std::size_t common = 0;
+    const std::size_t limit = std::min(folder.size(), previous.size());
+    while (common < limit && folder[common] == previous[common]) ++common;
+    // Folders sharing a prefix are adjacent in byte order, so a node left off the stack is never needed again.
+    while (stack.size() > 1 && nodes[stack.back()].folder.size() > common) stack.pop_back();
+    for (std::size_t i = nodes[stack.back()].folder.size(); i < folder.size(); ++i) {
+      if (folder[i] != '/') continue;
+      const std::uint32_t parent = stack.back();
+      nodes.push_back(Node{folder.substr(0, i + 1), parent, nodes[parent].depth + 1, false, false, false, 0});
+      stack.push_back(static_cast<std::uint32_t>(nodes.size() - 1));
+    }
+    nodes[stack.back()].holds_path = true;
+    previous = folder;
+  }
+
+  // Step 1, top down (parents come before children).
+  std::size_t total = 0;
+  std::uint32_t max_depth = 0;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    Node& node = nodes[i];
+    if (i != 0) node.covered = nodes[node.parent].covered || nodes[node.parent].chosen;
+    node.chosen = node.holds_path && !node.covered;
+    if (node.chosen) ++total;
+    max_depth = std::max(max_depth, node.depth);
+  }
+
+  if (total > budget) {
+    std::vector<std::vector<std::uint32_t>> levels(max_depth + 1);
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (!nodes[i].covered) levels[nodes[i].depth].push_back(static_cast<std::uint32_t>(i));
+    }
+    // Step 2, bottom up. When level d is reached, every node there has its members summed from level d + 1.
+    for (std::size_t d = levels.size(); d-- > 0 && total > budget;) {
+      std::vector<std::uint32_t>& level = levels[d];
+      for (std::uint32_t i : level) {
+        if (nodes[i].chosen) nodes[i].members = 1;
+      }
+      std::sort(level.begin(), level.end(), [&](std::uint32_t a, std::uint32_t b) {
+        if (nodes[a].members != nodes[b].members) return nodes[a].members > nodes[b].members;
+        return nodes[a].folder < nodes[b].folder;
+      });
+      for (std::uint32_t i : level) {
+        Node& node = nodes[i];
+        if (total > budget && !node.chosen && node.members >= 2) {
+          total -= node.members - 1;
+          node.chosen = true;
+          node.members = 1;
+        }
+        if (i != 0) nodes[node.parent].members += node.members;
+      }
+    }
+  }
+
+  // The chosen folders that are not under another chosen one (merges leave chosen nodes below them).
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    Node& node = nodes[i];
+    node.covered = i != 0 && (nodes[node.parent].covered || nodes[node.parent].chosen);
+    if (node.chosen && !node.covered) result.paths.push_back(std::string(node.folder) + "*");
+  }
+  std::sort(result.paths.begin(), result.paths.end());
+  return std::move(result.paths);
+}
+
+bool IsRootLevel(std::string_view path) { return path.find('/', 1) == std::string_view::npos; }
+
+}  // namespace
+
+PathSet Collapse(std::span<const std::string> exact, const PathOptions& options) {
+  PathSet result;
+  result.exact_count = exact.size();
+  if (exact.size() <= options.max_paths) {
+    result.paths.assign(exact.begin(), exact.end());
+    return result;
+  }
+  result.collapsed = true;
+  if (options.max_wildcards <= 1) {
+    result.paths = {"/*"};
+    return result;
+  }
+  // A bare folder alias ("/blog" beside "/blog/") and a root-level file ("/index.html", "/", "/rss.xml") live in
+  // the folder above what changed: left to the folder rule they would force "/*" and throw the whole cache away.
+  // They stay exact paths instead, when what no wildcard covers still fits in max_paths (each wildcard leaves
+  // at most its own bare alias uncovered).
+  std::vector<std::string> deep;
+  std::vector<std::string_view> kept;
+  const std::set<std::string_view> all(exact.begin(), exact.end());
+  for (const std::string& p : exact) {
+    const bool bare_alias = !p.ends_with('/') && !p.ends_with('*') && all.contains(p + "/");
+    if (bare_alias || IsRootLevel(p)) {
+      kept.push_back(p);
+    } else {
+      deep.push_back(p);
+    }
+  }
+  std::vector<std::string> wildcards;
+  if (!deep.empty()) wildcards = FolderWildcards(deep, options.max_wildcards);
+  std::vector<std::string> left;
+  for (std::string_view p : kept) {
+    const bool covered =
+        std::any_of(wildcards.begin(), wildcards.end(), [&](const std::string& w) { return Covers(w, p); });
+    if (!covered) left.emplace_back(p);
+  }
+  if (!left.empty() && wildcards.size() + left.size() > options.max_paths) {
+    // No room for exact leftovers: the folder rule over every path (which may end at "/*").
+    result.paths = FolderWildcards(exact, options.max_wildcards);
+    return result;
+  }
+  result.paths = std::move(wildcards);
+  result.paths.insert(result.paths.end(), left.begin(), left.end());
+  std::sort(result.paths.begin(), result.paths.end());
+  result.paths.erase(std::unique(result.paths.begin(), result.paths.end()), result.paths.end());
+  return result;
+}
+
+}  // namespace sitesync::cdn

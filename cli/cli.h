@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "aws/aws.h"
+#include "cdn/cdn.h"
 #include "sitemap/sitemap.h"
 #include "sync/sync.h"
 
@@ -18,7 +19,7 @@ enum ExitCode : int { kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitRefused
 
 /// Every setting, from the command line and the config file. Unset optionals take the defaults of CLI.md.
 struct Settings {
-  std::string command;  ///< "sync" or "plan".
+  std::string command;  ///< "sync", "plan" or "invalidate".
   std::optional<std::string> source;
   std::optional<std::string> destination;
   std::optional<std::string> region;
@@ -32,6 +33,17 @@ struct Settings {
   std::vector<std::string> exclude;
   std::vector<std::string> include;
   std::vector<sitemap::HeaderRule> headers;
+  // CloudFront (cdn.* in the config).
+  std::optional<std::string> distribution;  ///< An ID, or "auto".
+  std::optional<std::string> cloudfront_endpoint;
+  std::optional<bool> invalidate;
+  std::optional<bool> wait;
+  std::optional<std::string> index_document;
+  std::optional<bool> bare_alias;
+  std::optional<std::int64_t> max_paths;
+  std::optional<std::int64_t> max_wildcards;
+  std::vector<std::string> invalidate_paths;  ///< The PATH... of `sitesync invalidate`.
+
   bool dry_run = false;
   bool json = false;
   bool quiet = false;
@@ -60,6 +72,16 @@ struct Resolved {
   int jobs = 64;
 };
 [[nodiscard]] aws::Result<Resolved> Resolve(const Settings& settings, const aws::EnvLookup& env);
+
+/// The CloudFront side of a run, resolved from settings.
+struct CdnResolved {
+  bool enabled = false;          ///< A distribution is set and invalidation is not turned off.
+  std::string distribution;      ///< An ID, or "auto".
+  cdn::CloudFrontEndpoint endpoint;
+  cdn::PathOptions paths;
+  bool wait = false;
+};
+[[nodiscard]] aws::Result<CdnResolved> ResolveCdn(const Settings& settings);
 
 /// Runs the command; returns the exit code.
 int Run(const Settings& settings);

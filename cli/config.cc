@@ -90,6 +90,43 @@ aws::Result<void> CheckSection(const Ctx& ctx, const YAML::Node& node, const std
   return {};
 }
 
+aws::Result<void> LoadCdn(const Ctx& ctx, const YAML::Node& cdn, Settings& into) {
+  for (const auto& kv : cdn) {
+    const std::string key = "cdn." + kv.first.Scalar();
+    const YAML::Node& v = kv.second;
+    auto str = [&](std::optional<std::string>& field, std::string_view expected) -> aws::Result<void> {
+      auto s = Scalar<std::string>(ctx, v, key, expected);
+      if (!s) return std::unexpected(s.error());
+      if (!field) field = *s;
+      return {};
+    };
+    auto flag = [&](std::optional<bool>& field) -> aws::Result<void> {
+      auto b = Scalar<bool>(ctx, v, key, "true or false");
+      if (!b) return std::unexpected(b.error());
+      if (!field) field = *b;
+      return {};
+    };
+    auto count = [&](std::optional<std::int64_t>& field) -> aws::Result<void> {
+      auto n = Scalar<std::int64_t>(ctx, v, key, "a whole number");
+      if (!n) return std::unexpected(n.error());
+      if (*n < 1) return ctx.At(v, fmt::format("'{}' must be at least 1", key));
+      if (!field) field = *n;
+      return {};
+    };
+    aws::Result<void> ok;
+    if (key == "cdn.distribution") ok = str(into.distribution, "a distribution ID or auto");
+    if (key == "cdn.endpoint") ok = str(into.cloudfront_endpoint, "a URL");
+    if (key == "cdn.invalidate") ok = flag(into.invalidate);
+    if (key == "cdn.wait") ok = flag(into.wait);
+    if (key == "cdn.bare_alias") ok = flag(into.bare_alias);
+    if (key == "cdn.index_document") ok = str(into.index_document, "a file name such as index.html");
+    if (key == "cdn.max_paths") ok = count(into.max_paths);
+    if (key == "cdn.max_wildcards") ok = count(into.max_wildcards);
+    if (!ok) return ok;
+  }
+  return {};
+}
+
 }  // namespace
 
 aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
@@ -160,6 +197,8 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
     } else if (key == "cdn") {
       ok = CheckSection(ctx, v, key, {"distribution", "endpoint", "invalidate", "index_document", "bare_alias",
                                       "max_paths", "max_wildcards", "wait"});
+      if (!ok) return ok;
+      ok = LoadCdn(ctx, v, into);
     } else if (key == "watch") {
       ok = CheckSection(ctx, v, key, {"debounce_ms", "max_delay_ms"});
     } else {

@@ -29,21 +29,43 @@ Examples:
   sitesync plan public s3://my-site                 show what would change
   sitesync sync public s3://my-site                 upload what changed
   sitesync sync public s3://my-site/blog --delete   also delete what is gone (at most 256)
+  sitesync sync public s3://my-site --distribution auto   and invalidate exactly what changed on CloudFront
+  sitesync invalidate /blog/ '/img/*' --distribution E2ABC123   invalidate given paths
   sitesync sync --endpoint http://127.0.0.1:9000 public s3://test   an S3-compatible server)";
 
 struct Flags {
+  CLI::Option* wait = nullptr;
+  CLI::Option* no_invalidate = nullptr;
   CLI::Option* delete_on = nullptr;
   CLI::Option* delete_off = nullptr;
   CLI::Option* path_style = nullptr;
 };
 
+// Options every command that talks to AWS has.
+void AddCommonOptions(CLI::App& cmd, Settings& s) {
+  cmd.add_option("-c,--config", s.config_path, "Config file (default: ./sitesync.yaml if present)");
+  cmd.add_option("--region", s.region, "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)");
+  cmd.add_option("--profile", s.profile, "Profile in the shared credentials/config files (default: AWS_PROFILE, default)");
+  cmd.add_flag("--dry-run", s.dry_run, "Print the plan and change nothing");
+  cmd.add_flag("--json", s.json, "One JSON object per line on stdout");
+  cmd.add_flag("-q,--quiet", s.quiet, "Print errors only");
+  cmd.add_flag("-v,--verbose", s.verbose, "Print every request");
+}
+
+CLI::Option* AddCdnOptions(CLI::App& cmd, Settings& s) {
+  cmd.add_option("--distribution", s.distribution,
+                 "CloudFront distribution ID to invalidate, or 'auto' to find it by the bucket origin");
+  cmd.add_option("--cloudfront-endpoint", s.cloudfront_endpoint,
+                 "CloudFront API endpoint (default https://cloudfront.amazonaws.com)");
+  cmd.add_flag("--wait")->description("Wait until CloudFront reports the invalidation Completed");
+  return cmd.get_option("--wait");
+}
+
 void AddSyncOptions(CLI::App& cmd, Settings& s, Flags& f) {
   cmd.add_option("SOURCE", s.source, "The site folder the generator wrote (e.g. public/)");
   cmd.add_option("DEST", s.destination, "s3://BUCKET[/PREFIX]");
-  cmd.add_option("-c,--config", s.config_path, "Config file (default: ./sitesync.yaml if present)");
+  AddCommonOptions(cmd, s);
   cmd.add_option("--endpoint", s.endpoint, "S3-compatible endpoint URL (implies --path-style)");
-  cmd.add_option("--region", s.region, "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)");
-  cmd.add_option("--profile", s.profile, "Profile in the shared credentials/config files (default: AWS_PROFILE, default)");
   f.path_style = cmd.add_flag("--path-style")->description("Address the bucket in the path, not the host name");
   cmd.add_option("--compare", s.compare, "What makes a file changed: size (default) or checksum (also MD5 vs ETag)")
       ->check(CLI::IsMember({"size", "checksum"}));
@@ -53,10 +75,8 @@ void AddSyncOptions(CLI::App& cmd, Settings& s, Flags& f) {
   cmd.add_option("--jobs", s.jobs, "Transfers in flight (default 64)");
   cmd.add_option("--exclude", s.exclude, "Skip paths matching GLOB (repeatable; ** crosses folders)")->allow_extra_args(false);
   cmd.add_option("--include", s.include, "Keep paths matching GLOB even if excluded (repeatable)")->allow_extra_args(false);
-  cmd.add_flag("--dry-run", s.dry_run, "Print the plan and change nothing");
-  cmd.add_flag("--json", s.json, "One JSON object per line on stdout");
-  cmd.add_flag("-q,--quiet", s.quiet, "Print errors only");
-  cmd.add_flag("-v,--verbose", s.verbose, "Print every request");
+  f.wait = AddCdnOptions(cmd, s);
+  f.no_invalidate = cmd.add_flag("--no-invalidate")->description("Upload and delete, but send no CloudFront invalidation");
   cmd.footer(kFooter);
 }
 
@@ -74,6 +94,12 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
   CLI::App* plan_cmd = app.add_subcommand("plan", "The same as sync --dry-run: print what sync would do");
   AddSyncOptions(*sync_cmd, s, sync_flags);
   AddSyncOptions(*plan_cmd, s, plan_flags);
+  CLI::App* invalidate_cmd = app.add_subcommand("invalidate", "One CloudFront invalidation for the given URL paths");
+  invalidate_cmd->add_option("PATH", s.invalidate_paths, "URL paths, e.g. /blog/post/ or '/img/*' (a final * is a wildcard)")
+      ->required();
+  AddCommonOptions(*invalidate_cmd, s);
+  Flags invalidate_flags;
+  invalidate_flags.wait = AddCdnOptions(*invalidate_cmd, s);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -95,6 +121,14 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
     s.command = "plan";
     s.dry_run = true;
     f = &plan_flags;
+  } else if (invalidate_cmd->parsed()) {
+    s.command = "invalidate";
+    if (invalidate_flags.wait->count() > 0) s.wait = true;
+    if (s.quiet && s.verbose) {
+      std::cerr << "sitesync: -q and -v contradict each other; give one.\n";
+      out.exit_now = kExitUsage;
+    }
+    return out;
   } else {
     std::cerr << app.help() << "\nsitesync: no command given; try 'sitesync sync SOURCE s3://BUCKET'.\n";
     out.exit_now = kExitUsage;
@@ -108,6 +142,8 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
   if (f->delete_on->count() > 0) s.delete_stale = true;
   if (f->delete_off->count() > 0) s.delete_stale = false;
   if (f->path_style->count() > 0) s.path_style = true;
+  if (f->wait->count() > 0) s.wait = true;
+  if (f->no_invalidate->count() > 0) s.invalidate = false;
   if (s.quiet && s.verbose) {
     std::cerr << "sitesync: -q and -v contradict each other; give one.\n";
     out.exit_now = kExitUsage;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -44,14 +45,24 @@ class JsonOutput final : public Output {
     std::fprintf(stderr, "sitesync: %.*s\n", Len(message), message.data());
     Emit({{"event", "error"}, {"message", std::string(message)}});
   }
-  void Summary(const sync::SyncResult& r, double seconds) override {
+  void OnInvalidation(std::string_view id, std::span<const std::string> paths, bool planned) override {
+    nlohmann::ordered_json j{{"event", "invalidate"}};
+    if (!planned) j["id"] = std::string(id);
+    j["paths"] = std::vector<std::string>(paths.begin(), paths.end());
+    if (planned) j["planned"] = true;
+    Emit(j);
+  }
+  void Note(std::string_view message) override {
+    std::fprintf(stderr, "%.*s\n", Len(message), message.data());
+  }
+  void Summary(const sync::SyncResult& r, std::uint64_t invalidation_paths, double seconds) override {
     Emit({{"event", "summary"},
           {"uploaded", r.uploaded},
           {"deleted", r.deleted},
           {"unchanged", r.unchanged},
           {"failed", r.failed},
           {"bytes_uploaded", r.bytes_uploaded},
-          {"invalidation_paths", 0},
+          {"invalidation_paths", invalidation_paths},
           {"dry_run", r.dry_run},
           {"seconds", std::round(seconds * 1000) / 1000}});
   }
@@ -123,13 +134,32 @@ class HumanOutput final : public Output {
     ClearProgress();
     std::fprintf(stderr, "sitesync: %.*s\n", Len(message), message.data());
   }
-  void Summary(const sync::SyncResult& r, double seconds) override {
+  void OnInvalidation(std::string_view id, std::span<const std::string> paths, bool planned) override {
+    if (options_.quiet) return;
+    ClearProgress();
+    if (planned) {
+      std::printf("(dry run) invalidate %zu paths:", paths.size());
+    } else {
+      std::printf("invalidation %.*s: %zu paths:", Len(id), id.data(), paths.size());
+    }
+    const std::size_t shown = options_.verbose ? paths.size() : std::min<std::size_t>(paths.size(), 10);
+    for (std::size_t i = 0; i < shown; ++i) std::printf(" %s", paths[i].c_str());
+    if (shown < paths.size()) std::printf(" ... (%zu more; -v lists all)", paths.size() - shown);
+    std::printf("\n");
+  }
+  void Note(std::string_view message) override {
+    if (options_.quiet) return;
+    ClearProgress();
+    std::fprintf(stderr, "%.*s\n", Len(message), message.data());
+  }
+  void Summary(const sync::SyncResult& r, std::uint64_t invalidation_paths, double seconds) override {
     ClearProgress();
     if (options_.quiet) return;
-    std::printf("%s%llu uploaded (%s), %llu deleted, %llu unchanged, %llu failed in %.2f s\n",
+    std::printf("%s%llu uploaded (%s), %llu deleted, %llu unchanged, %llu failed, %llu paths invalidated in %.2f s\n",
                 r.dry_run ? "dry run, nothing changed: " : "", static_cast<unsigned long long>(r.uploaded),
                 HumanBytes(static_cast<double>(r.bytes_uploaded)).c_str(), static_cast<unsigned long long>(r.deleted),
-                static_cast<unsigned long long>(r.unchanged), static_cast<unsigned long long>(r.failed), seconds);
+                static_cast<unsigned long long>(r.unchanged), static_cast<unsigned long long>(r.failed),
+                static_cast<unsigned long long>(invalidation_paths), seconds);
     std::fflush(stdout);
   }
   void Trace(std::string_view line) override {

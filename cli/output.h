@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "sync/sync.h"
@@ -21,8 +22,12 @@ class Output : public sync::Reporter {
  public:
   /// Prints a fatal error (the run could not go on, or was refused).
   virtual void Fatal(std::string_view message) = 0;
-  /// Prints the summary of a run: the last line.
-  virtual void Summary(const sync::SyncResult& result, double seconds) = 0;
+  /// Prints the summary of a run: the last line. `invalidation_paths`: paths submitted (or planned) to CloudFront.
+  virtual void Summary(const sync::SyncResult& result, std::uint64_t invalidation_paths, double seconds) = 0;
+  /// An invalidation was created (or, `planned`, would be).
+  virtual void OnInvalidation(std::string_view id, std::span<const std::string> paths, bool planned) = 0;
+  /// An informational line for people (stderr); suppressed by -q.
+  virtual void Note(std::string_view message) = 0;
   /// Prints a line of -v tracing.
   virtual void Trace(std::string_view line) = 0;
 };

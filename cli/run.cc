@@ -1,6 +1,8 @@
-// Resolves settings into module options, builds the real parts and runs the command.
+// Resolves settings into module options, builds the real parts and runs the command: sync/plan (with the
+// CloudFront invalidation after it) or invalidate.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -9,9 +11,288 @@
 #include "cli/output.h"
 
 namespace sitesync::cli {
+namespace {
+
+using aws::ErrorCode;
+
+constexpr std::chrono::minutes kWaitTimeout{20};
+
+aws::Result<void> CheckUrl(std::string_view what, const std::string& url) {
+  if (!(url.starts_with("http://") || url.starts_with("https://")) || url.size() <= 8) {
+    return aws::Fail(ErrorCode::kUsage, fmt::format("bad {} '{}': use a URL such as https://host[:port]", what, url));
+  }
+  return {};
+}
+
+bool IsUsageLike(const aws::Error& e) {
+  return e.code == ErrorCode::kUsage || e.code == ErrorCode::kConfig || e.code == ErrorCode::kInput;
+}
+
+// One run's wiring: output, client, exit codes.
+class Runner {
+ public:
+  explicit Runner(Settings settings) : settings_(std::move(settings)), started_(std::chrono::steady_clock::now()) {
+    OutputOptions o{settings_.json, settings_.quiet, settings_.verbose, ::isatty(STDERR_FILENO) == 1};
+    out_ = MakeOutput(o);
+  }
+
+  int Run() {
+    if (auto ok = LoadConfigFile(); !ok) return Fatal(ok.error());
+    env_ = aws::ProcessEnv();
+    if (settings_.command == "invalidate") return RunInvalidate();
+    return RunSync();
+  }
+
+ private:
+  aws::Result<void> LoadConfigFile() {
+    std::string config = settings_.config_path.value_or("");
+    if (config.empty()) {
+      std::error_code ec;
+      if (std::filesystem::is_regular_file("sitesync.yaml", ec)) config = "sitesync.yaml";
+    }
+    if (config.empty()) return {};
+    return LoadConfig(config, settings_);
+  }
+
+  aws::Result<void> MakeClient(const std::string& region, int jobs) {
+    auto credentials = aws::LoadCredentials(settings_.profile.value_or(""), env_);
+    if (!credentials) {
+      aws::Error e = credentials.error();
+      if (e.code == ErrorCode::kCredentials) e.code = ErrorCode::kConfig;  // nothing was tried: exit 2
+      return std::unexpected(std::move(e));
+    }
+    aws::ClientOptions options;
+    options.credentials = *credentials;
+    options.region = region;
+    options.max_in_flight = jobs;
+    if (settings_.verbose) {
+      out_->Trace(fmt::format("credentials from {}; region {}", credentials->source, region));
+      options.trace = [this](std::string_view line) { out_->Trace(line); };
+    }
+    auto client = aws::HttpClient::Create(std::move(options));
+    if (!client) return std::unexpected(client.error());
+    client_ = std::move(*client);
+    return {};
+  }
+
+  // The distribution ID and the part of the DEST prefix that is part of URLs.
+  aws::Result<cdn::Match> ResolveDistribution(const CdnResolved& cdn, const sync::Destination* dest) {
+    if (cdn.distribution != "auto") return cdn::Match{cdn.distribution, ""};
+    if (dest == nullptr) {
+      return aws::Fail(ErrorCode::kUsage,
+                       "--distribution auto needs DEST to find the distribution: set 'destination:' in "
+                       "sitesync.yaml, or give --distribution ID");
+    }
+    auto all = cdn::ListDistributions(*client_, cdn.endpoint);
+    if (!all) return std::unexpected(all.error());
+    auto match = cdn::MatchDistribution(*all, dest->bucket, dest->prefix);
+    if (match && settings_.verbose) {
+      out_->Trace(fmt::format("distribution {} serves {}", match->distribution_id, dest->Url()));
+    }
+    return match;
+  }
+
+  // Submits `owed` (journaled first), waits if asked. Returns the number of paths submitted.
+  aws::Result<std::uint64_t> Submit(const CdnResolved& cdn, cdn::Journal& journal, cdn::Owed& owed) {
+    if (owed.caller_reference.empty()) owed.caller_reference = cdn::NewCallerReference();
+    if (auto ok = journal.Save(owed); !ok) return std::unexpected(ok.error());
+    const cdn::PathSet set = cdn::Collapse(owed.paths, cdn.paths);
+    if (set.collapsed) {
+      out_->Note(fmt::format("{} paths are more than cdn.max_paths ({}): invalidating {} wildcard paths that cover "
+                             "them instead",
+                             set.exact_count, cdn.paths.max_paths, set.paths.size()));
+    }
+    auto inv = cdn::CreateInvalidation(*client_, cdn.endpoint, owed.distribution_id, set.paths, owed.caller_reference);
+    if (!inv && inv.error().service_code == "InvalidationBatchAlreadyExists") {
+      // The reference was used with other paths (the settings changed since): a new batch, once.
+      owed.caller_reference = cdn::NewCallerReference();
+      if (auto ok = journal.Save(owed); !ok) return std::unexpected(ok.error());
+      inv = cdn::CreateInvalidation(*client_, cdn.endpoint, owed.distribution_id, set.paths, owed.caller_reference);
+    }
+    if (!inv) {
+      aws::Error e = inv.error();
+      e.message += fmt::format(". The {} paths stay owed in {}; the next run submits them", owed.paths.size(),
+                               journal.FileFor(owed.distribution_id).string());
+      return std::unexpected(std::move(e));
+    }
+    if (auto ok = journal.Clear(owed.distribution_id); !ok) return std::unexpected(ok.error());
+    out_->OnInvalidation(inv->id, set.paths, false);
+    if (cdn.wait) {
+      auto done = cdn::WaitForInvalidation(
+          *client_, cdn.endpoint, owed.distribution_id, inv->id, kWaitTimeout,
+          [this](const cdn::Invalidation& i, std::chrono::seconds elapsed) {
+            out_->Note(fmt::format("invalidation {}: {} ({} s)", i.id, i.status, elapsed.count()));
+          });
+      if (!done) return std::unexpected(done.error());
+    }
+    return set.paths.size();
+  }
+
+  int RunSync() {
+    auto resolved = Resolve(settings_, env_);
+    if (!resolved) return Fatal(resolved.error());
+    auto cdn = ResolveCdn(settings_);
+    if (!cdn) return Fatal(cdn.error());
+    if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs); !ok) return Fatal(ok.error());
+
+    const sync::Destination& dest = resolved->sync.destination;
+    std::optional<cdn::Journal> journal;
+    cdn::Owed owed;
+    std::vector<std::string> previously_owed;
+    std::string url_prefix;
+    if (cdn->enabled) {
+      auto match = ResolveDistribution(*cdn, &dest);
+      if (!match) return Fatal(match.error());
+      url_prefix = match->url_prefix;
+      auto dir = cdn::StateDir(env_);
+      if (!dir) return Fatal(dir.error());
+      journal.emplace(*dir);
+      auto loaded = journal->Load(match->distribution_id);
+      if (!loaded) return Fatal(loaded.error());
+      owed = std::move(*loaded);
+      owed.distribution_id = match->distribution_id;
+      previously_owed = owed.paths;
+      if (!owed.paths.empty()) {
+        out_->Note(fmt::format("{} invalidation paths are owed to distribution {} from an earlier run; they go with "
+                               "this run's",
+                               owed.paths.size(), owed.distribution_id));
+      }
+    }
+    auto url_keys = [&](const std::vector<std::string>& rel_keys) {
+      std::vector<std::string> keys;
+      keys.reserve(rel_keys.size());
+      for (const std::string& k : rel_keys) keys.push_back(url_prefix + k);
+      return keys;
+    };
+    auto plan_keys = [&](const sync::Plan& plan) {
+      std::vector<std::string> rel;
+      for (const auto& up : plan.uploads) rel.push_back(up.file.rel_path);
+      for (const auto& key : plan.deletes) rel.push_back(key.substr(dest.prefix.size()));
+      return url_keys(rel);
+    };
+    if (cdn->enabled) {
+      // The owed paths are on disk before the first upload: a run that dies later is made good by the next.
+      resolved->sync.before_changes = [&](const sync::Plan& plan) -> aws::Result<void> {
+        const auto paths = cdn::InvalidationPaths(plan_keys(plan), cdn->paths);
+        if (!cdn::AddOwed(owed, paths, !paths.empty())) return {};
+        return journal->Save(owed);
+      };
+    }
+
+    auto result = sync::RunSync(resolved->sync, resolved->endpoint, *client_, *out_);
+    if (!result) return Fatal(result.error());
+    if (result->outcome == sync::Outcome::kRefused) {
+      out_->Fatal(result->refusal);
+      Finish(*result, 0);
+      return kExitRefused;
+    }
+    int exit_code = result->outcome == sync::Outcome::kOk ? kExitOk : kExitFailed;
+    std::uint64_t invalidated = 0;
+    if (cdn->enabled) {
+      // What is owed now: what was owed before, and what this run really changed.
+      std::vector<std::string> changed = result->uploaded_keys;
+      changed.insert(changed.end(), result->deleted_keys.begin(), result->deleted_keys.end());
+      std::vector<std::string> paths = cdn::InvalidationPaths(url_keys(changed), cdn->paths);
+      paths.insert(paths.end(), previously_owed.begin(), previously_owed.end());
+      std::sort(paths.begin(), paths.end());
+      paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+      if (settings_.dry_run) {
+        if (!paths.empty()) {
+          const cdn::PathSet set = cdn::Collapse(paths, cdn->paths);
+          out_->OnInvalidation("", set.paths, true);
+          invalidated = set.paths.size();
+        }
+      } else if (paths.empty()) {
+        if (auto ok = journal->Clear(owed.distribution_id); !ok) return Fatal(ok.error());
+      } else {
+        owed.paths = std::move(paths);
+        auto submitted = Submit(*cdn, *journal, owed);
+        if (!submitted) {
+          out_->OnError("invalidation", submitted.error().message);
+          ++result->failed;
+          exit_code = IsUsageLike(submitted.error()) ? kExitUsage : kExitFailed;
+        } else {
+          invalidated = *submitted;
+        }
+      }
+    }
+    Finish(*result, invalidated);
+    return exit_code;
+  }
+
+  int RunInvalidate() {
+    auto cdn = ResolveCdn(settings_);
+    if (!cdn) return Fatal(cdn.error());
+    if (!settings_.distribution) {
+      return Fatal(aws::Error{ErrorCode::kUsage,
+                              "sitesync invalidate needs --distribution ID (or auto with 'destination:' in "
+                              "sitesync.yaml), or cdn.distribution in sitesync.yaml",
+                              false, 0, {}});
+    }
+    std::optional<sync::Destination> dest;
+    if (settings_.destination) {
+      auto d = sync::ParseDestination(*settings_.destination);
+      if (!d) return Fatal(d.error());
+      dest = *d;
+    }
+    std::vector<std::string> paths;
+    for (const std::string& p : settings_.invalidate_paths) {
+      if (p.empty()) continue;
+      paths.push_back(cdn::EncodePath(p.starts_with('/') ? p : "/" + p, /*keep_trailing_star=*/true));
+    }
+    std::sort(paths.begin(), paths.end());
+    paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+    const std::string region = aws::ResolveRegion(settings_.region.value_or(""), settings_.profile.value_or(""), env_);
+    if (auto ok = MakeClient(region, 8); !ok) return Fatal(ok.error());
+    auto match = ResolveDistribution(*cdn, dest ? &*dest : nullptr);
+    if (!match) return Fatal(match.error());
+
+    sync::SyncResult result;
+    result.dry_run = settings_.dry_run;
+    if (settings_.dry_run) {
+      const cdn::PathSet set = cdn::Collapse(paths, cdn->paths);
+      out_->OnInvalidation("", set.paths, true);
+      Finish(result, set.paths.size());
+      return kExitOk;
+    }
+    auto dir = cdn::StateDir(env_);
+    if (!dir) return Fatal(dir.error());
+    cdn::Journal journal(*dir);
+    auto owed = journal.Load(match->distribution_id);
+    if (!owed) return Fatal(owed.error());
+    owed->distribution_id = match->distribution_id;
+    cdn::AddOwed(*owed, paths, true);
+    auto submitted = Submit(*cdn, journal, *owed);
+    if (!submitted) return Fatal(submitted.error());
+    Finish(result, *submitted);
+    return kExitOk;
+  }
+
+  void Finish(const sync::SyncResult& result, std::uint64_t invalidated) {
+    out_->Summary(result, invalidated,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+  }
+
+  int Fatal(const aws::Error& e) {
+    out_->Fatal(e.message);
+    sync::SyncResult none;
+    none.dry_run = settings_.dry_run;
+    const bool usage = IsUsageLike(e);
+    if (!usage) none.failed = 1;
+    Finish(none, 0);
+    return usage ? kExitUsage : kExitFailed;
+  }
+
+  Settings settings_;
+  std::chrono::steady_clock::time_point started_;
+  std::unique_ptr<Output> out_;
+  aws::EnvLookup env_;
+  std::unique_ptr<aws::HttpClient> client_;
+};
+
+}  // namespace
 
 aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
-  using aws::ErrorCode;
   Resolved r;
   if (!s.source || s.source->empty()) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("no SOURCE given: run 'sitesync {} SOURCE s3://BUCKET[/PREFIX]', "
@@ -50,75 +331,43 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("bad jobs {}: use 1 to 1024 transfers in flight", r.jobs));
   }
   if (s.endpoint) {
-    const std::string& e = *s.endpoint;
-    if (!(e.starts_with("http://") || e.starts_with("https://")) || e.size() <= 8) {
-      return aws::Fail(ErrorCode::kUsage,
-                       fmt::format("bad endpoint '{}': use a URL such as http://127.0.0.1:9000", e));
-    }
-    r.endpoint.endpoint = e;
+    if (auto ok = CheckUrl("endpoint", *s.endpoint); !ok) return std::unexpected(ok.error());
+    r.endpoint.endpoint = *s.endpoint;
   }
   r.endpoint.path_style = s.path_style.value_or(s.endpoint.has_value());
   r.endpoint.region = aws::ResolveRegion(s.region.value_or(""), s.profile.value_or(""), env);
   return r;
 }
 
-int Run(const Settings& input) {
-  const auto started = std::chrono::steady_clock::now();
-  Settings settings = input;
-  OutputOptions out_options{settings.json, settings.quiet, settings.verbose, ::isatty(STDERR_FILENO) == 1};
-  auto out = MakeOutput(out_options);
-  auto finish = [&](const sync::SyncResult& result) {
-    out->Summary(result, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  };
-  auto fatal = [&](const aws::Error& e) {
-    out->Fatal(e.message);
-    sync::SyncResult none;
-    none.dry_run = settings.dry_run;
-    const bool usage = e.code == aws::ErrorCode::kUsage || e.code == aws::ErrorCode::kConfig ||
-                       e.code == aws::ErrorCode::kInput;
-    if (!usage) none.failed = 1;
-    finish(none);
-    return usage ? kExitUsage : kExitFailed;
-  };
-
-  std::string config = settings.config_path.value_or("");
-  if (config.empty()) {
-    std::error_code ec;
-    if (std::filesystem::is_regular_file("sitesync.yaml", ec)) config = "sitesync.yaml";
+aws::Result<CdnResolved> ResolveCdn(const Settings& s) {
+  CdnResolved c;
+  c.distribution = s.distribution.value_or("");
+  c.enabled = !c.distribution.empty() && s.invalidate.value_or(true);
+  if (s.cloudfront_endpoint) {
+    if (auto ok = CheckUrl("CloudFront endpoint", *s.cloudfront_endpoint); !ok) return std::unexpected(ok.error());
+    c.endpoint.endpoint = *s.cloudfront_endpoint;
   }
-  if (!config.empty()) {
-    if (auto ok = LoadConfig(config, settings); !ok) return fatal(ok.error());
+  if (!c.distribution.empty() && c.distribution != "auto") {
+    for (char ch : c.distribution) {
+      if (!std::isalnum(static_cast<unsigned char>(ch))) {
+        return aws::Fail(ErrorCode::kUsage,
+                         fmt::format("bad distribution '{}': use the distribution ID (e.g. E2QWRUHAPOMQZL) or auto",
+                                     c.distribution));
+      }
+    }
   }
-  const aws::EnvLookup env = aws::ProcessEnv();
-  auto resolved = Resolve(settings, env);
-  if (!resolved) return fatal(resolved.error());
-
-  auto credentials = aws::LoadCredentials(settings.profile.value_or(""), env);
-  if (!credentials) {
-    aws::Error e = credentials.error();
-    if (e.code == aws::ErrorCode::kCredentials) e.code = aws::ErrorCode::kConfig;  // nothing was tried: exit 2
-    return fatal(e);
+  c.paths.index_document = s.index_document.value_or("index.html");
+  if (c.paths.index_document.empty() || c.paths.index_document.find('/') != std::string::npos) {
+    return aws::Fail(ErrorCode::kUsage, fmt::format("bad cdn.index_document '{}': use a file name such as index.html",
+                                                    c.paths.index_document));
   }
-  aws::ClientOptions client_options;
-  client_options.credentials = *credentials;
-  client_options.region = resolved->endpoint.region;
-  client_options.max_in_flight = resolved->jobs;
-  if (settings.verbose) {
-    out->Trace(fmt::format("credentials from {}; region {}", credentials->source, client_options.region));
-    client_options.trace = [&out](std::string_view line) { out->Trace(line); };
-  }
-  auto client = aws::HttpClient::Create(std::move(client_options));
-  if (!client) return fatal(client.error());
-
-  auto result = sync::RunSync(resolved->sync, resolved->endpoint, **client, *out);
-  if (!result) return fatal(result.error());
-  if (result->outcome == sync::Outcome::kRefused) {
-    out->Fatal(result->refusal);
-    finish(*result);
-    return kExitRefused;
-  }
-  finish(*result);
-  return result->outcome == sync::Outcome::kOk ? kExitOk : kExitFailed;
+  c.paths.bare_alias = s.bare_alias.value_or(true);
+  c.paths.max_paths = static_cast<std::size_t>(s.max_paths.value_or(1000));
+  c.paths.max_wildcards = static_cast<std::size_t>(s.max_wildcards.value_or(8));
+  c.wait = s.wait.value_or(false);
+  return c;
 }
+
+int Run(const Settings& settings) { return Runner(settings).Run(); }
 
 }  // namespace sitesync::cli

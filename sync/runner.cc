@@ -79,6 +79,9 @@ aws::Result<SyncResult> RunSync(const SyncOptions& options, const S3Endpoint& en
         plan.deletes.size(), dest.Url(), options.max_deletes, plan.deletes.size());
     return result;
   }
+  if (!options.dry_run && options.before_changes) {
+    if (auto ok = options.before_changes(plan); !ok) return std::unexpected(ok.error());
+  }
   reporter.OnPlan(plan, options.dry_run);
 
   if (options.dry_run) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -108,6 +109,9 @@ struct SyncOptions {
   bool dry_run = false;
   std::uint64_t multipart_threshold = 16ull << 20;
   std::uint64_t part_size = 8ull << 20;
+  /// Runs once the plan is known and passed the guards, before the first change (not in a dry run). An error
+  /// stops the run with nothing changed: the CDN journal is written here, before any upload.
+  std::function<aws::Result<void>(const Plan&)> before_changes;
 };
 
 enum class Outcome {

@@ -9,6 +9,14 @@ wait, kill), also when a test fails: use the context managers, or `start()` + `a
         rc, out, err = run_sitesync(["sync", src, "s3://site-1", "--endpoint", proxy.endpoint, "--json"],
                                     server=moto)
         proxy.counts()[("PUT", "PutObject")]
+
+    CloudFront is on the same port (signed GETs verify: moto_server_fixed.py, MOTO.md trap 2):
+        cf = moto.boto3_cloudfront()
+        dist = create_distribution(cf, "site-1.s3.amazonaws.com", origin_path="")
+        ... sitesync sync ... --distribution dist --cloudfront-endpoint proxy.endpoint
+        invalidations(cf, dist)                       # [{"Id", "Status", "CallerReference", "Paths"}], oldest first
+        proxy.count("CreateInvalidation", "POST")
+        proxy.inject(status=500, op="CreateInvalidation", action="forward_error")   # a lost response
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import socketserver
@@ -226,6 +235,19 @@ class MotoServer:
                             aws_access_key_id=access_key or self.access_key_id,
                             aws_secret_access_key=secret or self.secret_access_key, config=cfg)
 
+    def boto3_cloudfront(self, endpoint: str | None = None, secret: str | None = None,
+                         access_key: str | None = None, max_attempts: int = 3):
+        """A boto3 CloudFront client on this server (same port as S3), us-east-1, this server's credentials (or
+        the given ones). Signed GETs verify thanks to moto_server_fixed.py (MOTO.md trap 2)."""
+        import boto3
+        from botocore.config import Config
+
+        cfg = Config(retries={"total_max_attempts": max_attempts, "mode": "standard"}, connect_timeout=10,
+                     read_timeout=120)
+        return boto3.client("cloudfront", endpoint_url=endpoint or self.endpoint, region_name=REGION,
+                            aws_access_key_id=access_key or self.access_key_id,
+                            aws_secret_access_key=secret or self.secret_access_key, config=cfg)
+
     def sitesync_env(self) -> dict:
         return {"AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
 
@@ -306,6 +328,87 @@ def classify_s3(method: str, raw_target: str, headers=None) -> str:
     return f"Object{method.title()}"
 
 
+_CF_API_PREFIX = re.compile(r"^/(20\d\d-\d\d-\d\d)/")
+
+
+def _auth_service(headers) -> str | None:
+    """The service of a SigV4 Authorization header's credential scope (".../REGION/SERVICE/aws4_request")."""
+    if not headers:
+        return None
+    auth = headers.get("Authorization") or headers.get("authorization") or ""
+    m = re.search(r"Credential=[^/,]+/\d{8}/[^/,]*/([^/,]+)/aws4_request", auth)
+    return m.group(1) if m else None
+
+
+def is_cloudfront_request(raw_target: str, headers=None) -> bool:
+    """A CloudFront REST request (path /2020-05-31/...), unless the request is signed for another service (a
+    bucket may be named like a date)."""
+    service = _auth_service(headers)
+    if service is not None:
+        return service == "cloudfront"
+    return bool(_CF_API_PREFIX.match(raw_target))
+
+
+def classify_cloudfront(method: str, raw_target: str, headers=None) -> str:  # noqa: ARG001
+    """The CloudFront operation name of a request: /2020-05-31/distribution[/ID[/config|/invalidation[/IID]]]."""
+    path, _, query = raw_target.partition("?")
+    params = {}
+    for item in query.split("&") if query else ():
+        if item:
+            name, _, value = item.partition("=")
+            params[unquote(name)] = unquote(value)
+    m = _CF_API_PREFIX.match(path)
+    segs = [unquote(x) for x in path[m.end():].strip("/").split("/")] if m else []
+    segs = [x for x in segs if x != ""]
+    if not segs:
+        return f"CloudFront{method.title()}"
+    kind, rest = segs[0], segs[1:]
+    if kind == "distribution":
+        if not rest:
+            if method == "POST":
+                return "CreateDistributionWithTags" if "WithTags" in params else "CreateDistribution"
+            if method == "GET":
+                return "ListDistributions"
+        elif len(rest) == 1:
+            return {"GET": "GetDistribution", "DELETE": "DeleteDistribution"}.get(
+                method, f"Distribution{method.title()}")
+        elif rest[1] == "config" and len(rest) == 2:
+            return {"GET": "GetDistributionConfig", "PUT": "UpdateDistribution"}.get(
+                method, f"DistributionConfig{method.title()}")
+        elif rest[1] == "invalidation":
+            if len(rest) == 2:
+                return {"POST": "CreateInvalidation", "GET": "ListInvalidations"}.get(
+                    method, f"Invalidation{method.title()}")
+            if len(rest) == 3 and method == "GET":
+                return "GetInvalidation"
+        return f"Distribution{method.title()}"
+    if kind == "tagging":
+        op = params.get("Operation")
+        if method == "POST" and op in ("Tag", "Untag"):
+            return f"{op}Resource"
+        if method == "GET":
+            return "ListTagsForResource"
+    return f"CloudFront{method.title()}"
+
+
+def classify_request(method: str, raw_target: str, headers=None) -> str:
+    """The operation name of a request the FaultProxy sees: CloudFront ops by path (e.g. ("POST",
+    "CreateInvalidation"), ("GET", "ListDistributions")), everything else as S3 (classify_s3)."""
+    if is_cloudfront_request(raw_target.partition("?")[0], headers):
+        return classify_cloudfront(method, raw_target, headers)
+    return classify_s3(method, raw_target, headers)
+
+
+def cloudfront_error_xml(code: str, message: str, error_type: str = "Sender") -> bytes:
+    """An error body shaped like CloudFront's (rest-xml): <ErrorResponse><Error><Type/><Code/><Message/>..."""
+    from xml.sax.saxutils import escape
+
+    rid = str(uuid.uuid4())
+    return ('<?xml version="1.0"?>\n<ErrorResponse xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/">'
+            f"<Error><Type>{escape(error_type)}</Type><Code>{escape(code)}</Code>"
+            f"<Message>{escape(message)}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>").encode()
+
+
 def s3_error_xml(code: str, message: str, extra: dict | None = None) -> bytes:
     from xml.sax.saxutils import escape
 
@@ -324,6 +427,11 @@ DEFAULT_MESSAGES = {
     "RequestTimeTooSkewed": "The difference between the request time and the current time is too large.",
 }
 
+CLOUDFRONT_OPS = frozenset({
+    "CreateDistribution", "CreateDistributionWithTags", "ListDistributions", "GetDistribution", "DeleteDistribution",
+    "GetDistributionConfig", "UpdateDistribution", "CreateInvalidation", "ListInvalidations", "GetInvalidation",
+    "TagResource", "UntagResource", "ListTagsForResource"})
+
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
@@ -332,7 +440,7 @@ class _Fault:
     remaining: int
     op: str | None
     method: str | None
-    action: str  # "error" | "reset" | "close"
+    action: str  # "error" | "reset" | "close" | "forward_error" | "forward_close"
     status: int
     code: str
     message: str
@@ -347,6 +455,7 @@ class RecordedRequest:
     headers: dict  # as received (original case of names)
     body_md5: bytes  # MD5 digest of the raw body bytes
     body_len: int
+    body: bytes | None = None  # the raw body bytes when body_len <= FaultProxy.record_body_limit, else None
 
     def header(self, name: str) -> str | None:
         for k, v in self.headers.items():
@@ -427,9 +536,25 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 remaining -= len(data)
                 yield data
 
-    def _drain_body(self):
-        for _ in self._body_chunks():
-            pass
+    def _drain_body(self, record_op: str | None = None, target_str: str = ""):
+        """Read and drop the request body; with record_op (record_bodies on), keep it in proxy.faulted."""
+        proxy = self.proxy
+        if record_op is None or not proxy.record_bodies:
+            for _ in self._body_chunks():
+                pass
+            return
+        digest, body_len, kept = hashlib.md5(usedforsecurity=False), 0, []
+        for chunk in self._body_chunks():
+            digest.update(chunk)
+            body_len += len(chunk)
+            if kept is not None:
+                kept.append(chunk)
+                if body_len > proxy.record_body_limit:
+                    kept = None
+        with proxy._lock:
+            proxy.faulted.append(RecordedRequest(self.command, record_op, target_str, dict(self.headers.items()),
+                                                 digest.digest(), body_len,
+                                                 b"".join(kept) if kept is not None else None))
 
     # -- answers made by the proxy itself ------------------------------------------------------------------------
     def _send_own(self, status: int, body: bytes, headers: dict | None = None):
@@ -464,17 +589,20 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         parts = self.raw_requestline.rstrip(b"\r\n").split(b" ")
         target = parts[1] if len(parts) >= 2 else self.path.encode("latin-1")
         target_str = target.decode("latin-1")
-        op = classify_s3(method, target_str, self.headers)
+        op = classify_request(method, target_str, self.headers)
         proxy._record(method, op, target_str)
 
         fault = proxy._take_fault(method, op)
         if fault is not None:
             proxy._log(f"inject {fault.action} {fault.status} {fault.code} for {method} {op} {target_str}")
+            if fault.action.startswith("forward_"):
+                self._forward(method, target, after=fault, op=op)
+                return
             if fault.action == "reset":
                 self._reset()
                 return
             try:
-                self._drain_body()
+                self._drain_body(record_op=op, target_str=target_str)
             except (ConnectionError, OSError):
                 self.close_connection = True
                 return
@@ -485,7 +613,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 except OSError:
                     pass
                 return
-            self._send_own(fault.status, s3_error_xml(fault.code, fault.message))
+            self._send_fault(fault, op)
             return
 
         skew = proxy.skew_seconds or 0
@@ -514,7 +642,18 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 return
         self._forward(method, target)
 
-    def _forward(self, method: str, target: bytes):
+    def _send_fault(self, fault: "_Fault", op: str):
+        if op in CLOUDFRONT_OPS or op.startswith(("CloudFront", "Distribution", "Invalidation")):
+            error_type = "Receiver" if fault.status >= 500 else "Sender"
+            self._send_own(fault.status, cloudfront_error_xml(fault.code, fault.message, error_type),
+                           {"Server": "CloudFront", "Content-Type": "text/xml"})
+        else:
+            self._send_own(fault.status, s3_error_xml(fault.code, fault.message))
+
+    def _forward(self, method: str, target: bytes, after: "_Fault | None" = None, op: str | None = None):
+        """Relay the request to moto and moto's answer to the client. With `after` (a "forward_*" fault) the
+        request is relayed and moto's answer read in full (so the operation took effect), but the client gets the
+        fault's error (forward_error) or a closed connection (forward_close) instead: a lost response."""
         proxy = self.proxy
         try:
             up = socket.create_connection((proxy.upstream_host, proxy.upstream_port), timeout=proxy.upstream_timeout)
@@ -534,18 +673,38 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 head.append(f"{name}: {value}".encode("latin-1"))
             up.sendall(b"\r\n".join(head) + b"\r\n\r\n")
             digest, body_len = (hashlib.md5(usedforsecurity=False), 0) if proxy.record_bodies else (None, 0)
+            kept: list | None = [] if proxy.record_bodies else None
             for chunk in self._body_chunks():
                 up.sendall(chunk)
                 if digest is not None:
                     digest.update(chunk)
                     body_len += len(chunk)
+                    if kept is not None:
+                        kept.append(chunk)
+                        if body_len > proxy.record_body_limit:
+                            kept = None
             if digest is not None:
                 target_str = target.decode("latin-1")
-                proxy._record_body(RecordedRequest(method, classify_s3(method, target_str, self.headers), target_str,
-                                                   dict(self.headers.items()), digest.digest(), body_len))
+                proxy._record_body(RecordedRequest(method, classify_request(method, target_str, self.headers),
+                                                   target_str, dict(self.headers.items()), digest.digest(), body_len,
+                                                   b"".join(kept) if kept is not None else None))
             resp = http.client.HTTPResponse(up, method=method)
             resp.begin()
             status, reason = resp.status, resp.reason
+            if after is not None:
+                upstream_body = resp.read()
+                resp.close()
+                proxy._note_forwarded(status)
+                proxy._log(f"forwarded {method} {op} -> {status} ({len(upstream_body)} bytes), then {after.action}")
+                if after.action == "forward_close":
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                else:
+                    self._send_fault(after, op or classify_request(method, target.decode("latin-1"), self.headers))
+                return
             resp_headers = resp.getheaders()
             no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
             out = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
@@ -595,10 +754,14 @@ class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 class FaultProxy:
     """A threaded HTTP/1.1 reverse proxy in front of moto that counts S3 operations and injects faults.
 
-    counts() -> Counter {(METHOD, Operation): n} of every request received (faulted ones included)
+    counts() -> Counter {(METHOD, Operation): n} of every request received (faulted ones included); S3 ops
+    as classify_s3 names them, CloudFront ops (path /2020-05-31/...) as classify_cloudfront does, e.g.
+    ("POST", "CreateInvalidation"), ("GET", "GetInvalidation"), ("GET", "ListDistributions")
     count(op, method=None) -> int
     reset_counts(); inject(...); clear_faults(); skew_seconds (0 = off); injected (faults served)
-    connections_accepted (TCP connections accepted); record_bodies = True -> recorded (RecordedRequest each)
+    connections_accepted (TCP connections accepted); record_bodies = True -> recorded (RecordedRequest each,
+    forwarded requests, .body = the bytes when small) and faulted (requests answered by an injected fault)
+    The same proxy can sit in front of S3 and CloudFront calls (moto serves both on one port).
     """
 
     def __init__(self, upstream: str):
@@ -620,8 +783,13 @@ class FaultProxy:
         self.forwarded = 0
         self.requests: collections.deque = collections.deque(maxlen=20000)  # (method, op, target)
         # Opt-in (record_bodies = True): one RecordedRequest per forwarded request, with its headers and the MD5
-        # of its raw body bytes as received (chunked framing, if any, included).
+        # of its raw body bytes as received (chunked framing, if any, included), and the bytes themselves when
+        # there are at most record_body_limit of them.
         self.record_bodies = False
+        self.record_body_limit = 256 * 1024
+        # With record_bodies on, also the requests answered by an injected "error"/"close" fault (never forwarded,
+        # so not in `recorded`): one RecordedRequest each.
+        self.faulted: collections.deque = collections.deque(maxlen=5000)
         self.recorded: collections.deque = collections.deque(maxlen=5000)
         self.log: collections.deque = collections.deque(maxlen=2000)
         self._server: _ThreadingServer | None = None
@@ -680,6 +848,7 @@ class FaultProxy:
             self._counts.clear()
             self.requests.clear()
             self.recorded.clear()
+            self.faulted.clear()
             self.injected = 0
             self.skew_rejections = 0
             self.forwarded = 0
@@ -687,12 +856,18 @@ class FaultProxy:
     def inject(self, status: int = 503, code: str | None = None, count: int = 1, op: str | None = None,
                method: str | None = None, action: str = "error", message: str | None = None) -> None:
         """Answer the next `count` requests (only those of operation `op` / HTTP `method` when given) without
-        forwarding them: action "error" = S3 XML error `status`/`code`; "reset" = TCP RST; "close" = read the
-        request, close without answering."""
-        if action not in ("error", "reset", "close"):
+        forwarding them: action "error" = XML error `status`/`code` (S3's shape, or CloudFront's ErrorResponse
+        for CloudFront operations); "reset" = TCP RST; "close" = read the request, close without answering.
+        Lost responses (the request DOES reach moto and takes effect, the client never sees moto's answer):
+        "forward_error" = forward, read moto's answer, then answer the client with the error `status`/`code`;
+        "forward_close" = forward, read moto's answer, then close the connection without answering."""
+        if action not in ("error", "reset", "close", "forward_error", "forward_close"):
             raise ValueError(action)
         if code is None:
-            code = {500: "InternalError", 503: "SlowDown"}.get(status, "InternalError")
+            if op in CLOUDFRONT_OPS:
+                code = {503: "ServiceUnavailable"}.get(status, "InternalError")
+            else:
+                code = {500: "InternalError", 503: "SlowDown"}.get(status, "InternalError")
         with self._lock:
             self._faults.append(_Fault(count, op, method, action, status, code,
                                        message or DEFAULT_MESSAGES.get(code, code)))
@@ -988,6 +1163,55 @@ def list_bucket(client, bucket: str, prefix: str = "", head: bool = True) -> dic
     return {k: tuple(v) for k, v in out.items()}
 
 
+def s3_origin_domains(bucket: str, region: str = REGION) -> dict:
+    """The S3 origin domain forms of a bucket that `--distribution auto` must recognise."""
+    return {"rest-global": f"{bucket}.s3.amazonaws.com", "rest-regional": f"{bucket}.s3.{region}.amazonaws.com",
+            "website-dash": f"{bucket}.s3-website-{region}.amazonaws.com",
+            "website-dot": f"{bucket}.s3-website.{region}.amazonaws.com"}
+
+
+def create_distribution(cf, bucket_domain: str, origin_path: str = "", comment: str = "") -> str:
+    """Create a CloudFront distribution with one S3 origin (`bucket_domain`, which moto requires to end in
+    amazonaws.com; `origin_path` like "/site" or ""); returns its id."""
+    origin_id = "origin-" + uuid.uuid4().hex[:8]
+    if ".s3-website" in bucket_domain:
+        origin = {"Id": origin_id, "DomainName": bucket_domain, "OriginPath": origin_path,
+                  "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "http-only"}}
+    else:
+        origin = {"Id": origin_id, "DomainName": bucket_domain, "OriginPath": origin_path,
+                  "S3OriginConfig": {"OriginAccessIdentity": ""}}
+    config = {
+        "CallerReference": "harness-" + uuid.uuid4().hex,
+        "Comment": comment,
+        "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [origin]},
+        "DefaultCacheBehavior": {"TargetOriginId": origin_id, "ViewerProtocolPolicy": "redirect-to-https",
+                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},  # CachingOptimized
+    }
+    return cf.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
+
+
+def invalidations(cf, distribution_id: str) -> list[dict]:
+    """Every invalidation of a distribution, oldest first (moto lists them in creation order), each as
+    {"Id", "Status", "CallerReference", "Paths": [as submitted, order and duplicates kept]}."""
+    out = []
+    marker = None
+    while True:
+        kw = {"DistributionId": distribution_id, "MaxItems": "1000"}
+        if marker:
+            kw["Marker"] = marker
+        page = cf.list_invalidations(**kw)["InvalidationList"]
+        for item in page.get("Items") or []:
+            inv = cf.get_invalidation(DistributionId=distribution_id, Id=item["Id"])["Invalidation"]
+            batch = inv["InvalidationBatch"]
+            out.append({"Id": inv["Id"], "Status": inv["Status"], "CallerReference": batch.get("CallerReference"),
+                        "Paths": list(batch["Paths"].get("Items") or [])})
+        marker = page.get("NextMarker")
+        if not page.get("IsTruncated") or not marker:
+            break
+    return out
+
+
 def get_bytes(client, bucket: str, key: str) -> bytes:
     return client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
@@ -1034,4 +1258,6 @@ __all__ = [
     "Symlink", "generated_site", "expected_uploads", "expected_content_type", "get_bytes", "sha256_hex",
     "new_bucket_name", "sitesync_available", "sitesync_bin", "free_loopback_port", "wait_until", "test_failed",
     "classify_s3", "RunResult", "REGION", "REPO_ROOT", "RecordedRequest",
+    "classify_cloudfront", "classify_request", "is_cloudfront_request", "cloudfront_error_xml", "CLOUDFRONT_OPS",
+    "create_distribution", "invalidations", "s3_origin_domains",
 ]

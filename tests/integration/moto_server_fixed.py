@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto_server (moto 5.2.1) with S3 signature checking fixed for keys with special characters.
+"""moto_server (moto 5.2.1) with SigV4 checking fixed: S3 keys with special characters, CloudFront GETs.
 
 Why: with auth on, moto verifies an S3 SigV4 signature by handing botocore's S3SigV4Auth a URL rebuilt from
 werkzeug's `request.url`. werkzeug re-quotes that URL with its own safe set, so for a key containing
@@ -17,7 +17,24 @@ request line), exactly as S3 does it:
 botocore's S3SigV4Auth takes the path of the URL it is given verbatim (S3 does not normalise) and the query as
 given (split, sorted, re-joined), so handing it `http://HOST` + canonical path + `?` + canonical query makes it
 build the canonical request from exactly these strings. Everything else (signed headers, payload hash,
-timestamp, key lookup, policy evaluation) is moto's own code, unchanged. Non-S3 services are not touched.
+timestamp, key lookup, policy evaluation) is moto's own code, unchanged.
+
+Second fix (trap 2: no signed CloudFront GET verifies): for every other service moto builds botocore's AWSRequest
+with `data=self._body or self._data`. For a request whose body is empty that is not a form POST (every
+CloudFront GET: ListDistributions, GetDistribution, GetInvalidation, ListInvalidations), `self._body` is b"" and
+`self._data` is moto's parsed "querystring" dict: the URL's query parameters, or, when the URL has none, the
+request HEADERS. botocore form-encodes that dict and hashes it as the payload, so the payload hash never
+equals SHA-256("") the client signed. Also the canonical query was rebuilt from werkzeug's re-quoted URL.
+For non-S3 requests that are not form POSTs (no form fields parsed by werkzeug) the patch hands botocore's
+SigV4Auth
+  * the payload exactly as received: the raw body bytes (b"" -> e3b0c442...b855, the empty-string hash);
+  * the path of the RAW request target (botocore normalises and URI-encodes it once more, as generic SigV4
+    does for non-S3 services: the client signs the same transformation of the path it put on the wire);
+  * the canonical query rebuilt from the RAW query string like for S3 (decode, URI-encode with only the
+    unreserved characters kept, sort).
+Form POSTs (query-protocol services: IAM, STS, ...) keep moto's own handling: werkzeug has consumed their body
+into form fields, and moto's re-encoding of those fields is what they sign. Signed headers, timestamp, key
+lookup and policy evaluation stay moto's own code, so a wrong secret or a changed path/query/body still fails.
 
 Usage: moto_server_fixed.py [-H 127.0.0.1] [-p PORT|0] [--port-file FILE] [--parent-pid PID]
 With -p 0 the OS picks a free port; the chosen port is written to --port-file (atomically) once the socket
@@ -90,6 +107,23 @@ def canonical_s3_path_and_query(raw_target: bytes) -> tuple[str, str]:
     return canonical_path, canonical_query
 
 
+def raw_path_and_canonical_query(raw_target: bytes) -> tuple[str, str]:
+    """(raw path as sent, canonical query string) of a non-S3 request, from its raw request target. The path is
+    left as it was on the wire: botocore's SigV4Auth normalises and encodes it the way generic SigV4 wants."""
+    raw_target = raw_target.split(b"#", 1)[0]
+    path, _, _query = raw_target.partition(b"?")
+    if not path.startswith(b"/"):
+        path = b"/" + path
+    _, canonical_query = canonical_s3_path_and_query(b"/?" + _query if _query else b"/")
+    return path.decode("latin-1"), canonical_query
+
+
+def is_form_request(response_obj) -> bool:
+    """True when werkzeug parsed the body into form fields (query-protocol POSTs): then the raw body bytes are
+    gone (request.data is empty) and moto's own re-encoding of the fields must be used."""
+    return bool(getattr(response_obj, "form_data", None))
+
+
 def _request_environ(response_obj):
     req = getattr(response_obj, "request", None)
     environ = getattr(req, "environ", None)
@@ -108,22 +142,50 @@ def _request_environ(response_obj):
 _installed = False
 
 
+def _raw_payload_request_cls():
+    """moto's IAMRequest, except that the payload handed to botocore is the body bytes exactly as received
+    (b"" for an empty body) instead of `body or <moto's parsed querystring/headers dict>`."""
+    from botocore.awsrequest import AWSRequest
+    from moto.iam.access_control import IAMRequest
+
+    class RawPayloadIAMRequest(IAMRequest):
+        def _create_aws_request(self) -> AWSRequest:
+            signed_headers = self._get_string_between(
+                "SignedHeaders=", ",", self._headers["Authorization"]).split(";")
+            headers = self._create_headers_for_aws_request(signed_headers, self._headers)
+            body = self._body if self._body is not None else b""
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            request = AWSRequest(method=self._method, url=self._path, data=body, headers=headers)
+            request.context["timestamp"] = headers["X-Amz-Date"]
+            return request
+
+    return RawPayloadIAMRequest
+
+
 def install_patch() -> None:
-    """Replace ActionAuthenticatorMixin._authenticate_and_authorize_action for S3 requests (see module doc)."""
+    """Replace ActionAuthenticatorMixin._authenticate_and_authorize_action for S3 requests and for non-S3,
+    non-form requests (see module doc)."""
     global _installed
     if _installed:
         return
-    from moto.iam.access_control import S3IAMRequest
+    from moto.iam.access_control import IAMRequest, S3IAMRequest
 
     if not moto.__version__.startswith("5."):
         print(f"moto_server_fixed: warning: written for moto 5.2.x, running {moto.__version__}", file=sys.stderr)
 
     original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+    raw_payload_cls = _raw_payload_request_cls()
 
     def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
-        # Same structure as moto 5.2.1's method; only the `path` handed to the IAM request differs, and only
-        # for S3 requests that carry a raw request line.
-        if iam_request_cls is not S3IAMRequest:
+        # Same structure as moto 5.2.1's method. S3: only the `path` handed to the IAM request differs.
+        # Other services, when not a form POST: the path/query come from the raw request line and the payload
+        # is the raw body (RawPayloadIAMRequest). Everything else falls back to moto's own method.
+        if iam_request_cls is S3IAMRequest:
+            request_cls = iam_request_cls
+        elif iam_request_cls is IAMRequest and not is_form_request(self):
+            request_cls = raw_payload_cls
+        else:
             return original(self, iam_request_cls, resource)
         if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
             return original(self, iam_request_cls, resource)  # auth still off: moto counts the request
@@ -133,12 +195,15 @@ def install_patch() -> None:
             return original(self, iam_request_cls, resource)
         if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
             return None
-        canonical_path, canonical_query = canonical_s3_path_and_query(raw)
+        if request_cls is S3IAMRequest:
+            path, query = canonical_s3_path_and_query(raw)
+        else:
+            path, query = raw_path_and_canonical_query(raw)
         host = self.headers.get("Host", "")
-        url = f"http://{host}{canonical_path}"
-        if canonical_query:
-            url += "?" + canonical_query
-        iam_request = iam_request_cls(
+        url = f"http://{host}{path}"
+        if query:
+            url += "?" + query
+        iam_request = request_cls(
             account_id=self.current_account,
             method=self.method,
             path=url,

@@ -115,6 +115,43 @@ class CanonicalUriTest(unittest.TestCase):
         self.assertEqual(c("GET", "/b/a//b"), "GetObject")
         self.assertEqual(c("GET", "/"), "ListBuckets")
 
+    def test_raw_path_and_canonical_query_for_other_services(self):
+        f = msf.raw_path_and_canonical_query
+        self.assertEqual(f(b"/2020-05-31/distribution"), ("/2020-05-31/distribution", ""))
+        self.assertEqual(f(b"/2020-05-31/distribution/E1/invalidation?MaxItems=5&Marker=a%20b%2Bc~"),
+                         ("/2020-05-31/distribution/E1/invalidation", "Marker=a%20b%2Bc~&MaxItems=5"))
+        self.assertEqual(f(b"/x/a%2Fb/./c?b=2&a=1&a=0"), ("/x/a%2Fb/./c", "a=0&a=1&b=2"))  # path kept as sent
+        self.assertEqual(f(b"/t?Operation=Tag&Resource=arn%3Aaws%3Acloudfront%3A%3A1%3Adistribution%2FE1")[1],
+                         "Operation=Tag&Resource=arn%3Aaws%3Acloudfront%3A%3A1%3Adistribution%2FE1")
+
+    def test_classify_cloudfront(self):
+        c = harness.classify_request
+        p = "/2020-05-31/distribution"
+        self.assertEqual(c("POST", p), "CreateDistribution")
+        self.assertEqual(c("POST", p + "?WithTags"), "CreateDistributionWithTags")
+        self.assertEqual(c("GET", p), "ListDistributions")
+        self.assertEqual(c("GET", p + "?MaxItems=10&Marker=x"), "ListDistributions")
+        self.assertEqual(c("GET", p + "/E2QWRUHAPOMQZL"), "GetDistribution")
+        self.assertEqual(c("DELETE", p + "/E2QWRUHAPOMQZL"), "DeleteDistribution")
+        self.assertEqual(c("GET", p + "/E2QWRUHAPOMQZL/config"), "GetDistributionConfig")
+        self.assertEqual(c("PUT", p + "/E2QWRUHAPOMQZL/config"), "UpdateDistribution")
+        self.assertEqual(c("POST", p + "/E2QWRUHAPOMQZL/invalidation"), "CreateInvalidation")
+        self.assertEqual(c("GET", p + "/E2QWRUHAPOMQZL/invalidation"), "ListInvalidations")
+        self.assertEqual(c("GET", p + "/E2QWRUHAPOMQZL/invalidation?MaxItems=100"), "ListInvalidations")
+        self.assertEqual(c("GET", p + "/E2QWRUHAPOMQZL/invalidation/I2J0I21PCUYOIK"), "GetInvalidation")
+        self.assertEqual(c("GET", "/2020-05-31/tagging?Resource=arn"), "ListTagsForResource")
+        self.assertEqual(c("POST", "/2020-05-31/tagging?Operation=Tag&Resource=arn"), "TagResource")
+        # S3 requests keep their S3 names, also for a bucket named like the API version when signed for s3
+        self.assertEqual(c("PUT", "/b/k%20x"), "PutObject")
+        self.assertEqual(c("GET", "/b?list-type=2"), "ListObjectsV2")
+        s3_auth = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/20240101/us-east-1/s3/aws4_request, "
+                                    "SignedHeaders=host, Signature=00"}
+        cf_auth = {"Authorization": s3_auth["Authorization"].replace("/s3/", "/cloudfront/")}
+        self.assertEqual(c("GET", "/2020-05-31/distribution", s3_auth), "GetObject")
+        self.assertEqual(c("GET", "/2020-05-31/distribution", cf_auth), "ListDistributions")
+        # classify_s3 itself is unchanged
+        self.assertEqual(harness.classify_s3("GET", "/2020-05-31/distribution"), "GetObject")
+
 
 class _ServerCase(unittest.TestCase):
     server: harness.MotoServer
@@ -237,6 +274,172 @@ class MotoServerTest(_ServerCase):
         self.assertIsNotNone(other.proc.poll())
         with self.assertRaises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def _cf_error_code(exc: ClientError) -> str:
+    """CloudFront errors from moto come in a query-protocol <ErrorResponse><Errors><Error> wrapper that botocore's
+    rest-xml parser leaves in response["Errors"] (MOTO.md trap 4); the proxy's own errors are CloudFront-shaped."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    if not code:
+        errors = exc.response.get("Errors", {}).get("Error", {})
+        if isinstance(errors, list):
+            errors = errors[0] if errors else {}
+        code = errors.get("Code", "")
+    return code
+
+
+def _batch(paths, ref):
+    return {"Paths": {"Quantity": len(paths), "Items": list(paths)}, "CallerReference": ref}
+
+
+class CloudFrontAuthTest(_ServerCase):
+    """MOTO.md trap 2, fixed by moto_server_fixed.py: signed CloudFront GETs verify, wrong signatures do not."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.cf = cls.server.boto3_cloudfront(max_attempts=1)
+
+    def bad_client(self):
+        return self.server.boto3_cloudfront(secret=self.server.secret_access_key[:-4] + "XXXX", max_attempts=1)
+
+    def assertRejected(self, call, code="SignatureDoesNotMatch"):
+        with self.assertRaises(ClientError) as cm:
+            call()
+        self.assertEqual(_status(cm.exception), 403, cm.exception.response)
+        self.assertEqual(_cf_error_code(cm.exception), code, cm.exception.response)
+
+    def test_signed_cloudfront_calls_verify_with_auth_on(self):
+        b = self.bucket()
+        dist = harness.create_distribution(self.cf, f"{b}.s3.amazonaws.com", origin_path="/site", comment="c1")
+        self.assertTrue(dist)
+        listed = self.cf.list_distributions()["DistributionList"]  # GET, no query, empty body
+        self.assertIn(dist, [d["Id"] for d in listed.get("Items") or []])
+        self.cf.list_distributions(MaxItems="50")  # GET with a query string
+        got = self.cf.get_distribution(Id=dist)["Distribution"]  # GET
+        origins = got["DistributionConfig"]["Origins"]["Items"]
+        self.assertEqual([(o["DomainName"], o["OriginPath"]) for o in origins], [(f"{b}.s3.amazonaws.com", "/site")])
+        self.assertEqual(got["DistributionConfig"]["Comment"], "c1")
+        paths = ["/a b/index.html", "/caf%C3%A9.html", "/blog/*"]
+        inv = self.cf.create_invalidation(DistributionId=dist, InvalidationBatch=_batch(paths, "ref-1"))  # POST
+        inv_id = inv["Invalidation"]["Id"]
+        fetched = self.cf.get_invalidation(DistributionId=dist, Id=inv_id)["Invalidation"]  # GET
+        self.assertEqual(fetched["InvalidationBatch"]["Paths"]["Items"], paths)
+        self.assertEqual(fetched["InvalidationBatch"]["CallerReference"], "ref-1")
+        self.assertEqual(fetched["Status"].lower(), "completed")
+        listed = self.cf.list_invalidations(DistributionId=dist)["InvalidationList"]  # GET
+        self.assertEqual([i["Id"] for i in listed["Items"]], [inv_id])
+        # a query with characters that need encoding (moto ignores Marker, but the signature covers it)
+        self.cf.list_invalidations(DistributionId=dist, MaxItems="10", Marker="a b+c~é/")
+        self.assertEqual(harness.invalidations(self.cf, dist), [
+            {"Id": inv_id, "Status": fetched["Status"], "CallerReference": "ref-1", "Paths": paths}])
+        # the other S3 origin forms are accepted by moto too
+        for domain in harness.s3_origin_domains(b).values():
+            other = harness.create_distribution(self.cf, domain)
+            self.assertEqual(self.cf.get_distribution(Id=other)["Distribution"]["DistributionConfig"]["Origins"][
+                "Items"][0]["DomainName"], domain)
+
+    def test_wrong_secret_is_rejected_on_get_and_post(self):
+        b = self.bucket()
+        dist = harness.create_distribution(self.cf, f"{b}.s3.amazonaws.com")
+        inv_id = self.cf.create_invalidation(DistributionId=dist, InvalidationBatch=_batch(["/x"], "r"))[
+            "Invalidation"]["Id"]
+        bad = self.bad_client()
+        self.assertRejected(lambda: bad.list_distributions())
+        self.assertRejected(lambda: bad.list_distributions(MaxItems="5"))
+        self.assertRejected(lambda: bad.get_distribution(Id=dist))
+        self.assertRejected(lambda: bad.list_invalidations(DistributionId=dist))
+        self.assertRejected(lambda: bad.get_invalidation(DistributionId=dist, Id=inv_id))
+        self.assertRejected(lambda: bad.create_invalidation(DistributionId=dist, InvalidationBatch=_batch(["/y"], "s")))
+        n = len(self.cf.list_distributions()["DistributionList"].get("Items") or [])
+        self.assertRejected(lambda: harness.create_distribution(bad, f"{b}.s3.amazonaws.com"))
+        self.assertEqual(len(self.cf.list_distributions()["DistributionList"].get("Items") or []), n)
+        self.assertEqual([i["Paths"] for i in harness.invalidations(self.cf, dist)], [["/x"]])
+        unknown = self.server.boto3_cloudfront(access_key="AKIAIOSFODNN7EXAMPLE", max_attempts=1)
+        with self.assertRaises(ClientError) as cm:
+            unknown.list_distributions()
+        self.assertEqual(_status(cm.exception), 403)
+
+    def test_tampered_path_or_query_is_rejected(self):
+        b = self.bucket()
+        dist = harness.create_distribution(self.cf, f"{b}.s3.amazonaws.com")
+        other = harness.create_distribution(self.cf, f"{b}.s3.amazonaws.com")
+        client = self.server.boto3_cloudfront(max_attempts=1)
+
+        def rewrite(old, new):
+            def handler(request, **_):
+                request.url = request.url.replace(old, new)
+            return handler
+
+        for event, old, new, call in (
+                ("before-send.cloudfront.GetDistribution", dist, other, lambda: client.get_distribution(Id=dist)),
+                ("before-send.cloudfront.ListInvalidations", "MaxItems=5", "MaxItems=6",
+                 lambda: client.list_invalidations(DistributionId=dist, MaxItems="5")),
+                ("before-send.cloudfront.CreateInvalidation", dist, other,
+                 lambda: client.create_invalidation(DistributionId=dist, InvalidationBatch=_batch(["/t"], "t")))):
+            h = rewrite(old, new)
+            client.meta.events.register(event, h)
+            try:
+                self.assertRejected(call)
+            finally:
+                client.meta.events.unregister(event, h)
+        self.assertEqual(harness.invalidations(self.cf, other), [])
+        self.assertEqual(harness.invalidations(self.cf, dist), [])
+
+    def _raw(self, method, path, sign_body: bytes, send_body: bytes):
+        """Sign (generic SigV4, service cloudfront) with one payload, send another: moto must hash what it got."""
+        url = f"{self.server.endpoint}{path}"
+        req = AWSRequest(method=method, url=url, data=sign_body, headers={"Host": f"127.0.0.1:{self.server.port}"})
+        creds = Credentials(self.server.access_key_id, self.server.secret_access_key)
+        botocore.auth.SigV4Auth(creds, "cloudfront", harness.REGION).add_auth(req)
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for k, v in req.headers.items():
+                if k.lower() != "content-length":
+                    conn.putheader(k, v)
+            if send_body or method != "GET":
+                conn.putheader("Content-Length", str(len(send_body)))
+            conn.endheaders(send_body or None)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def test_payload_is_the_body_as_received(self):
+        b = self.bucket()
+        dist = harness.create_distribution(self.cf, f"{b}.s3.amazonaws.com")
+        path = f"/2020-05-31/distribution/{dist}"
+        status, body = self._raw("GET", path, b"", b"")
+        self.assertEqual(status, 200, body)
+        status, body = self._raw("GET", path, b"x", b"")  # signed a byte, sent none
+        self.assertEqual(status, 403, body)
+        self.assertIn(b"SignatureDoesNotMatch", body)
+        status, body = self._raw("GET", path, b"", b"x")  # signed empty, sent a byte (moto's parser 500s first)
+        self.assertNotEqual(status, 200, body)
+        xml = ('<?xml version="1.0" encoding="UTF-8"?><InvalidationBatch xmlns="http://cloudfront.amazonaws.com/doc/'
+               '2020-05-31/"><Paths><Quantity>1</Quantity><Items><Path>/raw</Path></Items></Paths>'
+               '<CallerReference>raw-1</CallerReference></InvalidationBatch>').encode()
+        status, body = self._raw("POST", path + "/invalidation", xml, xml.replace(b"/raw", b"/wat"))
+        self.assertEqual(status, 403, body)
+        status, body = self._raw("POST", path + "/invalidation", xml, xml)
+        self.assertEqual(status, 201, body)
+        self.assertEqual([i["Paths"] for i in harness.invalidations(self.cf, dist)], [["/raw"]])
+
+    def test_form_post_services_still_verify(self):
+        """Query-protocol form POSTs (IAM, STS) keep moto's own handling and still verify / reject."""
+        import boto3
+
+        kw = dict(endpoint_url=self.server.endpoint, region_name=harness.REGION,
+                  aws_access_key_id=self.server.access_key_id)
+        sts = boto3.client("sts", aws_secret_access_key=self.server.secret_access_key, **kw)
+        self.assertTrue(sts.get_caller_identity()["Arn"].endswith(":user/" + harness.MotoServer.IAM_USER))
+        iam = boto3.client("iam", aws_secret_access_key=self.server.secret_access_key, **kw)
+        self.assertIn(harness.MotoServer.IAM_USER, [u["UserName"] for u in iam.list_users()["Users"]])
+        bad = boto3.client("iam", aws_secret_access_key="wrong" * 8, **kw)
+        with self.assertRaises(ClientError) as cm:
+            bad.list_users()
+        self.assertEqual(_error_code(cm.exception), "SignatureDoesNotMatch")
 
 
 class FaultProxyTest(_ServerCase):
@@ -396,6 +599,69 @@ class FaultProxyTest(_ServerCase):
         self.proxy.skew_seconds = 0
         c.put_object(Bucket=b, Key="noskew.txt", Body=b"n")
         self.assertEqual(harness.get_bytes(self.s3, b, "noskew.txt"), b"n")
+
+    def test_cloudfront_through_the_proxy(self):
+        b = self.bucket()
+        cf = self.server.boto3_cloudfront(endpoint=self.proxy.endpoint, max_attempts=1)
+        dist = harness.create_distribution(cf, f"{b}.s3.amazonaws.com")
+        cf.list_distributions()
+        cf.get_distribution(Id=dist)
+        inv = cf.create_invalidation(DistributionId=dist, InvalidationBatch=_batch(["/a"], "p-1"))["Invalidation"]
+        cf.get_invalidation(DistributionId=dist, Id=inv["Id"])
+        cf.list_invalidations(DistributionId=dist)
+        counts = self.proxy.counts()
+        for key in (("POST", "CreateDistribution"), ("GET", "ListDistributions"), ("GET", "GetDistribution"),
+                    ("POST", "CreateInvalidation"), ("GET", "GetInvalidation"), ("GET", "ListInvalidations")):
+            self.assertEqual(counts[key], 1, (key, counts))
+        self.assertEqual(self.proxy.total(), 6)
+
+    def test_cloudfront_faults_and_lost_responses(self):
+        b = self.bucket()
+        direct = self.server.boto3_cloudfront()
+        dist = harness.create_distribution(direct, f"{b}.s3.amazonaws.com")
+        cf = self.server.boto3_cloudfront(endpoint=self.proxy.endpoint, max_attempts=1)
+        self.proxy.record_bodies = True
+        self.addCleanup(setattr, self.proxy, "record_bodies", False)
+
+        # an injected 503 is answered by the proxy (CloudFront's error shape) and never reaches moto
+        self.proxy.inject(status=503, count=2, op="CreateInvalidation")
+        cf.list_invalidations(DistributionId=dist)  # other ops pass
+        for _ in range(2):
+            with self.assertRaises(ClientError) as cm:
+                cf.create_invalidation(DistributionId=dist, InvalidationBatch=_batch(["/a"], "r-503"))
+            self.assertEqual(_status(cm.exception), 503)
+            self.assertEqual(_error_code(cm.exception), "ServiceUnavailable")
+        self.assertEqual(harness.invalidations(direct, dist), [])
+        self.assertEqual(self.proxy.count("CreateInvalidation", "POST"), 2)
+        faulted = [r.body for r in self.proxy.faulted if r.op == "CreateInvalidation"]
+        self.assertEqual(len(faulted), 2)
+        for body in faulted:
+            self.assertIn(b"<CallerReference>r-503</CallerReference>", body)
+        self.assertEqual(self.proxy.pending_faults(), 0)
+
+        # forward_error: moto creates the invalidation, the client sees a 500
+        self.proxy.inject(status=500, count=1, op="CreateInvalidation", action="forward_error")
+        with self.assertRaises(ClientError) as cm:
+            cf.create_invalidation(DistributionId=dist, InvalidationBatch=_batch(["/lost"], "r-lost"))
+        self.assertEqual(_status(cm.exception), 500)
+        self.assertEqual(_error_code(cm.exception), "InternalError")
+        # forward_close: moto creates it, the client's connection is closed without an answer
+        self.proxy.inject(count=1, op="CreateInvalidation", action="forward_close")
+        with self.assertRaises((botocore.exceptions.BotoCoreError, ClientError)):
+            cf.create_invalidation(DistributionId=dist, InvalidationBatch=_batch(["/lost2"], "r-lost2"))
+        self.assertEqual([(i["CallerReference"], i["Paths"]) for i in harness.invalidations(direct, dist)],
+                         [("r-lost", ["/lost"]), ("r-lost2", ["/lost2"])])
+        # the proxy kept the forwarded bodies: the CallerReference of each attempt can be checked
+        bodies = [r.body for r in self.proxy.recorded if r.op == "CreateInvalidation"]
+        self.assertEqual(len(bodies), 2)
+        self.assertIn(b"<CallerReference>r-lost</CallerReference>", bodies[0])
+        self.assertIn(b"<CallerReference>r-lost2</CallerReference>", bodies[1])
+        # a retrying client gets through after a lost response (and moto does not de-duplicate)
+        self.proxy.inject(status=500, count=1, op="CreateInvalidation", action="forward_error")
+        self.server.boto3_cloudfront(endpoint=self.proxy.endpoint, max_attempts=3).create_invalidation(
+            DistributionId=dist, InvalidationBatch=_batch(["/again"], "r-again"))
+        refs = [i["CallerReference"] for i in harness.invalidations(direct, dist)]
+        self.assertEqual(refs.count("r-again"), 2)
 
     def test_upstream_down_gives_502(self):
         p = harness.FaultProxy(f"http://127.0.0.1:{harness.free_loopback_port()}")
