@@ -209,14 +209,16 @@ PathSet Collapse(std::span<const std::string> exact, const PathOptions& options)
     return result;
   }
   result.collapsed = true;
-  if (options.max_wildcards <= 1) {
+  // Everything submitted counts against the wildcard budget, exact leftovers included.
+  const std::size_t limit = options.max_wildcards;
+  if (limit <= 1) {
     result.paths = {"/*"};
     return result;
   }
   // A bare folder alias ("/blog" beside "/blog/") and a root-level file ("/index.html", "/", "/rss.xml") live in
   // the folder above what changed: left to the folder rule they would force "/*" and throw the whole cache away.
-  // They stay exact paths instead, when what no wildcard covers still fits in max_paths (each wildcard leaves
-  // at most its own bare alias uncovered).
+  // Kept exact beside the wildcards instead, when the two together fit in the budget (each wildcard leaves at
+  // most its own bare alias uncovered). The widest budget for wildcards that fits wins.
   std::vector<std::string> deep;
   std::vector<std::string_view> kept;
   const std::set<std::string_view> all(exact.begin(), exact.end());
@@ -228,23 +230,23 @@ PathSet Collapse(std::span<const std::string> exact, const PathOptions& options)
       deep.push_back(p);
     }
   }
-  std::vector<std::string> wildcards;
-  if (!deep.empty()) wildcards = FolderWildcards(deep, options.max_wildcards);
-  std::vector<std::string> left;
-  for (std::string_view p : kept) {
-    const bool covered =
-        std::any_of(wildcards.begin(), wildcards.end(), [&](const std::string& w) { return Covers(w, p); });
-    if (!covered) left.emplace_back(p);
+  if (!kept.empty() && !deep.empty()) {
+    for (std::size_t budget = limit; budget >= 2; --budget) {
+      std::vector<std::string> paths = FolderWildcards(deep, budget);
+      for (std::string_view p : kept) {
+        const bool covered =
+            std::any_of(paths.begin(), paths.end(), [&](const std::string& w) { return w.ends_with('*') && Covers(w, p); });
+        if (!covered) paths.emplace_back(p);
+      }
+      if (paths.size() <= limit) {
+        std::sort(paths.begin(), paths.end());
+        paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+        result.paths = std::move(paths);
+        return result;
+      }
+    }
   }
-  if (!left.empty() && wildcards.size() + left.size() > options.max_paths) {
-    // No room for exact leftovers: the folder rule over every path (which may end at "/*").
-    result.paths = FolderWildcards(exact, options.max_wildcards);
-    return result;
-  }
-  result.paths = std::move(wildcards);
-  result.paths.insert(result.paths.end(), left.begin(), left.end());
-  std::sort(result.paths.begin(), result.paths.end());
-  result.paths.erase(std::unique(result.paths.begin(), result.paths.end()), result.paths.end());
+  result.paths = FolderWildcards(exact, limit);
   return result;
 }
 
