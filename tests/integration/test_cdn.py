@@ -550,6 +550,15 @@ class FailureAndJournalTest(CdnCase):
         _res, events = self.ok_sync(src)
         self.assertOneNewInvalidation(0, expected_paths(harness.expected_uploads(SMALL_SITE)), events)
 
+    def test_too_many_invalidations_in_progress_is_retried(self):
+        src = self.site(SMALL_SITE)
+        expected = expected_paths(harness.expected_uploads(SMALL_SITE))
+        # CloudFront's quota answer: 400 TooManyInvalidationsInProgress, twice, then accepted.
+        self.proxy.inject(status=400, code="TooManyInvalidationsInProgress", count=2, op="CreateInvalidation")
+        _res, events = self.ok_sync(src)
+        self.assertEqual(self.proxy.count("CreateInvalidation"), 3)
+        self.assertOneNewInvalidation(0, expected, events, counted=False)
+
     def test_lost_response_is_retried_with_the_same_caller_reference(self):
         src = self.site(SMALL_SITE)
         expected = expected_paths(harness.expected_uploads(SMALL_SITE))
