@@ -1,0 +1,89 @@
+// watcher/: sees a site folder change and hands out coalesced sets of changed paths, or "rescan needed"; never
+// raw inotify events. Needs no network.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "aws/aws.h"
+#include "sitemap/sitemap.h"
+
+namespace sitesync::watcher {
+
+using Clock = std::chrono::steady_clock;
+
+/// One batch of changes: the paths (relative to the root, '/'-separated; files or folders) that may have been
+/// written, created, moved or deleted. Deciding is done by stat-ing them, so a path listed for nothing is harmless.
+struct Changes {
+  std::set<std::string> paths;
+  bool rescan = false;       ///< Walk and diff everything (queue overflow, unknown watch, failed add_watch, ...).
+  std::string rescan_reason; ///< Why, for the log (the first reason given).
+  bool Empty() const { return paths.empty() && !rescan; }
+};
+
+/// Coalesces changes by path until the tree has been quiet for `quiet`, with a cap of `max_delay` from the first
+/// change of a batch so that a continuous stream still flushes. Pure: time comes in as arguments.
+class Coalescer {
+ public:
+  Coalescer(std::chrono::milliseconds quiet, std::chrono::milliseconds max_delay);
+
+  /// Something happened to `rel_path` at `now` (restarts the quiet period).
+  void Add(std::string rel_path, Clock::time_point now);
+  /// A full rescan is needed; `reason` is kept if it is the first of this batch.
+  void AddRescan(std::string reason, Clock::time_point now);
+  /// Activity that restarts the quiet period without naming a path (e.g. a file still being written).
+  void Touch(Clock::time_point now);
+  /// Holds flushing back (e.g. while the root folder is gone); Release lets it go again.
+  void Hold(bool on) { held_ = on; }
+
+  bool Empty() const { return pending_.Empty(); }
+  /// When the batch is due: min(last change + quiet, first change + max_delay); nullopt when empty or held.
+  std::optional<Clock::time_point> Deadline() const;
+  bool Due(Clock::time_point now) const;
+  /// The batch; the coalescer is empty afterwards.
+  Changes Take();
+
+ private:
+  std::chrono::milliseconds quiet_;
+  std::chrono::milliseconds max_delay_;
+  Changes pending_;
+  Clock::time_point first_{};
+  Clock::time_point last_{};
+  bool held_ = false;
+};
+
+/// True for editor and generator temporary files that are never published or waited for: `*.swp`, `*.swx`, `*~`,
+/// `.#*`, `4913` (vim's probe), `*.tmp`, and dotfiles (the name starts with '.').
+[[nodiscard]] bool IsTempFile(std::string_view name);
+
+/// Where changes come from. The real one is inotify; tests use a fake.
+class EventSource {
+ public:
+  virtual ~EventSource() = default;
+  /// Blocks until there are events, `deadline` passes (nullopt: no deadline) or Interrupt is called; adds what
+  /// it saw to `sink`. An Error here is fatal for the watcher (e.g. the inotify descriptor failed).
+  [[nodiscard]] virtual aws::Result<void> Wait(std::optional<Clock::time_point> deadline, Coalescer& sink) = 0;
+  /// Wakes a blocked Wait. Async-signal-safe (a write to an eventfd).
+  virtual void Interrupt() = 0;
+};
+
+/// Warnings and notes from the watcher (logged once per reason by the caller's policy).
+using Log = std::function<void(std::string_view)>;
+
+/// The inotify source: watches `root` recursively (adding each new folder's watch BEFORE listing it, and
+/// reporting every file found in it as changed), skipping what `filters` exclude and temp files. IN_CLOSE_WRITE
+/// and IN_MOVED_TO mean content is ready; IN_MODIFY only restarts the quiet period; deletes and moves out mean
+/// "maybe gone". IN_Q_OVERFLOW, an unknown watch descriptor or a failed add_watch ask for a rescan (ENOSPC names
+/// the sysctl to raise). When the root itself goes away, flushing is held until it is back, then a rescan is
+/// asked for. Fails with kInput when `root` is not a folder.
+[[nodiscard]] aws::Result<std::unique_ptr<EventSource>> MakeInotifySource(const std::filesystem::path& root,
+                                                                          const sitemap::WalkOptions& filters,
+                                                                          Log log);
+
+}  // namespace sitesync::watcher
