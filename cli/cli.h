@@ -19,7 +19,7 @@ enum ExitCode : int { kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitRefused
 
 /// Every setting, from the command line and the config file. Unset optionals take the defaults of CLI.md.
 struct Settings {
-  std::string command;  ///< "sync", "plan" or "invalidate".
+  std::string command;  ///< "sync", "plan", "watch" or "invalidate".
   std::optional<std::string> source;
   std::optional<std::string> destination;
   std::optional<std::string> region;
@@ -43,6 +43,9 @@ struct Settings {
   std::optional<std::int64_t> max_paths;
   std::optional<std::int64_t> max_wildcards;
   std::vector<std::string> invalidate_paths;  ///< The PATH... of `sitesync invalidate`.
+  // watch.* in the config.
+  std::optional<std::int64_t> debounce_ms;
+  std::optional<std::int64_t> max_delay_ms;
 
   bool dry_run = false;
   bool json = false;

@@ -94,6 +94,11 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
   CLI::App* plan_cmd = app.add_subcommand("plan", "The same as sync --dry-run: print what sync would do");
   AddSyncOptions(*sync_cmd, s, sync_flags);
   AddSyncOptions(*plan_cmd, s, plan_flags);
+  CLI::App* watch_cmd = app.add_subcommand(
+      "watch", "Sync once, then publish every quiet burst of changes in SOURCE (inotify) until Ctrl-C");
+  Flags watch_flags;
+  AddSyncOptions(*watch_cmd, s, watch_flags);
+  watch_cmd->add_option("--debounce", s.debounce_ms, "Quiet time in ms before a burst of changes is published (default 200)");
   CLI::App* invalidate_cmd = app.add_subcommand("invalidate", "One CloudFront invalidation for the given URL paths");
   invalidate_cmd->add_option("PATH", s.invalidate_paths, "URL paths, e.g. /blog/post/ or '/img/*' (a final * is a wildcard)")
       ->required();
@@ -121,6 +126,9 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
     s.command = "plan";
     s.dry_run = true;
     f = &plan_flags;
+  } else if (watch_cmd->parsed()) {
+    s.command = "watch";
+    f = &watch_flags;
   } else if (invalidate_cmd->parsed()) {
     s.command = "invalidate";
     if (invalidate_flags.wait->count() > 0) s.wait = true;

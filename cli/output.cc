@@ -66,6 +66,19 @@ class JsonOutput final : public Output {
           {"dry_run", r.dry_run},
           {"seconds", std::round(seconds * 1000) / 1000}});
   }
+  void BatchSummary(std::uint64_t batch, const sync::SyncResult& r, std::uint64_t invalidation_paths,
+                    double seconds) override {
+    Emit({{"event", "summary"},
+          {"uploaded", r.uploaded},
+          {"deleted", r.deleted},
+          {"unchanged", r.unchanged},
+          {"failed", r.failed},
+          {"bytes_uploaded", r.bytes_uploaded},
+          {"invalidation_paths", invalidation_paths},
+          {"dry_run", r.dry_run},
+          {"seconds", std::round(seconds * 1000) / 1000},
+          {"batch", batch}});
+  }
   void Trace(std::string_view line) override { std::fprintf(stderr, "%.*s\n", Len(line), line.data()); }
 
  private:
@@ -161,6 +174,18 @@ class HumanOutput final : public Output {
                 static_cast<unsigned long long>(r.unchanged), static_cast<unsigned long long>(r.failed),
                 static_cast<unsigned long long>(invalidation_paths), seconds);
     std::fflush(stdout);
+  }
+  void BatchSummary(std::uint64_t batch, const sync::SyncResult& r, std::uint64_t invalidation_paths,
+                    double seconds) override {
+    if (batch == 0) return Summary(r, invalidation_paths, seconds);
+    ClearProgress();
+    if (options_.quiet) return;
+    std::fprintf(stderr, "batch %llu: %llu uploaded (%s), %llu deleted, %llu failed, %llu paths invalidated, %.2f s "
+                 "from first change to done\n",
+                 static_cast<unsigned long long>(batch), static_cast<unsigned long long>(r.uploaded),
+                 HumanBytes(static_cast<double>(r.bytes_uploaded)).c_str(), static_cast<unsigned long long>(r.deleted),
+                 static_cast<unsigned long long>(r.failed), static_cast<unsigned long long>(invalidation_paths),
+                 seconds);
   }
   void Trace(std::string_view line) override {
     ClearProgress();

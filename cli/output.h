@@ -24,6 +24,10 @@ class Output : public sync::Reporter {
   virtual void Fatal(std::string_view message) = 0;
   /// Prints the summary of a run: the last line. `invalidation_paths`: paths submitted (or planned) to CloudFront.
   virtual void Summary(const sync::SyncResult& result, std::uint64_t invalidation_paths, double seconds) = 0;
+  /// The summary of a watch batch (0: the initial sync); `seconds` runs from the first event to the invalidation
+  /// accepted.
+  virtual void BatchSummary(std::uint64_t batch, const sync::SyncResult& result, std::uint64_t invalidation_paths,
+                            double seconds) = 0;
   /// An invalidation was created (or, `planned`, would be).
   virtual void OnInvalidation(std::string_view id, std::span<const std::string> paths, bool planned) = 0;
   /// An informational line for people (stderr); suppressed by -q.

@@ -1,6 +1,9 @@
 // Resolves settings into module options, builds the real parts and runs the command: sync/plan (with the
 // CloudFront invalidation after it) or invalidate.
+#include <signal.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <filesystem>
@@ -9,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/output.h"
+#include "watcher/watcher.h"
 
 namespace sitesync::cli {
 namespace {
@@ -23,6 +27,37 @@ aws::Result<void> CheckUrl(std::string_view what, const std::string& url) {
   }
   return {};
 }
+
+// SIGINT/SIGTERM in watch mode: the batch in flight finishes (its invalidation submitted or journaled), then the
+// process exits 0. A second signal ends it at once (the default action is restored by SA_RESETHAND).
+class StopSignals {
+ public:
+  explicit StopSignals(watcher::EventSource* source) {
+    source_ = source;
+    struct sigaction sa {};
+    sa.sa_handler = &StopSignals::Handle;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+  }
+  ~StopSignals() {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    source_ = nullptr;
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  static bool Requested() { return requested_ != 0; }
+
+ private:
+  static void Handle(int) {
+    requested_ = 1;
+    if (source_ != nullptr) source_->Interrupt();  // an eventfd write: async-signal-safe
+  }
+  static inline volatile std::sig_atomic_t requested_ = 0;
+  static inline watcher::EventSource* source_ = nullptr;
+};
 
 bool IsUsageLike(const aws::Error& e) {
   return e.code == ErrorCode::kUsage || e.code == ErrorCode::kConfig || e.code == ErrorCode::kInput;
@@ -40,6 +75,7 @@ class Runner {
     if (auto ok = LoadConfigFile(); !ok) return Fatal(ok.error());
     env_ = aws::ProcessEnv();
     if (settings_.command == "invalidate") return RunInvalidate();
+    if (settings_.command == "watch") return RunWatch();
     return RunSync();
   }
 
@@ -128,56 +164,97 @@ class Runner {
     return set.paths.size();
   }
 
+  // Resolves the distribution and loads what is owed to it, when invalidation is on.
+  aws::Result<void> SetUpCdn(const sync::Destination& dest) {
+    if (!cdn_.enabled) return {};
+    auto match = ResolveDistribution(cdn_, &dest);
+    if (!match) return std::unexpected(match.error());
+    url_prefix_ = match->url_prefix;
+    auto dir = cdn::StateDir(env_);
+    if (!dir) return std::unexpected(dir.error());
+    journal_.emplace(*dir);
+    auto loaded = journal_->Load(match->distribution_id);
+    if (!loaded) return std::unexpected(loaded.error());
+    owed_ = std::move(*loaded);
+    owed_.distribution_id = match->distribution_id;
+    if (!owed_.paths.empty()) {
+      out_->Note(fmt::format("{} invalidation paths are owed to distribution {} from an earlier run; they go with "
+                             "this run's",
+                             owed_.paths.size(), owed_.distribution_id));
+    }
+    return {};
+  }
+
+  std::vector<std::string> UrlKeys(const std::vector<std::string>& rel_keys) const {
+    std::vector<std::string> keys;
+    keys.reserve(rel_keys.size());
+    for (const std::string& k : rel_keys) keys.push_back(url_prefix_ + k);
+    return keys;
+  }
+
+  // The owed paths go to disk before the first change of every run or batch: one that dies later is made good
+  // by the next.
+  void ArmJournal(sync::SyncOptions& options) {
+    if (!cdn_.enabled) return;
+    const std::string prefix = options.destination.prefix;
+    options.before_changes = [this, prefix](const sync::Plan& plan) -> aws::Result<void> {
+      std::vector<std::string> rel;
+      for (const auto& up : plan.uploads) rel.push_back(up.file.rel_path);
+      for (const auto& key : plan.deletes) rel.push_back(key.substr(prefix.size()));
+      const auto paths = cdn::InvalidationPaths(UrlKeys(rel), cdn_.paths);
+      if (!cdn::AddOwed(owed_, paths, !paths.empty())) return {};
+      return journal_->Save(owed_);
+    };
+  }
+
+  // After a run or batch: one invalidation for what was owed before it and what it really changed. Returns the
+  // paths submitted (or planned); a failure is reported, counted and turns `exit_code` to 1 (or 2).
+  std::uint64_t InvalidateAfter(sync::SyncResult& result, const std::vector<std::string>& previously_owed,
+                                int& exit_code) {
+    if (!cdn_.enabled) return 0;
+    std::vector<std::string> changed = result.uploaded_keys;
+    changed.insert(changed.end(), result.deleted_keys.begin(), result.deleted_keys.end());
+    std::vector<std::string> paths = cdn::InvalidationPaths(UrlKeys(changed), cdn_.paths);
+    paths.insert(paths.end(), previously_owed.begin(), previously_owed.end());
+    std::sort(paths.begin(), paths.end());
+    paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+    if (settings_.dry_run) {
+      if (paths.empty()) return 0;
+      const cdn::PathSet set = cdn::Collapse(paths, cdn_.paths);
+      out_->OnInvalidation("", set.paths, true);
+      return set.paths.size();
+    }
+    if (paths.empty()) {
+      if (auto ok = journal_->Clear(owed_.distribution_id); !ok) {
+        out_->OnError("invalidation", ok.error().message);
+        exit_code = kExitFailed;
+      }
+      owed_.paths.clear();
+      return 0;
+    }
+    owed_.paths = std::move(paths);
+    auto submitted = Submit(cdn_, *journal_, owed_);
+    if (!submitted) {
+      out_->OnError("invalidation", submitted.error().message);
+      ++result.failed;
+      exit_code = IsUsageLike(submitted.error()) ? kExitUsage : kExitFailed;
+      return 0;
+    }
+    owed_.paths.clear();
+    owed_.caller_reference.clear();
+    return *submitted;
+  }
+
   int RunSync() {
     auto resolved = Resolve(settings_, env_);
     if (!resolved) return Fatal(resolved.error());
     auto cdn = ResolveCdn(settings_);
     if (!cdn) return Fatal(cdn.error());
+    cdn_ = *cdn;
     if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs); !ok) return Fatal(ok.error());
-
-    const sync::Destination& dest = resolved->sync.destination;
-    std::optional<cdn::Journal> journal;
-    cdn::Owed owed;
-    std::vector<std::string> previously_owed;
-    std::string url_prefix;
-    if (cdn->enabled) {
-      auto match = ResolveDistribution(*cdn, &dest);
-      if (!match) return Fatal(match.error());
-      url_prefix = match->url_prefix;
-      auto dir = cdn::StateDir(env_);
-      if (!dir) return Fatal(dir.error());
-      journal.emplace(*dir);
-      auto loaded = journal->Load(match->distribution_id);
-      if (!loaded) return Fatal(loaded.error());
-      owed = std::move(*loaded);
-      owed.distribution_id = match->distribution_id;
-      previously_owed = owed.paths;
-      if (!owed.paths.empty()) {
-        out_->Note(fmt::format("{} invalidation paths are owed to distribution {} from an earlier run; they go with "
-                               "this run's",
-                               owed.paths.size(), owed.distribution_id));
-      }
-    }
-    auto url_keys = [&](const std::vector<std::string>& rel_keys) {
-      std::vector<std::string> keys;
-      keys.reserve(rel_keys.size());
-      for (const std::string& k : rel_keys) keys.push_back(url_prefix + k);
-      return keys;
-    };
-    auto plan_keys = [&](const sync::Plan& plan) {
-      std::vector<std::string> rel;
-      for (const auto& up : plan.uploads) rel.push_back(up.file.rel_path);
-      for (const auto& key : plan.deletes) rel.push_back(key.substr(dest.prefix.size()));
-      return url_keys(rel);
-    };
-    if (cdn->enabled) {
-      // The owed paths are on disk before the first upload: a run that dies later is made good by the next.
-      resolved->sync.before_changes = [&](const sync::Plan& plan) -> aws::Result<void> {
-        const auto paths = cdn::InvalidationPaths(plan_keys(plan), cdn->paths);
-        if (!cdn::AddOwed(owed, paths, !paths.empty())) return {};
-        return journal->Save(owed);
-      };
-    }
+    if (auto ok = SetUpCdn(resolved->sync.destination); !ok) return Fatal(ok.error());
+    ArmJournal(resolved->sync);
+    const std::vector<std::string> previously_owed = owed_.paths;
 
     auto result = sync::RunSync(resolved->sync, resolved->endpoint, *client_, *out_);
     if (!result) return Fatal(result.error());
@@ -187,37 +264,97 @@ class Runner {
       return kExitRefused;
     }
     int exit_code = result->outcome == sync::Outcome::kOk ? kExitOk : kExitFailed;
-    std::uint64_t invalidated = 0;
-    if (cdn->enabled) {
-      // What is owed now: what was owed before, and what this run really changed.
-      std::vector<std::string> changed = result->uploaded_keys;
-      changed.insert(changed.end(), result->deleted_keys.begin(), result->deleted_keys.end());
-      std::vector<std::string> paths = cdn::InvalidationPaths(url_keys(changed), cdn->paths);
-      paths.insert(paths.end(), previously_owed.begin(), previously_owed.end());
-      std::sort(paths.begin(), paths.end());
-      paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
-      if (settings_.dry_run) {
-        if (!paths.empty()) {
-          const cdn::PathSet set = cdn::Collapse(paths, cdn->paths);
-          out_->OnInvalidation("", set.paths, true);
-          invalidated = set.paths.size();
-        }
-      } else if (paths.empty()) {
-        if (auto ok = journal->Clear(owed.distribution_id); !ok) return Fatal(ok.error());
-      } else {
-        owed.paths = std::move(paths);
-        auto submitted = Submit(*cdn, *journal, owed);
-        if (!submitted) {
-          out_->OnError("invalidation", submitted.error().message);
-          ++result->failed;
-          exit_code = IsUsageLike(submitted.error()) ? kExitUsage : kExitFailed;
-        } else {
-          invalidated = *submitted;
-        }
-      }
-    }
+    const std::uint64_t invalidated = InvalidateAfter(*result, previously_owed, exit_code);
     Finish(*result, invalidated);
     return exit_code;
+  }
+
+  int RunWatch() {
+    auto resolved = Resolve(settings_, env_);
+    if (!resolved) return Fatal(resolved.error());
+    auto cdn = ResolveCdn(settings_);
+    if (!cdn) return Fatal(cdn.error());
+    cdn_ = *cdn;
+    if (settings_.dry_run) {
+      return Fatal(aws::Error{ErrorCode::kUsage, "watch does not take --dry-run: use 'sitesync plan' to see what a "
+                                                 "sync would do", false, 0, {}});
+    }
+    const auto quiet = std::chrono::milliseconds(settings_.debounce_ms.value_or(200));
+    const auto max_delay = std::chrono::milliseconds(settings_.max_delay_ms.value_or(2000));
+    if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs); !ok) return Fatal(ok.error());
+    if (auto ok = SetUpCdn(resolved->sync.destination); !ok) return Fatal(ok.error());
+    ArmJournal(resolved->sync);
+
+    // Watch BEFORE the initial sync: what changes while it runs is queued by the kernel, not lost.
+    auto source = watcher::MakeInotifySource(resolved->sync.source, resolved->sync.filters,
+                                             [this](std::string_view line) { out_->Note(line); });
+    if (!source) return Fatal(source.error());
+    StopSignals stop(source->get());
+
+    sync::Session session(resolved->sync, resolved->endpoint, *client_);
+    std::vector<std::string> previously_owed = owed_.paths;
+    auto initial = session.Initial(*out_);
+    if (!initial) return Fatal(initial.error());
+    if (initial->outcome == sync::Outcome::kRefused) {
+      out_->Fatal(initial->refusal);
+      Finish(*initial, 0);
+      return kExitRefused;
+    }
+    int ignored = kExitOk;
+    std::uint64_t invalidated = InvalidateAfter(*initial, previously_owed, ignored);
+    out_->BatchSummary(0, *initial, invalidated, Elapsed(started_));
+    out_->Note(fmt::format("watching {} for changes (Ctrl-C to stop)", resolved->sync.source.string()));
+
+    watcher::Coalescer changes(quiet, max_delay);
+    // When the batch's first change was seen (for "time from first change to done").
+    std::chrono::steady_clock::time_point first_change{};
+    bool have_first = false;
+    for (std::uint64_t batch = 1; !StopSignals::Requested();) {
+      if (auto ok = (*source)->Wait(changes.Deadline(), changes); !ok) {
+        out_->Fatal(ok.error().message);
+        return kExitFailed;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (!changes.Empty() && !have_first) {
+        first_change = now;
+        have_first = true;
+      }
+      if (StopSignals::Requested()) break;
+      if (!changes.Due(now)) continue;
+      const watcher::Changes taken = changes.Take();
+      if (taken.Empty()) {
+        have_first = false;
+        continue;
+      }
+      if (taken.rescan) out_->Note("rescanning " + resolved->sync.source.string() + ": " + taken.rescan_reason);
+      previously_owed = owed_.paths;
+      auto done = session.Batch(taken.paths, taken.rescan, quiet, *out_);
+      if (!done) {
+        // Transient (the folder mid-rebuild, a read error): try again with the next change, keeping these.
+        out_->OnError("", done.error().message);
+        for (const std::string& p : taken.paths) changes.Add(p, now);
+        if (taken.rescan) changes.AddRescan(taken.rescan_reason, now);
+        continue;
+      }
+      for (const std::string& p : done->deferred) changes.Add(p, std::chrono::steady_clock::now());
+      sync::SyncResult& r = done->result;
+      if (r.uploaded == 0 && r.deleted == 0 && r.failed == 0 && previously_owed.empty()) {
+        have_first = !changes.Empty();  // nothing to publish: no summary, no invalidation
+        first_change = std::chrono::steady_clock::now();
+        continue;
+      }
+      int batch_exit = kExitOk;
+      invalidated = InvalidateAfter(r, previously_owed, batch_exit);
+      out_->BatchSummary(batch++, r, invalidated, Elapsed(have_first ? first_change : now));
+      have_first = !changes.Empty();
+      first_change = std::chrono::steady_clock::now();
+    }
+    out_->Note("stopped");
+    return kExitOk;
+  }
+
+  static double Elapsed(std::chrono::steady_clock::time_point since) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
   }
 
   int RunInvalidate() {
@@ -288,6 +425,10 @@ class Runner {
   std::unique_ptr<Output> out_;
   aws::EnvLookup env_;
   std::unique_ptr<aws::HttpClient> client_;
+  CdnResolved cdn_;
+  std::optional<cdn::Journal> journal_;
+  cdn::Owed owed_;
+  std::string url_prefix_;
 };
 
 }  // namespace

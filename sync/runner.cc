@@ -1,4 +1,5 @@
-// One sync run: walk, list once, diff, then assets, HTML and deletes through the multi loop.
+// A sync run: walk, list once, diff, then assets, HTML and deletes through the multi loop. The Session keeps the
+// listing for watch batches.
 #include <charconv>
 
 #include <fmt/format.h>
@@ -38,60 +39,148 @@ aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile&
   return std::optional<std::string>(*etag);
 }
 
+// Local ETags for the files whose size matches the remote object, for a content comparison.
+std::map<std::string, std::string> LocalEtags(std::span<const sitemap::LocalFile> local,
+                                              std::span<const RemoteObject> remote, const SyncOptions& options,
+                                              Reporter& reporter) {
+  std::map<std::string, std::string> etags;
+  for (const auto& [index, remote_etag] : ChecksumCandidates(local, remote, options.destination.prefix)) {
+    const sitemap::LocalFile& file = local[index];
+    auto etag = ComparableEtag(file, remote_etag, options);
+    if (!etag) {
+      reporter.OnWarning(fmt::format("{}: {}; compared by size only", file.rel_path, etag.error().message));
+    } else if (*etag) {
+      etags.emplace(file.rel_path, std::move(**etag));
+    }
+  }
+  return etags;
+}
+
+// True when `rel` is one of `paths` or lies under one of them (as a folder).
+bool Selected(std::string_view rel, const std::set<std::string>& paths) {
+  if (paths.contains(std::string(rel))) return true;
+  for (std::size_t slash = rel.rfind('/'); slash != std::string_view::npos && slash > 0;
+       slash = rel.rfind('/', slash - 1)) {
+    if (paths.contains(std::string(rel.substr(0, slash)))) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
-aws::Result<SyncResult> RunSync(const SyncOptions& options, const S3Endpoint& endpoint, aws::HttpClient& client,
-                                Reporter& reporter) {
-  auto site = sitemap::Walk(options.source, options.filters);
+Session::Session(SyncOptions options, S3Endpoint endpoint, aws::HttpClient& client)
+    : options_(std::move(options)), endpoint_(std::move(endpoint)), client_(client) {}
+
+std::vector<RemoteObject> Session::Remote() const {
+  std::vector<RemoteObject> out;
+  out.reserve(remote_.size());
+  for (const auto& [key, object] : remote_) out.push_back(object);
+  return out;
+}
+
+aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
+  auto site = sitemap::Walk(options_.source, options_.filters);
   if (!site) return std::unexpected(site.error());
   for (const std::string& w : site->warnings) reporter.OnWarning(w);
 
-  const Destination& dest = options.destination;
-  auto remote = ListObjects(client, endpoint, dest.bucket, dest.prefix);
+  const Destination& dest = options_.destination;
+  auto remote = ListObjects(client_, endpoint_, dest.bucket, dest.prefix);
   if (!remote) return std::unexpected(remote.error());
+  for (const RemoteObject& o : *remote) remote_.emplace(o.key, o);
 
   std::map<std::string, std::string> local_etags;
-  if (options.compare == Compare::kChecksum) {
-    for (const auto& [index, remote_etag] : ChecksumCandidates(site->files, *remote, dest.prefix)) {
-      const sitemap::LocalFile& file = site->files[index];
-      auto etag = ComparableEtag(file, remote_etag, options);
-      if (!etag) {
-        reporter.OnWarning(fmt::format("{}: {}; compared by size only", file.rel_path, etag.error().message));
-      } else if (*etag) {
-        local_etags.emplace(file.rel_path, std::move(**etag));
-      }
-    }
-  }
-
-  DiffOptions diff{dest.prefix, options.compare, options.delete_stale, &options.filters, &local_etags,
+  if (options_.compare == Compare::kChecksum) local_etags = LocalEtags(site->files, *remote, options_, reporter);
+  DiffOptions diff{dest.prefix, options_.compare, options_.delete_stale, &options_.filters, &local_etags,
                    site->incomplete_folders};
-  const Plan plan = Diff(site->files, *remote, diff);
+  return Execute(Diff(site->files, *remote, diff), reporter, false);
+}
 
+aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool rescan,
+                                        std::chrono::milliseconds settle, Reporter& reporter) {
+  // Deciding on the files' state now: one walk (a few ms for thousands of files) gives every stat at once, with
+  // the same filters and symlink rules as a sync.
+  auto site = sitemap::Walk(options_.source, options_.filters);
+  if (!site) return std::unexpected(site.error());
+  const std::string& prefix = options_.destination.prefix;
+
+  std::set<std::string> wanted = paths;
+  wanted.insert(failed_.begin(), failed_.end());
+  std::vector<sitemap::LocalFile> local;
+  std::vector<RemoteObject> remote;
+  BatchResult out;
+  const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const auto settle_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(settle).count();
+  std::set<std::string> deferred;
+  for (sitemap::LocalFile& f : site->files) {
+    if (!rescan && !Selected(f.rel_path, wanted)) continue;
+    if (now_ns - f.mtime_ns < settle_ns) {
+      // Still being written (modified within the quiet period): the next batch takes it whole.
+      deferred.insert(f.rel_path);
+      continue;
+    }
+    local.push_back(std::move(f));
+  }
+  for (const auto& [key, object] : remote_) {
+    const std::string_view rel = std::string_view(key).substr(prefix.size());
+    if (!rescan && !Selected(rel, wanted)) continue;
+    if (deferred.contains(std::string(rel))) continue;
+    remote.push_back(object);
+  }
+  out.deferred.assign(deferred.begin(), deferred.end());
+
+  // An event says these changed: compare content, not only size (a same-size edit must go up). A rescan
+  // compares as the user asked, like a fresh sync.
+  const Compare compare = rescan ? options_.compare : Compare::kChecksum;
+  std::map<std::string, std::string> local_etags;
+  if (compare == Compare::kChecksum) local_etags = LocalEtags(local, remote, options_, reporter);
+  DiffOptions diff{prefix, compare, options_.delete_stale, &options_.filters, &local_etags, site->incomplete_folders};
+  auto result = Execute(Diff(local, remote, diff), reporter, true);
+  if (!result) return std::unexpected(result.error());
+  out.result = std::move(*result);
+  return out;
+}
+
+aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, bool batch) {
+  const Destination& dest = options_.destination;
   SyncResult result;
-  result.dry_run = options.dry_run;
-  result.unchanged = plan.unchanged;
-  if (options.delete_stale && options.max_deletes >= 0 &&
-      plan.deletes.size() > static_cast<std::uint64_t>(options.max_deletes)) {
-    result.outcome = Outcome::kRefused;
-    result.refusal = fmt::format(
-        "refusing to delete {} objects under {}: more than --max-deletes {}. Nothing was changed. If SOURCE and "
-        "DEST are right, run again with --max-deletes {} (or -1 for no limit)",
-        plan.deletes.size(), dest.Url(), options.max_deletes, plan.deletes.size());
-    return result;
+  result.dry_run = options_.dry_run;
+  result.unchanged = input.unchanged;
+  const Plan* plan = &input;
+  Plan without_deletes;
+  if (options_.delete_stale && options_.max_deletes >= 0 &&
+      input.deletes.size() > static_cast<std::uint64_t>(options_.max_deletes)) {
+    std::string refusal = fmt::format(
+        "refusing to delete {} objects under {}: more than --max-deletes {}. {}If SOURCE and DEST are right, run "
+        "again with --max-deletes {} (or -1 for no limit)",
+        input.deletes.size(), dest.Url(), options_.max_deletes, batch ? "" : "Nothing was changed. ",
+        input.deletes.size());
+    if (!batch) {
+      result.outcome = Outcome::kRefused;
+      result.refusal = std::move(refusal);
+      return result;
+    }
+    // In a watch batch the uploads still go; only the deletes are refused.
+    reporter.OnError("", refusal);
+    ++result.failed;
+    without_deletes = input;
+    without_deletes.deletes.clear();
+    plan = &without_deletes;
   }
-  if (!options.dry_run && options.before_changes) {
-    if (auto ok = options.before_changes(plan); !ok) return std::unexpected(ok.error());
+  if (!options_.dry_run && options_.before_changes) {
+    if (auto ok = options_.before_changes(*plan); !ok) return std::unexpected(ok.error());
   }
-  reporter.OnPlan(plan, options.dry_run);
+  reporter.OnPlan(*plan, options_.dry_run);
 
-  if (options.dry_run) {
-    for (const PlannedUpload& up : plan.uploads) {
+  if (options_.dry_run) {
+    for (const PlannedUpload& up : plan->uploads) {
       reporter.OnUploaded(up.file.rel_path, up.file.size, true);
       result.uploaded_keys.push_back(up.file.rel_path);
       ++result.uploaded;
       result.bytes_uploaded += up.file.size;
     }
-    for (const std::string& key : plan.deletes) {
+    for (const std::string& key : plan->deletes) {
       reporter.OnDeleted(Rel(key, dest.prefix), true);
       result.deleted_keys.push_back(Rel(key, dest.prefix));
       ++result.deleted;
@@ -102,41 +191,45 @@ aws::Result<SyncResult> RunSync(const SyncOptions& options, const S3Endpoint& en
   std::uint64_t files_done = 0;
   auto upload_range = [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
-      const PlannedUpload& up = plan.uploads[i];
-      UploadSpec spec{dest.bucket, up.key, up.file, options.multipart_threshold, options.part_size};
-      SubmitUpload(client, endpoint, std::move(spec), [&, i](aws::Result<std::uint64_t> done) {
-        const std::string& rel = plan.uploads[i].file.rel_path;
+      const PlannedUpload& up = plan->uploads[i];
+      UploadSpec spec{dest.bucket, up.key, up.file, options_.multipart_threshold, options_.part_size};
+      SubmitUpload(client_, endpoint_, std::move(spec), [&, i](aws::Result<Uploaded> done) {
+        const PlannedUpload& planned = plan->uploads[i];
+        const std::string& rel = planned.file.rel_path;
         ++files_done;
         if (done) {
           ++result.uploaded;
-          result.bytes_uploaded += *done;
+          result.bytes_uploaded += done->bytes;
           result.uploaded_keys.push_back(rel);
-          reporter.OnUploaded(rel, *done, false);
+          remote_[planned.key] = RemoteObject{planned.key, done->bytes, done->etag};
+          failed_.erase(rel);
+          reporter.OnUploaded(rel, done->bytes, false);
         } else {
           ++result.failed;
+          failed_.insert(rel);
           reporter.OnError(rel, done.error().message);
         }
         reporter.OnProgress(files_done, result.bytes_uploaded);
       });
     }
-    client.Run();
+    client_.Run();
   };
-  upload_range(0, plan.first_html);
-  upload_range(plan.first_html, plan.uploads.size());
+  upload_range(0, plan->first_html);
+  upload_range(plan->first_html, plan->uploads.size());
 
-  for (std::size_t begin = 0; begin < plan.deletes.size(); begin += kDeleteBatch) {
-    const std::size_t end = std::min(plan.deletes.size(), begin + kDeleteBatch);
-    std::vector<std::string> batch(plan.deletes.begin() + static_cast<std::ptrdiff_t>(begin),
-                                   plan.deletes.begin() + static_cast<std::ptrdiff_t>(end));
-    SubmitDeleteBatch(client, endpoint, dest.bucket, batch,
-                      [&, batch](aws::Result<std::vector<std::pair<std::string, std::string>>> done) {
+  for (std::size_t begin = 0; begin < plan->deletes.size(); begin += kDeleteBatch) {
+    const std::size_t end = std::min(plan->deletes.size(), begin + kDeleteBatch);
+    std::vector<std::string> keys(plan->deletes.begin() + static_cast<std::ptrdiff_t>(begin),
+                                  plan->deletes.begin() + static_cast<std::ptrdiff_t>(end));
+    SubmitDeleteBatch(client_, endpoint_, dest.bucket, keys,
+                      [&, keys](aws::Result<std::vector<std::pair<std::string, std::string>>> done) {
                         std::map<std::string, std::string> failed;
                         if (!done) {
-                          for (const std::string& key : batch) failed.emplace(key, done.error().message);
+                          for (const std::string& key : keys) failed.emplace(key, done.error().message);
                         } else {
                           failed.insert(done->begin(), done->end());
                         }
-                        for (const std::string& key : batch) {
+                        for (const std::string& key : keys) {
                           const std::string rel = Rel(key, dest.prefix);
                           if (auto f = failed.find(key); f != failed.end()) {
                             ++result.failed;
@@ -144,14 +237,21 @@ aws::Result<SyncResult> RunSync(const SyncOptions& options, const S3Endpoint& en
                           } else {
                             ++result.deleted;
                             result.deleted_keys.push_back(rel);
+                            remote_.erase(key);
                             reporter.OnDeleted(rel, false);
                           }
                         }
                       });
   }
-  client.Run();
+  client_.Run();
   if (result.failed > 0) result.outcome = Outcome::kFailed;
   return result;
+}
+
+aws::Result<SyncResult> RunSync(const SyncOptions& options, const S3Endpoint& endpoint, aws::HttpClient& client,
+                                Reporter& reporter) {
+  Session session(options, endpoint, client);
+  return session.Initial(reporter);
 }
 
 }  // namespace sitesync::sync

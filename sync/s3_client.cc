@@ -67,6 +67,11 @@ aws::Result<void> ReadRange(const std::string& path, std::uint64_t offset, std::
 
 std::string Base64Md5(std::array<unsigned char, 16> digest) { return aws::Base64Encode(digest); }
 
+std::string Unquote(std::string etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  return etag;
+}
+
 void AddObjectHeaders(aws::HttpRequest& r, const sitemap::LocalFile& file) {
   r.headers.emplace_back("content-type", file.content_type.empty() ? "application/octet-stream" : file.content_type);
   if (!file.cache_control.empty()) r.headers.emplace_back("cache-control", file.cache_control);
@@ -123,7 +128,7 @@ void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, Upload
   };
   client.Submit(std::move(r), [size, done = std::move(done)](aws::Result<aws::HttpResponse> res) {
     if (!res) return done(std::unexpected(res.error()));
-    done(*size);
+    done(Uploaded{*size, Unquote(res->Header("etag"))});
   });
 }
 
@@ -223,7 +228,8 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
                            false, 200, code};
       return Abort();
     }
-    done(size);
+    auto doc = aws::ParseXml(res->body);
+    done(Uploaded{size, doc ? Unquote(doc->ChildText("ETag")) : std::string{}});
   }
 
   void Abort() {
@@ -300,8 +306,7 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
     const std::string size = c.ChildText("Size");
     auto [p, ec] = std::from_chars(size.data(), size.data() + size.size(), o.size);
     if (ec != std::errc{}) return Fail(ErrorCode::kParse, "ListObjectsV2: bad Size '" + size + "' for " + o.key);
-    o.etag = c.ChildText("ETag");
-    if (o.etag.size() >= 2 && o.etag.front() == '"' && o.etag.back() == '"') o.etag = o.etag.substr(1, o.etag.size() - 2);
+    o.etag = Unquote(c.ChildText("ETag"));
     out.push_back(std::move(o));
   }
   if (doc->ChildText("IsTruncated") != "true") return std::string{};

@@ -30,8 +30,13 @@ struct UploadSpec {
   std::uint64_t part_size = 8ull << 20;
 };
 
-/// Result of one upload: the bytes sent, or the error.
-using UploadDone = std::function<void(aws::Result<std::uint64_t>)>;
+/// What one upload put: the bytes sent and the object's ETag (without quotes).
+struct Uploaded {
+  std::uint64_t bytes = 0;
+  std::string etag;
+};
+/// Result of one upload, or the error.
+using UploadDone = std::function<void(aws::Result<Uploaded>)>;
 
 /// Queues the upload of one file (PutObject with Content-MD5, or multipart above the threshold with parts in
 /// flight together and an abort on failure). `done` runs on the loop when it finished.

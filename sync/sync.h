@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <chrono>
 #include <map>
+#include <set>
 #include <optional>
 #include <span>
 #include <string>
@@ -137,6 +139,43 @@ struct SyncResult {
 /// when the bucket cannot be listed; operation failures after that are counted in SyncResult, not returned.
 [[nodiscard]] aws::Result<SyncResult> RunSync(const SyncOptions& options, const S3Endpoint& endpoint,
                                               aws::HttpClient& client, Reporter& reporter);
+
+/// What one watch batch did.
+struct BatchResult {
+  SyncResult result;
+  /// Paths (relative to SOURCE) left for the next batch: files still being written at flush time.
+  std::vector<std::string> deferred;
+};
+
+/// A sync that keeps the remote listing in memory, for watch mode: the initial sync lists the bucket once, and
+/// each batch is decided against that listing (updated with what the batch did), with no listing per batch.
+class Session {
+ public:
+  Session(SyncOptions options, S3Endpoint endpoint, aws::HttpClient& client);
+
+  /// The initial sync, exactly like RunSync.
+  [[nodiscard]] aws::Result<SyncResult> Initial(Reporter& reporter);
+
+  /// One batch. With `rescan`, everything is walked and diffed (as a fresh sync would, against the listing in
+  /// memory); otherwise only `paths` (files or folders, relative to SOURCE) and the files whose upload failed
+  /// in an earlier batch, compared by content (MD5 against the ETag) since an event says they changed. A file
+  /// modified less than `settle` ago is still being written: it is deferred. Deletes (with delete_stale) beyond
+  /// max_deletes are refused for the batch (reported as an error); the uploads still go.
+  [[nodiscard]] aws::Result<BatchResult> Batch(const std::set<std::string>& paths, bool rescan,
+                                               std::chrono::milliseconds settle, Reporter& reporter);
+
+  /// Objects under the prefix as this session believes them to be (for tests).
+  [[nodiscard]] std::vector<RemoteObject> Remote() const;
+
+ private:
+  aws::Result<SyncResult> Execute(const Plan& plan, Reporter& reporter, bool batch);
+
+  SyncOptions options_;
+  S3Endpoint endpoint_;
+  aws::HttpClient& client_;
+  std::map<std::string, RemoteObject> remote_;  ///< By full key.
+  std::set<std::string> failed_;                ///< Rel paths whose upload failed: retried next batch.
+};
 
 /// Lists every object under `prefix` with paginated ListObjectsV2 (encoding-type=url).
 [[nodiscard]] aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,

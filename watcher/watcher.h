@@ -41,9 +41,13 @@ class Coalescer {
   void Touch(Clock::time_point now);
   /// Holds flushing back (e.g. while the root folder is gone); Release lets it go again.
   void Hold(bool on) { held_ = on; }
+  /// True while held (for tests and status output).
+  bool Held() const { return held_; }
 
+  /// True when no path and no rescan is pending (a batch of only Touch-es is Empty but still has a Deadline).
   bool Empty() const { return pending_.Empty(); }
-  /// When the batch is due: min(last change + quiet, first change + max_delay); nullopt when empty or held.
+  /// When the batch is due: min(last change + quiet, first change + max_delay), Touch-es included; nullopt when
+  /// nothing happened since the last Take, or while held.
   std::optional<Clock::time_point> Deadline() const;
   bool Due(Clock::time_point now) const;
   /// The batch; the coalescer is empty afterwards.
@@ -55,6 +59,7 @@ class Coalescer {
   Changes pending_;
   Clock::time_point first_{};
   Clock::time_point last_{};
+  bool active_ = false;  ///< Something (even a Touch) happened since the last Take: first_/last_ are valid.
   bool held_ = false;
 };
 

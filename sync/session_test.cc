@@ -1,0 +1,255 @@
+// Session (watch batches) against an in-memory S3 that records what was asked of it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "sync/sync.h"
+#include "watcher/watcher.h"
+
+namespace sitesync::sync {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Enough of S3 for a sync: ListObjectsV2 (one page), PutObject, DeleteObjects. Bodies are hashed into ETags.
+class FakeS3 final : public aws::HttpClient {
+ public:
+  std::map<std::string, std::pair<std::uint64_t, std::string>> objects;  // key -> (size, etag)
+  std::map<std::string, int> calls;                                       // "GET list", "PUT", "POST delete"
+
+  void Submit(aws::HttpRequest request, Callback done) override { queue_.emplace_back(std::move(request), std::move(done)); }
+  void Run() override {
+    while (!queue_.empty()) {
+      auto [r, done] = std::move(queue_.front());
+      queue_.erase(queue_.begin());
+      if (r.prepare) {
+        if (auto ok = r.prepare(r); !ok) {
+          done(std::unexpected(ok.error()));
+          continue;
+        }
+      }
+      done(Handle(r));
+    }
+  }
+  aws::ClientStats Stats() const override { return {}; }
+
+ private:
+  aws::Result<aws::HttpResponse> Handle(const aws::HttpRequest& r) {
+    const std::string bucket_path = "/bucket";
+    aws::HttpResponse res;
+    res.status = 200;
+    if (r.method == "GET" && r.path == bucket_path) {
+      ++calls["GET list"];
+      std::string prefix;
+      for (const auto& [k, v] : r.query) {
+        if (k == "prefix") prefix = v;
+      }
+      res.body = "<ListBucketResult><IsTruncated>false</IsTruncated>";
+      for (const auto& [key, o] : objects) {
+        if (!key.starts_with(prefix)) continue;
+        res.body += fmt::format("<Contents><Key>{}</Key><Size>{}</Size><ETag>\"{}\"</ETag></Contents>", key, o.first,
+                                o.second);
+      }
+      res.body += "</ListBucketResult>";
+      return res;
+    }
+    if (r.method == "PUT") {
+      ++calls["PUT"];
+      std::string body = r.body.bytes;
+      if (r.body.kind == aws::Body::Kind::kFile) {
+        std::ifstream in(r.body.file_path, std::ios::binary);
+        body.assign(std::istreambuf_iterator<char>(in), {});
+      }
+      aws::Md5 md5;
+      md5.Update(body.data(), body.size());
+      const std::string etag = aws::HexEncode(md5.Final());
+      objects[r.path.substr(bucket_path.size() + 1)] = {body.size(), etag};
+      res.headers.emplace_back("etag", "\"" + etag + "\"");
+      return res;
+    }
+    if (r.method == "POST" && !r.query.empty() && r.query[0].first == "delete") {
+      ++calls["POST delete"];
+      auto doc = aws::ParseXml(r.body.bytes);
+      for (const auto& o : doc->children) {
+        if (o.name == "Object") objects.erase(o.ChildText("Key"));
+      }
+      res.body = "<DeleteResult/>";
+      return res;
+    }
+    return aws::Fail(aws::ErrorCode::kHttp, "fake S3: unexpected " + r.method + " " + r.path);
+  }
+
+  std::vector<std::pair<aws::HttpRequest, Callback>> queue_;
+};
+
+class NullReporter final : public Reporter {
+ public:
+  void OnWarning(std::string_view) override {}
+  void OnPlan(const Plan&, bool) override {}
+  void OnUploaded(std::string_view, std::uint64_t, bool) override {}
+  void OnDeleted(std::string_view, bool) override {}
+  void OnError(std::string_view, std::string_view message) override { errors.emplace_back(message); }
+  void OnProgress(std::uint64_t, std::uint64_t) override {}
+  std::vector<std::string> errors;
+};
+
+// The watcher's fake: replays scripted happenings into the coalescer, including a queue overflow.
+class FakeSource final : public watcher::EventSource {
+ public:
+  std::vector<std::string> paths;
+  bool overflow = false;
+  aws::Result<void> Wait(std::optional<watcher::Clock::time_point>, watcher::Coalescer& sink) override {
+    const auto now = watcher::Clock::now();
+    for (const std::string& p : paths) sink.Add(p, now);
+    if (overflow) sink.AddRescan("inotify queue overflow (IN_Q_OVERFLOW)", now);
+    paths.clear();
+    overflow = false;
+    return {};
+  }
+  void Interrupt() override {}
+};
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sitesync-session-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  void Write(const std::string& rel, const std::string& content) {
+    fs::create_directories((root_ / rel).parent_path());
+    std::ofstream(root_ / rel, std::ios::binary) << content;
+    // Older than the settle time, as if written a while ago.
+    fs::last_write_time(root_ / rel, fs::file_time_type::clock::now() - std::chrono::seconds(5));
+  }
+
+  SyncOptions Options() const {
+    SyncOptions o;
+    o.source = root_;
+    o.destination = {"bucket", "site/"};
+    o.delete_stale = true;
+    o.max_deletes = -1;
+    return o;
+  }
+
+  std::map<std::string, std::pair<std::uint64_t, std::string>> FreshSync(
+      std::map<std::string, std::pair<std::uint64_t, std::string>> start) {
+    FakeS3 fresh;
+    fresh.objects = std::move(start);
+    NullReporter reporter;
+    auto r = RunSync(Options(), {"http://fake", true, "us-east-1"}, fresh, reporter);
+    EXPECT_TRUE(r.has_value());
+    return fresh.objects;
+  }
+
+  fs::path root_;
+  S3Endpoint endpoint_{"http://fake", true, "us-east-1"};
+};
+
+TEST_F(SessionTest, BatchUploadsOnlyTheChangedFileWithoutListing) {
+  for (int i = 0; i < 20; ++i) Write(fmt::format("p{}/index.html", i), "page " + std::to_string(i));
+  FakeS3 s3;
+  NullReporter reporter;
+  Session session(Options(), endpoint_, s3);
+  ASSERT_TRUE(session.Initial(reporter).has_value());
+  EXPECT_EQ(s3.calls["GET list"], 1);
+  EXPECT_EQ(s3.calls["PUT"], 20);
+
+  Write("p3/index.html", "page X");  // same size as "page 3": only the content tells
+  auto batch = session.Batch({"p3/index.html"}, false, std::chrono::milliseconds(200), reporter);
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->result.uploaded_keys, std::vector<std::string>{"p3/index.html"});
+  EXPECT_EQ(s3.calls["GET list"], 1) << "no listing per batch";
+  EXPECT_EQ(s3.calls["PUT"], 21);
+
+  // Unchanged content named by an event: nothing goes up.
+  auto again = session.Batch({"p3/index.html", "p4/index.html"}, false, std::chrono::milliseconds(200), reporter);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->result.uploaded, 0u);
+  EXPECT_EQ(s3.calls["PUT"], 21);
+}
+
+TEST_F(SessionTest, DeletedFolderIsDeletedAndGrowingFileDeferred) {
+  Write("a/1.html", "1");
+  Write("a/2.html", "2");
+  Write("b.css", "b");
+  FakeS3 s3;
+  NullReporter reporter;
+  Session session(Options(), endpoint_, s3);
+  ASSERT_TRUE(session.Initial(reporter).has_value());
+  fs::remove_all(root_ / "a");
+  {
+    std::ofstream(root_ / "b.css") << "still being written";  // mtime: now
+  }
+  auto batch = session.Batch({"a", "b.css"}, false, std::chrono::milliseconds(2000), reporter);
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->result.deleted, 2u);
+  EXPECT_EQ(batch->deferred, std::vector<std::string>{"b.css"});
+  EXPECT_EQ(s3.objects.count("site/a/1.html"), 0u);
+  EXPECT_EQ(s3.objects.at("site/b.css").first, 1u) << "the growing file waits for the next batch";
+}
+
+TEST_F(SessionTest, OverflowRescanThroughTheWatchersFakeEqualsAFreshSync) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 5; ++round) {
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    for (int i = 0; i < 40; ++i) Write(fmt::format("d{}/f{}.html", i % 5, i), std::string(1 + rng() % 50, 'x'));
+    FakeS3 s3;
+    NullReporter reporter;
+    Session session(Options(), endpoint_, s3);
+    ASSERT_TRUE(session.Initial(reporter).has_value());
+    // Changes the watcher never reported (its queue overflowed): edits, new files, deletions.
+    for (int i = 0; i < 40; ++i) {
+      const std::string rel = fmt::format("d{}/f{}.html", i % 5, i);
+      switch (rng() % 4) {
+        case 0: Write(rel, std::string(1 + rng() % 50, 'y')); break;
+        case 1: fs::remove(root_ / rel); break;
+        case 2: Write(fmt::format("new{}/g{}.css", round, i), "n"); break;
+        default: break;
+      }
+    }
+    const auto before = s3.objects;
+    FakeSource source;
+    source.overflow = true;
+    watcher::Coalescer coalescer(std::chrono::milliseconds(0), std::chrono::milliseconds(0));
+    ASSERT_TRUE(source.Wait(std::nullopt, coalescer).has_value());
+    const watcher::Changes changes = coalescer.Take();
+    ASSERT_TRUE(changes.rescan);
+    auto batch = session.Batch(changes.paths, changes.rescan, std::chrono::milliseconds(200), reporter);
+    ASSERT_TRUE(batch.has_value());
+    EXPECT_EQ(s3.objects, FreshSync(before)) << "round " << round;
+    // And the session's idea of the bucket matches the bucket.
+    std::map<std::string, std::pair<std::uint64_t, std::string>> believed;
+    for (const RemoteObject& o : session.Remote()) believed[o.key] = {o.size, o.etag};
+    EXPECT_EQ(believed, s3.objects) << "round " << round;
+  }
+}
+
+TEST_F(SessionTest, BatchDeletesBeyondTheGuardAreRefusedButUploadsGo) {
+  for (int i = 0; i < 5; ++i) Write(fmt::format("x{}.html", i), "x");
+  FakeS3 s3;
+  NullReporter reporter;
+  SyncOptions options = Options();
+  options.max_deletes = 2;
+  Session session(options, endpoint_, s3);
+  ASSERT_TRUE(session.Initial(reporter).has_value());
+  for (int i = 0; i < 4; ++i) fs::remove(root_ / fmt::format("x{}.html", i));
+  Write("new.css", "n");
+  auto batch = session.Batch({"x0.html", "x1.html", "x2.html", "x3.html", "new.css"}, false,
+                             std::chrono::milliseconds(200), reporter);
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->result.deleted, 0u);
+  EXPECT_EQ(batch->result.uploaded, 1u);
+  EXPECT_EQ(s3.objects.size(), 6u);
+  ASSERT_FALSE(reporter.errors.empty());
+  EXPECT_NE(reporter.errors.back().find("--max-deletes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sitesync::sync

@@ -1,0 +1,109 @@
+// watcher/inotify_events.h: PRIVATE to watcher/. The watch table of one root folder and what inotify events on
+// it mean, split out of inotify_watcher.cc so that its test can feed it synthetic event buffers (a queue
+// overflow needs a tiny fs.inotify.max_queued_events, which only root can set). Not part of the public API.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "aws/aws.h"
+#include "sitemap/sitemap.h"
+#include "watcher/watcher.h"
+
+namespace sitesync::watcher::internal {
+
+/// The message (and rescan reason) for a failed inotify_add_watch of folder `what` with `err` (an errno):
+/// names the errno and, for ENOSPC, the sysctl to raise.
+[[nodiscard]] std::string AddWatchFailure(std::string_view what, int err);
+
+/// The message for a failed inotify_init1 with `err`: for EMFILE names fs.inotify.max_user_instances.
+[[nodiscard]] std::string InitFailure(int err);
+
+/// The watches of one root folder, on an inotify descriptor owned by the caller, and the meaning of the events
+/// read from it. Single-threaded; the descriptor is only used for inotify_add_watch/inotify_rm_watch.
+class WatchTree {
+ public:
+  /// `root` must be absolute and normal (no symlinks needed). `log` may be empty.
+  WatchTree(int inotify_fd, std::filesystem::path root, sitemap::WalkOptions filters, Log log);
+
+  /// Watches the root and every folder under it that the filters keep, each BEFORE it is listed. Reports no
+  /// paths (the caller syncs everything at start), but a folder that cannot be watched asks `sink` for a
+  /// rescan. Fails with kIo when the root itself cannot be watched (the message names the sysctl for ENOSPC),
+  /// kInput when it is not a folder.
+  [[nodiscard]] aws::Result<void> Start(Coalescer& sink, Clock::time_point now);
+
+  /// Interprets `bytes`: whole `struct inotify_event` records as read(2) returns them (the records are copied
+  /// out, so any alignment will do). Adds paths, touches, rescans and holds to `sink`. Fails only when the root
+  /// is gone and no folder above it can be watched to see it come back (fatal for the watcher).
+  [[nodiscard]] aws::Result<void> Process(std::span<const std::byte> bytes, Coalescer& sink,
+                                          Clock::time_point now);
+
+  /// False while the root folder is gone (flushing is held).
+  bool RootPresent() const { return root_wd_ >= 0; }
+  /// The watch descriptor of folder `rel` ("" is the root); nullopt when it is not watched.
+  std::optional<int> WatchOf(const std::string& rel) const;
+  /// Number of folders watched (the parent watch used while the root is gone not counted).
+  std::size_t WatchCount() const { return wd_to_path_.size(); }
+  /// How many rescans were asked for since construction.
+  int Rescans() const { return rescans_; }
+
+ private:
+  std::string AbsPath(std::string_view rel) const;
+  bool FolderPruned(const std::string& rel) const;
+  bool FileIgnored(std::string_view name, const std::string& rel) const;
+
+  /// Watches folder `rel` and every kept folder under it, each before listing it; with `report`, Adds the
+  /// folders and every file found. Returns false only when `rel` == "" could not be watched (root gone).
+  bool WatchFolderTree(const std::string& rel, bool report, Coalescer& sink, Clock::time_point now);
+  /// inotify_add_watch for folder `rel` and records the watch; the errno when it failed. `existing` is set when
+  /// the folder was already watched under that same path.
+  std::expected<int, int> AddWatch(const std::string& rel, bool& existing);
+  void Forget(int wd);
+  /// Removes the watches of `rel` and every folder under it (a folder deleted or moved away).
+  void DropSubtree(const std::string& rel);
+  void DropAll();
+  /// Walks the whole tree again after lost events, re-pointing every watch at its current path.
+  [[nodiscard]] aws::Result<void> Rewatch(Coalescer& sink, Clock::time_point now);
+  /// One event; sets `rewatch` when the watch table can no longer be trusted.
+  [[nodiscard]] aws::Result<void> HandleEvent(int wd, std::uint32_t mask, std::string_view name, Coalescer& sink,
+                                              Clock::time_point now, bool& rewatch);
+
+  void RootGone(std::string_view why, Coalescer& sink, Clock::time_point now);  // Hold(true), drop every watch.
+  /// While the root is gone: watches the nearest existing folder above it, or, when the root is back, watches
+  /// it again (Hold(false) and a rescan).
+  [[nodiscard]] aws::Result<void> ArmRootReturn(Coalescer& sink, Clock::time_point now);
+
+  void Rescan(const std::string& kind, std::string reason, Coalescer& sink, Clock::time_point now);
+  void LogOnce(const std::string& kind, std::string_view message);
+
+  int fd_;
+  std::filesystem::path root_;
+  std::string root_str_;
+  sitemap::WalkOptions filters_;
+  Log log_;
+
+  int root_wd_ = -1;
+  std::unordered_map<int, std::string> wd_to_path_;
+  std::map<std::string, int> path_to_wd_;  ///< Ordered, so that a folder's subtree is one range.
+  /// Watches removed by us whose IN_IGNORED has not been read yet: their late events are dropped, not taken
+  /// for "unknown watch descriptor".
+  std::set<int> removed_;
+
+  int last_root_errno_ = 0;  ///< Why the root's watch failed, when WatchFolderTree("") returned false.
+  int ancestor_wd_ = -1;      ///< While the root is gone: the watch on the nearest existing folder above it.
+  std::string next_name_;     ///< The folder below the ancestor on the way to the root.
+
+  int rescans_ = 0;
+  std::set<std::string> logged_;
+};
+
+}  // namespace sitesync::watcher::internal
