@@ -20,7 +20,7 @@ using aws::Fail;
 
 // Bodies up to this size are read once into memory: hashed and sent from the same buffer. Larger ones are hashed
 // in one pass and streamed from disk in a second, so memory stays bounded by transfers in flight.
-constexpr std::uint64_t kInMemoryBody = 256 * 1024;
+constexpr std::uint64_t kInMemoryBody = 64 * 1024;
 
 std::string HostOf(std::string_view endpoint) {
   auto p = endpoint.find("://");

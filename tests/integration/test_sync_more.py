@@ -224,8 +224,8 @@ class WireTest(MoreSyncCase):
         rnd = random.Random(3)
         files = {
             "small.html": ("<!doctype html><p>" + "small " * 300 + "</p>\n").encode(),  # in memory
-            "edge-in-memory.bin": rnd.randbytes(256 * KiB),                              # the largest in memory
-            "edge-streamed.bin": rnd.randbytes(256 * KiB + 1),                           # the smallest streamed
+            "edge-in-memory.bin": rnd.randbytes(64 * KiB),                               # the largest in memory
+            "edge-streamed.bin": rnd.randbytes(64 * KiB + 1),                            # the smallest streamed
             "medium.bin": rnd.randbytes(1 * MiB + 12345),                                # streamed
             "empty.txt": b"",
         }
