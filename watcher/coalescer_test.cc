@@ -150,7 +150,7 @@ TEST(Coalescer, TouchAloneTimesButTakesEmpty) {
 
 TEST(Coalescer, TouchBeforeAddStartsTheBatch) {
   Coalescer c(milliseconds(100), milliseconds(1000));
-  c.Touch(At(0));      // IN_MODIFY of a big file being written...
+  c.Touch(At(0));         // IN_MODIFY of a big file being written...
   c.Add("big", At(950));  // ... and its IN_CLOSE_WRITE: the cap counts from the first activity.
   EXPECT_EQ(c.Deadline(), At(1000));
 }

@@ -32,7 +32,7 @@ namespace sitesync::watcher::internal {
 /// read from it. Single-threaded; the descriptor is only used for inotify_add_watch/inotify_rm_watch.
 class WatchTree {
  public:
-  /// `root` must be absolute and normal (no symlinks needed). `log` may be empty.
+  /// `root` must be absolute and canonical. `log` may be empty.
   WatchTree(int inotify_fd, std::filesystem::path root, sitemap::WalkOptions filters, Log log);
 
   /// Watches the root and every folder under it that the filters keep, each BEFORE it is listed. Reports no
@@ -44,8 +44,7 @@ class WatchTree {
   /// Interprets `bytes`: whole `struct inotify_event` records as read(2) returns them (the records are copied
   /// out, so any alignment will do). Adds paths, touches, rescans and holds to `sink`. Fails only when the root
   /// is gone and no folder above it can be watched to see it come back (fatal for the watcher).
-  [[nodiscard]] aws::Result<void> Process(std::span<const std::byte> bytes, Coalescer& sink,
-                                          Clock::time_point now);
+  [[nodiscard]] aws::Result<void> Process(std::span<const std::byte> bytes, Coalescer& sink, Clock::time_point now);
 
   /// False while the root folder is gone (flushing is held).
   bool RootPresent() const { return root_wd_ >= 0; }
@@ -93,14 +92,14 @@ class WatchTree {
 
   int root_wd_ = -1;
   std::unordered_map<int, std::string> wd_to_path_;
-  std::map<std::string, int> path_to_wd_;  ///< Ordered, so that a folder's subtree is one range.
+  std::map<std::string, int> path_to_wd_;  ///< Ordered: the folders under one are found by range.
   /// Watches removed by us whose IN_IGNORED has not been read yet: their late events are dropped, not taken
   /// for "unknown watch descriptor".
   std::set<int> removed_;
 
   int last_root_errno_ = 0;  ///< Why the root's watch failed, when WatchFolderTree("") returned false.
-  int ancestor_wd_ = -1;      ///< While the root is gone: the watch on the nearest existing folder above it.
-  std::string next_name_;     ///< The folder below the ancestor on the way to the root.
+  int ancestor_wd_ = -1;     ///< While the root is gone: the watch on the nearest existing folder above it.
+  std::string next_name_;    ///< The folder below the ancestor on the way to the root.
 
   int rescans_ = 0;
   std::set<std::string> logged_;

@@ -14,10 +14,11 @@
 //   then adds the folder's own watch (`closedir(dir); inotifytools_watch_file(my_path, ...)` at the end), the
 //   reverse of the order that keeps files written between mkdir and the watch; and it reports nothing of what it
 //   found. Its exclude list compares exact path strings, not our globs.
-// - It reads with a blocking descriptor (inotify_init(), no IN_NONBLOCK) and busy-loops on FIONREAD until
-//   enough bytes for `num_events` events are queued.
-// - Moved-away subtrees: its watch table is keyed by path strings that we would have to keep renaming
-//   (inotifytools_replace_filename) and prune one path at a time; our own wd <-> path maps do this directly.
+// - It reads one read(2) per call from a blocking descriptor (inotify_init(), no IN_NONBLOCK), so "read until
+//   EAGAIN" is not available, and when asked for several events it busy-loops on FIONREAD until enough are queued.
+// - Moved-away subtrees: its public API removes one watch by wd or exact path and cannot enumerate the watches
+//   under a folder, so dropping a subtree needs our own wd <-> path table anyway (and its path strings would
+//   have to be kept renamed with inotifytools_replace_filename beside ours).
 // What it would have given (IN_Q_OVERFLOW and unknown wds are passed through; ENOSPC via inotifytools_error())
 // is a few lines here. The event interpretation lives in WatchTree (inotify_events.h) so that its test can feed
 // synthetic buffers (queue overflow, unknown watch descriptors) that a test cannot provoke without root.
@@ -50,10 +51,9 @@ namespace {
 
 // Every folder watch. IN_ONLYDIR: a folder replaced by a file between the event and the watch fails with ENOTDIR
 // instead of watching the file. IN_EXCL_UNLINK: no events for files already unlinked but still open.
-// IN_ATTRIB: `touch` and `cp -p` change only the times, which sync may compare.
+// No IN_ATTRIB: sync compares sizes or checksums, which `touch` and chmod do not change.
 constexpr std::uint32_t kFolderMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
-                                      IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR |
-                                      IN_EXCL_UNLINK;
+                                      IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
 // Folders below the root are never watched through a symlink (sync follows links, but watching through them
 // could watch one folder under two paths or loop). The root was made canonical, so it is no link, but a
 // generator might recreate it as one.
@@ -233,8 +233,16 @@ bool WatchTree::WatchFolderTree(const std::string& rel, bool report, Coalescer& 
              now);
       continue;
     }
-    errno = 0;
-    while (const dirent* entry = ::readdir(dir.get())) {
+    for (;;) {
+      errno = 0;
+      const dirent* entry = ::readdir(dir.get());
+      if (entry == nullptr) {
+        if (const int err = errno; err != 0 && err != ENOENT) {
+          Rescan("readdir " + ErrnoName(err), fmt::format("watch {}: readdir failed ({})", abs, ErrnoName(err)),
+                 sink, now);
+        }
+        break;
+      }
       const std::string_view name = entry->d_name;
       if (name == "." || name == "..") continue;
       std::string child = Join(folder, name);
@@ -419,7 +427,7 @@ aws::Result<void> WatchTree::HandleEvent(int wd, std::uint32_t mask, std::string
   }
   // A subfolder's own deletion or move is also reported, with its name, by its parent: handled there.
   if (mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) return {};
-  if (name.empty()) return {};  // IN_ATTRIB etc. on the watched folder itself.
+  if (name.empty()) return {};  // Anything else about the watched folder itself.
 
   const std::string rel = Join(it->second, name);
   if (mask & IN_ISDIR) {
@@ -437,7 +445,7 @@ aws::Result<void> WatchTree::HandleEvent(int wd, std::uint32_t mask, std::string
     return {};
   }
   if (FileIgnored(name, rel)) return {};
-  if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB)) {
+  if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)) {
     sink.Add(rel, now);  // Content ready, or maybe gone: sync stats it.
   } else if (mask & IN_CREATE) {
     // A new regular file is still being written: wait for its IN_CLOSE_WRITE. A symlink (or a hard link, or a
@@ -477,8 +485,9 @@ aws::Result<void> WatchTree::Process(std::span<const std::byte> bytes, Coalescer
     Rescan("truncated", "inotify returned a truncated event record", sink, now);
     rewatch = true;
   }
-  if (rewatch && RootPresent()) return Rewatch(sink, now);
-  return {};
+  if (!rewatch) return {};
+  // Events were lost: while the root is gone, that may have been the one saying it is back.
+  return RootPresent() ? Rewatch(sink, now) : ArmRootReturn(sink, now);
 }
 
 }  // namespace internal
