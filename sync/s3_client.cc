@@ -292,7 +292,8 @@ std::string DecodeListedKey(std::string_view encoded) {
   return out;
 }
 
-aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out) {
+aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out,
+                                       std::vector<std::string>* common_prefixes) {
   auto doc = aws::ParseXml(xml);
   if (!doc) return std::unexpected(doc.error());
   if (doc->name != "ListBucketResult") {
@@ -300,6 +301,11 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
   }
   const bool url_encoded = doc->ChildText("EncodingType") == "url";
   for (const aws::XmlElement& c : doc->children) {
+    if (c.name == "CommonPrefixes" && common_prefixes != nullptr) {
+      const std::string p = c.ChildText("Prefix");
+      common_prefixes->push_back(url_encoded ? DecodeListedKey(p) : p);
+      continue;
+    }
     if (c.name != "Contents") continue;
     RemoteObject o;
     o.key = url_encoded ? DecodeListedKey(c.ChildText("Key")) : c.ChildText("Key");
@@ -315,30 +321,146 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
   return token;
 }
 
-aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
-                                                   const std::string& bucket, const std::string& prefix) {
-  std::vector<RemoteObject> out;
+namespace {
+
+// One paginated ListObjectsV2 walk of `prefix`, run asynchronously in the multi loop: each page's answer submits
+// the next. With `delimiter`, folders come back in `prefixes` instead of their keys.
+struct ListWalk : std::enable_shared_from_this<ListWalk> {
+  aws::HttpClient* client = nullptr;
+  S3Endpoint endpoint;
+  std::string bucket;
+  std::string prefix;
+  std::string start_after;
+  bool delimiter = false;
+  std::vector<RemoteObject>* objects = nullptr;
+  std::vector<std::string>* prefixes = nullptr;
+  std::optional<aws::Error>* error = nullptr;
   std::string token;
-  for (int page = 0;; ++page) {
+  int pages = 0;
+
+  void Next() {
     aws::HttpRequest r = S3Request(endpoint, bucket, "", "GET");
     r.what = fmt::format("ListObjectsV2 s3://{}/{}", bucket, prefix);
     r.query = {{"list-type", "2"}, {"encoding-type", "url"}};
     if (!prefix.empty()) r.query.emplace_back("prefix", prefix);
-    if (!token.empty()) r.query.emplace_back("continuation-token", token);
-    auto res = client.Send(std::move(r));
+    if (delimiter) r.query.emplace_back("delimiter", "/");
+    if (!token.empty()) {
+      r.query.emplace_back("continuation-token", token);
+    } else if (!start_after.empty()) {
+      r.query.emplace_back("start-after", start_after);
+    }
+    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) { self->OnPage(res); });
+  }
+
+  void OnPage(const aws::Result<aws::HttpResponse>& res) {
+    if (error->has_value()) return;  // another walk failed: stop
     if (!res) {
       aws::Error e = res.error();
       if (e.service_code == "NoSuchBucket") {
         e.message += fmt::format(" (bucket '{}' does not exist: create it, or fix DEST)", bucket);
       }
-      return std::unexpected(std::move(e));
+      *error = std::move(e);
+      return;
     }
-    auto next = ParseListPage(res->body, out);
-    if (!next) return std::unexpected(next.error());
-    if (next->empty()) break;
-    if (*next == token) return Fail(ErrorCode::kParse, "ListObjectsV2: the server repeated a continuation token");
+    auto next = ParseListPage(res->body, *objects, delimiter ? prefixes : nullptr);
+    if (!next) {
+      *error = next.error();
+      return;
+    }
+    if (next->empty()) return;
+    if (*next == token || ++pages > 1000000) {
+      *error = aws::Error{ErrorCode::kParse, "ListObjectsV2: the server repeated a continuation token", false, 0, {}};
+      return;
+    }
     token = std::move(*next);
+    Next();
   }
+};
+
+// Runs the walks of `prefixes` (all in flight together) and returns the folders they found (delimiter walks).
+aws::Result<std::vector<std::string>> WalkAll(aws::HttpClient& client, const S3Endpoint& endpoint,
+                                              const std::string& bucket, const std::vector<std::string>& prefixes,
+                                              const std::string& start_after, bool delimiter,
+                                              std::vector<RemoteObject>& objects) {
+  std::vector<std::string> found;
+  std::optional<aws::Error> error;
+  for (const std::string& p : prefixes) {
+    auto walk = std::make_shared<ListWalk>();
+    walk->client = &client;
+    walk->endpoint = endpoint;
+    walk->bucket = bucket;
+    walk->prefix = p;
+    walk->start_after = start_after;
+    walk->delimiter = delimiter;
+    walk->objects = &objects;
+    walk->prefixes = &found;
+    walk->error = &error;
+    walk->Next();
+  }
+  client.Run();
+  if (error) return std::unexpected(std::move(*error));
+  return found;
+}
+
+}  // namespace
+
+aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
+                                                   const std::string& bucket, const std::string& prefix) {
+  // The first page as a plain walk: a bucket of up to 1,000 objects costs one request.
+  std::vector<RemoteObject> out;
+  aws::HttpRequest first = S3Request(endpoint, bucket, "", "GET");
+  first.what = fmt::format("ListObjectsV2 s3://{}/{}", bucket, prefix);
+  first.query = {{"list-type", "2"}, {"encoding-type", "url"}};
+  if (!prefix.empty()) first.query.emplace_back("prefix", prefix);
+  auto res = client.Send(std::move(first));
+  if (!res) {
+    aws::Error e = res.error();
+    if (e.service_code == "NoSuchBucket") {
+      e.message += fmt::format(" (bucket '{}' does not exist: create it, or fix DEST)", bucket);
+    }
+    return std::unexpected(std::move(e));
+  }
+  auto token = ParseListPage(res->body, out);
+  if (!token) return std::unexpected(token.error());
+  if (token->empty()) return out;
+
+  // More than a page: rather than waiting on one page at a time, find the folders holding the rest (keys after
+  // the last one seen, with delimiter '/', a level deeper while there are too few to keep transfers busy) and
+  // walk them all in parallel. Every key after `after` is either directly in a folder that was listed with the
+  // delimiter, or under one of the folders those listings returned.
+  const std::string after = out.empty() ? std::string{} : out.back().key;
+  constexpr std::size_t kEnoughFolders = 8;
+  constexpr int kMaxDepth = 3;
+  std::vector<std::string> frontier = {prefix};
+  std::vector<std::string> leaves;
+  for (int depth = 0;; ++depth) {
+    auto folders = WalkAll(client, endpoint, bucket, frontier, after, /*delimiter=*/true, out);
+    if (!folders) return std::unexpected(folders.error());
+    // Servers differ on whether the folder that holds StartAfter itself comes back (S3 rolls up the keys after
+    // it; moto leaves the folder out): add it here, so that the rest of that folder is never missed.
+    for (const std::string& f : frontier) {
+      if (!after.starts_with(f)) continue;
+      if (const auto slash = after.find('/', f.size()); slash != std::string::npos) {
+        folders->push_back(after.substr(0, slash + 1));
+      }
+    }
+    std::sort(folders->begin(), folders->end());
+    folders->erase(std::unique(folders->begin(), folders->end()), folders->end());
+    if (folders->size() >= kEnoughFolders || depth + 1 >= kMaxDepth || folders->empty()) {
+      leaves = std::move(*folders);
+      break;
+    }
+    frontier = std::move(*folders);
+  }
+  if (!leaves.empty()) {
+    auto ok = WalkAll(client, endpoint, bucket, leaves, after, /*delimiter=*/false, out);
+    if (!ok) return std::unexpected(ok.error());
+  }
+  // A server that ignores start-after or delimiter repeats keys: keep each once.
+  std::sort(out.begin(), out.end(), [](const RemoteObject& a, const RemoteObject& b) { return a.key < b.key; });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const RemoteObject& a, const RemoteObject& b) { return a.key == b.key; }),
+            out.end());
   return out;
 }
 

@@ -17,9 +17,10 @@ aws::HttpRequest S3Request(const S3Endpoint& endpoint, const std::string& bucket
 /// Decodes a key from a listing made with encoding-type=url: %XX escapes, and '+' as space (form encoding).
 std::string DecodeListedKey(std::string_view encoded);
 
-/// Parses one ListObjectsV2 page: appends its objects (decoded keys) and returns the continuation token
-/// ("" when the listing is complete).
-aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out);
+/// Parses one ListObjectsV2 page: appends its objects (decoded keys) and, when `common_prefixes` is given, its
+/// CommonPrefixes (decoded); returns the continuation token ("" when the listing is complete).
+aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out,
+                                       std::vector<std::string>* common_prefixes = nullptr);
 
 /// What uploading one file needs.
 struct UploadSpec {

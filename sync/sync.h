@@ -177,7 +177,9 @@ class Session {
   std::set<std::string> failed_;                ///< Rel paths whose upload failed: retried next batch.
 };
 
-/// Lists every object under `prefix` with paginated ListObjectsV2 (encoding-type=url).
+/// Lists every object under `prefix` with ListObjectsV2 (encoding-type=url): the first page plainly (one request
+/// for up to 1,000 objects); past it, the folders holding the rest (found with delimiter '/' from the last key
+/// seen, up to three levels down until there are eight or more) are walked in parallel. Sorted by key.
 [[nodiscard]] aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
                                                                  const std::string& bucket,
                                                                  const std::string& prefix);
