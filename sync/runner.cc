@@ -79,6 +79,9 @@ std::vector<RemoteObject> Session::Remote() const {
 }
 
 aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
+  started_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
   auto site = sitemap::Walk(options_.source, options_.filters);
   if (!site) return std::unexpected(site.error());
   for (const std::string& w : site->warnings) reporter.OnWarning(w);
@@ -130,12 +133,16 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
   }
   out.deferred.assign(deferred.begin(), deferred.end());
 
-  // An event says these changed: compare content, not only size (a same-size edit must go up). A rescan
-  // compares as the user asked, like a fresh sync.
-  const Compare compare = rescan ? options_.compare : Compare::kChecksum;
-  std::map<std::string, std::string> local_etags;
-  if (compare == Compare::kChecksum) local_etags = LocalEtags(local, remote, options_, reporter);
-  DiffOptions diff{prefix, compare, options_.delete_stale, &options_.filters, &local_etags, site->incomplete_folders};
+  // An event says these changed: compare content, not only size (a same-size edit must go up). A rescan (after
+  // an overflow, or a rebuilt root folder) compares content for every file written since the session started,
+  // and the rest as the user asked, like a fresh sync.
+  std::vector<sitemap::LocalFile> to_hash;
+  for (const sitemap::LocalFile& f : local) {
+    if (!rescan || options_.compare == Compare::kChecksum || f.mtime_ns >= started_ns_) to_hash.push_back(f);
+  }
+  std::map<std::string, std::string> local_etags = LocalEtags(to_hash, remote, options_, reporter);
+  DiffOptions diff{prefix, Compare::kChecksum, options_.delete_stale, &options_.filters, &local_etags,
+                   site->incomplete_folders};
   auto result = Execute(Diff(local, remote, diff), reporter, true);
   if (!result) return std::unexpected(result.error());
   out.result = std::move(*result);

@@ -157,7 +157,7 @@ class Session {
   [[nodiscard]] aws::Result<SyncResult> Initial(Reporter& reporter);
 
   /// One batch. With `rescan`, everything is walked and diffed (as a fresh sync would, against the listing in
-  /// memory); otherwise only `paths` (files or folders, relative to SOURCE) and the files whose upload failed
+  /// memory, but comparing content for files written since the initial sync); otherwise only `paths` (files or folders, relative to SOURCE) and the files whose upload failed
   /// in an earlier batch, compared by content (MD5 against the ETag) since an event says they changed. A file
   /// modified less than `settle` ago is still being written: it is deferred. Deletes (with delete_stale) beyond
   /// max_deletes are refused for the batch (reported as an error); the uploads still go.
@@ -175,6 +175,7 @@ class Session {
   aws::HttpClient& client_;
   std::map<std::string, RemoteObject> remote_;  ///< By full key.
   std::set<std::string> failed_;                ///< Rel paths whose upload failed: retried next batch.
+  std::int64_t started_ns_ = 0;                 ///< When the initial sync walked SOURCE (wall clock, ns).
 };
 
 /// Lists every object under `prefix` with ListObjectsV2 (encoding-type=url): the first page plainly (one request
