@@ -308,6 +308,9 @@ class CurlClient final : public HttpClient {
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.stall_timeout.count()));
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    // 64 transfers in flight each hold curl's upload buffer (64 KiB by default): 16 KiB keeps the memory of a
+    // full loop small, and the kernel's socket buffer is what keeps a fast link busy anyway.
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16L * 1024);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     const auto body_size = static_cast<curl_off_t>(r.body.size());
     if (r.method == "GET") {

@@ -1,6 +1,7 @@
 // A sync run: walk, list once, diff, then assets, HTML and deletes through the multi loop. The Session keeps the
 // listing for watch batches.
 #include <charconv>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -196,8 +197,16 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   }
 
   std::uint64_t files_done = 0;
-  auto upload_range = [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
+  // Uploads are fed to the loop a window at a time, each completion adding the next: thousands of queued
+  // requests would only hold memory while the transfers in flight are the limit anyway.
+  constexpr std::size_t kWindow = 256;
+  std::size_t next = 0;
+  std::size_t end_of_range = 0;
+  std::function<void()> submit_next;
+  submit_next = [&]() {
+    if (next >= end_of_range) return;
+    const std::size_t i = next++;
+    {
       const PlannedUpload& up = plan->uploads[i];
       UploadSpec spec{dest.bucket, up.key, up.file, options_.multipart_threshold, options_.part_size};
       SubmitUpload(client_, endpoint_, std::move(spec), [&, i](aws::Result<Uploaded> done) {
@@ -217,8 +226,14 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
           reporter.OnError(rel, done.error().message);
         }
         reporter.OnProgress(files_done, result.bytes_uploaded);
+        submit_next();
       });
     }
+  };
+  auto upload_range = [&](std::size_t begin, std::size_t end) {
+    next = begin;
+    end_of_range = end;
+    for (std::size_t k = 0; k < kWindow; ++k) submit_next();
     client_.Run();
   };
   upload_range(0, plan->first_html);

@@ -337,6 +337,7 @@ struct ListWalk : std::enable_shared_from_this<ListWalk> {
   std::optional<aws::Error>* error = nullptr;
   std::string token;
   int pages = 0;
+  int max_pages = 0;  ///< Stop (keeping `token`) after this many pages; 0: no limit.
 
   void Next() {
     aws::HttpRequest r = S3Request(endpoint, bucket, "", "GET");
@@ -367,12 +368,17 @@ struct ListWalk : std::enable_shared_from_this<ListWalk> {
       *error = next.error();
       return;
     }
-    if (next->empty()) return;
-    if (*next == token || ++pages > 1000000) {
+    ++pages;
+    if (next->empty()) {
+      token.clear();
+      return;
+    }
+    if (*next == token || pages > 1000000) {
       *error = aws::Error{ErrorCode::kParse, "ListObjectsV2: the server repeated a continuation token", false, 0, {}};
       return;
     }
     token = std::move(*next);
+    if (max_pages > 0 && pages >= max_pages) return;  // the caller decides how to go on
     Next();
   }
 };
@@ -404,40 +410,24 @@ aws::Result<std::vector<std::string>> WalkAll(aws::HttpClient& client, const S3E
 
 }  // namespace
 
-aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
-                                                   const std::string& bucket, const std::string& prefix) {
-  // The first page as a plain walk: a bucket of up to 1,000 objects costs one request.
-  std::vector<RemoteObject> out;
-  aws::HttpRequest first = S3Request(endpoint, bucket, "", "GET");
-  first.what = fmt::format("ListObjectsV2 s3://{}/{}", bucket, prefix);
-  first.query = {{"list-type", "2"}, {"encoding-type", "url"}};
-  if (!prefix.empty()) first.query.emplace_back("prefix", prefix);
-  auto res = client.Send(std::move(first));
-  if (!res) {
-    aws::Error e = res.error();
-    if (e.service_code == "NoSuchBucket") {
-      e.message += fmt::format(" (bucket '{}' does not exist: create it, or fix DEST)", bucket);
-    }
-    return std::unexpected(std::move(e));
-  }
-  auto token = ParseListPage(res->body, out);
-  if (!token) return std::unexpected(token.error());
-  if (token->empty()) return out;
+namespace {
 
-  // More than a page: rather than waiting on one page at a time, find the folders holding the rest (keys after
-  // the last one seen, with delimiter '/', a level deeper while there are too few to keep transfers busy) and
-  // walk them all in parallel. Every key after `after` is either directly in a folder that was listed with the
-  // delimiter, or under one of the folders those listings returned.
-  const std::string after = out.empty() ? std::string{} : out.back().key;
-  constexpr std::size_t kEnoughFolders = 8;
+// Finds the folders holding the keys after `after` for a parallel walk: delimiter listings from `after`, a level
+// deeper while there are fewer than kEnough, at most three levels. Empty when the key space does not split into
+// a moderate number of folders (too many folders would cost a request each): then the caller goes on page by
+// page. Keys that come back directly in the listed folders are added to `out`.
+aws::Result<std::vector<std::string>> FindFolders(aws::HttpClient& client, const S3Endpoint& endpoint,
+                                                  const std::string& bucket, const std::string& prefix,
+                                                  const std::string& after, std::vector<RemoteObject>& out) {
+  constexpr std::size_t kEnough = 8;
+  constexpr std::size_t kMost = 64;
   constexpr int kMaxDepth = 3;
   std::vector<std::string> frontier = {prefix};
-  std::vector<std::string> leaves;
-  for (int depth = 0;; ++depth) {
+  for (int depth = 0; depth < kMaxDepth; ++depth) {
     auto folders = WalkAll(client, endpoint, bucket, frontier, after, /*delimiter=*/true, out);
     if (!folders) return std::unexpected(folders.error());
-    // Servers differ on whether the folder that holds StartAfter itself comes back (S3 rolls up the keys after
-    // it; moto leaves the folder out): add it here, so that the rest of that folder is never missed.
+    // Servers differ on whether the folder holding StartAfter itself comes back (S3 rolls up the keys after it;
+    // moto leaves the folder out): add it, so that the rest of that folder is never missed.
     for (const std::string& f : frontier) {
       if (!after.starts_with(f)) continue;
       if (const auto slash = after.find('/', f.size()); slash != std::string::npos) {
@@ -446,15 +436,49 @@ aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, cons
     }
     std::sort(folders->begin(), folders->end());
     folders->erase(std::unique(folders->begin(), folders->end()), folders->end());
-    if (folders->size() >= kEnoughFolders || depth + 1 >= kMaxDepth || folders->empty()) {
-      leaves = std::move(*folders);
-      break;
-    }
+    if (folders->empty() || folders->size() > kMost) return std::vector<std::string>{};
+    if (folders->size() >= kEnough || depth + 1 == kMaxDepth) return std::move(*folders);
     frontier = std::move(*folders);
   }
-  if (!leaves.empty()) {
-    auto ok = WalkAll(client, endpoint, bucket, leaves, after, /*delimiter=*/false, out);
-    if (!ok) return std::unexpected(ok.error());
+  return std::vector<std::string>{};
+}
+
+}  // namespace
+
+aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
+                                                   const std::string& bucket, const std::string& prefix) {
+  // Page by page first: a site of a few thousand objects is listed in a few requests, the fewest there can be.
+  constexpr int kSequentialPages = 8;
+  std::vector<RemoteObject> out;
+  std::optional<aws::Error> error;
+  auto walk = std::make_shared<ListWalk>();
+  walk->client = &client;
+  walk->endpoint = endpoint;
+  walk->bucket = bucket;
+  walk->prefix = prefix;
+  walk->objects = &out;
+  walk->error = &error;
+  walk->max_pages = kSequentialPages;
+  walk->Next();
+  client.Run();
+  if (error) return std::unexpected(std::move(*error));
+  if (!walk->token.empty()) {
+    // A very large bucket: rather than waiting on one page at a time, walk the folders that hold the rest in
+    // parallel where the key space splits into a moderate number of them; else go on page by page.
+    const std::string after = out.empty() ? std::string{} : out.back().key;
+    auto folders = FindFolders(client, endpoint, bucket, prefix, after, out);
+    if (!folders) return std::unexpected(folders.error());
+    if (!folders->empty()) {
+      // Keys directly under `prefix` after `after` came back from the delimiter listing; the folders' keys
+      // come from their own walks.
+      auto ok = WalkAll(client, endpoint, bucket, *folders, after, /*delimiter=*/false, out);
+      if (!ok) return std::unexpected(ok.error());
+    } else {
+      walk->max_pages = 0;
+      walk->Next();
+      client.Run();
+      if (error) return std::unexpected(std::move(*error));
+    }
   }
   // A server that ignores start-after or delimiter repeats keys: keep each once.
   std::sort(out.begin(), out.end(), [](const RemoteObject& a, const RemoteObject& b) { return a.key < b.key; });

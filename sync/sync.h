@@ -178,9 +178,10 @@ class Session {
   std::int64_t started_ns_ = 0;                 ///< When the initial sync walked SOURCE (wall clock, ns).
 };
 
-/// Lists every object under `prefix` with ListObjectsV2 (encoding-type=url): the first page plainly (one request
-/// for up to 1,000 objects); past it, the folders holding the rest (found with delimiter '/' from the last key
-/// seen, up to three levels down until there are eight or more) are walked in parallel. Sorted by key.
+/// Lists every object under `prefix` with ListObjectsV2 (encoding-type=url): page by page up to 8 pages (the
+/// fewest requests for a site of a few thousand objects); past that, when the rest splits into 8 to 64 folders
+/// (found with delimiter '/' from the last key seen, up to three levels down), they are walked in parallel, else
+/// page by page on. Sorted by key.
 [[nodiscard]] aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
                                                                  const std::string& bucket,
                                                                  const std::string& prefix);
