@@ -15,6 +15,7 @@ Skips cleanly when the binary ($SITESYNC_BIN, default build/cli/sitesync) does n
 from __future__ import annotations
 
 import os
+import subprocess
 import re
 import sys
 import tempfile
@@ -549,6 +550,41 @@ class FailureAndJournalTest(CdnCase):
         self.assertEqual(self.proxy.count("CreateInvalidation"), 0)
         _res, events = self.ok_sync(src)
         self.assertOneNewInvalidation(0, expected_paths(harness.expected_uploads(SMALL_SITE)), events)
+
+    def test_killed_run_is_made_good_by_the_next(self):
+        """SIGKILL in the middle of the uploads: the owed paths were journaled before the first upload, so the
+        next run invalidates what the killed run uploaded as well as what it uploads itself."""
+        spec = {f"p{i:03d}/index.html": f"<p>{i}</p>\n" for i in range(120)}
+        src = self.site(spec)
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.home,
+            "XDG_STATE_HOME": os.path.join(self.home, ".local", "state"), "AWS_REGION": "us-east-1",
+        }
+        env.update(self.server.sitesync_env())
+        args = [harness.sitesync_bin(), "sync", src, self.dest(), "--endpoint", self.proxy.endpoint,
+                "--distribution", self.dist, "--cloudfront-endpoint", self.proxy.endpoint, "--json", "--jobs", "1"]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                                stdin=subprocess.DEVNULL)
+        try:
+            line = proc.stdout.readline()  # the first upload done: the journal is written by now
+            self.assertIn('"upload"', line.decode())
+            proc.kill()
+        finally:
+            proc.wait(timeout=30)
+            proc.stdout.close()
+        journal_dir = os.path.join(self.home, ".local", "state", "sitesync")
+        files = os.listdir(journal_dir)
+        self.assertEqual(len(files), 1, files)
+        with open(os.path.join(journal_dir, files[0]), encoding="utf-8") as f:
+            self.assertIn("/p000/index.html", f.read())
+        self.assertEqual(self.invs(), [])
+        uploaded_before = len(harness.list_bucket(self.s3, self.bucket, head=False))
+        self.assertLess(uploaded_before, len(spec), "the run was killed part way")
+        # The next run uploads the rest and makes one invalidation for everything, the killed run's too.
+        _res, events = self.ok_sync(src)
+        self.assertEqual(len(events_of(events, "upload")), len(spec) - uploaded_before)
+        self.assertOneNewInvalidation(0, expected_paths(list(spec)), events)
+        self.assertEqual(os.listdir(journal_dir), [])
 
     def test_too_many_invalidations_in_progress_is_retried(self):
         src = self.site(SMALL_SITE)
