@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,12 @@ struct SiteMap {
 /// Symlinks are followed when their target stays inside `source`; ones pointing outside, broken ones and loops
 /// are skipped with a warning. Fails with kInput when `source` is missing or not a directory.
 [[nodiscard]] aws::Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options);
+
+/// Like Walk, but only for `rel_paths` (files or folders, walked whole), judged exactly as the full walk would
+/// judge them (filters of their parent folders, symlink rules); paths that do not exist give nothing. For a
+/// watch batch, which must not stat the whole site for one changed file.
+[[nodiscard]] aws::Result<SiteMap> WalkPaths(const std::filesystem::path& source,
+                                             std::span<const std::string> rel_paths, const WalkOptions& options);
 
 /// Glob match against a '/'-separated relative path. `*` and `?` do not cross '/', `**` does (`a/**/b` also
 /// matches `a/b`), `[...]` is a class. A pattern without '/' matches the base name at any depth; a leading '/'

@@ -107,7 +107,50 @@ class Walker {
 
   SiteMap Take() && {
     std::ranges::sort(map_.files, {}, &LocalFile::rel_path);
+    // WalkPaths may reach a file twice (as a path and under a folder path).
+    const auto dup = std::ranges::unique(map_.files, {}, &LocalFile::rel_path);
+    map_.files.erase(dup.begin(), dup.end());
     return std::move(map_);
+  }
+
+  /// Visits one path below the root as the full walk would see it: a file, a folder (walked), a symlink; nothing
+  /// when it does not exist, a parent folder is pruned, or its folder resolves outside the root.
+  void VisitPath(const std::string& rel) {
+    FolderState state{};
+    std::size_t begin = 0;
+    for (std::size_t slash = rel.find('/'); slash != std::string::npos; slash = rel.find('/', begin)) {
+      state = ChildFolderState(state, std::string_view(rel).substr(begin, slash - begin), rel.substr(0, slash));
+      if (FolderPruned(state)) return;
+      begin = slash + 1;
+    }
+    const std::string name = rel.substr(begin);
+    if (name.empty() || name == "." || name == "..") return;
+    if (begin > 0) {
+      // A parent may be a symlink: the full walk follows it only when it stays inside the root.
+      const std::unique_ptr<char, FreeDeleter> parent(realpath(AbsPath(rel.substr(0, begin - 1)).c_str(), nullptr));
+      if (!parent) return;
+      const std::string_view p(parent.get());
+      if (!(root_ == "/" || p == root_ || (p.starts_with(root_) && p.size() > root_.size() && p[root_.size()] == '/'))) {
+        return;
+      }
+    }
+    struct stat st{};
+    if (lstat(AbsPath(rel).c_str(), &st) != 0) return;  // gone: the caller decides what that means
+    std::vector<PendingFolder> subfolders;
+    if (S_ISREG(st.st_mode)) {
+      if (FileKept(state, name, rel)) AddFile(rel, st);
+    } else if (S_ISDIR(st.st_mode)) {
+      const FolderState folder = ChildFolderState(state, name, rel);
+      if (!FolderPruned(folder)) subfolders.push_back({rel, folder, false});
+    } else if (S_ISLNK(st.st_mode)) {
+      VisitLink(state, name, rel, subfolders);
+    }
+    for (const PendingFolder& sub : subfolders) {
+      if (std::optional<std::string> error = VisitFolder(sub)) {
+        Warn("skipped folder '" + sub.rel_path + "': cannot read it (" + *error + ")");
+        map_.incomplete_folders.push_back(sub.rel_path);
+      }
+    }
   }
 
  private:
@@ -324,7 +367,25 @@ std::optional<std::string> Walker::VisitFolder(const PendingFolder& folder) {
 
 }  // namespace
 
-aws::Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options) {
+namespace {
+
+// The canonical root of `source`, or the kInput error that Walk reports.
+aws::Result<std::string> CanonicalRoot(const std::filesystem::path& source);
+
+}  // namespace
+
+aws::Result<SiteMap> WalkPaths(const std::filesystem::path& source, std::span<const std::string> rel_paths,
+                               const WalkOptions& options) {
+  auto root = CanonicalRoot(source);
+  if (!root) return std::unexpected(root.error());
+  Walker walker(options, *root);
+  for (const std::string& rel : rel_paths) walker.VisitPath(rel);
+  return std::move(walker).Take();
+}
+
+namespace {
+
+aws::Result<std::string> CanonicalRoot(const std::filesystem::path& source) {
   const std::string& given = source.native();
   struct stat st{};
   if (stat(given.c_str(), &st) != 0) {
@@ -347,7 +408,16 @@ aws::Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions
     return aws::Fail(aws::ErrorCode::kInput, "source '" + given + "': cannot resolve its path (" +
                                                  ErrnoText(errno) + "); check its permissions");
   }
-  Walker walker(options, root.get());
+  return std::string(root.get());
+}
+
+}  // namespace
+
+aws::Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options) {
+  const std::string& given = source.native();
+  auto root = CanonicalRoot(source);
+  if (!root) return std::unexpected(root.error());
+  Walker walker(options, *root);
   // An unreadable SOURCE is fatal, not a warning: an empty site would make --delete empty the bucket.
   if (std::optional<std::string> error = walker.VisitFolder({})) {
     return aws::Fail(aws::ErrorCode::kInput,

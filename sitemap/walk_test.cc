@@ -489,3 +489,49 @@ TEST(Walk, TenThousandFilesWalkQuickly) {
 
 }  // namespace
 }  // namespace sitesync::sitemap
+
+namespace sitesync::sitemap {
+namespace {
+
+// WalkPaths must judge a path exactly as the full walk does: the files it returns for a set of paths are the
+// full walk's files at or under those paths.
+TEST(WalkPaths, AgreesWithTheFullWalkOnEverySubset) {
+  TempTree tree;
+  tree.File("index.html");
+  tree.File("blog/a/index.html");
+  tree.File("blog/b/index.html");
+  tree.File("blog/.draft.html");
+  tree.File(".git/config");
+  tree.File(".well-known/security.txt");
+  tree.File("drafts/x.html");
+  tree.File("css/site.css");
+  tree.File("css/site.css.map");
+  tree.Link("latest", "blog/a");
+  tree.Link("outside", "/etc");
+  tree.Link("css/alias.css", "site.css");
+  WalkOptions options;
+  options.exclude = {"drafts/", "*.map"};
+  const auto full = Walk(tree.root(), options);
+  ASSERT_TRUE(full.has_value());
+  const std::vector<std::vector<std::string>> subsets = {
+      {"index.html"}, {"blog"}, {"blog/a"}, {"blog/.draft.html"}, {".git/config"}, {".well-known"},
+      {"drafts/x.html"}, {"css"}, {"css/site.css.map"}, {"latest"}, {"latest/index.html"}, {"outside"},
+      {"gone.html", "blog/zzz"}, {"blog", "blog/a/index.html", "css/alias.css"}, {"outside/passwd"}};
+  for (const auto& subset : subsets) {
+    auto part = WalkPaths(tree.root(), subset, options);
+    ASSERT_TRUE(part.has_value());
+    std::vector<std::string> expected;
+    for (const LocalFile& f : full->files) {
+      for (const std::string& p : subset) {
+        if (f.rel_path == p || f.rel_path.starts_with(p + "/")) {
+          expected.push_back(f.rel_path);
+          break;
+        }
+      }
+    }
+    EXPECT_EQ(Paths(*part), expected) << subset.front();
+  }
+}
+
+}  // namespace
+}  // namespace sitesync::sitemap

@@ -101,14 +101,16 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
 
 aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool rescan,
                                         std::chrono::milliseconds settle, Reporter& reporter) {
-  // Deciding on the files' state now: one walk (a few ms for thousands of files) gives every stat at once, with
-  // the same filters and symlink rules as a sync.
-  auto site = sitemap::Walk(options_.source, options_.filters);
+  // Deciding on the files' state now, with the same filters and symlink rules as a sync: the whole tree for a
+  // rescan, else only the changed paths (a full walk of a 5,000-file site costs ~100 ms of stat calls).
+  std::set<std::string> wanted = paths;
+  wanted.insert(failed_.begin(), failed_.end());
+  const std::vector<std::string> wanted_list(wanted.begin(), wanted.end());
+  auto site = rescan ? sitemap::Walk(options_.source, options_.filters)
+                     : sitemap::WalkPaths(options_.source, wanted_list, options_.filters);
   if (!site) return std::unexpected(site.error());
   const std::string& prefix = options_.destination.prefix;
 
-  std::set<std::string> wanted = paths;
-  wanted.insert(failed_.begin(), failed_.end());
   std::vector<sitemap::LocalFile> local;
   std::vector<RemoteObject> remote;
   BatchResult out;
