@@ -1,0 +1,552 @@
+#!/usr/bin/env python3
+"""Benchmark sitesync against aws-cli v2, rclone and s3cmd on a local S3 with a latency knob.
+
+    bench/run.py [--server sink,s3rver] [--size small,medium,large] [--latency 0,20] [--scenario a,b,c,d]
+                 [--reps 3] [--tools sitesync,aws,rclone,rclone-fast,s3cmd,floor] [--skip-slow] [--seed 1]
+
+For each server mode (started once, on a free loopback port, stopped by its PID at the end even on failure),
+size and latency, runs REPS repetitions; in each repetition every scenario, and in each scenario every tool
+(the tool order rotates from one repetition to the next), each against a fresh bucket whose state is
+bulk-loaded through the server's /_bench/load endpoint (no PUTs):
+
+  (a) first upload   empty bucket; the site is uploaded
+  (b) no-op          the bucket already holds the site (same keys, sizes, MD5 ETags); nothing to do
+  (c) edit           bucket = the site; local: 5 post pages and rss.xml edited (sizes change): 6 uploads
+  (d) delete         bucket = the site; local: 10 files removed; sync with delete: 10 deletes
+  size "large" (the 50,000-file listing tree) runs (b) only.
+
+Each run: wall seconds, user+sys CPU and peak RSS from /usr/bin/time -f '%e %U %S %M'; requests by S3
+operation from the server's counters (reset before the run); the bucket afterwards is compared with the
+expected state (keys and sizes). The floor is a trivial Node client (floor.js) doing only the requests the
+scenario needs (no listing diff, no signing): all PUTs with 64 in flight for (a), one listing walk for (b),
+the walk plus 6 PUTs for (c), the walk plus one DeleteObjects for (d).
+
+Results: a table per (server, size, latency, scenario) on stdout and in bench/out/results-<timestamp>.md,
+every run in bench/out/results-<timestamp>.json (both rewritten after each group, so partial runs survive).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_site  # noqa: E402
+import servers  # noqa: E402
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+ALL_TOOLS = ["sitesync", "aws", "rclone", "rclone-fast", "s3cmd", "floor"]
+SCENARIOS = {"a": "first upload", "b": "no-op resync", "c": "edit 5 pages + rss.xml", "d": "delete 10 files"}
+TOOL_LABEL = {
+    "sitesync": "sitesync (--jobs 64 default)",
+    "aws": "aws s3 sync --size-only (v2, defaults)",
+    "rclone": "rclone sync --size-only (defaults)",
+    "rclone-fast": "rclone sync --size-only --transfers 64 --fast-list --s3-no-head --s3-no-check-bucket",
+    "s3cmd": "s3cmd sync --no-check-md5",
+    "floor": "floor (floor.js, 64 in flight)",
+}
+OP_SHORT = [("PutObject", "Put"), ("ListObjectsV2", "ListV2"), ("ListObjects", "ListV1"),
+            ("DeleteObjects", "DelObjs"), ("DeleteObject", "Del1"), ("CreateMultipartUpload", "MPUcreate"),
+            ("UploadPart", "Part"), ("CompleteMultipartUpload", "MPUdone"), ("HeadObject", "Head"),
+            ("GetObject", "Get")]
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# sites
+
+class Site:
+    """The base tree of a size and its scenario variants, with manifests (key, size, etag)."""
+
+    def __init__(self, work, size, seed):
+        self.size = size
+        stamp = f"{size}-{seed}-{_file_hash(os.path.join(BENCH, 'gen_site.py'))}"
+        d = os.path.join(work, f"site-{size}-{seed}")
+        stamp_file = os.path.join(d, ".stamp")
+        self.base = os.path.join(d, "base")
+        if not (os.path.exists(stamp_file) and open(stamp_file).read() == stamp):
+            log(f"==> generating the {size} site (seed {seed})")
+            shutil.rmtree(d, ignore_errors=True)
+            os.makedirs(d)
+            gen_site.generate(self.base, size, seed)
+            if size != "large":
+                gen_site.derive_edited(self.base, os.path.join(d, "edited"), seed)
+                gen_site.derive_removed(self.base, os.path.join(d, "removed"), seed)
+            open(stamp_file, "w").write(stamp)
+        self.manifest = gen_site.manifest(self.base)
+        self.files = len(self.manifest)
+        self.bytes = sum(e["size"] for e in self.manifest)
+        self.dirs = {"a": self.base, "b": self.base}
+        self.changed, self.removed = [], []
+        if size != "large":
+            self.dirs["c"] = os.path.join(d, "edited")
+            self.dirs["d"] = os.path.join(d, "removed")
+            base_sizes = {e["key"]: e["size"] for e in self.manifest}
+            edited = {e["key"]: e["size"] for e in gen_site.manifest(self.dirs["c"])}
+            self.changed = sorted(k for k in edited if base_sizes.get(k) != edited[k])
+            self.removed = sorted(set(base_sizes) - set(gen_site.walk(self.dirs["d"])))
+        self.lists = {}
+        for name, keys in (("all", [e["key"] for e in self.manifest]), ("changed", self.changed),
+                           ("removed", self.removed)):
+            p = os.path.join(d, f"{name}.txt")
+            with open(p, "w") as f:
+                f.write("".join(k + "\n" for k in keys))
+            self.lists[name] = p
+
+    def expected(self, scenario):
+        """{key: size} the bucket must hold after the scenario's sync."""
+        if scenario in ("a", "b"):
+            return {e["key"]: e["size"] for e in self.manifest}
+        if scenario == "c":
+            exp = {e["key"]: e["size"] for e in self.manifest}
+            for k in self.changed:
+                exp[k] = os.path.getsize(os.path.join(self.dirs["c"], k))
+            return exp
+        return {e["key"]: e["size"] for e in self.manifest if e["key"] not in set(self.removed)}
+
+
+def warm(root):
+    """Walks and stats the tree (untimed), so no tool pays for a cold dentry/inode cache: without it the first
+    tool to walk a tree in a repetition ran up to 3x slower on a no-op (sys time 0.25 s instead of 0.08 s)."""
+    for d, _dirs, files in os.walk(root):
+        for f in files:
+            os.stat(os.path.join(d, f))
+
+
+def _floor_seconds(log_path):
+    """floor.js's own elapsed seconds (without Node's start-up), from its JSON line."""
+    try:
+        for line in open(log_path, encoding="utf-8", errors="replace"):
+            if line.startswith("{"):
+                return json.loads(line)["seconds"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return None
+
+
+def _binary_id(p):
+    try:
+        st = os.stat(p)
+        return f"{_file_hash(p)} {datetime.datetime.fromtimestamp(st.st_mtime).isoformat(timespec='seconds')}"
+    except OSError:
+        return "missing"
+
+
+def _file_hash(p):
+    import hashlib
+    return hashlib.sha256(open(p, "rb").read()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# tools
+
+class Tools:
+    def __init__(self, work, sitesync):
+        self.work = work
+        self.sitesync = sitesync
+        self.aws_config = os.path.join(work, "aws-config")
+        with open(self.aws_config, "w") as f:
+            f.write("[default]\nregion = us-east-1\n")
+        self.rclone_config = os.path.join(work, "rclone.conf")
+        open(self.rclone_config, "w").close()
+        self.s3cmd_config = os.path.join(work, "s3cmd.cfg")
+        base = {k: v for k, v in os.environ.items()
+                if not k.startswith(("AWS_", "RCLONE_")) and k.lower() not in ("http_proxy", "https_proxy",
+                                                                                 "all_proxy", "no_proxy")}
+        base.update({"AWS_ACCESS_KEY_ID": servers.CREDS[0], "AWS_SECRET_ACCESS_KEY": servers.CREDS[1],
+                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                     "AWS_CONFIG_FILE": self.aws_config, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                     "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": "", "RCLONE_CONFIG": self.rclone_config})
+        self.env = base
+
+    def set_endpoint(self, url):
+        self.url = url
+        hostport = url.split("://", 1)[1]
+        with open(self.s3cmd_config, "w") as f:
+            f.write(f"[default]\naccess_key = {servers.CREDS[0]}\nsecret_key = {servers.CREDS[1]}\n"
+                    f"host_base = {hostport}\nhost_bucket = {hostport}\nuse_https = False\n"
+                    f"signature_v2 = False\nbucket_location = us-east-1\n")
+        self.env.update({"RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
+                         "RCLONE_CONFIG_BENCH_ENDPOINT": url,
+                         "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": servers.CREDS[0],
+                         "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": servers.CREDS[1],
+                         "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true"})
+
+    def argv(self, tool, site, scenario, bucket):
+        src = site.dirs[scenario]
+        delete = scenario == "d"
+        if tool == "sitesync":
+            return [self.sitesync, "sync", src, f"s3://{bucket}", "--endpoint", self.url, "--json",
+                    "--max-deletes", "-1"] + (["--delete"] if delete else [])
+        if tool == "aws":
+            return ["/usr/bin/aws", "s3", "sync", src, f"s3://{bucket}", "--endpoint-url", self.url,
+                    "--size-only", "--no-progress"] + (["--delete"] if delete else [])
+        if tool == "rclone":  # rclone sync always deletes
+            return ["rclone", "sync", src, f"bench:{bucket}", "--size-only"]
+        if tool == "rclone-fast":
+            return ["rclone", "sync", src, f"bench:{bucket}", "--size-only", "--transfers", "64", "--fast-list",
+                    "--s3-no-head", "--s3-no-check-bucket"]
+        if tool == "s3cmd":
+            return ["s3cmd", "-c", self.s3cmd_config, "sync", "--no-check-md5", src + "/", f"s3://{bucket}/"] + \
+                (["--delete-removed"] if delete else [])
+        if tool == "floor":
+            cmd = ["node", os.path.join(BENCH, "floor.js"), "--endpoint", self.url, "--bucket", bucket,
+                   "--root", src]
+            if scenario == "a":
+                return cmd + ["--put", site.lists["all"]]
+            cmd.append("--list")
+            if scenario == "c":
+                cmd += ["--put", site.lists["changed"]]
+            if scenario == "d":
+                cmd += ["--delete", site.lists["removed"]]
+            return cmd
+        raise ValueError(tool)
+
+
+def timed(argv, env, log_path, timeout):
+    """Runs argv under /usr/bin/time; returns (rc, wall, user, sys, max_rss_kb, tail of output)."""
+    tfile = log_path + ".time"
+    with open(log_path, "wb") as out:
+        p = subprocess.Popen(["/usr/bin/time", "-f", "%e %U %S %M", "-o", tfile, "--"] + argv, env=env,
+                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)  # the group we started for this run only
+            p.wait()
+            rc = "timeout"
+        except BaseException:  # stopped (signal, ^C): do not leave the tool running
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            raise
+    tail = open(log_path, "rb").read()[-600:].decode("utf-8", "replace")
+    try:
+        line = open(tfile).read().strip().splitlines()[-1]
+        wall, user, sys_, rss = line.split()
+        return rc, float(wall), float(user), float(sys_), int(rss), tail
+    except (OSError, ValueError, IndexError):
+        return rc, None, None, None, None, tail
+
+
+# ---------------------------------------------------------------------------------------------------------
+# results
+
+def summarize(runs):
+    """Groups runs by (server, size, latency, scenario) -> tool -> stats."""
+    groups = {}
+    for r in runs:
+        g = groups.setdefault((r["server"], r["size"], r["latency_ms"], r["scenario"]), {})
+        g.setdefault(r["tool"], []).append(r)
+    out = []
+    for (server, size, lat, sc), tools in groups.items():
+        rows = {}
+        for tool, rs in tools.items():
+            good = [r for r in rs if r["wall"] is not None and r["rc"] == 0]  # failed runs: problems only
+            walls = [r["wall"] for r in good]
+            ops = {}
+            for op in sorted({op for r in good for op in r["ops"]}):
+                ops[op] = statistics.median(r["ops"].get(op, 0) for r in good)
+            rows[tool] = {
+                "runs": len(rs), "failed": sum(1 for r in rs if r["rc"] != 0 or not r["ok"]),
+                "median": statistics.median(walls) if walls else None,
+                "min": min(walls) if walls else None, "max": max(walls) if walls else None,
+                "cpu": statistics.median(r["user"] + r["sys"] for r in good) if good else None,
+                "rss_mb": statistics.median(r["rss_kb"] for r in good) / 1024 if good else None,
+                "ops": ops, "walls": walls,
+                "expect_100": statistics.median(r.get("expect_100", 0) for r in good) if good else 0,
+                "internal": statistics.median(r["floor_internal"] for r in good if r.get("floor_internal"))
+                if any(r.get("floor_internal") for r in good) else None,
+                "problems": sorted({r["verify"] for r in rs if not r["ok"]} |
+                                   {f"exit {r['rc']}" for r in rs if r["rc"] != 0}),
+            }
+        base = rows.get("sitesync", {}).get("median")
+        for row in rows.values():
+            row["ratio"] = row["median"] / base if base and row["median"] else None
+        out.append({"server": server, "size": size, "latency_ms": lat, "scenario": sc, "tools": rows})
+    return out
+
+
+def fmt_ops(ops):
+    parts, rest = [], 0
+    named = dict(OP_SHORT)
+    for op, n in ops.items():
+        if op in named:
+            continue
+        rest += n
+    for op, short in OP_SHORT:
+        if ops.get(op):
+            parts.append(f"{short} {ops[op]:g}")
+    if rest:
+        parts.append(f"other {rest:g} ({', '.join(f'{k} {v:g}' for k, v in ops.items() if k not in named)})")
+    return " · ".join(parts) or "-"
+
+
+def markdown(summary, meta):
+    lines = [f"# sitesync benchmark results ({meta['started']})", "",
+             f"Machine: {meta['machine']}. Tools: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
+             f"sitesync binary: sha256 {meta.get('sitesync_binary', '?')}. {meta.get('note', '')}",
+             f"Sites: {', '.join(f'{k}: {v}' for k, v in meta['sites'].items())}. Reps: {meta['reps']}. "
+             "Times are wall seconds, median (min-max); × is the peer's median over sitesync's. "
+             "Requests are medians per run, by S3 operation (Expect: 100-continue: requests that waited for the "
+             "server's interim answer, which costs one more latency).", "", "## Overview", "",
+             compact(summary), "## Details", ""]
+    floors = {}
+    for g in summary:
+        f = g["tools"].get("floor")
+        if f and f["median"] is not None:
+            floors[(g["server"], g["size"], g["latency_ms"], g["scenario"])] = (f["median"], f["internal"])
+    for g in summary:
+        key = (g["server"], g["size"], g["latency_ms"])
+        lines.append(f"## {g['server']} · {g['size']} · {g['latency_ms']} ms · ({g['scenario']}) "
+                     f"{SCENARIOS[g['scenario']]}")
+        lines.append("")
+        lines.append("| tool | wall s median (min-max) | × sitesync | CPU s | peak RSS MB | requests | problems |")
+        lines.append("|---|---|---|---|---|---|---|")
+        order = [t for t in ALL_TOOLS if t in g["tools"]]
+        for t in order:
+            r = g["tools"][t]
+            med = "-" if r["median"] is None else f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+            ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+            cpu = "-" if r["cpu"] is None else f"{r['cpu']:.2f}"
+            rss = "-" if r["rss_mb"] is None else f"{r['rss_mb']:.0f}"
+            probs = "; ".join(r["problems"])[:160] or ""
+            ops = fmt_ops(r["ops"]) + (f" (Expect: 100-continue on {r['expect_100']:g})" if r["expect_100"] else "")
+            lines.append(f"| {TOOL_LABEL[t]} | {med} | {ratio} | {cpu} | {rss} | {ops} | {probs} |")
+        def fl(x):
+            if x is None:
+                return "-"
+            return f"{x[0]:.2f} s" + ("" if x[1] is None else f" ({x[1]:.2f} s without Node's start-up)")
+        up, ls = floors.get(key + ("a",)), floors.get(key + ("b",))
+        if up is not None or ls is not None:
+            lines.append("")
+            lines.append(f"Floors ({g['server']}, {g['size']}, {g['latency_ms']} ms): upload floor (all PUTs, 64 in "
+                         f"flight) {fl(up)}; listing floor (one walk) {fl(ls)}.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def report(a):
+    runs, metas = [], []
+    for path in a.report:
+        d = json.load(open(path))
+        metas.append(d["meta"])
+        runs += d["runs"]
+    keep = {"server": set(a.server.split(",")), "size": set(a.size.split(",")),
+            "latency_ms": {int(x) for x in a.latency.split(",")}, "scenario": set(a.scenario.split(",")),
+            "tool": set(a.tools.split(","))}
+    runs = [r for r in runs if all(r[k] in v for k, v in keep.items())]
+    runs.sort(key=lambda r: (["sink", "s3rver"].index(r["server"]) if r["server"] in ("sink", "s3rver") else 9,
+                             ["small", "medium", "large"].index(r["size"]), r["latency_ms"], r["scenario"]))
+    meta = dict(metas[-1])
+    meta["started"] = " + ".join(m["started"] for m in metas)
+    meta["reps"] = "/".join(sorted({str(m["reps"]) for m in metas}))
+    meta["sitesync_binary"] = " / ".join(sorted({m.get("sitesync_binary", "?") for m in metas}))
+    print(markdown(summarize(runs), meta))
+
+
+def compact(summary):
+    """One table per (server, size, latency): tools x scenarios, median (min-max) and × sitesync."""
+    blocks = {}
+    for g in summary:
+        blocks.setdefault((g["server"], g["size"], g["latency_ms"]), {})[g["scenario"]] = g["tools"]
+    lines = []
+    for (server, size, lat), scs in blocks.items():
+        cols = [sc for sc in SCENARIOS if sc in scs]
+        lines.append(f"**{server} · {size} · {lat} ms** (wall s: median (min-max) ×sitesync)")
+        lines.append("")
+        lines.append("| tool | " + " | ".join(f"({sc}) {SCENARIOS[sc]}" for sc in cols) + " |")
+        lines.append("|---|" + "---|" * len(cols))
+        for t in ALL_TOOLS:
+            if not any(t in scs[sc] for sc in cols):
+                continue
+            cells = []
+            for sc in cols:
+                r = scs[sc].get(t)
+                if not r or r["median"] is None:
+                    cells.append("-")
+                    continue
+                cell = f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+                if t != "sitesync" and r["ratio"]:
+                    cell += f" ×{r['ratio']:.1f}"
+                if r["problems"]:
+                    cell += " ⚠"
+                cells.append(cell)
+            lines.append(f"| {t} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def versions(sitesync):
+    def first_line(cmd):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+    rev = first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"])
+    return {
+        "sitesync": f"{first_line([sitesync, '--version'])} ({rev})",
+        "aws": first_line(["/usr/bin/aws", "--version"]).split(" ")[0],
+        "rclone": first_line(["rclone", "version"]).split(" ")[-1],
+        "s3cmd": first_line(["s3cmd", "--version"]).split(" ")[-1],
+        "node": first_line(["node", "--version"]),
+        "s3rver": json.load(open(os.path.join(BENCH, "node_modules", "s3rver", "package.json")))["version"]
+        if servers.node_modules_ok() else "not installed",
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--server", default="sink,s3rver", help="sink, s3rver or both (comma-separated)")
+    ap.add_argument("--size", default="small", help="small, medium, large (comma-separated)")
+    ap.add_argument("--latency", default="0,20", help="per-request latency in ms (comma-separated)")
+    ap.add_argument("--scenario", default="a,b,c,d")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--tools", default=",".join(ALL_TOOLS))
+    ap.add_argument("--skip-slow", action="store_true", help="skip s3cmd on the first upload of medium")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--sitesync", default=os.path.join(ROOT, "build", "cli", "sitesync"))
+    ap.add_argument("--build", action="store_true", help="cmake --build build --target sitesync first")
+    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "sitesync-bench-work"),
+                    help="where the generated sites and logs go (reused between runs)")
+    ap.add_argument("--out", default=os.path.join(BENCH, "out"))
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per tool run")
+    ap.add_argument("--report", nargs="+", metavar="JSON",
+                    help="measure nothing: merge the runs of these results files (filtered by --server, --size, "
+                         "--latency, --scenario, --tools) and print the tables")
+    a = ap.parse_args()
+    if a.report:
+        return report(a)
+
+    tools = [t.strip() for t in a.tools.split(",") if t.strip()]
+    for t in tools:
+        if t not in ALL_TOOLS:
+            ap.error(f"unknown tool {t}; known: {', '.join(ALL_TOOLS)}")
+    if a.build:
+        subprocess.run(["cmake", "--build", os.path.join(ROOT, "build"), "-j2", "--target", "sitesync"], check=True)
+    if "sitesync" in tools and not os.access(a.sitesync, os.X_OK):
+        ap.error(f"no sitesync binary at {a.sitesync} (build it, or --build)")
+    if not os.path.exists("/usr/bin/time"):
+        ap.error("/usr/bin/time is missing (apt-get install time)")
+
+    os.makedirs(a.work, exist_ok=True)
+    os.makedirs(a.out, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if "sitesync" in tools:
+        # run a private copy: a rebuild of build/cli/sitesync during the run must not change or remove it
+        snap = os.path.join(a.work, f"sitesync-{stamp}")
+        shutil.copy2(a.sitesync, snap)
+        a.sitesync_orig, a.sitesync = a.sitesync, snap
+    json_path = os.path.join(a.out, f"results-{stamp}.json")
+    md_path = os.path.join(a.out, f"results-{stamp}.md")
+    logs = os.path.join(a.work, f"logs-{stamp}")
+    os.makedirs(logs)
+
+    # a SIGTERM / SIGHUP ends the run through the finally blocks (servers stopped by their PIDs)
+    def bail(signum, _frame):
+        raise SystemExit(f"stopped by signal {signum}")
+    signal.signal(signal.SIGTERM, bail)
+    signal.signal(signal.SIGHUP, bail)
+
+    sizes = [s.strip() for s in a.size.split(",") if s.strip()]
+    sites = {s: Site(a.work, s, a.seed) for s in sizes}
+    meta = {"started": stamp, "argv": sys.argv[1:], "reps": a.reps,
+            "machine": f"{os.cpu_count()} cores, {platform.platform()}, load {os.getloadavg()[0]:.2f} at start",
+            "versions": versions(a.sitesync),
+            "sites": {s: f"{x.files} files, {x.bytes / 1e6:.1f} MB" for s, x in sites.items()},
+            "tool_args": TOOL_LABEL}
+    meta["sitesync_binary"] = _binary_id(a.sitesync)
+    runs = []
+
+    def save():
+        summary = summarize(runs)
+        with open(json_path, "w") as f:
+            json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=1)
+        with open(md_path, "w") as f:
+            f.write(markdown(summary, meta))
+        return summary
+
+    tl = Tools(a.work, a.sitesync)
+    n = 0
+    for mode in [m.strip() for m in a.server.split(",") if m.strip()]:
+        with servers.Server(mode, 0, log_dir=logs) as srv:
+            log(f"==> {mode} server on {srv.url} (pid {srv.pid})")
+            tl.set_endpoint(srv.url)
+            for size in sizes:
+                site = sites[size]
+                scen = [s for s in a.scenario.split(",") if s in SCENARIOS and (size != "large" or s == "b")]
+                for lat in [int(x) for x in a.latency.split(",")]:
+                    srv.set_latency(lat)
+                    for rep in range(a.reps):
+                        for sc in scen:
+                            order = tools[rep % len(tools):] + tools[:rep % len(tools)]
+                            for tool in order:
+                                if tool == "s3cmd" and sc == "a" and size != "small" and a.skip_slow:
+                                    continue
+                                n += 1
+                                bucket = f"bench-{n:05d}-{tool.replace('_', '-')}"
+                                state = [] if sc == "a" else site.manifest
+                                srv.load(bucket, state)
+                                warm(site.dirs[sc])
+                                srv.reset()
+                                log_path = os.path.join(logs, f"{n:05d}-{mode}-{size}-{lat}ms-{sc}-{tool}.log")
+                                rc, wall, user, sys_, rss, tail = timed(
+                                    tl.argv(tool, site, sc, bucket), tl.env, log_path, a.timeout)
+                                st = srv.stats()
+                                ok, verify = True, "ok"
+                                if size != "large":
+                                    got = {o["key"]: o["size"] for o in srv.dump(bucket)}
+                                    exp = site.expected(sc)
+                                    if got != exp:
+                                        ok = False
+                                        miss = len(set(exp) - set(got))
+                                        extra = len(set(got) - set(exp))
+                                        wrong = sum(1 for k in exp if k in got and got[k] != exp[k])
+                                        verify = f"bucket wrong: {miss} missing, {extra} extra, {wrong} wrong size"
+                                else:
+                                    writes = sum(v for k, v in st["ops"].items()
+                                                 if k.startswith(("Put", "Delete", "Copy", "Complete")))
+                                    if writes:
+                                        ok, verify = False, f"{writes} write requests on a no-op"
+                                srv.drop(bucket)
+                                runs.append({"server": mode, "size": size, "latency_ms": lat, "scenario": sc,
+                                             "tool": tool, "rep": rep, "rc": rc, "wall": wall, "user": user,
+                                             "sys": sys_, "rss_kb": rss, "ops": st["ops"],
+                                             "requests": st["requests"], "bytes_in": st["bytes_in"],
+                                             "expect_100": st.get("expect_100_continue", 0),
+                                             "floor_internal": _floor_seconds(log_path) if tool == "floor" else None,
+                                             "ok": ok,
+                                             "verify": verify, "log": log_path,
+                                             "error_tail": tail if (rc != 0 or not ok) else ""})
+                                log(f"  [{n}] {mode} {size} {lat}ms rep{rep + 1} ({sc}) {tool:11s} "
+                                    f"{'-' if wall is None else f'{wall:7.2f}'} s  rc={rc} {verify}  "
+                                    f"{fmt_ops(st['ops'])}")
+                                if rc != 0 or not ok:
+                                    log("      " + tail.strip().replace("\n", "\n      ")[-400:])
+                        save()
+    if "sitesync" in tools and _binary_id(a.sitesync_orig) != meta["sitesync_binary"]:
+        meta["note"] = (f"{a.sitesync_orig} was rebuilt during the run; the run used the copy taken at its start")
+        log("note: " + meta["note"])
+    summary = save()
+    print(markdown(summary, meta))
+    log(f"==> wrote {json_path} and {md_path}; logs in {logs}")
+
+
+if __name__ == "__main__":
+    main()
