@@ -56,33 +56,30 @@ class JsonOutput final : public Output {
     std::fprintf(stderr, "%.*s\n", Len(message), message.data());
   }
   void Summary(const sync::SyncResult& r, std::uint64_t invalidation_paths, double seconds) override {
-    Emit({{"event", "summary"},
-          {"uploaded", r.uploaded},
-          {"deleted", r.deleted},
-          {"unchanged", r.unchanged},
-          {"failed", r.failed},
-          {"bytes_uploaded", r.bytes_uploaded},
-          {"invalidation_paths", invalidation_paths},
-          {"dry_run", r.dry_run},
-          {"seconds", std::round(seconds * 1000) / 1000}});
+    Emit(SummaryJson(r, invalidation_paths, seconds));
   }
   void BatchSummary(std::uint64_t batch, const sync::SyncResult& r, std::uint64_t invalidation_paths,
                     double seconds) override {
-    Emit({{"event", "summary"},
-          {"uploaded", r.uploaded},
-          {"deleted", r.deleted},
-          {"unchanged", r.unchanged},
-          {"failed", r.failed},
-          {"bytes_uploaded", r.bytes_uploaded},
-          {"invalidation_paths", invalidation_paths},
-          {"dry_run", r.dry_run},
-          {"seconds", std::round(seconds * 1000) / 1000},
-          {"batch", batch}});
+    nlohmann::ordered_json j = SummaryJson(r, invalidation_paths, seconds);
+    j["batch"] = batch;
+    Emit(j);
   }
   void Trace(std::string_view line) override { std::fprintf(stderr, "%.*s\n", Len(line), line.data()); }
 
  private:
   static int Len(std::string_view s) { return static_cast<int>(s.size()); }
+  static nlohmann::ordered_json SummaryJson(const sync::SyncResult& r, std::uint64_t invalidation_paths,
+                                            double seconds) {
+    return {{"event", "summary"},
+            {"uploaded", r.uploaded},
+            {"deleted", r.deleted},
+            {"unchanged", r.unchanged},
+            {"failed", r.failed},
+            {"bytes_uploaded", r.bytes_uploaded},
+            {"invalidation_paths", invalidation_paths},
+            {"dry_run", r.dry_run},
+            {"seconds", std::round(seconds * 1000) / 1000}};
+  }
   static void Emit(const nlohmann::ordered_json& j) {
     // Keys are bytes from the file system: replace invalid UTF-8 rather than throw.
     const std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);

@@ -12,7 +12,7 @@ aws::EnvLookup NoEnv() {
 Settings Base() {
   Settings s;
   s.command = "sync";
-  s.source = "public";
+  s.source = ::testing::TempDir();
   s.destination = "s3://my-site/blog";
   return s;
 }
@@ -44,6 +44,8 @@ TEST(Resolve, UsageErrors) {
     std::string words;
   } cases[] = {
       {[](Settings& s) { s.source.reset(); }, "no SOURCE"},
+      {[](Settings& s) { s.source = "/nonexistent/public"; }, "does not exist"},
+      {[](Settings& s) { s.source = "/etc/hostname"; }, "is not a directory"},
       {[](Settings& s) { s.destination.reset(); }, "no DEST"},
       {[](Settings& s) { s.destination = "http://x"; }, "s3://BUCKET"},
       {[](Settings& s) { s.compare = "mtime"; }, "size or checksum"},
@@ -56,7 +58,7 @@ TEST(Resolve, UsageErrors) {
     c.edit(s);
     auto r = Resolve(s, NoEnv());
     ASSERT_FALSE(r.has_value()) << c.words;
-    EXPECT_EQ(r.error().code, aws::ErrorCode::kUsage);
+    EXPECT_TRUE(r.error().code == aws::ErrorCode::kUsage || r.error().code == aws::ErrorCode::kInput);
     EXPECT_NE(r.error().message.find(c.words), std::string::npos) << r.error().message;
   }
 }

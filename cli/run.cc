@@ -416,7 +416,7 @@ class Runner {
     none.dry_run = settings_.dry_run;
     const bool usage = IsUsageLike(e);
     if (!usage) none.failed = 1;
-    Finish(none, 0);
+    if (settings_.json) Finish(none, 0);  // the summary stays the last JSON line; people need only the error
     return usage ? kExitUsage : kExitFailed;
   }
 
@@ -447,6 +447,18 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   }
   auto dest = sync::ParseDestination(*s.destination);
   if (!dest) return std::unexpected(dest.error());
+  // Checked here too (the walk checks again) so that a missing SOURCE is reported before anything else.
+  std::error_code ec;
+  if (!std::filesystem::exists(*s.source, ec)) {
+    return aws::Fail(ErrorCode::kInput, fmt::format("source '{}' does not exist; check the SOURCE argument, or build "
+                                                    "the site first",
+                                                    *s.source));
+  }
+  if (!std::filesystem::is_directory(*s.source, ec)) {
+    return aws::Fail(ErrorCode::kInput, fmt::format("source '{}' is not a directory; SOURCE must be the folder that "
+                                                    "holds the built site (such as public/)",
+                                                    *s.source));
+  }
   r.sync.source = *s.source;
   r.sync.destination = *dest;
   r.sync.filters.exclude = s.exclude;
