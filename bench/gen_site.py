@@ -3,7 +3,7 @@
 
     gen_site.py --size small|medium|large [--seed N] OUT_DIR
 
-small  ~300 files (~10 MB), medium ~5,400 files (~290 MB): post pages posts/<slug>/index.html (8-40 KB),
+small 326 files (19 MB), medium 5,400 files (298 MB) with seed 1: post pages posts/<slug>/index.html (8-40 KB),
 page bundles with images, global images/ (20 KB - 2 MB, most small), tag and category pages with pagination
 and Hugo's page/1/ alias stubs, per-section index.xml feeds, rss.xml, sitemap.xml, css/, js/, fonts/, a
 search index.json. Two realistic non-ASCII-safe names are in: tags/c++/ and tags/café/ (--ascii leaves them out).

@@ -153,6 +153,9 @@ def _file_hash(p):
 
 class Tools:
     def __init__(self, work, sitesync):
+        # configs private to this invocation: two runs sharing --work must not point each other's tools at
+        # their own server (seen: s3cmd of one run got NoSuchBucket from another run's server)
+        work = tempfile.mkdtemp(prefix="cfg-", dir=work)
         self.work = work
         self.sitesync = sitesync
         self.aws_config = os.path.join(work, "aws-config")
@@ -544,6 +547,7 @@ def main():
         meta["note"] = (f"{a.sitesync_orig} was rebuilt during the run; the run used the copy taken at its start")
         log("note: " + meta["note"])
     summary = save()
+    shutil.rmtree(tl.work, ignore_errors=True)
     print(markdown(summary, meta))
     log(f"==> wrote {json_path} and {md_path}; logs in {logs}")
 
