@@ -19,7 +19,7 @@ enum ExitCode : int { kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitRefused
 
 /// Every setting, from the command line and the config file. Unset optionals take the defaults of CLI.md.
 struct Settings {
-  std::string command;  ///< "sync", "plan", "watch" or "invalidate".
+  std::string command;  ///< "sync", "plan", "watch", "invalidate", "sitemap", "init" or "check".
   std::optional<std::string> source;
   std::optional<std::string> destination;
   std::optional<std::string> region;
@@ -46,6 +46,10 @@ struct Settings {
   // watch.* in the config.
   std::optional<std::int64_t> debounce_ms;
   std::optional<std::int64_t> max_delay_ms;
+  // sitemap.* in the config; --base-url and -o of `sitesync sitemap`.
+  std::optional<bool> sitemap_enabled;
+  std::optional<std::string> base_url;
+  std::optional<std::string> sitemap_output;  ///< -o FILE; relative to SOURCE when from the config.
 
   bool dry_run = false;
   bool json = false;

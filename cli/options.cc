@@ -105,6 +105,29 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
   AddCommonOptions(*invalidate_cmd, s);
   Flags invalidate_flags;
   invalidate_flags.wait = AddCdnOptions(*invalidate_cmd, s);
+  CLI::App* sitemap_cmd = app.add_subcommand("sitemap", "Write sitemap.xml for the HTML pages of SOURCE");
+  sitemap_cmd->add_option("SOURCE", s.source, "The site folder the generator wrote (e.g. public/)");
+  sitemap_cmd->add_option("--base-url", s.base_url, "The site's public URL, e.g. https://example.com/");
+  sitemap_cmd->add_option("-o,--output", s.sitemap_output, "Where to write it (default: SOURCE/sitemap.xml)");
+  sitemap_cmd->add_option("-c,--config", s.config_path, "Config file (default: ./sitesync.yaml if present)");
+  sitemap_cmd->add_option("--exclude", s.exclude, "Skip paths matching GLOB (repeatable; ** crosses folders)")
+      ->allow_extra_args(false);
+  sitemap_cmd->add_option("--include", s.include, "Keep paths matching GLOB even if excluded (repeatable)")
+      ->allow_extra_args(false);
+  sitemap_cmd->add_flag("-q,--quiet", s.quiet, "Print errors only");
+  sitemap_cmd->add_flag("-v,--verbose", s.verbose, "Print more");
+  CLI::App* init_cmd = app.add_subcommand(
+      "init", "Write a commented sitesync.yaml for the site generator found in the current folder");
+  init_cmd->add_option("-c,--config", s.config_path, "File to write (default: ./sitesync.yaml; never overwritten)");
+  init_cmd->add_flag("-q,--quiet", s.quiet, "Print errors only");
+  CLI::App* check_cmd = app.add_subcommand(
+      "check", "Read-only preflight: credentials, bucket, region, distribution; each line ok or fail with the fix");
+  check_cmd->add_option("DEST", s.destination, "s3://BUCKET[/PREFIX]");
+  AddCommonOptions(*check_cmd, s);
+  check_cmd->add_option("--endpoint", s.endpoint, "S3-compatible endpoint URL (implies --path-style)");
+  Flags check_flags;
+  check_flags.path_style = check_cmd->add_flag("--path-style")->description("Address the bucket in the path");
+  AddCdnOptions(*check_cmd, s);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -136,6 +159,16 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
       std::cerr << "sitesync: -q and -v contradict each other; give one.\n";
       out.exit_now = kExitUsage;
     }
+    return out;
+  } else if (sitemap_cmd->parsed()) {
+    s.command = "sitemap";
+    return out;
+  } else if (init_cmd->parsed()) {
+    s.command = "init";
+    return out;
+  } else if (check_cmd->parsed()) {
+    s.command = "check";
+    if (check_flags.path_style->count() > 0) s.path_style = true;
     return out;
   } else {
     std::cerr << app.help() << "\nsitesync: no command given; try 'sitesync sync SOURCE s3://BUCKET'.\n";

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli/cli.h"
+#include "cli/commands.h"
 #include "cli/output.h"
 #include "watcher/watcher.h"
 
@@ -74,6 +75,8 @@ class Runner {
   int Run() {
     if (auto ok = LoadConfigFile(); !ok) return Fatal(ok.error());
     env_ = aws::ProcessEnv();
+    if (settings_.command == "sitemap") return RunSitemap(settings_, *out_);
+    if (settings_.command == "check") return RunCheck(settings_, env_);
     if (settings_.command == "invalidate") return RunInvalidate();
     if (settings_.command == "watch") return RunWatch();
     return RunSync();
@@ -521,6 +524,9 @@ aws::Result<CdnResolved> ResolveCdn(const Settings& s) {
   return c;
 }
 
-int Run(const Settings& settings) { return Runner(settings).Run(); }
+int Run(const Settings& settings) {
+  if (settings.command == "init") return RunInit(settings);
+  return Runner(settings).Run();
+}
 
 }  // namespace sitesync::cli
