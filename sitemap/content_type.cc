@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -138,13 +140,23 @@ std::string_view LowerExtension(std::string_view rel_path, std::array<char, kMax
 
 }  // namespace
 
-std::string ContentTypeFor(std::string_view rel_path) {
+std::string_view ContentTypeFor(std::string_view rel_path) {
   std::array<char, kMaxExtension> buffer{};
   const std::string_view extension = LowerExtension(rel_path, buffer);
-  if (extension.empty()) return std::string(kOctetStream);
+  if (extension.empty()) return kOctetStream;
   const auto it = std::ranges::lower_bound(kTypes, extension, {}, &TypeEntry::extension);
-  if (it == kTypes.end() || it->extension != extension) return std::string(kOctetStream);
-  return std::string(it->content_type);
+  if (it == kTypes.end() || it->extension != extension) return kOctetStream;
+  return it->content_type;
+}
+
+std::string_view Intern(std::string_view value) {
+  // Never freed: the values are the few distinct header values of the config and the table above.
+  static std::mutex mutex;
+  static auto* const pool = new std::set<std::string, std::less<>>();
+  const std::lock_guard lock(mutex);
+  auto it = pool->find(value);
+  if (it == pool->end()) it = pool->emplace(value).first;
+  return *it;
 }
 
 bool IsHtml(std::string_view rel_path) {

@@ -28,15 +28,24 @@ struct WalkOptions {
   std::vector<HeaderRule> headers;   ///< Applied in order; the last matching rule wins per field.
 };
 
-/// A file of the site.
+/// A file of the site. Kept small: a sync of a large site holds one per file (96 bytes plus the path).
 struct LocalFile {
-  std::string rel_path;           ///< Relative to SOURCE, '/'-separated, bytes as on disk (no leading '/').
-  std::filesystem::path abs_path; ///< Where to read it (the symlink's target is read through the link).
+  std::string rel_path;  ///< Relative to SOURCE, '/'-separated, bytes as on disk (no leading '/').
+  std::shared_ptr<const std::string> root;  ///< The canonical SOURCE, shared by every file of a walk.
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
-  std::string content_type;   ///< From the rules, else the built-in table, else application/octet-stream.
-  std::string cache_control;  ///< From the rules; empty when none.
+  /// From the rules, else the built-in table, else application/octet-stream. Interned (see Intern): the
+  /// view stays valid for the life of the process.
+  std::string_view content_type;
+  std::string_view cache_control;  ///< From the rules; empty when none. Interned.
+
+  /// Where to read it: root + "/" + rel_path (a symlink's target is read through the link).
+  [[nodiscard]] std::string AbsPath() const;
 };
+
+/// A process-lifetime copy of `value`, shared by equal values: for the few distinct header values of a site,
+/// held by every file that has them. Thread-safe.
+[[nodiscard]] std::string_view Intern(std::string_view value);
 
 struct SiteMap {
   std::vector<LocalFile> files;       ///< Sorted by rel_path (byte order).
@@ -98,7 +107,7 @@ class Glob {
 
 /// Content-Type from the built-in table of web types by extension (case-insensitive), independent of the OS;
 /// "application/octet-stream" when unknown. Text types carry "; charset=utf-8".
-[[nodiscard]] std::string ContentTypeFor(std::string_view rel_path);
+[[nodiscard]] std::string_view ContentTypeFor(std::string_view rel_path);
 
 /// True for .html and .htm (case-insensitive): such files are uploaded after the assets they reference.
 [[nodiscard]] bool IsHtml(std::string_view rel_path);

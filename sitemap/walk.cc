@@ -183,14 +183,14 @@ class Walker {
 
   void AddFile(std::string rel, const struct stat& st) {
     LocalFile file;
-    file.abs_path = AbsPath(rel);
+    file.root = shared_root_;
     file.size = static_cast<std::uint64_t>(st.st_size);
     file.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
     file.content_type = ContentTypeFor(rel);
     for (const auto& [glob, rule] : headers_) {
       if (!glob.Matches(rel)) continue;
-      if (rule->cache_control) file.cache_control = *rule->cache_control;
-      if (rule->content_type) file.content_type = *rule->content_type;
+      if (rule->cache_control) file.cache_control = Intern(*rule->cache_control);
+      if (rule->content_type) file.content_type = Intern(*rule->content_type);
     }
     file.rel_path = std::move(rel);
     map_.files.push_back(std::move(file));
@@ -207,6 +207,7 @@ class Walker {
   const std::vector<Glob> include_;
   std::vector<std::pair<Glob, const HeaderRule*>> headers_;  // Rules that set something, in order.
   const std::string root_;  // Canonical SOURCE.
+  const std::shared_ptr<const std::string> shared_root_ = std::make_shared<const std::string>(root_);
   std::vector<Ancestor> ancestors_;
   SiteMap map_;
 };
@@ -412,6 +413,16 @@ aws::Result<std::string> CanonicalRoot(const std::filesystem::path& source) {
 }
 
 }  // namespace
+
+std::string LocalFile::AbsPath() const {
+  if (root == nullptr) return rel_path;
+  std::string abs;
+  abs.reserve(root->size() + 1 + rel_path.size());
+  abs += *root;
+  if (!abs.empty() && abs.back() != '/') abs += '/';  // The root may be "/".
+  abs += rel_path;
+  return abs;
+}
 
 aws::Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options) {
   const std::string& given = source.native();

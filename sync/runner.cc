@@ -21,7 +21,7 @@ std::string Rel(const std::string& key, const std::string& prefix) { return key.
 aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile& file, std::string_view remote_etag,
                                                        const SyncOptions& options) {
   const auto dash = remote_etag.find('-');
-  const std::string path = file.abs_path.string();
+  const std::string path = file.AbsPath();
   if (dash == std::string_view::npos) {
     auto md5 = Md5FileHex(path, 0, file.size);
     if (!md5) return std::unexpected(md5.error());
@@ -74,10 +74,39 @@ Session::Session(SyncOptions options, S3Endpoint endpoint, aws::HttpClient& clie
     : options_(std::move(options)), endpoint_(std::move(endpoint)), client_(client) {}
 
 std::vector<RemoteObject> Session::Remote() const {
-  std::vector<RemoteObject> out;
-  out.reserve(remote_.size());
-  for (const auto& [key, object] : remote_) out.push_back(object);
-  return out;
+  return remote_;
+}
+
+void Session::Apply(std::vector<RemoteObject> upserts, std::vector<std::string> erased) {
+  if (upserts.empty() && erased.empty()) return;
+  const auto by_key = [](const RemoteObject& a, const RemoteObject& b) { return a.key < b.key; };
+  std::stable_sort(upserts.begin(), upserts.end(), by_key);
+  // The last upsert of a key wins.
+  std::vector<RemoteObject> latest;
+  latest.reserve(upserts.size());
+  for (RemoteObject& o : upserts) {
+    if (!latest.empty() && latest.back().key == o.key) {
+      latest.back() = std::move(o);
+    } else {
+      latest.push_back(std::move(o));
+    }
+  }
+  std::sort(erased.begin(), erased.end());
+  std::vector<RemoteObject> merged;
+  merged.reserve(remote_.size() + latest.size());
+  auto old = remote_.begin();
+  auto add = latest.begin();
+  while (old != remote_.end() || add != latest.end()) {
+    if (add == latest.end() || (old != remote_.end() && old->key < add->key)) {
+      if (!std::binary_search(erased.begin(), erased.end(), old->key)) merged.push_back(std::move(*old));
+      ++old;
+    } else {
+      if (old != remote_.end() && old->key == add->key) ++old;  // replaced
+      if (!std::binary_search(erased.begin(), erased.end(), add->key)) merged.push_back(std::move(*add));
+      ++add;
+    }
+  }
+  remote_ = std::move(merged);
 }
 
 aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
@@ -95,13 +124,13 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   if (!site) return std::unexpected(site.error());
   if (!remote) return std::unexpected(remote.error());
   for (const std::string& w : site->warnings) reporter.OnWarning(w);
-  for (const RemoteObject& o : *remote) remote_.emplace(o.key, o);
+  remote_ = std::move(*remote);
 
   std::map<std::string, std::string> local_etags;
-  if (options_.compare == Compare::kChecksum) local_etags = LocalEtags(site->files, *remote, options_, reporter);
+  if (options_.compare == Compare::kChecksum) local_etags = LocalEtags(site->files, remote_, options_, reporter);
   DiffOptions diff{dest.prefix, options_.compare, options_.delete_stale, &options_.filters, &local_etags,
                    site->incomplete_folders};
-  return Execute(Diff(site->files, *remote, diff), reporter, false);
+  return Execute(Diff(site->files, remote_, diff), reporter, false);
 }
 
 aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool rescan,
@@ -133,8 +162,8 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
     }
     local.push_back(std::move(f));
   }
-  for (const auto& [key, object] : remote_) {
-    const std::string_view rel = std::string_view(key).substr(prefix.size());
+  for (const RemoteObject& object : remote_) {
+    const std::string_view rel = std::string_view(object.key).substr(prefix.size());
     if (!rescan && !Selected(rel, wanted)) continue;
     if (deferred.contains(std::string(rel))) continue;
     remote.push_back(object);
@@ -204,6 +233,8 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   }
 
   std::uint64_t files_done = 0;
+  std::vector<RemoteObject> upserts;  // applied to remote_ at the end, in one pass
+  std::vector<std::string> erased;
   // Uploads are fed to the loop a window at a time, each completion adding the next: thousands of queued
   // requests would only hold memory while the transfers in flight are the limit anyway.
   constexpr std::size_t kWindow = 256;
@@ -224,7 +255,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
           ++result.uploaded;
           result.bytes_uploaded += done->bytes;
           result.uploaded_keys.push_back(rel);
-          remote_[planned.key] = RemoteObject{planned.key, done->bytes, done->etag};
+          upserts.push_back(RemoteObject{planned.key, done->bytes, done->etag});
           failed_.erase(rel);
           reporter.OnUploaded(rel, done->bytes, false);
         } else {
@@ -266,13 +297,14 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
                           } else {
                             ++result.deleted;
                             result.deleted_keys.push_back(rel);
-                            remote_.erase(key);
+                            erased.push_back(key);
                             reporter.OnDeleted(rel, false);
                           }
                         }
                       });
   }
   client_.Run();
+  Apply(std::move(upserts), std::move(erased));
   if (result.failed > 0) result.outcome = Outcome::kFailed;
   return result;
 }

@@ -120,7 +120,7 @@ void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, Upload
   aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "PUT");
   AddObjectHeaders(r, spec.file);
   auto size = std::make_shared<std::uint64_t>(0);
-  r.prepare = [path = spec.file.abs_path.string(), size](aws::HttpRequest& req) -> aws::Result<void> {
+  r.prepare = [path = spec.file.AbsPath(), size](aws::HttpRequest& req) -> aws::Result<void> {
     auto current = CurrentSize(path);
     if (!current) return std::unexpected(current.error());
     *size = *current;
@@ -146,7 +146,7 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
   std::size_t parts_left = 0;
   std::optional<aws::Error> failure;
 
-  std::string Path() const { return spec.file.abs_path.string(); }
+  std::string Path() const { return spec.file.AbsPath(); }
 
   void Start() {
     auto current = CurrentSize(Path());

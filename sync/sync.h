@@ -169,11 +169,15 @@ class Session {
 
  private:
   aws::Result<SyncResult> Execute(const Plan& plan, Reporter& reporter, bool batch);
+  /// Applies what a run changed to remote_ in one merge pass.
+  void Apply(std::vector<RemoteObject> upserts, std::vector<std::string> erased);
 
   SyncOptions options_;
   S3Endpoint endpoint_;
   aws::HttpClient& client_;
-  std::map<std::string, RemoteObject> remote_;  ///< By full key.
+  /// By full key, sorted and unique: the listing itself, moved in (a map would hold every key twice and a
+  /// node per object; this is 72 bytes an object plus the key and ETag).
+  std::vector<RemoteObject> remote_;
   std::set<std::string> failed_;                ///< Rel paths whose upload failed: retried next batch.
   std::int64_t started_ns_ = 0;                 ///< When the initial sync walked SOURCE (wall clock, ns).
 };
