@@ -269,6 +269,7 @@ def summarize(runs):
                 "min": min(walls) if walls else None, "max": max(walls) if walls else None,
                 "cpu": statistics.median(r["user"] + r["sys"] for r in good) if good else None,
                 "rss_mb": statistics.median(r["rss_kb"] for r in good) / 1024 if good else None,
+                "server_cpu": statistics.median(r.get("server_cpu", 0) for r in good) if good else None,
                 "ops": ops, "walls": walls,
                 "expect_100": statistics.median(r.get("expect_100", 0) for r in good) if good else 0,
                 "internal": statistics.median(r["floor_internal"] for r in good if r.get("floor_internal"))
@@ -317,8 +318,9 @@ def markdown(summary, meta):
         lines.append(f"## {g['server']} · {g['size']} · {g['latency_ms']} ms · ({g['scenario']}) "
                      f"{SCENARIOS[g['scenario']]}")
         lines.append("")
-        lines.append("| tool | wall s median (min-max) | × sitesync | CPU s | peak RSS MB | requests | problems |")
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("| tool | wall s median (min-max) | × sitesync | CPU s | server CPU s | peak RSS MB | requests "
+                     "| problems |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         order = [t for t in ALL_TOOLS if t in g["tools"]]
         for t in order:
             r = g["tools"][t]
@@ -328,7 +330,8 @@ def markdown(summary, meta):
             rss = "-" if r["rss_mb"] is None else f"{r['rss_mb']:.0f}"
             probs = "; ".join(r["problems"])[:160] or ""
             ops = fmt_ops(r["ops"]) + (f" (Expect: 100-continue on {r['expect_100']:g})" if r["expect_100"] else "")
-            lines.append(f"| {TOOL_LABEL[t]} | {med} | {ratio} | {cpu} | {rss} | {ops} | {probs} |")
+            scpu = "-" if r.get("server_cpu") is None else f"{r['server_cpu']:.2f}"
+            lines.append(f"| {TOOL_LABEL[t]} | {med} | {ratio} | {cpu} | {scpu} | {rss} | {ops} | {probs} |")
         def fl(x):
             if x is None:
                 return "-"
@@ -533,6 +536,7 @@ def main():
                                              "sys": sys_, "rss_kb": rss, "ops": st["ops"],
                                              "requests": st["requests"], "bytes_in": st["bytes_in"],
                                              "expect_100": st.get("expect_100_continue", 0),
+                                             "server_cpu": st.get("cpu_ms", 0) / 1000,
                                              "floor_internal": _floor_seconds(log_path) if tool == "floor" else None,
                                              "ok": ok,
                                              "verify": verify, "log": log_path,

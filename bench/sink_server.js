@@ -13,7 +13,8 @@
 //
 // Bench endpoints (not S3):
 //   GET  /_bench/stats                  -> {"latency_ms":N,"ops":{"PutObject":N,...},"bytes_in":N,"requests":N,
-//                                           "expect_100_continue":N (requests that sent Expect: 100-continue)}
+//                                           "expect_100_continue":N (requests that sent Expect: 100-continue),
+//                                           "cpu_ms":N (the server's CPU since the last reset)}
 //   POST /_bench/reset                  zero the counters
 //   POST /_bench/config  {"latency_ms":N}
 //   POST /_bench/load?bucket=B[&replace=1]  body: JSON [{"key":..,"size":..,"etag":..}], creates B if needed
@@ -85,14 +86,20 @@ function classify(method, url, headers) {
   }
 }
 
+// The server's own CPU (user + system) in ms: next to a client's wall time it shows who the limit was.
+function CpuMs(usage) { return Math.round((usage.user + usage.system) / 1000); }
+
 class Stats {
   constructor() { this.reset(); }
-  reset() { this.ops = {}; this.requests = 0; this.bytesIn = 0; this.expect100 = 0; this.since = Date.now(); }
+  reset() {
+    this.ops = {}; this.requests = 0; this.bytesIn = 0; this.expect100 = 0; this.since = Date.now();
+    this.cpu = process.cpuUsage();
+  }
   count(op) { this.ops[op] = (this.ops[op] || 0) + 1; this.requests++; }
   toJSON(latencyMs) {
     return { latency_ms: latencyMs, requests: this.requests, bytes_in: this.bytesIn, ops: this.ops,
              expect_100_continue: this.expect100,
-             since_ms: Date.now() - this.since };
+             since_ms: Date.now() - this.since, cpu_ms: CpuMs(process.cpuUsage(this.cpu)) };
   }
 }
 
