@@ -11,6 +11,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <libxml/xmlreader.h>
 
 namespace sitesync::sync {
 namespace {
@@ -292,31 +293,113 @@ std::string DecodeListedKey(std::string_view encoded) {
   return out;
 }
 
+namespace {
+
+struct ReaderDeleter {
+  void operator()(xmlTextReader* reader) const { xmlFreeTextReader(reader); }
+};
+
+std::string_view View(const xmlChar* s) {
+  return s == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(s));
+}
+
+void DecodeInPlace(std::string& s) {
+  if (s.find_first_of("%+") != std::string::npos) s = DecodeListedKey(s);
+}
+
+}  // namespace
+
+// Streamed with libxml2's xmlTextReader into the objects directly: a page of 1,000 keys is ~350 KB, and building
+// a tree of it first cost about 20 allocations an object (half the CPU of a large no-op went to malloc).
 aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out,
                                        std::vector<std::string>* common_prefixes) {
-  auto doc = aws::ParseXml(xml);
-  if (!doc) return std::unexpected(doc.error());
-  if (doc->name != "ListBucketResult") {
-    return Fail(ErrorCode::kParse, "ListObjectsV2 answer is not a ListBucketResult: " + doc->name);
-  }
-  const bool url_encoded = doc->ChildText("EncodingType") == "url";
-  for (const aws::XmlElement& c : doc->children) {
-    if (c.name == "CommonPrefixes" && common_prefixes != nullptr) {
-      const std::string p = c.ChildText("Prefix");
-      common_prefixes->push_back(url_encoded ? DecodeListedKey(p) : p);
-      continue;
+  const std::unique_ptr<xmlTextReader, ReaderDeleter> owned(
+      xmlReaderForMemory(xml.data(), static_cast<int>(xml.size()), nullptr, nullptr,
+                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
+  if (owned == nullptr) return Fail(ErrorCode::kParse, "ListObjectsV2: cannot read the answer");
+  xmlTextReader* reader = owned.get();
+  enum class Field { kNone, kKey, kSize, kEtag, kPrefix, kEncoding, kTruncated, kToken };
+  Field field = Field::kNone;
+  const std::size_t first_object = out.size();
+  const std::size_t first_prefix = common_prefixes != nullptr ? common_prefixes->size() : 0;
+  bool in_contents = false;
+  bool in_prefixes = false;
+  bool have_root = false;
+  std::string size_text, encoding, truncated, token;
+  int rc = 0;
+  while ((rc = xmlTextReaderRead(reader)) == 1) {
+    const int type = xmlTextReaderNodeType(reader);
+    const int depth = xmlTextReaderDepth(reader);
+    if (type == XML_READER_TYPE_ELEMENT) {
+      const std::string_view name = View(xmlTextReaderConstLocalName(reader));
+      const bool empty = xmlTextReaderIsEmptyElement(reader) == 1;
+      field = Field::kNone;
+      if (depth == 0) {
+        if (name != "ListBucketResult") {
+          return Fail(ErrorCode::kParse, "ListObjectsV2 answer is not a ListBucketResult: " + std::string(name));
+        }
+        have_root = true;
+      } else if (depth == 1) {
+        if (name == "Contents") {
+          in_contents = !empty;
+          if (in_contents) out.emplace_back();
+          size_text.clear();
+        } else if (name == "CommonPrefixes") {
+          in_prefixes = !empty && common_prefixes != nullptr;
+          if (in_prefixes) common_prefixes->emplace_back();
+        } else if (name == "EncodingType") {
+          field = Field::kEncoding;
+        } else if (name == "IsTruncated") {
+          field = Field::kTruncated;
+        } else if (name == "NextContinuationToken") {
+          field = Field::kToken;
+        }
+      } else if (depth == 2 && in_contents) {
+        field = name == "Key" ? Field::kKey : name == "Size" ? Field::kSize : name == "ETag" ? Field::kEtag : Field::kNone;
+      } else if (depth == 2 && in_prefixes && name == "Prefix") {
+        field = Field::kPrefix;
+      }
+      if (empty) field = Field::kNone;
+    } else if (type == XML_READER_TYPE_TEXT || type == XML_READER_TYPE_CDATA ||
+               type == XML_READER_TYPE_SIGNIFICANT_WHITESPACE) {
+      const std::string_view value = View(xmlTextReaderConstValue(reader));
+      switch (field) {
+        case Field::kKey: out.back().key += value; break;
+        case Field::kSize: size_text += value; break;
+        case Field::kEtag: out.back().etag += value; break;
+        case Field::kPrefix: common_prefixes->back() += value; break;
+        case Field::kEncoding: encoding += value; break;
+        case Field::kTruncated: truncated += value; break;
+        case Field::kToken: token += value; break;
+        case Field::kNone: break;
+      }
+    } else if (type == XML_READER_TYPE_END_ELEMENT) {
+      field = Field::kNone;
+      if (depth == 1 && in_contents) {
+        in_contents = false;
+        RemoteObject& o = out.back();
+        auto [p, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), o.size);
+        if (ec != std::errc{} || p != size_text.data() + size_text.size()) {
+          return Fail(ErrorCode::kParse, "ListObjectsV2: bad Size '" + size_text + "' for " + o.key);
+        }
+        if (o.etag.size() >= 2 && o.etag.front() == '"' && o.etag.back() == '"') {
+          o.etag.pop_back();
+          o.etag.erase(0, 1);
+        }
+      } else if (depth == 1) {
+        in_prefixes = false;
+      }
     }
-    if (c.name != "Contents") continue;
-    RemoteObject o;
-    o.key = url_encoded ? DecodeListedKey(c.ChildText("Key")) : c.ChildText("Key");
-    const std::string size = c.ChildText("Size");
-    auto [p, ec] = std::from_chars(size.data(), size.data() + size.size(), o.size);
-    if (ec != std::errc{}) return Fail(ErrorCode::kParse, "ListObjectsV2: bad Size '" + size + "' for " + o.key);
-    o.etag = Unquote(c.ChildText("ETag"));
-    out.push_back(std::move(o));
   }
-  if (doc->ChildText("IsTruncated") != "true") return std::string{};
-  std::string token = doc->ChildText("NextContinuationToken");
+  if (rc != 0 || !have_root) return Fail(ErrorCode::kParse, "ListObjectsV2: the answer is not well-formed XML");
+  // EncodingType may come after the keys: decode once the page is read.
+  if (encoding == "url") {
+    for (std::size_t i = first_object; i < out.size(); ++i) DecodeInPlace(out[i].key);
+    if (common_prefixes != nullptr) {
+      for (std::size_t i = first_prefix; i < common_prefixes->size(); ++i) DecodeInPlace((*common_prefixes)[i]);
+    }
+  }
+  if (truncated != "true") return std::string{};
   if (token.empty()) return Fail(ErrorCode::kParse, "ListObjectsV2: truncated page without NextContinuationToken");
   return token;
 }

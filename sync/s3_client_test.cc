@@ -47,6 +47,34 @@ TEST(ParseListPage, LastPageAndErrors) {
   EXPECT_FALSE(ParseListPage("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", out).has_value());
 }
 
+TEST(ParseListPage, FieldsInAnyOrderPrefixesCdataAndEmptyElements) {
+  // EncodingType after the keys, an unknown element with a nested Key, a CDATA key, an empty ETag, folders.
+  const char* page = R"(<ListBucketResult><Contents><Owner><ID>x</ID><Key>not-this</Key></Owner><ETag/>
+<Size>7</Size><Key><![CDATA[d/a%20b]]></Key><LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>
+<CommonPrefixes><Prefix>d/%C3%BC/</Prefix></CommonPrefixes><CommonPrefixes/><Contents/>
+<EncodingType>url</EncodingType><IsTruncated>false</IsTruncated></ListBucketResult>)";
+  std::vector<RemoteObject> out;
+  std::vector<std::string> prefixes;
+  auto token = ParseListPage(page, out, &prefixes);
+  ASSERT_TRUE(token.has_value()) << token.error().message;
+  EXPECT_EQ(*token, "");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, "d/a b");
+  EXPECT_EQ(out[0].size, 7u);
+  EXPECT_EQ(out[0].etag, "");
+  ASSERT_EQ(prefixes.size(), 1u);
+  EXPECT_EQ(prefixes[0], "d/\xC3\xBC/");
+}
+
+TEST(ParseListPage, BadSizeAndTruncatedXmlFail) {
+  std::vector<RemoteObject> out;
+  auto bad = ParseListPage("<ListBucketResult><Contents><Key>k</Key><Size>12x</Size></Contents></ListBucketResult>", out);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("bad Size '12x' for k"), std::string::npos) << bad.error().message;
+  EXPECT_FALSE(ParseListPage("<ListBucketResult><Contents><Key>k</Key>", out).has_value());
+  EXPECT_FALSE(ParseListPage("", out).has_value());
+}
+
 TEST(S3Request, PathAndVirtualHostedAddressing) {
   S3Endpoint path{"http://127.0.0.1:5000", true, "us-east-1"};
   auto r = S3Request(path, "bucket", "a b/c", "PUT");
