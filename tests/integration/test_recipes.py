@@ -25,8 +25,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

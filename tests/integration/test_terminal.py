@@ -14,7 +14,6 @@ the middle of it. What reached S3 is checked with boto3.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import pty
 import re
