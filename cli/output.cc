@@ -1,7 +1,14 @@
 #include "cli/output.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include <fmt/format.h>
@@ -11,6 +18,37 @@ namespace sitesync::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Shared with EraseProgressLineFromSignal: a handler may run on any thread, so lock-free atomics (which are
+// async-signal-safe) rather than plain members.
+std::atomic<bool> g_progress_on_screen{false};
+std::atomic<bool> g_stop_drawing{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+// SGR colours (ECMA-48). Modest: only prefixes and the summary are coloured.
+constexpr std::string_view kRed = "\033[31m";
+constexpr std::string_view kYellow = "\033[33m";
+constexpr std::string_view kGreen = "\033[32m";
+constexpr std::string_view kDim = "\033[2m";
+constexpr std::string_view kReset = "\033[0m";
+
+std::string Paint(bool on, std::string_view sgr, std::string_view text) {
+  if (!on || text.empty()) return std::string(text);
+  return fmt::format("{}{}{}", sgr, text, kReset);
+}
+
+// The width of the terminal on stderr: TIOCGWINSZ, else $COLUMNS, else 80. Asked at every draw, so a resized
+// window is followed.
+std::size_t TerminalColumns() {
+  struct winsize ws {};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* env = std::getenv("COLUMNS"); env != nullptr) {
+    std::size_t cols = 0;
+    const char* end = env + std::strlen(env);
+    if (auto [ptr, ec] = std::from_chars(env, end, cols); ec == std::errc() && ptr == end && cols > 0) return cols;
+  }
+  return 80;
+}
 
 std::string HumanBytes(double bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -23,9 +61,15 @@ std::string HumanBytes(double bytes) {
 }
 
 // One JSON object per line on stdout and nothing else there (CLI.md); human messages go to stderr.
+// Never coloured, and no progress line: its stderr lines are for logs. -q keeps stderr to errors only; the JSON
+// lines on stdout are what was asked for and stay.
 class JsonOutput final : public Output {
  public:
-  void OnWarning(std::string_view message) override { std::fprintf(stderr, "warning: %.*s\n", Len(message), message.data()); }
+  explicit JsonOutput(bool quiet) : quiet_(quiet) {}
+  void OnWarning(std::string_view message) override {
+    if (quiet_) return;
+    std::fprintf(stderr, "warning: %.*s\n", Len(message), message.data());
+  }
   void OnPlan(const sync::Plan&, bool) override {}
   void OnUploaded(std::string_view key, std::uint64_t bytes, bool planned) override {
     nlohmann::ordered_json j{{"event", "upload"}, {"key", std::string(key)}, {"bytes", bytes}};
@@ -53,6 +97,7 @@ class JsonOutput final : public Output {
     Emit(j);
   }
   void Note(std::string_view message) override {
+    if (quiet_) return;
     std::fprintf(stderr, "%.*s\n", Len(message), message.data());
   }
   void Summary(const sync::SyncResult& r, std::uint64_t invalidation_paths, double seconds) override {
@@ -87,44 +132,54 @@ class JsonOutput final : public Output {
     std::fputc('\n', stdout);
     std::fflush(stdout);
   }
+
+  bool quiet_;
 };
 
+// Lines for people: per-file lines and the summary on stdout, warnings, errors, notes and the progress line on
+// stderr. Colours per stream (OutputOptions); the progress line is redrawn in place and never wraps.
 class HumanOutput final : public Output {
  public:
   explicit HumanOutput(const OutputOptions& options) : options_(options), start_(Clock::now()) {}
+  ~HumanOutput() override { ClearProgress(); }  // the shell prompt starts on a clean line
+  HumanOutput(const HumanOutput&) = delete;
+  HumanOutput& operator=(const HumanOutput&) = delete;
 
   void OnWarning(std::string_view message) override {
     if (options_.quiet) return;
     ClearProgress();
-    std::fprintf(stderr, "warning: %.*s\n", Len(message), message.data());
+    Line(stderr, Paint(options_.color_stderr, kYellow, "warning:") + " " + std::string(message));
   }
   void OnPlan(const sync::Plan& plan, bool dry_run) override {
     total_files_ = plan.uploads.size();
     total_bytes_ = plan.upload_bytes;
-    if (options_.quiet) return;
-    if (dry_run) {
-      std::printf("plan: %zu to upload (%s), %zu to delete, %llu unchanged\n", plan.uploads.size(),
-                  HumanBytes(static_cast<double>(plan.upload_bytes)).c_str(), plan.deletes.size(),
-                  static_cast<unsigned long long>(plan.unchanged));
-    }
+    if (options_.quiet || !dry_run) return;
+    ClearProgress();
+    Line(stdout, Paint(options_.color_stdout, kDim,
+                       fmt::format("plan: {} to upload ({}), {} to delete, {} unchanged", plan.uploads.size(),
+                                   HumanBytes(static_cast<double>(plan.upload_bytes)), plan.deletes.size(),
+                                   plan.unchanged)));
   }
   void OnUploaded(std::string_view key, std::uint64_t bytes, bool planned) override {
     if (options_.quiet || (options_.progress && !options_.verbose && !planned)) return;
     ClearProgress();
-    std::printf("%supload: %.*s (%s)\n", planned ? "(dry run) " : "", Len(key), key.data(),
-                HumanBytes(static_cast<double>(bytes)).c_str());
+    const std::string line = fmt::format("{}upload: {} ({})", planned ? "(dry run) " : "", key,
+                                         HumanBytes(static_cast<double>(bytes)));
+    Line(stdout, planned ? Paint(options_.color_stdout, kDim, line) : line);
   }
   void OnDeleted(std::string_view key, bool planned) override {
     if (options_.quiet || (options_.progress && !options_.verbose && !planned)) return;
     ClearProgress();
-    std::printf("%sdelete: %.*s\n", planned ? "(dry run) " : "", Len(key), key.data());
+    const std::string line = fmt::format("{}delete: {}", planned ? "(dry run) " : "", key);
+    Line(stdout, planned ? Paint(options_.color_stdout, kDim, line) : line);
   }
   void OnError(std::string_view key, std::string_view message) override {
     ClearProgress();
-    std::fprintf(stderr, "error: %.*s: %.*s\n", Len(key), key.data(), Len(message), message.data());
+    const std::string error = Paint(options_.color_stderr, kRed, "error:");
+    Line(stderr, key.empty() ? fmt::format("{} {}", error, message) : fmt::format("{} {}: {}", error, key, message));
   }
   void OnProgress(std::uint64_t files_done, std::uint64_t bytes_done) override {
-    if (!options_.progress || options_.quiet) return;
+    if (!options_.progress || options_.quiet || g_stop_drawing.load()) return;
     const auto now = Clock::now();
     if (files_done < total_files_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;
@@ -134,67 +189,84 @@ class HumanOutput final : public Output {
     if (rate > 0 && total_bytes_ >= bytes_done) {
       eta = fmt::format("{:.0f}s", static_cast<double>(total_bytes_ - bytes_done) / rate);
     }
-    std::fprintf(stderr, "\r\033[K%llu/%zu files  %s/%s  %s/s  ETA %s", static_cast<unsigned long long>(files_done),
-                 total_files_, HumanBytes(static_cast<double>(bytes_done)).c_str(),
-                 HumanBytes(static_cast<double>(total_bytes_)).c_str(), HumanBytes(rate).c_str(), eta.c_str());
+    std::string text = fmt::format("{}/{} files  {}/{}  {}/s  ETA {}", files_done, total_files_,
+                                   HumanBytes(static_cast<double>(bytes_done)),
+                                   HumanBytes(static_cast<double>(total_bytes_)), HumanBytes(rate), eta);
+    // One column short of the width: writing the last column leaves some terminals in a pending wrap, and a
+    // wrapped line can no longer be erased by CR + erase-line. The text is ASCII: bytes are columns.
+    const std::size_t columns = TerminalColumns();
+    text.resize(std::min(text.size(), columns > 1 ? columns - 1 : 1));
+    const std::string line = "\r\033[K" + text;
+    // Marked as on screen before the write: a signal arriving in between then erases a line that was perhaps
+    // not drawn yet, which is harmless; the other order could leave one drawn and not erased.
+    g_progress_on_screen.store(true);
+    std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
-    drawn_ = true;
   }
   void Fatal(std::string_view message) override {
     ClearProgress();
-    std::fprintf(stderr, "sitesync: %.*s\n", Len(message), message.data());
+    Line(stderr, Paint(options_.color_stderr, kRed, "sitesync:") + " " + std::string(message));
   }
   void OnInvalidation(std::string_view id, std::span<const std::string> paths, bool planned) override {
     if (options_.quiet) return;
     ClearProgress();
-    if (planned) {
-      std::printf("(dry run) invalidate %zu paths:", paths.size());
-    } else {
-      std::printf("invalidation %.*s: %zu paths:", Len(id), id.data(), paths.size());
-    }
+    std::string line = planned ? fmt::format("(dry run) invalidate {} paths:", paths.size())
+                               : fmt::format("invalidation {}: {} paths:", id, paths.size());
     const std::size_t shown = options_.verbose ? paths.size() : std::min<std::size_t>(paths.size(), 10);
-    for (std::size_t i = 0; i < shown; ++i) std::printf(" %s", paths[i].c_str());
-    if (shown < paths.size()) std::printf(" ... (%zu more; -v lists all)", paths.size() - shown);
-    std::printf("\n");
+    for (std::size_t i = 0; i < shown; ++i) line += " " + paths[i];
+    if (shown < paths.size()) line += fmt::format(" ... ({} more; -v lists all)", paths.size() - shown);
+    Line(stdout, planned ? Paint(options_.color_stdout, kDim, line) : line);
   }
   void Note(std::string_view message) override {
     if (options_.quiet) return;
     ClearProgress();
-    std::fprintf(stderr, "%.*s\n", Len(message), message.data());
+    Line(stderr, std::string(message));
   }
   void Summary(const sync::SyncResult& r, std::uint64_t invalidation_paths, double seconds) override {
     ClearProgress();
     if (options_.quiet) return;
-    std::printf("%s%llu uploaded (%s), %llu deleted, %llu unchanged, %llu failed, %llu paths invalidated in %.2f s\n",
-                r.dry_run ? "dry run, nothing changed: " : "", static_cast<unsigned long long>(r.uploaded),
-                HumanBytes(static_cast<double>(r.bytes_uploaded)).c_str(), static_cast<unsigned long long>(r.deleted),
-                static_cast<unsigned long long>(r.unchanged), static_cast<unsigned long long>(r.failed),
-                static_cast<unsigned long long>(invalidation_paths), seconds);
-    std::fflush(stdout);
+    const bool color = options_.color_stdout;
+    // Green when all went well; otherwise only the failed count stands out, in red.
+    std::string counts = fmt::format("{} uploaded ({}), {} deleted, {} unchanged, ", r.uploaded,
+                                     HumanBytes(static_cast<double>(r.bytes_uploaded)), r.deleted, r.unchanged);
+    std::string failed = fmt::format("{} failed", r.failed);
+    std::string rest = fmt::format(", {} paths invalidated in {:.2f} s", invalidation_paths, seconds);
+    std::string line;
+    if (r.failed == 0) {
+      line = Paint(color, kGreen, counts + failed + rest);
+    } else {
+      line = counts + Paint(color, kRed, failed) + rest;
+    }
+    if (r.dry_run) line = Paint(color, kDim, "dry run, nothing changed:") + " " + line;
+    Line(stdout, line);
   }
   void BatchSummary(std::uint64_t batch, const sync::SyncResult& r, std::uint64_t invalidation_paths,
                     double seconds) override {
     if (batch == 0) return Summary(r, invalidation_paths, seconds);
     ClearProgress();
     if (options_.quiet) return;
-    std::fprintf(stderr, "batch %llu: %llu uploaded (%s), %llu deleted, %llu failed, %llu paths invalidated, %.2f s "
-                 "from first change to done\n",
-                 static_cast<unsigned long long>(batch), static_cast<unsigned long long>(r.uploaded),
-                 HumanBytes(static_cast<double>(r.bytes_uploaded)).c_str(), static_cast<unsigned long long>(r.deleted),
-                 static_cast<unsigned long long>(r.failed), static_cast<unsigned long long>(invalidation_paths),
-                 seconds);
+    std::string line = fmt::format("batch {}: {} uploaded ({}), {} deleted, {} failed, {} paths invalidated, {:.2f} s "
+                                   "from first change to done",
+                                   batch, r.uploaded, HumanBytes(static_cast<double>(r.bytes_uploaded)), r.deleted,
+                                   r.failed, invalidation_paths, seconds);
+    Line(stderr, Paint(options_.color_stderr, r.failed == 0 ? kGreen : kRed, line));
   }
   void Trace(std::string_view line) override {
     ClearProgress();
-    std::fprintf(stderr, "%.*s\n", Len(line), line.data());
+    Line(stderr, std::string(line));
   }
 
  private:
-  static int Len(std::string_view s) { return static_cast<int>(s.size()); }
-  void ClearProgress() {
-    if (!drawn_) return;
+  static void Line(std::FILE* stream, const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stream);
+    std::fputc('\n', stream);
+    std::fflush(stream);
+  }
+  // Erases the progress line so that the next line starts at column 0 of an empty line.
+  static void ClearProgress() {
+    if (!g_progress_on_screen.exchange(false)) return;
     std::fputs("\r\033[K", stderr);
-    drawn_ = false;
+    std::fflush(stderr);
   }
 
   OutputOptions options_;
@@ -202,13 +274,45 @@ class HumanOutput final : public Output {
   Clock::time_point last_draw_{};
   std::size_t total_files_ = 0;
   std::uint64_t total_bytes_ = 0;
-  bool drawn_ = false;
 };
 
 }  // namespace
 
+OutputOptions ChooseOutput(bool json, bool quiet, bool verbose, const TerminalFacts& facts) {
+  OutputOptions o;
+  o.json = json;
+  o.quiet = quiet;
+  o.verbose = verbose;
+  // TERM=dumb (Emacs shell buffers, some CI consoles) cannot move the cursor or show SGR colours.
+  const bool dumb = facts.term != nullptr && std::string_view(facts.term) == "dumb";
+  // no-color.org: "when present and not an empty string ... prevent the addition of ANSI color".
+  const bool no_color = facts.no_color != nullptr && facts.no_color[0] != '\0';
+  const bool may_color = !json && !no_color && !dumb;
+  o.color_stdout = may_color && facts.stdout_tty;
+  o.color_stderr = may_color && facts.stderr_tty;
+  o.progress = !json && !dumb && facts.stderr_tty;
+  return o;
+}
+
+OutputOptions DetectOutput(bool json, bool quiet, bool verbose) {
+  TerminalFacts facts;
+  facts.stdout_tty = ::isatty(STDOUT_FILENO) == 1;
+  facts.stderr_tty = ::isatty(STDERR_FILENO) == 1;
+  facts.no_color = std::getenv("NO_COLOR");
+  facts.term = std::getenv("TERM");
+  return ChooseOutput(json, quiet, verbose, facts);
+}
+
+void EraseProgressLineFromSignal() noexcept {
+  g_stop_drawing.store(true);
+  if (!g_progress_on_screen.exchange(false)) return;
+  static constexpr char kErase[] = "\r\033[K";
+  const ssize_t written = ::write(STDERR_FILENO, kErase, sizeof kErase - 1);
+  static_cast<void>(written);  // nothing to do about a failed write in a handler
+}
+
 std::unique_ptr<Output> MakeOutput(const OutputOptions& options) {
-  if (options.json) return std::make_unique<JsonOutput>();
+  if (options.json) return std::make_unique<JsonOutput>(options.quiet);
   return std::make_unique<HumanOutput>(options);
 }
 

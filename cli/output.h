@@ -12,10 +12,32 @@ namespace sitesync::cli {
 
 struct OutputOptions {
   bool json = false;
-  bool quiet = false;
+  bool quiet = false;         ///< Errors only: no warnings, notes, per-file lines, progress or summary.
   bool verbose = false;
-  bool progress = false;  ///< stderr is a terminal: draw the progress line.
+  bool progress = false;      ///< stderr is a terminal that can redraw a line: draw the progress line there.
+  bool color_stdout = false;  ///< Colour the human lines written to stdout.
+  bool color_stderr = false;  ///< Colour the human lines written to stderr.
 };
+
+/// What is known about the terminal: whether each stream is one, and the environment that governs it.
+struct TerminalFacts {
+  bool stdout_tty = false;
+  bool stderr_tty = false;
+  const char* no_color = nullptr;  ///< $NO_COLOR, or null when unset.
+  const char* term = nullptr;      ///< $TERM, or null when unset.
+};
+
+/// Decides colours and the progress line (pure). Colours only on a terminal, never with --json, never when
+/// NO_COLOR is set to a non-empty value (no-color.org), never with TERM=dumb; each stream decided for itself.
+/// The progress line only on a stderr terminal that is not TERM=dumb (it redraws with CR and erase-line).
+OutputOptions ChooseOutput(bool json, bool quiet, bool verbose, const TerminalFacts& facts);
+
+/// ChooseOutput with the facts of this process (isatty on fds 1 and 2, getenv).
+OutputOptions DetectOutput(bool json, bool quiet, bool verbose);
+
+/// For signal handlers, async-signal-safe: erases the progress line if one is on screen (a write(2) of CR and
+/// erase-line to stderr) and stops any further drawing. Nothing else is touched.
+void EraseProgressLineFromSignal() noexcept;
 
 /// A sync::Reporter that also prints fatal errors and the final summary.
 class Output : public sync::Reporter {

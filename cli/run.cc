@@ -29,8 +29,44 @@ aws::Result<void> CheckUrl(std::string_view what, const std::string& url) {
   return {};
 }
 
+// Ends the process for `sig` the way the default action would (so the exit status still says "killed by
+// SIGINT"), after erasing the progress line: a shell prompt must not start in the middle of it. Only
+// async-signal-safe calls: write(2) in EraseProgressLineFromSignal, signal(2) and raise(3) (POSIX 2.4.3).
+void EraseAndDie(int sig) {
+  EraseProgressLineFromSignal();
+  signal(sig, SIG_DFL);
+  raise(sig);  // blocked while this handler runs; delivered, with the default action, when it returns
+}
+
+// SIGINT/SIGTERM during sync and plan: the run stops at once, as it always did. That is safe: the owed
+// invalidation paths were journaled before the first change, so the next run submits them, and uploads in
+// flight are just made again (an interrupted multipart upload never becomes an object; its parts stay until the
+// bucket's AbortIncompleteMultipartUpload lifecycle rule clears them). The handler only erases the progress line
+// first.
+class InterruptCleanup {
+ public:
+  InterruptCleanup() {
+    struct sigaction sa {};
+    sa.sa_handler = &EraseAndDie;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~InterruptCleanup() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  InterruptCleanup(const InterruptCleanup&) = delete;
+  InterruptCleanup& operator=(const InterruptCleanup&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
 // SIGINT/SIGTERM in watch mode: the batch in flight finishes (its invalidation submitted or journaled), then the
-// process exits 0. A second signal ends it at once (the default action is restored by SA_RESETHAND).
+// process exits 0. A second signal ends it at once, as the default action would, after erasing the progress line.
 class StopSignals {
  public:
   explicit StopSignals(watcher::EventSource* source) {
@@ -38,7 +74,7 @@ class StopSignals {
     struct sigaction sa {};
     sa.sa_handler = &StopSignals::Handle;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
+    sa.sa_flags = 0;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
   }
@@ -52,7 +88,8 @@ class StopSignals {
   static bool Requested() { return requested_ != 0; }
 
  private:
-  static void Handle(int) {
+  static void Handle(int sig) {
+    if (requested_ != 0) return EraseAndDie(sig);
     requested_ = 1;
     if (source_ != nullptr) source_->Interrupt();  // an eventfd write: async-signal-safe
   }
@@ -68,8 +105,7 @@ bool IsUsageLike(const aws::Error& e) {
 class Runner {
  public:
   explicit Runner(Settings settings) : settings_(std::move(settings)), started_(std::chrono::steady_clock::now()) {
-    OutputOptions o{settings_.json, settings_.quiet, settings_.verbose, ::isatty(STDERR_FILENO) == 1};
-    out_ = MakeOutput(o);
+    out_ = MakeOutput(DetectOutput(settings_.json, settings_.quiet, settings_.verbose));
   }
 
   int Run() {
@@ -259,6 +295,7 @@ class Runner {
     ArmJournal(resolved->sync);
     const std::vector<std::string> previously_owed = owed_.paths;
 
+    const InterruptCleanup interrupt_cleanup;
     auto result = sync::RunSync(resolved->sync, resolved->endpoint, *client_, *out_);
     if (!result) return Fatal(result.error());
     if (result->outcome == sync::Outcome::kRefused) {
