@@ -391,7 +391,10 @@ int RunCheck(const Settings& s, const aws::EnvLookup& env) {
   };
   auto credentials = aws::LoadCredentials(s.profile.value_or(""), env);
   if (!credentials) {
-    report.Add({"credentials", Status::kFail, credentials.error().message,
+    std::string detail = credentials.error().message;
+    // The loader's message ends with the way out; the fix line says it (with --profile), once.
+    if (auto cut = detail.find(". Set AWS_ACCESS_KEY_ID"); cut != std::string::npos) detail.resize(cut);
+    report.Add({"credentials", Status::kFail, detail,
                 credentials.error().code == aws::ErrorCode::kConfig
                     ? "correct the file at the line named above"
                     : "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure` (a profile in "
