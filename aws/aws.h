@@ -43,6 +43,10 @@ struct Error {
   bool retryable = false;
   int http_status = 0;       ///< 0 when no HTTP answer was received.
   std::string service_code;  ///< S3/CloudFront error code, e.g. "SlowDown", "SignatureDoesNotMatch".
+  /// S3 only: the bucket's region when the answer names it (x-amz-bucket-region header, or <Region> in the error
+  /// body), as S3 does when a request went to or was signed for the wrong region (301 PermanentRedirect, 400
+  /// AuthorizationHeaderMalformed); empty otherwise.
+  std::string bucket_region{};
 };
 
 template <class T>

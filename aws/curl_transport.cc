@@ -140,6 +140,17 @@ bool IsCredentialCode(std::string_view code) {
   return std::find(std::begin(kCodes), std::end(kCodes), code) != std::end(kCodes);
 }
 
+// The bucket's region as an S3 error answer states it: the x-amz-bucket-region header (sent with 301
+// PermanentRedirect and with 400 AuthorizationHeaderMalformed), else the <Region> element of the error body (400
+// AuthorizationHeaderMalformed has it); empty when the answer does not say.
+std::string BucketRegionOf(const HttpResponse& response) {
+  std::string region = response.Header("x-amz-bucket-region");
+  if (!region.empty() || response.body.empty()) return region;
+  auto doc = ParseXml(response.body);
+  if (!doc || doc->name != "Error") return {};
+  return doc->ChildText("Region");
+}
+
 std::string HostHeader(std::string_view endpoint) {
   std::string_view rest = endpoint;
   bool https = true;
@@ -401,8 +412,15 @@ class CurlClient final : public HttpClient {
                         t->attempt));
       error.http_status = static_cast<int>(status);
       error.service_code = service_code;
+      if (r.service == "s3") error.bucket_region = BucketRegionOf(t->response);
       std::string what = fmt::format("{} {}", status, service_code.empty() ? "error" : service_code);
       if (!message.empty()) what += ": " + message;
+      // A wrong region is answered with a redirect or a 400 that only name the right one in a header or element.
+      const std::string& signed_region = r.region.empty() ? options_.region : r.region;
+      if ((status / 100 == 3 || status == 400) && !error.bucket_region.empty() &&
+          error.bucket_region != signed_region) {
+        what += fmt::format(" (the bucket is in region {}, not {})", error.bucket_region, signed_region);
+      }
       if (service_code == "RequestTimeTooSkewed" && CorrectClock(t->response)) {
         error.code = ErrorCode::kHttp;
         error.message = fmt::format("{}: {}; the local clock is off, correct it (e.g. with NTP)", r.what, what);

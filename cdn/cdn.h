@@ -136,6 +136,11 @@ struct Distribution {
 [[nodiscard]] aws::Result<std::vector<Distribution>> ListDistributions(aws::HttpClient& client,
                                                                        const CloudFrontEndpoint& endpoint);
 
+/// One distribution with its origins (GetDistribution). kNotFound (service code NoSuchDistribution) when the
+/// account has no distribution with that ID; kParse when the answer is not a Distribution.
+[[nodiscard]] aws::Result<Distribution> GetDistribution(aws::HttpClient& client, const CloudFrontEndpoint& endpoint,
+                                                        const std::string& distribution_id);
+
 /// The bucket named by an S3 origin domain (BUCKET.s3.amazonaws.com, BUCKET.s3.REGION.amazonaws.com,
 /// BUCKET.s3-website-REGION.amazonaws.com, BUCKET.s3-website.REGION.amazonaws.com), or nullopt.
 [[nodiscard]] std::optional<std::string> BucketOfOriginDomain(std::string_view domain);

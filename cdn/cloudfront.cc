@@ -154,16 +154,28 @@ aws::Result<std::vector<Distribution>> ListDistributions(aws::HttpClient& client
   // Real CloudFront lists each summary's origins; some emulators (moto) leave them out: read those one by one.
   for (Distribution& d : out) {
     if (!d.origins.empty()) continue;
-    aws::HttpRequest r = CloudFrontRequest(endpoint, "GET", "/distribution/" + d.id);
-    r.what = "GetDistribution " + d.id;
-    auto res = client.Send(std::move(r));
-    if (!res) return std::unexpected(res.error());
-    auto doc = aws::ParseXml(res->body);
-    if (!doc) return std::unexpected(doc.error());
-    const aws::XmlElement* config = doc->Child("DistributionConfig");
-    if (config != nullptr) d.origins = ParseOrigins(config->Child("Origins"));
+    auto full = GetDistribution(client, endpoint, d.id);
+    if (!full) return std::unexpected(full.error());
+    d.origins = std::move(full->origins);
   }
   return out;
+}
+
+aws::Result<Distribution> GetDistribution(aws::HttpClient& client, const CloudFrontEndpoint& endpoint,
+                                          const std::string& distribution_id) {
+  aws::HttpRequest r = CloudFrontRequest(endpoint, "GET", "/distribution/" + distribution_id);
+  r.what = "GetDistribution " + distribution_id;
+  auto res = client.Send(std::move(r));
+  if (!res) return std::unexpected(res.error());
+  auto doc = aws::ParseXml(res->body);
+  if (!doc) return std::unexpected(doc.error());
+  if (doc->name != "Distribution") {
+    return Fail(ErrorCode::kParse, fmt::format("GetDistribution {}: the answer is not a Distribution", distribution_id));
+  }
+  Distribution d{doc->ChildText("Id"), doc->ChildText("DomainName"), {}};
+  if (d.id.empty()) d.id = distribution_id;
+  if (const aws::XmlElement* config = doc->Child("DistributionConfig")) d.origins = ParseOrigins(config->Child("Origins"));
+  return d;
 }
 
 std::optional<std::string> BucketOfOriginDomain(std::string_view domain) {

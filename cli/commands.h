@@ -1,6 +1,13 @@
 // The commands that are not a sync: each in its own file. Private to cli/.
 #pragma once
 
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "aws/aws.h"
 #include "cli/cli.h"
 #include "cli/output.h"
@@ -15,5 +22,79 @@ int RunInit(const Settings& settings);
 
 /// `sitesync check [DEST]` (cli/check.cc): read-only preflight. The config is already loaded.
 int RunCheck(const Settings& settings, const aws::EnvLookup& env);
+
+/// The S3 endpoint, addressing and region from settings (cli/run.cc); kUsage for a bad --endpoint URL.
+[[nodiscard]] aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& settings, const aws::EnvLookup& env);
+
+// ---------------------------------------------------------------------------------------------------------------
+// init: generator detection and the config text (pure; cli/init.cc)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// What `sitesync init` looks at in a folder: the generator config files that exist, read whole (name -> text),
+/// and which marker folders exist. Built-site markers ("public/index.html", ...) are listed with empty text.
+struct SiteFolder {
+  std::map<std::string, std::string> files;
+  std::set<std::string> dirs;
+};
+
+/// Reads the files and folders DetectGenerator looks at from `dir` (config files over 1 MiB are not read).
+[[nodiscard]] SiteFolder ReadSiteFolder(const std::filesystem::path& dir);
+
+/// What DetectGenerator found.
+struct Detection {
+  std::string generator;            ///< "Hugo", "Zola", "Jekyll", "Eleventy", "Astro"; empty when none.
+  std::string evidence;             ///< What gave it away, e.g. "hugo.toml" or "config.toml with base_url".
+  std::string source;               ///< The output folder relative to the site folder, ending in '/'.
+  std::string site_url;             ///< The site's URL from the generator config (baseURL, base_url, url, site).
+  std::string build_command;        ///< How the site is usually built, e.g. "hugo"; empty when unknown.
+  std::vector<std::string> others;  ///< Other generators that matched too (for the message).
+};
+
+/// Hugo (hugo.toml/.yaml/.json, config/_default/, or config.toml/.yaml/.json with baseURL or Hugo folders) ->
+/// public/; Zola (config.toml with base_url) -> public/; Jekyll (_config.yml) -> _site/; Eleventy
+/// (.eleventy.js, eleventy.config.js/.mjs/.cjs, or package.json depending on @11ty/eleventy) -> _site/; Astro
+/// (astro.config.*, or package.json depending on astro) -> dist/. An output folder set in the generator config
+/// (publishDir, output_dir, destination, dir.output, outDir) wins. None found: generator empty and source the
+/// first built folder holding an index.html (public/, _site/, dist/, build/, out/), else "public/".
+[[nodiscard]] Detection DetectGenerator(const SiteFolder& folder);
+
+/// The commented sitesync.yaml `sitesync init` writes: `source` as given (relative to the file's folder), the
+/// destination left commented out so that sync asks for it, header rules, cdn.distribution auto, and a commented
+/// sitemap section.
+[[nodiscard]] std::string InitConfigText(const Detection& detection, const std::string& source);
+
+// ---------------------------------------------------------------------------------------------------------------
+// check: what each answer means (pure; cli/check.cc)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// One line of `sitesync check`.
+struct CheckLine {
+  enum class Status { kOk, kFail, kSkip };
+  std::string name;  ///< "credentials", "bucket", "region", "cloudfront-list", "distribution", "origin".
+  Status status = Status::kOk;
+  std::string detail;
+  std::string fix;  ///< What to do; set on kFail.
+};
+
+/// "ending in WXYZ": the last 4 characters of an access key ID, never more, and only when the ID is long enough
+/// (16+) that they give nothing away; else "".
+[[nodiscard]] std::string KeyIdHint(std::string_view access_key_id);
+
+/// `text` with every occurrence of `access_key_id` replaced by "..." plus its last 4 characters (or by "...").
+[[nodiscard]] std::string RedactKeyId(std::string text, std::string_view access_key_id);
+
+/// The region S3 says the bucket is in: Error::bucket_region, else the region named by the message of a 400
+/// AuthorizationHeaderMalformed ("... expecting 'us-west-2'") or IllegalLocationConstraintException ("The
+/// af-south-1 location constraint is incompatible ..."); empty when the error names none.
+[[nodiscard]] std::string RegionHint(const aws::Error& error);
+
+/// What the bucket listing's failure means, as a "bucket" check line with the fix. `where` is the credentials'
+/// source (Credentials::source), `key_hint` from KeyIdHint, `region` the region the request was signed for.
+[[nodiscard]] CheckLine BucketFailure(const aws::Error& error, const sync::Destination& destination,
+                                      std::string_view region, std::string_view where, std::string_view key_hint);
+
+/// True when the error says the credentials themselves were refused (wrong secret, unknown key, expired token),
+/// not just a missing permission.
+[[nodiscard]] bool CredentialsRefused(const aws::Error& error);
 
 }  // namespace sitesync::cli

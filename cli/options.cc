@@ -128,6 +128,8 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
   Flags check_flags;
   check_flags.path_style = check_cmd->add_flag("--path-style")->description("Address the bucket in the path");
   AddCdnOptions(*check_cmd, s);
+  check_cmd->remove_option(check_cmd->get_option("--dry-run"));  // check changes nothing anyway
+  check_cmd->remove_option(check_cmd->get_option("--wait"));     // and creates no invalidation to wait for
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

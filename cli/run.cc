@@ -523,13 +523,21 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   if (r.jobs < 1 || r.jobs > 1024) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("bad jobs {}: use 1 to 1024 transfers in flight", r.jobs));
   }
+  auto endpoint = ResolveS3Endpoint(s, env);
+  if (!endpoint) return std::unexpected(endpoint.error());
+  r.endpoint = std::move(*endpoint);
+  return r;
+}
+
+aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& s, const aws::EnvLookup& env) {
+  sync::S3Endpoint e;
   if (s.endpoint) {
     if (auto ok = CheckUrl("endpoint", *s.endpoint); !ok) return std::unexpected(ok.error());
-    r.endpoint.endpoint = *s.endpoint;
+    e.endpoint = *s.endpoint;
   }
-  r.endpoint.path_style = s.path_style.value_or(s.endpoint.has_value());
-  r.endpoint.region = aws::ResolveRegion(s.region.value_or(""), s.profile.value_or(""), env);
-  return r;
+  e.path_style = s.path_style.value_or(s.endpoint.has_value());
+  e.region = aws::ResolveRegion(s.region.value_or(""), s.profile.value_or(""), env);
+  return e;
 }
 
 aws::Result<CdnResolved> ResolveCdn(const Settings& s) {

@@ -528,6 +528,20 @@ aws::Result<std::vector<std::string>> FindFolders(aws::HttpClient& client, const
 
 }  // namespace
 
+aws::Result<bool> ProbeListing(aws::HttpClient& client, const S3Endpoint& endpoint, const Destination& destination) {
+  aws::HttpRequest r = S3Request(endpoint, destination.bucket, "", "GET");
+  r.region = endpoint.region;
+  r.what = fmt::format("ListObjectsV2 {}", destination.Url());
+  r.query = {{"list-type", "2"}, {"encoding-type", "url"}, {"max-keys", "1"}};
+  if (!destination.prefix.empty()) r.query.emplace_back("prefix", destination.prefix);
+  auto res = client.Send(std::move(r));
+  if (!res) return std::unexpected(res.error());
+  std::vector<RemoteObject> seen;
+  auto next = ParseListPage(res->body, seen);
+  if (!next) return std::unexpected(next.error());
+  return !seen.empty();
+}
+
 aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
                                                    const std::string& bucket, const std::string& prefix) {
   // Page by page first: a site of a few thousand objects is listed in a few requests, the fewest there can be.

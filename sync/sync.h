@@ -190,4 +190,11 @@ class Session {
                                                                  const std::string& bucket,
                                                                  const std::string& prefix);
 
+/// One ListObjectsV2 request for at most one key under `destination`'s prefix, signed for `endpoint.region`: the
+/// cheapest proof that the bucket exists, answers in that region and may be listed with these credentials (for
+/// `sitesync check`). Returns whether a key was seen. Fails as the client does: http_status, service_code and
+/// bucket_region (a wrong region) come from S3's answer; kNetwork when it could not be reached.
+[[nodiscard]] aws::Result<bool> ProbeListing(aws::HttpClient& client, const S3Endpoint& endpoint,
+                                             const Destination& destination);
+
 }  // namespace sitesync::sync
