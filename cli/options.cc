@@ -50,6 +50,17 @@ std::string Footer() {
   return out;
 }
 
+// CLI11 2.1's formatter ends every option group but the last with a blank line, and counts the hidden (empty)
+// group of --generate-man as the last one: --help would show two blank lines before "Subcommands:".
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override {
+    std::string out = CLI::Formatter::make_help(app, std::move(name), mode);
+    if (const auto at = out.find("\n\n\n"); at != std::string::npos) out.erase(at, 1);
+    return out;
+  }
+};
+
 // Options every command that talks to AWS has.
 void AddCommonOptions(CLI::App& cmd, Settings& s) {
   cmd.add_option("-c,--config", s.config_path, "Config file (default: ./sitesync.yaml if present)")
@@ -118,6 +129,7 @@ AppTree BuildApp(Settings& s) {
   t.app = std::make_unique<CLI::App>("sitesync: publish a static site folder to S3, uploading only what changed.",
                                      "sitesync");
   CLI::App& app = *t.app;
+  app.formatter(std::make_shared<HelpFormatter>());  // Before the subcommands: they take the parent's.
   app.set_version_flag("--version", std::string("sitesync ") + SITESYNC_VERSION);
   app.require_subcommand(0, 1);
   app.footer(Footer());
