@@ -9,7 +9,8 @@ SITESYNC_PACKAGES=(
   libcurl4-openssl-dev libssl-dev libxml2-dev libyaml-cpp-dev libinotifytools0-dev inotify-tools
   libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev googletest
   awscli
-  nodejs time
+  nodejs time  # bench/scale.py --check (ctest bench.scale_memory)
+  man-db groff-base zsh  # the man page renders without warnings; the zsh completion is tried in a real zsh
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
