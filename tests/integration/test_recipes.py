@@ -161,7 +161,7 @@ class RecipeCase(unittest.TestCase):
             sys.stderr.write(f"\n===== last recipe run ({self.id()}) =====\n{harness.tail(self.last, 8000)}\n")
             sys.stderr.write(f"===== proxy log =====\n{harness.tail(self.proxy.log_text(), 4000)}\n")
 
-    def env(self, extra: dict | None = None) -> dict:
+    def env(self, extra: dict | None = None, bucket: str | None = None) -> dict:
         env = {
             "PATH": f"{self.bin}:/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -175,14 +175,14 @@ class RecipeCase(unittest.TestCase):
         env.update(extra or {})
         env.update(self.server.sitesync_env())
         # The test's bucket and moto's region, whatever the recipe sets.
-        env["SITE_BUCKET"] = self.bucket
+        env["SITE_BUCKET"] = bucket or self.bucket
         env["AWS_REGION"] = harness.REGION
         return env
 
-    def run_shell(self, script: str, extra_env: dict | None = None, timeout: float = 120):
+    def run_shell(self, script: str, extra_env: dict | None = None, timeout: float = 120, bucket: str | None = None):
         """bash -e -o pipefail -c SCRIPT in the project folder, in its own session (stopped by its id)."""
         proc = subprocess.Popen(["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script],
-                                cwd=self.project, env=self.env(extra_env), stdin=subprocess.DEVNULL,
+                                cwd=self.project, env=self.env(extra_env, bucket), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             out, _ = proc.communicate(timeout=timeout)
@@ -382,8 +382,10 @@ class CiRecipesTest(RecipeCase):
                 self.skipTest(f"'sitesync {placeholder.group(1)}' is still a placeholder in this build ({out.strip()})")
             self.assertEqual(rc, 0, self.last)
             self.assertEqual(harness.list_bucket(self.s3, self.bucket, head=False), {}, "check writes nothing")
-            rc, _ = self.run_shell(line, {**env, "SITE_BUCKET": "no-such-bucket-" + self.bucket[-6:]})
+            missing = "no-such-bucket-" + self.bucket[-6:]
+            rc, out = self.run_shell(line, env, bucket=missing)
             self.assertNotEqual(rc, 0, f"a preflight against a missing bucket fails\n{self.last}")
+            self.assertIn(missing, out, self.last)
 
 
 # --------------------------------------------------------------------------------------------------------------
