@@ -1,4 +1,5 @@
-// sitemap/: the map of the site. Walks SOURCE into files with their keys, sizes, content types and headers.
+// sitemap/: the map of the site. Walks SOURCE into files with their keys, sizes, content types and headers, and
+// writes sitemap.xml for its pages (sitemaps.org).
 // Needs no network.
 #pragma once
 
