@@ -127,6 +127,36 @@ aws::Result<void> LoadCdn(const Ctx& ctx, const YAML::Node& cdn, Settings& into)
   return {};
 }
 
+// sitemap.enabled, sitemap.base_url, sitemap.output. `output_from_config` says whether sitemap.output was taken
+// from here (it is then relative to SOURCE; a -o on the command line is relative to the current folder).
+aws::Result<void> LoadSitemap(const Ctx& ctx, const YAML::Node& node, Settings& into, bool& output_from_config) {
+  for (const auto& kv : node) {
+    const std::string key = "sitemap." + kv.first.Scalar();
+    const YAML::Node& v = kv.second;
+    if (key == "sitemap.enabled") {
+      auto b = Scalar<bool>(ctx, v, key, "true or false");
+      if (!b) return std::unexpected(b.error());
+      if (!into.sitemap_enabled) into.sitemap_enabled = *b;
+    } else if (key == "sitemap.base_url") {
+      auto s = Scalar<std::string>(ctx, v, key, "the site's public URL, such as https://example.com/");
+      if (!s) return std::unexpected(s.error());
+      if (auto ok = sitemap::NormalizeBaseUrl(*s); !ok) return ctx.At(v, "'sitemap.base_url': " + ok.error().message);
+      if (!into.base_url) into.base_url = *s;
+    } else if (key == "sitemap.output") {
+      auto s = Scalar<std::string>(ctx, v, key, "a file path relative to SOURCE, such as sitemap.xml");
+      if (!s) return std::unexpected(s.error());
+      if (s->empty() || *s == "-" || s->ends_with('/')) {
+        return ctx.At(v, "'sitemap.output' must be a file path relative to SOURCE, such as sitemap.xml");
+      }
+      if (!into.sitemap_output) {
+        into.sitemap_output = *s;
+        output_from_config = true;
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
@@ -147,6 +177,7 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
   if (!root.IsMap()) return ctx.At(root, "the config must be a map of keys (source:, destination:, ...)");
 
   const std::filesystem::path base = std::filesystem::path(path).parent_path();
+  bool sitemap_output_from_config = false;
   for (const auto& kv : root) {
     const std::string key = kv.first.Scalar();
     const YAML::Node& v = kv.second;
@@ -210,13 +241,22 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
         auto& field = name == "watch.debounce_ms" ? into.debounce_ms : into.max_delay_ms;
         if (!field) field = *n;
       }
+    } else if (key == "sitemap") {
+      ok = CheckSection(ctx, v, key, {"enabled", "base_url", "output"});
+      if (!ok) return ok;
+      ok = LoadSitemap(ctx, v, into, sitemap_output_from_config);
     } else {
       return ctx.At(kv.first, fmt::format("unknown key '{}' (known: source, destination, region, endpoint, "
                                           "path_style, profile, compare, delete, max_deletes, jobs, exclude, "
-                                          "include, headers, cdn, watch)",
+                                          "include, headers, cdn, watch, sitemap)",
                                           key));
     }
     if (!ok) return ok;
+  }
+  // sitemap.output is relative to SOURCE (wherever SOURCE came from), so that the sitemap lands in the site.
+  if (sitemap_output_from_config && into.source) {
+    const std::filesystem::path output(*into.sitemap_output);
+    if (output.is_relative()) into.sitemap_output = (std::filesystem::path(*into.source) / output).string();
   }
   return {};
 }

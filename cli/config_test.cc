@@ -100,6 +100,11 @@ TEST_F(ConfigTest, ErrorsNameFileAndLine) {
       {"cdn:\n  distrib: x\n", ":2:", "unknown key 'cdn.distrib'"},
       {"- just\n- a list\n", ":1:", "must be a map"},
       {"exclude: {a: b}\n", ":1:", "'exclude' must be a list"},
+      {"sitemap:\n  enable: true\n", ":2:", "unknown key 'sitemap.enable'"},
+      {"sitemap:\n  enabled: sure\n", ":2:", "'sitemap.enabled' must be true or false"},
+      {"sitemap:\n  enabled: true\n  base_url: example.com\n", ":3:", "'sitemap.base_url': bad base URL"},
+      {"sitemap:\n  output: '-'\n", ":2:", "'sitemap.output' must be a file path"},
+      {"sitemap: true\n", ":1:", "'sitemap' must be a map"},
   };
   for (const auto& c : cases) {
     auto path = Write(c.text);
@@ -110,6 +115,38 @@ TEST_F(ConfigTest, ErrorsNameFileAndLine) {
     EXPECT_NE(ok.error().message.find(path + c.line), std::string::npos) << ok.error().message;
     EXPECT_NE(ok.error().message.find(c.words), std::string::npos) << ok.error().message;
   }
+}
+
+TEST_F(ConfigTest, SitemapKeys) {
+  auto path = Write("source: public\nsitemap:\n  enabled: true\n  base_url: https://example.com/blog\n"
+                    "  output: maps/sitemap.xml\n");
+  Settings s;
+  auto ok = LoadConfig(path, s);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_TRUE(*s.sitemap_enabled);
+  EXPECT_EQ(*s.base_url, "https://example.com/blog");
+  // sitemap.output is relative to SOURCE, which is relative to the config file's folder.
+  EXPECT_EQ(*s.sitemap_output, dir_ + "/public/maps/sitemap.xml");
+
+  // The command line wins: --base-url, -o (relative to the current folder, untouched), and SOURCE (the config's
+  // output then goes under the command line's SOURCE).
+  Settings cli;
+  cli.base_url = "https://other.example/";
+  cli.sitemap_output = "out.xml";
+  ASSERT_TRUE(LoadConfig(path, cli).has_value());
+  EXPECT_EQ(*cli.base_url, "https://other.example/");
+  EXPECT_EQ(*cli.sitemap_output, "out.xml");
+  Settings src;
+  src.source = "/srv/site";
+  ASSERT_TRUE(LoadConfig(path, src).has_value());
+  EXPECT_EQ(*src.sitemap_output, "/srv/site/maps/sitemap.xml");
+
+  auto absolute = Write("sitemap:\n  output: /var/www/sitemap.xml\n");
+  Settings abs;
+  abs.source = "/srv/site";
+  ASSERT_TRUE(LoadConfig(absolute, abs).has_value());
+  EXPECT_EQ(*abs.sitemap_output, "/var/www/sitemap.xml");
+  EXPECT_FALSE(abs.sitemap_enabled.has_value());
 }
 
 TEST_F(ConfigTest, EmptyFileIsEmptyConfigAndMissingFileFails) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -284,25 +285,78 @@ class Runner {
     return *submitted;
   }
 
+  // sitemap.enabled: checked before anything is done (a missing base URL is a config error, exit 2).
+  aws::Result<void> SetUpSitemap(const Resolved& resolved) {
+    if (!settings_.sitemap_enabled.value_or(false)) return {};
+    auto setup = ResolveSitemap(settings_, resolved.sync.filters);
+    if (!setup) return std::unexpected(setup.error());
+    sitemap_.emplace(std::move(*setup));
+    return {};
+  }
+
+  // The sitemap files the sync step did not upload, compared by content (MD5 against the ETag): a sitemap whose
+  // only change is a <lastmod> keeps its size, which --compare size (and a watch batch's settle time, the file
+  // having just been written) would let pass. Their uploads join `result`, so one invalidation covers them.
+  void PublishSitemap(sync::Session& session, const std::vector<std::string>& files, sync::SyncResult& result,
+                      bool counted_unchanged) {
+    // After a failure a batch would retry the failed uploads too; the next run or batch checks the sitemap again.
+    if (files.empty() || settings_.dry_run || result.failed > 0) return;
+    std::set<std::string> paths;
+    for (const std::string& f : files) {
+      if (std::find(result.uploaded_keys.begin(), result.uploaded_keys.end(), f) != result.uploaded_keys.end()) continue;
+      if (std::find(result.deleted_keys.begin(), result.deleted_keys.end(), f) != result.deleted_keys.end()) continue;
+      paths.insert(f);
+    }
+    if (paths.empty()) return;
+    auto extra = session.Batch(paths, false, std::chrono::milliseconds(0), *out_);
+    if (!extra) {
+      out_->OnError("sitemap", extra.error().message);
+      ++result.failed;
+      result.outcome = sync::Outcome::kFailed;
+      return;
+    }
+    const sync::SyncResult& r = extra->result;
+    // The sync step counted these files as unchanged (same size); now they are uploads.
+    if (counted_unchanged) result.unchanged -= std::min(result.unchanged, r.uploaded);
+    result.uploaded += r.uploaded;
+    result.deleted += r.deleted;
+    result.failed += r.failed;
+    result.bytes_uploaded += r.bytes_uploaded;
+    result.uploaded_keys.insert(result.uploaded_keys.end(), r.uploaded_keys.begin(), r.uploaded_keys.end());
+    result.deleted_keys.insert(result.deleted_keys.end(), r.deleted_keys.begin(), r.deleted_keys.end());
+    if (r.outcome == sync::Outcome::kFailed) result.outcome = sync::Outcome::kFailed;
+  }
+
   int RunSync() {
     auto resolved = Resolve(settings_, env_);
     if (!resolved) return Fatal(resolved.error());
     auto cdn = ResolveCdn(settings_);
     if (!cdn) return Fatal(cdn.error());
     cdn_ = *cdn;
+    if (auto ok = SetUpSitemap(*resolved); !ok) return Fatal(ok.error());
     if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs); !ok) return Fatal(ok.error());
     if (auto ok = SetUpCdn(resolved->sync.destination); !ok) return Fatal(ok.error());
     ArmJournal(resolved->sync);
     const std::vector<std::string> previously_owed = owed_.paths;
 
+    // The sitemap first, so that this sync uploads it (and invalidates it if it changed). Not in a dry run.
+    std::vector<std::string> sitemap_files;
+    if (sitemap_) {
+      auto files = sitemap_->Refresh(*out_, settings_.dry_run);
+      if (!files) return Fatal(files.error());
+      sitemap_files = std::move(*files);
+    }
     const InterruptCleanup interrupt_cleanup;
-    auto result = sync::RunSync(resolved->sync, resolved->endpoint, *client_, *out_);
+    // A Session's initial sync is sync::RunSync; the session can then also check the sitemap by content.
+    sync::Session session(resolved->sync, resolved->endpoint, *client_);
+    auto result = session.Initial(*out_);
     if (!result) return Fatal(result.error());
     if (result->outcome == sync::Outcome::kRefused) {
       out_->Fatal(result->refusal);
       Finish(*result, 0);
       return kExitRefused;
     }
+    PublishSitemap(session, sitemap_files, *result, true);
     int exit_code = result->outcome == sync::Outcome::kOk ? kExitOk : kExitFailed;
     const std::uint64_t invalidated = InvalidateAfter(*result, previously_owed, exit_code);
     Finish(*result, invalidated);
@@ -321,6 +375,7 @@ class Runner {
     }
     const auto quiet = std::chrono::milliseconds(settings_.debounce_ms.value_or(200));
     const auto max_delay = std::chrono::milliseconds(settings_.max_delay_ms.value_or(2000));
+    if (auto ok = SetUpSitemap(*resolved); !ok) return Fatal(ok.error());
     if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs); !ok) return Fatal(ok.error());
     if (auto ok = SetUpCdn(resolved->sync.destination); !ok) return Fatal(ok.error());
     ArmJournal(resolved->sync);
@@ -333,6 +388,12 @@ class Runner {
 
     sync::Session session(resolved->sync, resolved->endpoint, *client_);
     std::vector<std::string> previously_owed = owed_.paths;
+    std::vector<std::string> sitemap_files;
+    if (sitemap_) {
+      auto files = sitemap_->Refresh(*out_, false);
+      if (!files) return Fatal(files.error());
+      sitemap_files = std::move(*files);
+    }
     auto initial = session.Initial(*out_);
     if (!initial) return Fatal(initial.error());
     if (initial->outcome == sync::Outcome::kRefused) {
@@ -340,6 +401,7 @@ class Runner {
       Finish(*initial, 0);
       return kExitRefused;
     }
+    PublishSitemap(session, sitemap_files, *initial, true);
     int ignored = kExitOk;
     std::uint64_t invalidated = InvalidateAfter(*initial, previously_owed, ignored);
     out_->BatchSummary(0, *initial, invalidated, Elapsed(started_));
@@ -368,6 +430,17 @@ class Runner {
       }
       if (taken.rescan) out_->Note("rescanning " + resolved->sync.source.string() + ": " + taken.rescan_reason);
       previously_owed = owed_.paths;
+      // The sitemap before the batch, rewritten only when a page changed: its own write then comes back as an
+      // event that changes no page, so it never starts an endless round of batches.
+      sitemap_files.clear();
+      if (sitemap_) {
+        auto files = sitemap_->Update(taken.paths, taken.rescan, *out_);
+        if (files) {
+          sitemap_files = std::move(*files);
+        } else {
+          out_->OnError("sitemap", files.error().message);
+        }
+      }
       auto done = session.Batch(taken.paths, taken.rescan, quiet, *out_);
       if (!done) {
         // Transient (the folder mid-rebuild, a read error): try again with the next change, keeping these.
@@ -378,6 +451,7 @@ class Runner {
       }
       for (const std::string& p : done->deferred) changes.Add(p, std::chrono::steady_clock::now());
       sync::SyncResult& r = done->result;
+      PublishSitemap(session, sitemap_files, r, false);
       if (r.uploaded == 0 && r.deleted == 0 && r.failed == 0 && previously_owed.empty()) {
         have_first = !changes.Empty();  // nothing to publish: no summary, no invalidation
         first_change = std::chrono::steady_clock::now();
@@ -469,6 +543,7 @@ class Runner {
   std::optional<cdn::Journal> journal_;
   cdn::Owed owed_;
   std::string url_prefix_;
+  std::optional<SitemapStep> sitemap_;
 };
 
 }  // namespace

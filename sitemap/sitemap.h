@@ -1,4 +1,5 @@
-// sitemap/: the map of the site. Walks SOURCE into files with their keys, sizes, content types and headers.
+// sitemap/: the map of the site. Walks SOURCE into files with their keys, sizes, content types and headers, and
+// writes sitemap.xml for its pages (sitemaps.org).
 // Needs no network.
 #pragma once
 
@@ -98,9 +99,14 @@ class Glob {
   std::shared_ptr<const Impl> impl_;
 };
 
+/// The URL path a key is canonically served under (not encoded): its folder with a trailing slash when the file
+/// name is `index_document` ("a/b/index.html" -> "/a/b/", the root "index.html" -> "/"), else "/" + rel_key.
+/// sitemap.xml lists this one; UrlPaths() is built on it, so the two never disagree.
+[[nodiscard]] std::string CanonicalUrlPath(std::string_view rel_key, std::string_view index_document);
+
 /// The URL paths a key is served under (not encoded): "/" + rel_key, and when the file name is
-/// `index_document`, also its folder with a trailing slash and, with `bare_alias`, without one
-/// ("a/b/index.html" -> "/a/b/index.html", "/a/b/", "/a/b"); the root index gives "/index.html" and "/".
+/// `index_document`, also its folder with a trailing slash (CanonicalUrlPath) and, with `bare_alias`, without
+/// one ("a/b/index.html" -> "/a/b/index.html", "/a/b/", "/a/b"); the root index gives "/index.html" and "/".
 /// One rule for CloudFront invalidations and sitemap.xml.
 [[nodiscard]] std::vector<std::string> UrlPaths(std::string_view rel_key, std::string_view index_document,
                                                 bool bare_alias);
@@ -111,5 +117,120 @@ class Glob {
 
 /// True for .html and .htm (case-insensitive): such files are uploaded after the assets they reference.
 [[nodiscard]] bool IsHtml(std::string_view rel_path);
+
+// ---------------------------------------------------------------------------------------------------------------
+// sitemap.xml (the sitemaps.org protocol 0.9): one <url> per HTML page, split past 50,000 URLs or 50 MB.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Percent-encodes a URL path (RFC 3986, uppercase hex): every byte but the unreserved characters, the
+/// sub-delimiters other than '+', ':', '@' and '/' ("a b/café&x+y.html" -> "a%20b/caf%C3%A9&x%2By.html").
+/// '+' is encoded because S3 reads a '+' in a URL path as a space; "%2B" means '+' to every server.
+[[nodiscard]] std::string EncodeUrlPath(std::string_view raw);
+
+/// Checks a site's base URL: absolute http or https, a host, an optional port and path, no query, fragment,
+/// user info, spaces or non-ASCII bytes. Returns it with the scheme and host lowercased and a trailing '/'
+/// ("https://Example.com/blog" -> "https://example.com/blog/"). Fails with kUsage saying what is wrong.
+[[nodiscard]] aws::Result<std::string> NormalizeBaseUrl(std::string_view url);
+
+/// The W3C Datetime form sitemaps use, in UTC to the second: "2026-11-23T10:00:00Z" (ns since the epoch).
+[[nodiscard]] std::string W3cDatetime(std::int64_t unix_ns);
+
+/// True when an HTML document has `<meta name="robots" content="...">` with `noindex` or `none` among its
+/// comma-separated directives (names, values and directives case-insensitive; any quoting or attribute order;
+/// comments and script text are not markup). Only the head is looked at: reading stops where the body starts.
+/// Parsed with libxml2's HTML parser, which recovers from any input.
+[[nodiscard]] bool RobotsNoindex(std::string_view html);
+
+/// RobotsNoindex() of a file, reading only as far as its head (at most the first 1 MiB). Fails with kIo naming
+/// the file when it cannot be read.
+[[nodiscard]] aws::Result<bool> FileRobotsNoindex(const std::filesystem::path& file);
+
+/// An HTML page of the site, as sitemap.xml needs it.
+struct Page {
+  std::string rel_path;  ///< Relative to SOURCE, '/'-separated.
+  std::int64_t mtime_ns = 0;
+  std::uint64_t size = 0;
+  bool noindex = false;  ///< Has a robots noindex meta tag: left out of sitemap.xml.
+};
+
+/// The HTML pages of SOURCE, found with the sync's Walk and filters, each read once for a robots noindex. Kept
+/// from one call to the next so that a watch batch only re-reads what changed: a page whose size and mtime did
+/// not change keeps its noindex answer.
+class PageSet {
+ public:
+  /// `output_rel`: the sitemap output relative to SOURCE (empty when it is outside): its files are never pages
+  /// (IsSitemapFile).
+  PageSet(std::filesystem::path source, WalkOptions filters, std::string output_rel = {});
+
+  /// Walks all of SOURCE. Returns whether the pages (paths, mtimes, noindex) changed since the last call. Fails
+  /// as Walk() does (kInput when SOURCE is missing).
+  [[nodiscard]] aws::Result<bool> Rescan();
+  /// Looks again at `rel_paths` only (files or folders, relative to SOURCE; gone ones drop their pages).
+  /// Returns whether the pages changed.
+  [[nodiscard]] aws::Result<bool> Update(std::span<const std::string> rel_paths);
+
+  /// The pages, sorted by rel_path.
+  [[nodiscard]] std::vector<Page> Pages() const;
+  /// Warnings of the last call (a page that could not be read is listed, and named here). Cleared per call.
+  [[nodiscard]] const std::vector<std::string>& Warnings() const { return warnings_; }
+
+ private:
+  aws::Result<bool> Apply(const SiteMap& site, std::span<const std::string> scope, bool everything);
+
+  std::filesystem::path source_;
+  WalkOptions filters_;
+  std::string output_rel_;
+  std::vector<Page> pages_;  ///< Sorted by rel_path.
+  std::vector<std::string> warnings_;
+};
+
+/// True when `rel_path` is a file sitemap.xml output at `output_rel` writes: the output itself, or a part
+/// `<stem>-N<ext>` next to it ("sitemap.xml" -> "sitemap-1.xml", "sitemap-2.xml", ...). Such files are never
+/// listed as pages.
+[[nodiscard]] bool IsSitemapFile(std::string_view rel_path, std::string_view output_rel);
+
+struct SitemapOptions {
+  std::string base_url;                   ///< From NormalizeBaseUrl (ends in '/').
+  std::string index_document = "index.html";  ///< cdn.index_document: "dir/index.html" is listed as "BASE/dir/".
+  /// Where the output is, relative to SOURCE ('/'-separated) when it is inside SOURCE; else its file name. The
+  /// sitemap index lists the parts as BASE + this path's folder + part name.
+  std::string output_rel = "sitemap.xml";
+  std::size_t max_urls = 50'000;        ///< Per file (the protocol's limit).
+  std::size_t max_bytes = 52'428'800;   ///< Per file, uncompressed (the protocol's 50 MB).
+};
+
+/// One file to write.
+struct SitemapDocument {
+  std::string name;     ///< File name, next to the output ("sitemap.xml", "sitemap-1.xml").
+  std::string content;  ///< The XML, UTF-8.
+  std::size_t urls = 0;  ///< <url> (or, in an index, <sitemap>) entries.
+};
+
+struct Sitemap {
+  /// documents[0] goes to the output path: the <urlset>, or, when split, the <sitemapindex> of the parts
+  /// that follow it.
+  std::vector<SitemapDocument> documents;
+  std::size_t urls = 0;  ///< Pages listed.
+  bool split = false;
+  std::vector<std::string> warnings;  ///< URLs left out (longer than the protocol's 2,048 characters).
+};
+
+/// Builds sitemap.xml for `pages` (noindex ones left out): one <url> per page with its canonical URL
+/// (CanonicalUrlPath, percent-encoded, under base_url, XML-escaped) and <lastmod> (the mtime, W3cDatetime),
+/// sorted by URL. Past max_urls or max_bytes, split into parts `<stem>-1<ext>`, ... with a <sitemapindex> as
+/// documents[0] whose <lastmod> per part is its newest page. Written with libxml2's xmlTextWriter.
+[[nodiscard]] aws::Result<Sitemap> BuildSitemap(std::span<const Page> pages, const SitemapOptions& options);
+
+/// What WriteSitemap changed.
+struct WriteOutcome {
+  std::vector<std::filesystem::path> written;  ///< Files whose content changed (or that were new).
+  std::vector<std::filesystem::path> removed;  ///< Parts of an earlier, larger sitemap that no longer belong.
+};
+
+/// Writes `sitemap` to `output` (documents[0]) and its folder (the parts). A file whose content is already the
+/// same is left alone (no write, same mtime); the others are written to a dot-named temporary file in the same
+/// folder and renamed over the old one, so readers never see half a file. Parts `<stem>-N<ext>` left from an
+/// earlier sitemap with more parts are removed (only files that are sitemaps). Fails with kIo naming the path.
+[[nodiscard]] aws::Result<WriteOutcome> WriteSitemap(const Sitemap& sitemap, const std::filesystem::path& output);
 
 }  // namespace sitesync::sitemap
