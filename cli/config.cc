@@ -78,6 +78,7 @@ aws::Result<std::vector<sitemap::HeaderRule>> HeaderRules(const Ctx& ctx, const 
 // Sections that later features read; their keys are checked so a typo is caught now.
 aws::Result<void> CheckSection(const Ctx& ctx, const YAML::Node& node, const std::string& name,
                                std::initializer_list<std::string_view> keys) {
+  if (node.IsNull()) return {};  // `cdn:` with every key commented out: nothing set
   if (!node.IsMap()) return ctx.At(node, fmt::format("'{}' must be a map", name));
   for (const auto& kv : node) {
     const std::string k = kv.first.Scalar();

@@ -25,6 +25,19 @@ class ConfigTest : public ::testing::Test {
   std::string dir_;
 };
 
+TEST_F(ConfigTest, SectionsWithEveryKeyCommentedOutAreEmpty) {
+  auto path = Write("source: public\ncdn:\n  # distribution: auto\nwatch:\nsitemap:\n");
+  Settings s;
+  auto ok = LoadConfig(path, s);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_FALSE(s.distribution.has_value());
+  EXPECT_FALSE(s.debounce_ms.has_value());
+  EXPECT_FALSE(s.sitemap_enabled.has_value());
+  auto bad = LoadConfig(Write("cdn: 3\n"), s);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("'cdn' must be a map"), std::string::npos) << bad.error().message;
+}
+
 TEST_F(ConfigTest, ReadsEveryKey) {
   auto path = Write(R"(# comment
 source: public
