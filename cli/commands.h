@@ -51,6 +51,9 @@ class SitemapStep {
   sitemap::PageSet pages_;
 };
 
+/// Fails with kInput, saying how to fix it, when `source` is missing or not a folder (cli/run.cc).
+[[nodiscard]] aws::Result<void> CheckSourceFolder(const std::string& source);
+
 /// `sitesync init` (cli/init.cc): runs in the current folder and loads no config.
 int RunInit(const Settings& settings);
 

@@ -548,6 +548,21 @@ class Runner {
 
 }  // namespace
 
+aws::Result<void> CheckSourceFolder(const std::string& source) {
+  std::error_code ec;
+  if (!std::filesystem::exists(source, ec)) {
+    return aws::Fail(ErrorCode::kInput, fmt::format("source '{}' does not exist; check the SOURCE argument, or build "
+                                                    "the site first",
+                                                    source));
+  }
+  if (!std::filesystem::is_directory(source, ec)) {
+    return aws::Fail(ErrorCode::kInput, fmt::format("source '{}' is not a directory; SOURCE must be the folder that "
+                                                    "holds the built site (such as public/)",
+                                                    source));
+  }
+  return {};
+}
+
 aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   Resolved r;
   if (!s.source || s.source->empty()) {
@@ -563,17 +578,7 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   auto dest = sync::ParseDestination(*s.destination);
   if (!dest) return std::unexpected(dest.error());
   // Checked here too (the walk checks again) so that a missing SOURCE is reported before anything else.
-  std::error_code ec;
-  if (!std::filesystem::exists(*s.source, ec)) {
-    return aws::Fail(ErrorCode::kInput, fmt::format("source '{}' does not exist; check the SOURCE argument, or build "
-                                                    "the site first",
-                                                    *s.source));
-  }
-  if (!std::filesystem::is_directory(*s.source, ec)) {
-    return aws::Fail(ErrorCode::kInput, fmt::format("source '{}' is not a directory; SOURCE must be the folder that "
-                                                    "holds the built site (such as public/)",
-                                                    *s.source));
-  }
+  if (auto ok = CheckSourceFolder(*s.source); !ok) return std::unexpected(ok.error());
   r.sync.source = *s.source;
   r.sync.destination = *dest;
   r.sync.filters.exclude = s.exclude;

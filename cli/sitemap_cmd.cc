@@ -55,17 +55,7 @@ aws::Result<SitemapSetup> ResolveSitemap(const Settings& s, const sitemap::WalkO
     return aws::Fail(ErrorCode::kUsage, "no SOURCE given: run 'sitesync sitemap SOURCE --base-url URL', or set "
                                         "'source:' in sitesync.yaml");
   }
-  std::error_code ec;
-  if (!std::filesystem::exists(*s.source, ec)) {
-    return aws::Fail(ErrorCode::kInput, fmt::format("source '{}' does not exist; check the SOURCE argument, or build "
-                                                    "the site first",
-                                                    *s.source));
-  }
-  if (!std::filesystem::is_directory(*s.source, ec)) {
-    return aws::Fail(ErrorCode::kInput, fmt::format("source '{}' is not a directory; SOURCE must be the folder that "
-                                                    "holds the built site (such as public/)",
-                                                    *s.source));
-  }
+  if (auto ok = CheckSourceFolder(*s.source); !ok) return std::unexpected(ok.error());
   // cdn.index_document, checked as the invalidations check it: the same alias rule for both.
   auto cdn = ResolveCdn(s);
   if (!cdn) return std::unexpected(cdn.error());
@@ -80,6 +70,7 @@ aws::Result<SitemapSetup> ResolveSitemap(const Settings& s, const sitemap::WalkO
     return setup;  // standard output
   }
   setup.output = s.sitemap_output ? std::filesystem::path(*s.sitemap_output) : setup.source / "sitemap.xml";
+  std::error_code ec;
   if (std::filesystem::is_directory(setup.output, ec)) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("sitemap output '{}' is a folder: give a file path such as {}",
                                                     setup.output.string(),
