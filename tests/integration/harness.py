@@ -968,6 +968,17 @@ _PASSTHROUGH_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIO
 last_run: RunResult | None = None
 
 
+def start_moto_and_proxy(cls) -> None:
+    """For a TestCase's setUpClass: `cls.server` (MotoServer) and `cls.proxy` (FaultProxy in front of it),
+    started, each stopped by a class cleanup even when a later step fails."""
+    cls.server = MotoServer()
+    cls.addClassCleanup(cls.server.cleanup)
+    cls.server.start()
+    cls.proxy = FaultProxy(cls.server.endpoint)
+    cls.addClassCleanup(cls.proxy.stop)
+    cls.proxy.start()
+
+
 def run_sitesync(args, env_extra: dict | None = None, timeout: float = 120.0, *, server: MotoServer | None = None,
                  cwd: str | None = None, home: str | None = None, stdin_data: bytes | None = None) -> RunResult:
     """Run $SITESYNC_BIN with a clean environment; returns (exit code, stdout, stderr) (a RunResult).

@@ -63,12 +63,7 @@ class CheckCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = harness.MotoServer()
-        cls.addClassCleanup(cls.server.cleanup)
-        cls.server.start()
-        cls.proxy = harness.FaultProxy(cls.server.endpoint)
-        cls.addClassCleanup(cls.proxy.stop)
-        cls.proxy.start()
+        harness.start_moto_and_proxy(cls)
         base = cls.proxy._server.RequestHandlerClass
         cls.proxy._server.RequestHandlerClass = type("RegionAnswersHandler", (_RegionAnswers, base), {})
         cls.proxy.bucket_region = "us-west-2"

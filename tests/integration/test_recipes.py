@@ -121,12 +121,7 @@ class RecipeCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = harness.MotoServer()
-        cls.addClassCleanup(cls.server.cleanup)
-        cls.server.start()
-        cls.proxy = harness.FaultProxy(cls.server.endpoint)
-        cls.addClassCleanup(cls.proxy.stop)
-        cls.proxy.start()
+        harness.start_moto_and_proxy(cls)
         cls.s3 = cls.server.boto3_s3()
         cls.cf = cls.server.boto3_cloudfront()
 

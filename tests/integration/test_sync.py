@@ -48,12 +48,7 @@ class SyncCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = harness.MotoServer()
-        cls.addClassCleanup(cls.server.cleanup)
-        cls.server.start()
-        cls.proxy = harness.FaultProxy(cls.server.endpoint)
-        cls.addClassCleanup(cls.proxy.stop)
-        cls.proxy.start()
+        harness.start_moto_and_proxy(cls)
         cls.s3 = cls.server.boto3_s3()
 
     def setUp(self):
