@@ -114,6 +114,20 @@ class Md5 {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Incremental CRC-32 (ISO-HDLC, zlib's), for S3's x-amz-checksum-crc32: S3 recomputes it over the received body
+/// and refuses the PUT on a mismatch, as it does for Content-MD5, at a fraction of MD5's cost (zlib: ~4 GB/s here
+/// against ~0.7 GB/s).
+class Crc32 {
+ public:
+  void Update(const void* data, std::size_t size);
+  /// The checksum as S3 wants it in the header: the 4 big-endian bytes, base64.
+  std::string Base64() const;
+  std::uint32_t value() const { return value_; }
+
+ private:
+  std::uint32_t value_ = 0;
+};
+
 // ---------------------------------------------------------------------------------------------------------------
 // SigV4
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-// Hashes and encodings over OpenSSL's EVP interface: hex, base64, SHA-256, HMAC-SHA256 and streaming MD5.
+// Hashes and encodings over OpenSSL's EVP interface (hex, base64, SHA-256, HMAC-SHA256, streaming MD5) and
+// zlib's CRC-32.
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -109,6 +111,23 @@ std::array<unsigned char, 16> Md5::Final() {
   std::copy_n(digest.begin(), impl_->digest.size(), impl_->digest.begin());
   impl_->finished = true;
   return impl_->digest;
+}
+
+void Crc32::Update(const void* data, std::size_t size) {
+  const auto* p = static_cast<const Bytef*>(data);
+  while (size > 0) {  // zlib takes a uInt length
+    const auto n = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
+    value_ = static_cast<std::uint32_t>(::crc32(value_, p, n));
+    p += n;
+    size -= n;
+  }
+}
+
+std::string Crc32::Base64() const {
+  const std::array<unsigned char, 4> bytes{static_cast<unsigned char>(value_ >> 24),
+                                           static_cast<unsigned char>(value_ >> 16),
+                                           static_cast<unsigned char>(value_ >> 8), static_cast<unsigned char>(value_)};
+  return Base64Encode(bytes);
 }
 
 }  // namespace sitesync::aws

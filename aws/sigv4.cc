@@ -208,16 +208,31 @@ std::string StringToSign(std::string_view amz_date, std::string_view scope, std:
 
 std::string Signature(std::string_view secret, std::string_view amz_date, std::string_view region,
                       std::string_view service, std::string_view string_to_sign) {
-  std::string seed = "AWS4";
-  seed += secret;
-  const auto* seed_bytes = reinterpret_cast<const unsigned char*>(seed.data());
-  const auto k_date = HmacSha256(std::span<const unsigned char>(seed_bytes, seed.size()), amz_date.substr(0, 8));
-  const auto k_region = HmacSha256(k_date, region);
-  const auto k_service = HmacSha256(k_region, service);
-  const auto k_signing = HmacSha256(k_service, "aws4_request");
-  // The seed holds the secret: do not leave it in freed memory longer than needed.
-  std::fill(seed.begin(), seed.end(), '\0');
-  return HexEncode(HmacSha256(k_signing, string_to_sign));
+  // The signing key depends only on the secret, the day, the region and the service: derive it once per day and
+  // scope (four HMACs), not per request. One cache per thread; it never leaves the process.
+  struct SigningKeyCache {
+    std::string secret, day, region, service;
+    std::vector<unsigned char> key;
+  };
+  thread_local SigningKeyCache cache;
+  const std::string_view day = amz_date.substr(0, 8);
+  if (cache.key.empty() || cache.secret != secret || cache.day != day || cache.region != region ||
+      cache.service != service) {
+    std::string seed = "AWS4";
+    seed += secret;
+    const auto* seed_bytes = reinterpret_cast<const unsigned char*>(seed.data());
+    const auto k_date = HmacSha256(std::span<const unsigned char>(seed_bytes, seed.size()), day);
+    const auto k_region = HmacSha256(k_date, region);
+    const auto k_service = HmacSha256(k_region, service);
+    cache.key = HmacSha256(k_service, "aws4_request");
+    // The seed holds the secret: do not leave it in freed memory longer than needed.
+    std::fill(seed.begin(), seed.end(), '\0');
+    cache.secret.assign(secret);
+    cache.day.assign(day);
+    cache.region.assign(region);
+    cache.service.assign(service);
+  }
+  return HexEncode(HmacSha256(cache.key, string_to_sign));
 }
 
 std::string Authorization(const SignableRequest& request, SigningMode mode, const Credentials& credentials,

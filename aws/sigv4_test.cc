@@ -453,5 +453,28 @@ TEST(Hash, Md5FinalIsStable) {
   EXPECT_EQ(md5.Final(), first);
 }
 
+TEST(Hash, Crc32KnownAnswersAsS3ChecksumHeader) {
+  Crc32 empty;
+  EXPECT_EQ(empty.value(), 0u);
+  EXPECT_EQ(empty.Base64(), "AAAAAA==");  // x-amz-checksum-crc32 of an empty object
+
+  Crc32 check;  // the CRC-32/ISO-HDLC check value
+  check.Update("123456789", 9);
+  EXPECT_EQ(check.value(), 0xCBF43926u);
+  EXPECT_EQ(check.Base64(), "y/Q5Jg==");  // big-endian bytes, base64
+
+  // Fed in pieces of every split, the same value.
+  const std::string body = "Welcome to Amazon S3.";
+  Crc32 whole;
+  whole.Update(body.data(), body.size());
+  EXPECT_EQ(whole.Base64(), "Ox7nCg==");
+  for (std::size_t split = 0; split <= body.size(); ++split) {
+    Crc32 parts;
+    parts.Update(body.data(), split);
+    parts.Update(body.data() + split, body.size() - split);
+    EXPECT_EQ(parts.value(), whole.value()) << split;
+  }
+}
+
 }  // namespace
 }  // namespace sitesync::aws

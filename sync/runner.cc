@@ -71,7 +71,10 @@ bool Selected(std::string_view rel, const std::set<std::string>& paths) {
 }  // namespace
 
 Session::Session(SyncOptions options, S3Endpoint endpoint, aws::HttpClient& client)
-    : options_(std::move(options)), endpoint_(std::move(endpoint)), client_(client) {}
+    : options_(std::move(options)),
+      endpoint_(std::move(endpoint)),
+      client_(client),
+      checksum_(std::make_shared<ChecksumChoice>()) {}
 
 std::vector<RemoteObject> Session::Remote() const {
   return remote_;
@@ -246,7 +249,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     const std::size_t i = next++;
     {
       const PlannedUpload& up = plan->uploads[i];
-      UploadSpec spec{dest.bucket, up.key, up.file, options_.multipart_threshold, options_.part_size};
+      UploadSpec spec{dest.bucket, up.key, up.file, options_.multipart_threshold, options_.part_size, checksum_};
       SubmitUpload(client_, endpoint_, std::move(spec), [&, i](aws::Result<Uploaded> done) {
         const PlannedUpload& planned = plan->uploads[i];
         const std::string& rel = planned.file.rel_path;

@@ -78,33 +78,57 @@ void AddObjectHeaders(aws::HttpRequest& r, const sitemap::LocalFile& file) {
   if (!file.cache_control.empty()) r.headers.emplace_back("cache-control", file.cache_control);
 }
 
-// Sets the body and Content-MD5 of a PUT of `length` bytes of the file at `offset`, reading it now (the transfer
-// is about to start). Small bodies are kept in memory; larger ones streamed from the file by the transport.
-aws::Result<void> PrepareBody(aws::HttpRequest& r, const std::string& path, std::uint64_t offset,
-                              std::uint64_t length) {
-  aws::Md5 md5;
+// Sets the body and checksum header of a PUT of `length` bytes of the file at `offset`, reading it now (the
+// transfer is about to start). Small bodies are kept in memory; larger ones streamed from the file by the
+// transport.
+template <class Hash>
+aws::Result<void> ReadBody(aws::HttpRequest& r, const std::string& path, std::uint64_t offset, std::uint64_t length,
+                           Hash& hash) {
   if (length <= kInMemoryBody) {
     std::string bytes;
     bytes.reserve(static_cast<std::size_t>(length));
     auto ok = ReadRange(path, offset, length, [&](const char* p, std::size_t n) {
-      md5.Update(p, n);
+      hash.Update(p, n);
       bytes.append(p, n);
     });
     if (!ok) return ok;
     r.body.kind = aws::Body::Kind::kBytes;
     r.body.bytes = std::move(bytes);
   } else {
-    auto ok = ReadRange(path, offset, length, [&](const char* p, std::size_t n) { md5.Update(p, n); });
+    auto ok = ReadRange(path, offset, length, [&](const char* p, std::size_t n) { hash.Update(p, n); });
     if (!ok) return ok;
     r.body.kind = aws::Body::Kind::kFile;
     r.body.file_path = path;
     r.body.offset = offset;
     r.body.length = length;
   }
-  r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
-  // Content-MD5 protects the body; signing its SHA-256 as well would cost a second hash of every byte.
+  return {};
+}
+
+aws::Result<void> PrepareBody(aws::HttpRequest& r, const std::string& path, std::uint64_t offset,
+                              std::uint64_t length, BodyChecksum checksum) {
+  if (checksum == BodyChecksum::kCrc32) {
+    aws::Crc32 crc;
+    auto ok = ReadBody(r, path, offset, length, crc);
+    if (!ok) return ok;
+    r.headers.emplace_back("x-amz-checksum-crc32", crc.Base64());
+    r.headers.emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
+  } else {
+    aws::Md5 md5;
+    auto ok = ReadBody(r, path, offset, length, md5);
+    if (!ok) return ok;
+    r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
+  }
+  // The checksum protects the body; signing its SHA-256 as well would cost a second hash of every byte.
   r.payload_hash = "UNSIGNED-PAYLOAD";
   return {};
+}
+
+// Whether a PUT that carried x-amz-checksum-crc32 was refused for it: S3-compatible servers that do not know the
+// checksum headers answer 400 InvalidArgument / InvalidRequest or 501 NotImplemented. Real S3 knows them.
+bool RefusedChecksumHeaders(const aws::Error& e) {
+  if (e.http_status == 501) return e.service_code == "NotImplemented";
+  return e.http_status == 400 && (e.service_code == "InvalidArgument" || e.service_code == "InvalidRequest");
 }
 
 // The current size of the file, so that a file rewritten since the walk is uploaded whole as it is now.
@@ -120,16 +144,34 @@ aws::Result<std::uint64_t> CurrentSize(const std::string& path) {
 void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done) {
   aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "PUT");
   AddObjectHeaders(r, spec.file);
-  auto size = std::make_shared<std::uint64_t>(0);
-  r.prepare = [path = spec.file.AbsPath(), size](aws::HttpRequest& req) -> aws::Result<void> {
+  // What the transfer sent, filled in when it starts: its size, and whether it carried the CRC-32 headers (the
+  // choice is made then, so that PUTs queued behind a refusal already use Content-MD5).
+  struct Sent {
+    std::uint64_t size = 0;
+    bool crc32 = false;
+  };
+  auto sent = std::make_shared<Sent>();
+  r.prepare = [path = spec.file.AbsPath(), sent, choice = spec.checksum](aws::HttpRequest& req) -> aws::Result<void> {
     auto current = CurrentSize(path);
     if (!current) return std::unexpected(current.error());
-    *size = *current;
-    return PrepareBody(req, path, 0, *current);
+    sent->size = *current;
+    sent->crc32 = !choice || !choice->content_md5.load(std::memory_order_relaxed);
+    return PrepareBody(req, path, 0, *current, sent->crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5);
   };
-  client.Submit(std::move(r), [size, done = std::move(done)](aws::Result<aws::HttpResponse> res) {
+  // What the one resend with Content-MD5 needs (the spec's few strings, not the body).
+  struct Resend {
+    aws::HttpClient* client;
+    S3Endpoint endpoint;
+    UploadSpec spec;
+  };
+  auto resend = spec.checksum ? std::make_shared<Resend>(Resend{&client, endpoint, std::move(spec)}) : nullptr;
+  client.Submit(std::move(r), [sent, resend, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
+    if (!res && resend && sent->crc32 && RefusedChecksumHeaders(res.error())) {
+      resend->spec.checksum->content_md5.store(true, std::memory_order_relaxed);
+      return SubmitSinglePut(*resend->client, resend->endpoint, std::move(resend->spec), std::move(done));
+    }
     if (!res) return done(std::unexpected(res.error()));
-    done(Uploaded{*size, Unquote(res->Header("etag"))});
+    done(Uploaded{sent->size, Unquote(res->Header("etag"))});
   });
 }
 
@@ -181,7 +223,7 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
       r.query.emplace_back("partNumber", std::to_string(i + 1));
       r.query.emplace_back("uploadId", upload_id);
       r.prepare = [path = Path(), offset, length](aws::HttpRequest& req) {
-        return PrepareBody(req, path, offset, length);
+        return PrepareBody(req, path, offset, length, BodyChecksum::kContentMd5);
       };
       client->Submit(std::move(r), [self = shared_from_this(), i](aws::Result<aws::HttpResponse> part) {
         self->OnPart(static_cast<std::size_t>(i), std::move(part));

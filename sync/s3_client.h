@@ -2,7 +2,9 @@
 // Private to sync/.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,18 @@ std::string DecodeListedKey(std::string_view encoded);
 aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out,
                                        std::vector<std::string>* common_prefixes = nullptr);
 
+/// How a PutObject body is protected. S3 recomputes either over what it received and refuses a mismatch.
+/// kCrc32 (x-amz-checksum-crc32, with x-amz-sdk-checksum-algorithm: CRC32, as the AWS SDKs send it by default)
+/// costs a fifth of MD5's CPU; kContentMd5 is for S3-compatible servers that refuse the checksum headers.
+enum class BodyChecksum { kCrc32, kContentMd5 };
+
+/// The checksum PutObject uses for the rest of a session: starts at kCrc32 and falls back to Content-MD5, once and
+/// for good, when the server refuses the checksum headers (400 InvalidArgument / InvalidRequest, 501
+/// NotImplemented); the refused PUT is sent again with Content-MD5.
+struct ChecksumChoice {
+  std::atomic<bool> content_md5{false};
+};
+
 /// What uploading one file needs.
 struct UploadSpec {
   std::string bucket;
@@ -29,6 +43,8 @@ struct UploadSpec {
   sitemap::LocalFile file;
   std::uint64_t multipart_threshold = 16ull << 20;
   std::uint64_t part_size = 8ull << 20;
+  /// Shared by a session's uploads; null: CRC-32 without fallback. Multipart parts always carry Content-MD5.
+  std::shared_ptr<ChecksumChoice> checksum{};
 };
 
 /// What one upload put: the bytes sent and the object's ETag (without quotes).
@@ -39,7 +55,7 @@ struct Uploaded {
 /// Result of one upload, or the error.
 using UploadDone = std::function<void(aws::Result<Uploaded>)>;
 
-/// Queues the upload of one file (PutObject with Content-MD5, or multipart above the threshold with parts in
+/// Queues the upload of one file (PutObject with its checksum, see BodyChecksum, or multipart above the threshold with parts in
 /// flight together and an abort on failure). `done` runs on the loop when it finished.
 void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done);
 

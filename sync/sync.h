@@ -7,6 +7,7 @@
 #include <functional>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <set>
 #include <optional>
 #include <span>
@@ -147,6 +148,8 @@ struct BatchResult {
   std::vector<std::string> deferred;
 };
 
+struct ChecksumChoice;  // sync/s3_client.h
+
 /// A sync that keeps the remote listing in memory, for watch mode: the initial sync lists the bucket once, and
 /// each batch is decided against that listing (updated with what the batch did), with no listing per batch.
 class Session {
@@ -179,6 +182,8 @@ class Session {
   /// node per object; this is 72 bytes an object plus the key and ETag).
   std::vector<RemoteObject> remote_;
   std::set<std::string> failed_;                ///< Rel paths whose upload failed: retried next batch.
+  /// The PutObject checksum for this session (CRC-32 until the server refuses it); see sync/s3_client.h.
+  std::shared_ptr<ChecksumChoice> checksum_;
   std::int64_t started_ns_ = 0;                 ///< When the initial sync walked SOURCE (wall clock, ns).
 };
 

@@ -444,6 +444,7 @@ class _Fault:
     status: int
     code: str
     message: str
+    header: str | None = None  # only requests that carry this header (name, any case)
 
 
 @dataclass(frozen=True)
@@ -592,7 +593,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         op = classify_request(method, target_str, self.headers)
         proxy._record(method, op, target_str)
 
-        fault = proxy._take_fault(method, op)
+        fault = proxy._take_fault(method, op, self.headers)
         if fault is not None:
             proxy._log(f"inject {fault.action} {fault.status} {fault.code} for {method} {op} {target_str}")
             if fault.action.startswith("forward_"):
@@ -854,8 +855,10 @@ class FaultProxy:
             self.forwarded = 0
 
     def inject(self, status: int = 503, code: str | None = None, count: int = 1, op: str | None = None,
-               method: str | None = None, action: str = "error", message: str | None = None) -> None:
-        """Answer the next `count` requests (only those of operation `op` / HTTP `method` when given) without
+               method: str | None = None, action: str = "error", message: str | None = None,
+               header: str | None = None) -> None:
+        """Answer the next `count` requests (only those of operation `op` / HTTP `method` / carrying the header
+        `header` when given) without
         forwarding them: action "error" = XML error `status`/`code` (S3's shape, or CloudFront's ErrorResponse
         for CloudFront operations); "reset" = TCP RST; "close" = read the request, close without answering.
         Lost responses (the request DOES reach moto and takes effect, the client never sees moto's answer):
@@ -870,7 +873,7 @@ class FaultProxy:
                 code = {500: "InternalError", 503: "SlowDown"}.get(status, "InternalError")
         with self._lock:
             self._faults.append(_Fault(count, op, method, action, status, code,
-                                       message or DEFAULT_MESSAGES.get(code, code)))
+                                       message or DEFAULT_MESSAGES.get(code, code), header))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -899,9 +902,11 @@ class FaultProxy:
         with self._lock:
             self.recorded.append(rec)
 
-    def _take_fault(self, method, op) -> _Fault | None:
+    def _take_fault(self, method, op, headers=None) -> _Fault | None:
         with self._lock:
             for f in self._faults:
+                if f.header is not None and (headers is None or headers.get(f.header) is None):
+                    continue
                 if f.remaining > 0 and (f.op is None or f.op == op) and (f.method is None or f.method == method):
                     f.remaining -= 1
                     self.injected += 1

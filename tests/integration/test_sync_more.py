@@ -1,4 +1,4 @@
-"""More integration tests of `sitesync sync`: listing pagination, multipart abort, Content-MD5 on the wire,
+"""More integration tests of `sitesync sync`: listing pagination, multipart abort, body checksums on the wire,
 connection reuse, bounded memory, credentials from a profile, terminal progress, --help/--version, and
 --compare checksum against multipart ETags.
 
@@ -18,10 +18,12 @@ import random
 import re
 import select
 import shlex
+import struct
 import subprocess
 import sys
 import time
 import unittest
+import zlib
 from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +43,11 @@ ANSI_OR_CR = re.compile(r"\r|\x1b\[")
 
 def md5_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+
+
+def crc32_b64(data: bytes) -> str:
+    """S3's x-amz-checksum-crc32: the big-endian CRC-32 (zlib's), base64."""
+    return base64.b64encode(struct.pack(">I", zlib.crc32(data))).decode("ascii")
 
 
 def file_sha256(client, bucket, key) -> str:
@@ -222,15 +229,18 @@ class MultipartMoreTest(MoreSyncCase):
 
 @needs_sitesync
 class WireTest(MoreSyncCase):
-    def test_put_carries_correct_content_md5(self):
+    def wire_files(self):
         rnd = random.Random(3)
-        files = {
+        return {
             "small.html": ("<!doctype html><p>" + "small " * 300 + "</p>\n").encode(),  # in memory
             "edge-in-memory.bin": rnd.randbytes(64 * KiB),                               # the largest in memory
             "edge-streamed.bin": rnd.randbytes(64 * KiB + 1),                            # the smallest streamed
             "medium.bin": rnd.randbytes(1 * MiB + 12345),                                # streamed
             "empty.txt": b"",
         }
+
+    def test_put_carries_correct_crc32_checksum(self):
+        files = self.wire_files()
         src = self.site(files)
         self.proxy.record_bodies = True
         self.ok_sync(src, self.dest())
@@ -242,10 +252,42 @@ class WireTest(MoreSyncCase):
                 self.assertNotIn("chunked", (r.header("Transfer-Encoding") or "").lower())
                 self.assertEqual(r.body_len, len(data))
                 self.assertEqual(r.body_md5, hashlib.md5(data).digest(), "the proxy saw exactly the file's bytes")
-                self.assertEqual(r.header("Content-MD5"), md5_b64(data))
+                # the body's CRC-32 as the AWS SDKs send it (S3 recomputes it and refuses a mismatch)
+                self.assertEqual(r.header("x-amz-checksum-crc32"), crc32_b64(data))
+                self.assertEqual(r.header("x-amz-sdk-checksum-algorithm"), "CRC32")
+                self.assertIsNone(r.header("Content-MD5"), "one checksum per body, not two")
+                # the checksum headers are signed like every x-amz- header
+                self.assertIn("x-amz-checksum-crc32", r.header("Authorization"))
                 head = self.s3.head_object(Bucket=self.bucket, Key=key)
                 self.assertEqual(head["ETag"].strip('"'), hashlib.md5(data).hexdigest())
                 self.assertEqual(head["ContentLength"], len(data))
+
+    def test_server_that_refuses_checksum_headers_gets_content_md5(self):
+        # Some S3-compatible stores answer 400 InvalidArgument to x-amz-checksum-* headers they do not know.
+        # Every PUT refused for them is sent again with Content-MD5, and the rest of the run uses Content-MD5.
+        files = self.wire_files()
+        files.update({f"p/{i:02d}/index.html": f"<p>page {i}</p>".encode() * (i + 1) for i in range(40)})
+        src = self.site(files)
+        self.proxy.record_bodies = True
+        self.proxy.inject(400, "InvalidArgument", count=10_000, op="PutObject", header="x-amz-checksum-crc32",
+                          message="Unsupported header 'x-amz-checksum-crc32' received for this API call.")
+        try:
+            _res, events = self.ok_sync(src, self.dest(), "--jobs", "4")
+        finally:
+            self.proxy.clear_faults()
+        self.assertEqual(harness.summary_of(events)["uploaded"], len(files))
+        self.assertEqual(events_of(events, "error"), [])
+        refused = [r for r in self.proxy.faulted if r.op == "PutObject"]
+        self.assertGreaterEqual(len(refused), 1)
+        self.assertLessEqual(len(refused), 4, "only the PUTs already in flight when the first refusal came back")
+        puts = {r.target.split("?")[0].split("/", 2)[2]: r for r in self.proxy.recorded if r.op == "PutObject"}
+        self.assertEqual(set(puts), set(files))
+        for key, data in files.items():
+            with self.subTest(key=key):
+                self.assertEqual(puts[key].header("Content-MD5"), md5_b64(data))
+                self.assertIsNone(puts[key].header("x-amz-checksum-crc32"))
+                head = self.s3.head_object(Bucket=self.bucket, Key=key)
+                self.assertEqual(head["ETag"].strip('"'), hashlib.md5(data).hexdigest())
 
     def test_connections_are_reused(self):
         spec = {f"p/{i % 10}/f-{i:03d}.html": f"<p>{i}</p>" for i in range(200)}
