@@ -1,16 +1,21 @@
 // The one libcurl multi loop that carries every request: a bounded number of transfers in flight, topped up as
-// each finishes, every easy handle pointing at its transfer through CURLOPT_PRIVATE. Retries, backoff and clock
-// correction live here so that one 503 among thousands of uploads stays attached to its own transfer.
+// each finishes, every easy handle pointing at its transfer through CURLOPT_PRIVATE. The loop is libcurl's
+// event-driven interface (curl_multi_socket_action over epoll): each wake-up touches only the connections that
+// are ready, where curl_multi_perform would poll every transfer in flight, one syscall each. Retries, backoff
+// and clock correction live here so that one 503 among thousands of uploads stays attached to its own transfer.
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <libxml/parser.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -167,10 +172,18 @@ std::string HostHeader(std::string_view endpoint) {
 
 class CurlClient final : public HttpClient {
  public:
-  CurlClient(ClientOptions options, CurlMulti multi)
-      : options_(std::move(options)), multi_(std::move(multi)), rng_(std::random_device{}()) {}
+  CurlClient(ClientOptions options, CurlMulti multi, UniqueFd epoll)
+      : options_(std::move(options)), multi_(std::move(multi)), epoll_(std::move(epoll)), rng_(std::random_device{}()) {
+    curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, &CurlClient::OnSocket);
+    curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &CurlClient::OnTimer);
+    curl_multi_setopt(multi_.get(), CURLMOPT_TIMERDATA, this);
+  }
 
   ~CurlClient() override {
+    // The connection cache is closed after this body, when the members go: no callbacks into them by then.
+    curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, nullptr);
+    curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, nullptr);
     // Transfers still attached (only if Run was abandoned) are detached before their easy handles go.
     for (Transfer* t : running_) {
       curl_multi_remove_handle(multi_.get(), t->easy.get());
@@ -193,20 +206,22 @@ class CurlClient final : public HttpClient {
         ready_.pop_front();
         Start(std::move(t));
       }
-      int still_running = 0;
-      curl_multi_perform(multi_.get(), &still_running);
-      CollectDone();
+      if (timer_due_ && *timer_due_ <= Clock::now()) {
+        timer_due_.reset();
+        SocketAction(CURL_SOCKET_TIMEOUT, 0);
+        continue;
+      }
       if (!ready_.empty() && static_cast<int>(running_.size()) < options_.max_in_flight) continue;
       if (running_.empty() && waiting_.empty()) continue;
-      int timeout_ms = 1000;
-      if (!waiting_.empty()) {
-        auto due = std::min_element(waiting_.begin(), waiting_.end(),
-                                    [](const auto& a, const auto& b) { return a.first < b.first; })
-                       ->first;
-        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()).count();
-        timeout_ms = static_cast<int>(std::clamp<long long>(ms, 0, 1000));
+      std::array<epoll_event, 64> events;
+      const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), WaitMs());
+      for (int i = 0; i < n; ++i) {
+        int flags = 0;
+        if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+        if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+        SocketAction(events[i].data.fd, flags);
       }
-      if (timeout_ms > 0) curl_multi_poll(multi_.get(), nullptr, 0, timeout_ms, nullptr);
     }
   }
 
@@ -223,6 +238,52 @@ class CurlClient final : public HttpClient {
         ++it;
       }
     }
+  }
+
+  // libcurl's socket callback: which connections to watch, and for what.
+  static int OnSocket(CURL*, curl_socket_t socket, int what, void* user, void*) {
+    auto* self = static_cast<CurlClient*>(user);
+    if (what == CURL_POLL_REMOVE) {
+      epoll_ctl(self->epoll_.get(), EPOLL_CTL_DEL, socket, nullptr);  // fails harmlessly if already closed
+      return 0;
+    }
+    epoll_event ev{};
+    ev.data.fd = socket;
+    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+    // A socket curl saw before is modified; a new one (or a reused descriptor number) is added.
+    if (epoll_ctl(self->epoll_.get(), EPOLL_CTL_MOD, socket, &ev) != 0 && errno == ENOENT) {
+      epoll_ctl(self->epoll_.get(), EPOLL_CTL_ADD, socket, &ev);
+    }
+    return 0;
+  }
+
+  // libcurl's timer callback: when to call it back with CURL_SOCKET_TIMEOUT (-1: never).
+  static int OnTimer(CURLM*, long timeout_ms, void* user) {
+    auto* self = static_cast<CurlClient*>(user);
+    if (timeout_ms < 0) {
+      self->timer_due_.reset();
+    } else {
+      self->timer_due_ = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    }
+    return 0;
+  }
+
+  void SocketAction(curl_socket_t socket, int flags) {
+    int still_running = 0;
+    curl_multi_socket_action(multi_.get(), socket, flags, &still_running);
+    CollectDone();
+  }
+
+  // How long epoll may sleep: until curl's timer or the next retry is due, at most a second; rounded up so that
+  // a due time a fraction of a millisecond away does not spin.
+  int WaitMs() const {
+    const auto now = Clock::now();
+    auto due = now + std::chrono::seconds(1);
+    if (timer_due_) due = std::min(due, *timer_due_);
+    for (const auto& [at, t] : waiting_) due = std::min(due, at);
+    if (due <= now) return 0;
+    return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(due - now).count());
   }
 
   CurlEasy TakeEasy() {
@@ -398,18 +459,18 @@ class CurlClient final : public HttpClient {
         error = Error{ErrorCode::kNetwork, fmt::format("{}: {} ({})", r.what, detail, r.endpoint),
                       IsRetryableCurlCode(code), 0, {}};
       }
-      Trace(fmt::format("{} -> {} after {} ms (attempt {})", r.what, curl_easy_strerror(code), elapsed_ms,
-                        t->attempt));
+      Trace("{} -> {} after {} ms (attempt {})", r.what, curl_easy_strerror(code), elapsed_ms,
+                        t->attempt);
     } else if (status >= 200 && status < 300) {
-      Trace(fmt::format("{} -> {} in {} ms (attempt {})", r.what, status, elapsed_ms, t->attempt));
+      Trace("{} -> {} in {} ms (attempt {})", r.what, status, elapsed_ms, t->attempt);
       t->fd.Reset();
       Callback done = std::move(t->done);
       done(std::move(t->response));
       return;
     } else {
       auto [service_code, message] = ParseErrorBody(t->response.body);
-      Trace(fmt::format("{} -> {} {} in {} ms (attempt {})", r.what, status, service_code, elapsed_ms,
-                        t->attempt));
+      Trace("{} -> {} {} in {} ms (attempt {})", r.what, status, service_code, elapsed_ms,
+                        t->attempt);
       error.http_status = static_cast<int>(status);
       error.service_code = service_code;
       if (r.service == "s3") error.bucket_region = BucketRegionOf(t->response);
@@ -470,16 +531,20 @@ class CurlClient final : public HttpClient {
     clock_offset_ = std::chrono::duration_cast<std::chrono::seconds>(
         std::chrono::system_clock::from_time_t(server) - now);
     ++stats_.clock_corrections;
-    Trace(fmt::format("clock corrected by {} s from the server's Date header", clock_offset_.count()));
+    Trace("clock corrected by {} s from the server's Date header", clock_offset_.count());
     return true;
   }
 
-  void Trace(const std::string& line) {
-    if (options_.trace) options_.trace(line);
+  // Formats only when tracing is on: this runs once per request.
+  template <class... Args>
+  void Trace(fmt::format_string<Args...> format, Args&&... args) {
+    if (options_.trace) options_.trace(fmt::format(format, std::forward<Args>(args)...));
   }
 
   ClientOptions options_;
   CurlMulti multi_;
+  UniqueFd epoll_;
+  std::optional<Clock::time_point> timer_due_;  ///< libcurl's timer, when it has one.
   std::mt19937_64 rng_;
   std::deque<std::unique_ptr<Transfer>> ready_;
   std::vector<std::pair<Clock::time_point, std::unique_ptr<Transfer>>> waiting_;
@@ -514,7 +579,9 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(ClientOptions options) {
   // Keep a connection per transfer in flight alive between requests so that they are reused.
   curl_multi_setopt(multi.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(options.max_in_flight));
   curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.max_in_flight));
-  return std::unique_ptr<HttpClient>(new CurlClient(std::move(options), std::move(multi)));
+  UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll) return Fail(ErrorCode::kInternal, fmt::format("epoll_create1 failed: {}", std::strerror(errno)));
+  return std::unique_ptr<HttpClient>(new CurlClient(std::move(options), std::move(multi), std::move(epoll)));
 }
 
 void GlobalInit() {

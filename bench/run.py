@@ -43,7 +43,9 @@ import servers  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
-ALL_TOOLS = ["sitesync", "aws", "rclone", "rclone-fast", "s3cmd", "floor"]
+DEFAULT_TOOLS = ["sitesync", "aws", "rclone", "rclone-fast", "s3cmd", "floor"]
+# Not run unless named: the same tools with 128 requests in flight, to show what the in-flight count allows.
+ALL_TOOLS = DEFAULT_TOOLS + ["sitesync-j128", "rclone-fast-j128", "floor-j128"]
 SCENARIOS = {"a": "first upload", "b": "no-op resync", "c": "edit 5 pages + rss.xml", "d": "delete 10 files"}
 TOOL_LABEL = {
     "sitesync": "sitesync (--jobs 64 default)",
@@ -52,6 +54,9 @@ TOOL_LABEL = {
     "rclone-fast": "rclone sync --size-only --transfers 64 --fast-list --s3-no-head --s3-no-check-bucket",
     "s3cmd": "s3cmd sync --no-check-md5",
     "floor": "floor (floor.js, 64 in flight)",
+    "sitesync-j128": "sitesync --jobs 128",
+    "rclone-fast-j128": "rclone-fast with --transfers 128",
+    "floor-j128": "floor (floor.js, 128 in flight)",
 }
 OP_SHORT = [("PutObject", "Put"), ("ListObjectsV2", "ListV2"), ("ListObjects", "ListV1"),
             ("DeleteObjects", "DelObjs"), ("DeleteObject", "Del1"), ("CreateMultipartUpload", "MPUcreate"),
@@ -187,6 +192,11 @@ class Tools:
                          "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true"})
 
     def argv(self, tool, site, scenario, bucket):
+        if tool.endswith("-j128"):  # the same tool with 128 requests in flight instead of 64
+            cmd = self.argv(tool[:-len("-j128")], site, scenario, bucket)
+            if tool.startswith("rclone"):
+                return [("128" if a == "64" else a) for a in cmd]
+            return cmd + ["--jobs", "128"]
         src = site.dirs[scenario]
         delete = scenario == "d"
         if tool == "sitesync":
@@ -424,7 +434,7 @@ def main():
     ap.add_argument("--latency", default="0,20", help="per-request latency in ms (comma-separated)")
     ap.add_argument("--scenario", default="a,b,c,d")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--tools", default=",".join(ALL_TOOLS))
+    ap.add_argument("--tools", default=",".join(DEFAULT_TOOLS))
     ap.add_argument("--skip-slow", action="store_true", help="skip s3cmd on the first upload of medium")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--sitesync", default=os.path.join(ROOT, "build", "cli", "sitesync"))
@@ -446,7 +456,8 @@ def main():
             ap.error(f"unknown tool {t}; known: {', '.join(ALL_TOOLS)}")
     if a.build:
         subprocess.run(["cmake", "--build", os.path.join(ROOT, "build"), "-j2", "--target", "sitesync"], check=True)
-    if "sitesync" in tools and not os.access(a.sitesync, os.X_OK):
+    uses_sitesync = any(t.startswith("sitesync") for t in tools)
+    if uses_sitesync and not os.access(a.sitesync, os.X_OK):
         ap.error(f"no sitesync binary at {a.sitesync} (build it, or --build)")
     if not os.path.exists("/usr/bin/time"):
         ap.error("/usr/bin/time is missing (apt-get install time)")
@@ -454,7 +465,7 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    if "sitesync" in tools:
+    if uses_sitesync:
         # run a private copy: a rebuild of build/cli/sitesync during the run must not change or remove it
         snap = os.path.join(a.work, f"sitesync-{stamp}")
         shutil.copy2(a.sitesync, snap)
@@ -537,7 +548,7 @@ def main():
                                              "requests": st["requests"], "bytes_in": st["bytes_in"],
                                              "expect_100": st.get("expect_100_continue", 0),
                                              "server_cpu": st.get("cpu_ms", 0) / 1000,
-                                             "floor_internal": _floor_seconds(log_path) if tool == "floor" else None,
+                                             "floor_internal": _floor_seconds(log_path) if tool.startswith("floor") else None,
                                              "ok": ok,
                                              "verify": verify, "log": log_path,
                                              "error_tail": tail if (rc != 0 or not ok) else ""})
@@ -547,7 +558,7 @@ def main():
                                 if rc != 0 or not ok:
                                     log("      " + tail.strip().replace("\n", "\n      ")[-400:])
                         save()
-    if "sitesync" in tools and _binary_id(a.sitesync_orig) != meta["sitesync_binary"]:
+    if uses_sitesync and _binary_id(a.sitesync_orig) != meta["sitesync_binary"]:
         meta["note"] = (f"{a.sitesync_orig} was rebuilt during the run; the run used the copy taken at its start")
         log("note: " + meta["note"])
     summary = save()
