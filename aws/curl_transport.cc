@@ -215,6 +215,9 @@ class CurlClient final : public HttpClient {
       if (running_.empty() && waiting_.empty()) continue;
       std::array<epoll_event, 64> events;
       const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), WaitMs());
+      // Nothing ready and no timer of curl's: let curl look at its transfers anyway (at most once a second while
+      // idle), so that a transfer can never wait on an event that was not asked for.
+      if (n == 0 && !timer_due_) SocketAction(CURL_SOCKET_TIMEOUT, 0);
       for (int i = 0; i < n; ++i) {
         int flags = 0;
         if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
