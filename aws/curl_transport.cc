@@ -173,7 +173,10 @@ std::string HostHeader(std::string_view endpoint) {
 class CurlClient final : public HttpClient {
  public:
   CurlClient(ClientOptions options, CurlMulti multi, UniqueFd epoll)
-      : options_(std::move(options)), multi_(std::move(multi)), epoll_(std::move(epoll)), rng_(std::random_device{}()) {
+      : options_(std::move(options)),
+        multi_(std::move(multi)),
+        epoll_(std::move(epoll)),
+        rng_(std::random_device{}()) {
     curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, &CurlClient::OnSocket);
     curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &CurlClient::OnTimer);
@@ -462,8 +465,7 @@ class CurlClient final : public HttpClient {
         error = Error{ErrorCode::kNetwork, fmt::format("{}: {} ({})", r.what, detail, r.endpoint),
                       IsRetryableCurlCode(code), 0, {}};
       }
-      Trace("{} -> {} after {} ms (attempt {})", r.what, curl_easy_strerror(code), elapsed_ms,
-                        t->attempt);
+      Trace("{} -> {} after {} ms (attempt {})", r.what, curl_easy_strerror(code), elapsed_ms, t->attempt);
     } else if (status >= 200 && status < 300) {
       Trace("{} -> {} in {} ms (attempt {})", r.what, status, elapsed_ms, t->attempt);
       t->fd.Reset();
@@ -472,8 +474,7 @@ class CurlClient final : public HttpClient {
       return;
     } else {
       auto [service_code, message] = ParseErrorBody(t->response.body);
-      Trace("{} -> {} {} in {} ms (attempt {})", r.what, status, service_code, elapsed_ms,
-                        t->attempt);
+      Trace("{} -> {} {} in {} ms (attempt {})", r.what, status, service_code, elapsed_ms, t->attempt);
       error.http_status = static_cast<int>(status);
       error.service_code = service_code;
       if (r.service == "s3") error.bucket_region = BucketRegionOf(t->response);

@@ -55,8 +55,8 @@ struct Uploaded {
 /// Result of one upload, or the error.
 using UploadDone = std::function<void(aws::Result<Uploaded>)>;
 
-/// Queues the upload of one file (PutObject with its checksum, see BodyChecksum, or multipart above the threshold with parts in
-/// flight together and an abort on failure). `done` runs on the loop when it finished.
+/// Queues the upload of one file (PutObject with its checksum, see BodyChecksum, or multipart above the threshold
+/// with parts in flight together and an abort on failure). `done` runs on the loop when it finished.
 void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done);
 
 /// The DeleteObjects request body for `keys` (at most 1,000), quiet mode.
