@@ -6,7 +6,8 @@ SITESYNC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Debian packages the build, the tests and the demo need.
 SITESYNC_PACKAGES=(
   build-essential cmake pkg-config
-  libcurl4-openssl-dev libssl-dev zlib1g-dev libxml2-dev libyaml-cpp-dev libinotifytools0-dev inotify-tools
+  libcurl4-openssl-dev libssl-dev zlib1g-dev libxml2-dev libyaml-cpp-dev
+  inotify-tools  # inotifywait: the peer baseline of bench/watch_bench.py (the watcher uses the kernel API)
   libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev googletest
   awscli
   nodejs time  # bench/scale.py --check (ctest bench.scale_memory)

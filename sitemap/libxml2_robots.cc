@@ -140,10 +140,10 @@ bool RobotsNoindex(std::string_view html) {
   return scanner.Finish();
 }
 
-aws::Result<bool> FileRobotsNoindex(const std::filesystem::path& file) {
+Result<bool> FileRobotsNoindex(const std::filesystem::path& file) {
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return aws::Fail(aws::ErrorCode::kIo, "cannot read " + file.string() + " (" +
+    return Fail(ErrorCode::kIo, "cannot read " + file.string() + " (" +
                                               std::error_code(errno, std::generic_category()).message() + ")");
   }
   struct Closer {
@@ -157,7 +157,7 @@ aws::Result<bool> FileRobotsNoindex(const std::filesystem::path& file) {
     const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      return aws::Fail(aws::ErrorCode::kIo, "cannot read " + file.string() + " (" +
+      return Fail(ErrorCode::kIo, "cannot read " + file.string() + " (" +
                                                 std::error_code(errno, std::generic_category()).message() + ")");
     }
     if (n == 0) break;

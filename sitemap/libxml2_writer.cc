@@ -24,13 +24,13 @@ const xmlChar* X(const char* s) { return reinterpret_cast<const xmlChar*>(s); }
 
 }  // namespace
 
-aws::Result<std::string> WriteSitemapXml(XmlRoot root, std::span<const XmlEntry> entries) {
+Result<std::string> WriteSitemapXml(XmlRoot root, std::span<const XmlEntry> entries) {
   XmlBufferPtr buffer(xmlBufferCreate());
-  if (!buffer) return aws::Fail(aws::ErrorCode::kInternal, "sitemap: out of memory");
+  if (!buffer) return Fail(ErrorCode::kInternal, "sitemap: out of memory");
   // The writer must be freed (it flushes) before the buffer is read, and before the buffer is freed.
   {
     XmlWriterPtr writer(xmlNewTextWriterMemory(buffer.get(), 0));
-    if (!writer) return aws::Fail(aws::ErrorCode::kInternal, "sitemap: out of memory");
+    if (!writer) return Fail(ErrorCode::kInternal, "sitemap: out of memory");
     xmlTextWriter* w = writer.get();
     const char* const outer = root == XmlRoot::kUrlset ? "urlset" : "sitemapindex";
     const char* const inner = root == XmlRoot::kUrlset ? "url" : "sitemap";
@@ -46,7 +46,7 @@ aws::Result<std::string> WriteSitemapXml(XmlRoot root, std::span<const XmlEntry>
            xmlTextWriterEndElement(w) >= 0;
     }
     ok = ok && xmlTextWriterEndDocument(w) >= 0;
-    if (!ok) return aws::Fail(aws::ErrorCode::kInternal, "sitemap: libxml2 could not write the XML");
+    if (!ok) return Fail(ErrorCode::kInternal, "sitemap: libxml2 could not write the XML");
   }
   const int size = xmlBufferLength(buffer.get());
   return std::string(reinterpret_cast<const char*>(xmlBufferContent(buffer.get())), static_cast<std::size_t>(size));
@@ -72,7 +72,7 @@ std::size_t XmlSizes::Entry(const XmlEntry& entry) const {
   return fixed_per_entry + loc + entry.lastmod.size();
 }
 
-aws::Result<XmlSizes> MeasureSitemapXml(XmlRoot root) {
+Result<XmlSizes> MeasureSitemapXml(XmlRoot root) {
   // Measured rather than hard-coded, so that a libxml2 with other indentation or line ends still splits right.
   // From one and two entries: a document without entries is written "<urlset .../>", shorter than the frame
   // around entries.

@@ -31,14 +31,14 @@ bool SamePages(const std::vector<Page>& a, const std::vector<Page>& b) {
 PageSet::PageSet(std::filesystem::path source, WalkOptions filters, std::string output_rel)
     : source_(std::move(source)), filters_(std::move(filters)), output_rel_(std::move(output_rel)) {}
 
-aws::Result<bool> PageSet::Rescan() {
+Result<bool> PageSet::Rescan() {
   warnings_.clear();
   auto site = Walk(source_, filters_);
   if (!site) return std::unexpected(site.error());
   return Apply(*site, {}, true);
 }
 
-aws::Result<bool> PageSet::Update(std::span<const std::string> rel_paths) {
+Result<bool> PageSet::Update(std::span<const std::string> rel_paths) {
   warnings_.clear();
   if (rel_paths.empty()) return false;
   auto site = WalkPaths(source_, rel_paths, filters_);
@@ -48,7 +48,7 @@ aws::Result<bool> PageSet::Update(std::span<const std::string> rel_paths) {
 
 std::vector<Page> PageSet::Pages() const { return pages_; }
 
-aws::Result<bool> PageSet::Apply(const SiteMap& site, std::span<const std::string> scope, bool everything) {
+Result<bool> PageSet::Apply(const SiteMap& site, std::span<const std::string> scope, bool everything) {
   std::vector<Page> next;
   next.reserve(everything ? site.files.size() : pages_.size() + site.files.size());
   // Outside the scope nothing was looked at: those pages stay as they were.

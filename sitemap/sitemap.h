@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "aws/aws.h"
+#include "base/result.h"
 
 namespace sitesync::sitemap {
 
@@ -60,12 +60,12 @@ struct SiteMap {
 /// other entries that cannot be read are skipped with a warning.
 /// Symlinks are followed when their target stays inside `source`; ones pointing outside, broken ones and loops
 /// are skipped with a warning. Fails with kInput when `source` is missing or not a directory.
-[[nodiscard]] aws::Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options);
+[[nodiscard]] Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options);
 
 /// Like Walk, but only for `rel_paths` (files or folders, walked whole), judged exactly as the full walk would
 /// judge them (filters of their parent folders, symlink rules); paths that do not exist give nothing. For a
 /// watch batch, which must not stat the whole site for one changed file.
-[[nodiscard]] aws::Result<SiteMap> WalkPaths(const std::filesystem::path& source,
+[[nodiscard]] Result<SiteMap> WalkPaths(const std::filesystem::path& source,
                                              std::span<const std::string> rel_paths, const WalkOptions& options);
 
 /// Glob match against a '/'-separated relative path. `*` and `?` do not cross '/', `**` does (`a/**/b` also
@@ -130,7 +130,7 @@ class Glob {
 /// Checks a site's base URL: absolute http or https, a host, an optional port and path, no query, fragment,
 /// user info, spaces or non-ASCII bytes. Returns it with the scheme and host lowercased and a trailing '/'
 /// ("https://Example.com/blog" -> "https://example.com/blog/"). Fails with kUsage saying what is wrong.
-[[nodiscard]] aws::Result<std::string> NormalizeBaseUrl(std::string_view url);
+[[nodiscard]] Result<std::string> NormalizeBaseUrl(std::string_view url);
 
 /// The W3C Datetime form sitemaps use, in UTC to the second: "2026-11-23T10:00:00Z" (ns since the epoch).
 [[nodiscard]] std::string W3cDatetime(std::int64_t unix_ns);
@@ -143,7 +143,7 @@ class Glob {
 
 /// RobotsNoindex() of a file, reading only as far as its head (at most the first 1 MiB). Fails with kIo naming
 /// the file when it cannot be read.
-[[nodiscard]] aws::Result<bool> FileRobotsNoindex(const std::filesystem::path& file);
+[[nodiscard]] Result<bool> FileRobotsNoindex(const std::filesystem::path& file);
 
 /// An HTML page of the site, as sitemap.xml needs it.
 struct Page {
@@ -164,10 +164,10 @@ class PageSet {
 
   /// Walks all of SOURCE. Returns whether the pages (paths, mtimes, noindex) changed since the last call. Fails
   /// as Walk() does (kInput when SOURCE is missing).
-  [[nodiscard]] aws::Result<bool> Rescan();
+  [[nodiscard]] Result<bool> Rescan();
   /// Looks again at `rel_paths` only (files or folders, relative to SOURCE; gone ones drop their pages).
   /// Returns whether the pages changed.
-  [[nodiscard]] aws::Result<bool> Update(std::span<const std::string> rel_paths);
+  [[nodiscard]] Result<bool> Update(std::span<const std::string> rel_paths);
 
   /// The pages, sorted by rel_path.
   [[nodiscard]] std::vector<Page> Pages() const;
@@ -175,7 +175,7 @@ class PageSet {
   [[nodiscard]] const std::vector<std::string>& Warnings() const { return warnings_; }
 
  private:
-  aws::Result<bool> Apply(const SiteMap& site, std::span<const std::string> scope, bool everything);
+  Result<bool> Apply(const SiteMap& site, std::span<const std::string> scope, bool everything);
 
   std::filesystem::path source_;
   WalkOptions filters_;
@@ -219,7 +219,7 @@ struct Sitemap {
 /// (CanonicalUrlPath, percent-encoded, under base_url, XML-escaped) and <lastmod> (the mtime, W3cDatetime),
 /// sorted by URL. Past max_urls or max_bytes, split into parts `<stem>-1<ext>`, ... with a <sitemapindex> as
 /// documents[0] whose <lastmod> per part is its newest page. Written with libxml2's xmlTextWriter.
-[[nodiscard]] aws::Result<Sitemap> BuildSitemap(std::span<const Page> pages, const SitemapOptions& options);
+[[nodiscard]] Result<Sitemap> BuildSitemap(std::span<const Page> pages, const SitemapOptions& options);
 
 /// What WriteSitemap changed.
 struct WriteOutcome {
@@ -231,6 +231,6 @@ struct WriteOutcome {
 /// same is left alone (no write, same mtime); the others are written to a dot-named temporary file in the same
 /// folder and renamed over the old one, so readers never see half a file. Parts `<stem>-N<ext>` left from an
 /// earlier sitemap with more parts are removed (only files that are sitemaps). Fails with kIo naming the path.
-[[nodiscard]] aws::Result<WriteOutcome> WriteSitemap(const Sitemap& sitemap, const std::filesystem::path& output);
+[[nodiscard]] Result<WriteOutcome> WriteSitemap(const Sitemap& sitemap, const std::filesystem::path& output);
 
 }  // namespace sitesync::sitemap

@@ -52,7 +52,7 @@ bool SameContent(const std::filesystem::path& path, std::string_view content) {
   return ReadPrefix(path, content.size() + 1, existing) && existing == content;
 }
 
-aws::Result<void> WriteAtomically(const std::filesystem::path& path, std::string_view content) {
+Result<void> WriteAtomically(const std::filesystem::path& path, std::string_view content) {
   static std::atomic<unsigned> counter{0};
   const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   // A dot name: the sync and the watcher skip dotfiles, so the half-written file is never uploaded.
@@ -60,14 +60,14 @@ aws::Result<void> WriteAtomically(const std::filesystem::path& path, std::string
       folder / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   auto fail = [&](std::string_view what, int error) {
     ::unlink(temp.c_str());
-    return aws::Fail(aws::ErrorCode::kIo, "cannot write sitemap " + path.string() + ": " + std::string(what) + " (" +
+    return Fail(ErrorCode::kIo, "cannot write sitemap " + path.string() + ": " + std::string(what) + " (" +
                                               ErrnoText(error) + "); check that the folder exists and is writable, "
                                                                  "or write elsewhere with -o FILE / sitemap.output");
   };
   FdCloser f{::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)};
   if (f.fd < 0) {
     const int error = errno;
-    return aws::Fail(aws::ErrorCode::kIo, "cannot write sitemap " + path.string() + ": cannot create a file in " +
+    return Fail(ErrorCode::kIo, "cannot write sitemap " + path.string() + ": cannot create a file in " +
                                               folder.string() + " (" + ErrnoText(error) +
                                               "); check that the folder exists and is writable, or write elsewhere "
                                               "with -o FILE / sitemap.output");
@@ -98,7 +98,7 @@ bool IsOurSitemap(const std::filesystem::path& path) {
 
 }  // namespace
 
-aws::Result<WriteOutcome> WriteSitemap(const Sitemap& sitemap, const std::filesystem::path& output) {
+Result<WriteOutcome> WriteSitemap(const Sitemap& sitemap, const std::filesystem::path& output) {
   WriteOutcome out;
   const std::filesystem::path folder = output.has_parent_path() ? output.parent_path() : std::filesystem::path(".");
   for (std::size_t i = 0; i < sitemap.documents.size(); ++i) {

@@ -86,7 +86,7 @@ bool IsSitemapFile(std::string_view rel_path, std::string_view output_rel) {
   return !name.empty() && name.size() <= 9 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-aws::Result<Sitemap> BuildSitemap(std::span<const Page> pages, const SitemapOptions& options) {
+Result<Sitemap> BuildSitemap(std::span<const Page> pages, const SitemapOptions& options) {
   Sitemap out;
   std::vector<Item> items;
   items.reserve(pages.size());
@@ -131,7 +131,7 @@ aws::Result<Sitemap> BuildSitemap(std::span<const Page> pages, const SitemapOpti
       bytes = sizes->empty_document;
     }
     if (bytes + entry > options.max_bytes) {
-      return aws::Fail(aws::ErrorCode::kInternal, "sitemap: one URL does not fit in a file of " +
+      return Fail(ErrorCode::kInternal, "sitemap: one URL does not fit in a file of " +
                                                       std::to_string(options.max_bytes) + " bytes");
     }
     bytes += entry;
@@ -152,7 +152,7 @@ aws::Result<Sitemap> BuildSitemap(std::span<const Page> pages, const SitemapOpti
     out.documents.push_back(SitemapDocument{output_name, std::move(*xml), items.size()});
   } else {
     if (ranges.size() > kMaxIndexEntries) {
-      return aws::Fail(aws::ErrorCode::kInput, "sitemap: " + std::to_string(items.size()) +
+      return Fail(ErrorCode::kInput, "sitemap: " + std::to_string(items.size()) +
                                                    " URLs need more than 50,000 sitemap files, more than one "
                                                    "sitemap index can list");
     }
@@ -176,7 +176,7 @@ aws::Result<Sitemap> BuildSitemap(std::span<const Page> pages, const SitemapOpti
   }
   for (const SitemapDocument& doc : out.documents) {
     if (doc.content.size() > options.max_bytes) {
-      return aws::Fail(aws::ErrorCode::kInternal, "sitemap: " + doc.name + " came out larger than " +
+      return Fail(ErrorCode::kInternal, "sitemap: " + doc.name + " came out larger than " +
                                                       std::to_string(options.max_bytes) + " bytes");
     }
   }

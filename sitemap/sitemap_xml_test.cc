@@ -17,6 +17,7 @@
 #include <system_error>
 #include <vector>
 
+#include "aws/aws.h"
 #include "sitemap/sitemap.h"
 #include "sitemap/xml_writer.h"
 
@@ -131,7 +132,7 @@ TEST(NormalizeBaseUrl, Refuses) {
                                "https://example.com/<x>", "https://ex!ample.com/"}) {
     auto got = NormalizeBaseUrl(bad);
     ASSERT_FALSE(got.has_value()) << bad << " was accepted as " << *got;
-    EXPECT_EQ(got.error().code, aws::ErrorCode::kUsage);
+    EXPECT_EQ(got.error().code, ErrorCode::kUsage);
     EXPECT_NE(got.error().message.find("https://example.com/"), std::string::npos) << got.error().message;
   }
 }
@@ -220,7 +221,7 @@ TEST(RobotsNoindex, MissingFileIsAnIoError) {
   TempDir dir;
   auto got = FileRobotsNoindex(dir.root() / "nope.html");
   ASSERT_FALSE(got.has_value());
-  EXPECT_EQ(got.error().code, aws::ErrorCode::kIo);
+  EXPECT_EQ(got.error().code, ErrorCode::kIo);
   EXPECT_NE(got.error().message.find("nope.html"), std::string::npos);
 }
 
@@ -477,14 +478,14 @@ TEST(WriteSitemap, UnwritableFolderIsAnIoErrorNamingThePath) {
   ASSERT_TRUE(map.has_value());
   auto missing = WriteSitemap(*map, dir.root() / "no" / "such" / "sitemap.xml");
   ASSERT_FALSE(missing.has_value());
-  EXPECT_EQ(missing.error().code, aws::ErrorCode::kIo);
+  EXPECT_EQ(missing.error().code, ErrorCode::kIo);
   EXPECT_NE(missing.error().message.find("no/such/sitemap.xml"), std::string::npos) << missing.error().message;
   if (geteuid() != 0) {
     fs::create_directories(dir.root() / "ro");
     fs::permissions(dir.root() / "ro", fs::perms::owner_read | fs::perms::owner_exec);
     auto ro = WriteSitemap(*map, dir.root() / "ro" / "sitemap.xml");
     ASSERT_FALSE(ro.has_value());
-    EXPECT_EQ(ro.error().code, aws::ErrorCode::kIo);
+    EXPECT_EQ(ro.error().code, ErrorCode::kIo);
   }
 }
 
@@ -559,7 +560,7 @@ TEST(PageSet, MissingSourceIsAnInputError) {
   PageSet set("/nonexistent/sitesync/site", {}, "sitemap.xml");
   auto got = set.Rescan();
   ASSERT_FALSE(got.has_value());
-  EXPECT_EQ(got.error().code, aws::ErrorCode::kInput);
+  EXPECT_EQ(got.error().code, ErrorCode::kInput);
 }
 
 }  // namespace

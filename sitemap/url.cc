@@ -88,9 +88,9 @@ std::string EncodeUrlPath(std::string_view raw) {
   return out;
 }
 
-aws::Result<std::string> NormalizeBaseUrl(std::string_view url) {
+Result<std::string> NormalizeBaseUrl(std::string_view url) {
   auto bad = [&](std::string_view why) {
-    return aws::Fail(aws::ErrorCode::kUsage,
+    return Fail(ErrorCode::kUsage,
                      "bad base URL '" + std::string(url) + "': " + std::string(why) +
                          "; give the site's public address, such as https://example.com/ or https://example.com/blog/");
   };

@@ -371,11 +371,11 @@ std::optional<std::string> Walker::VisitFolder(const PendingFolder& folder) {
 namespace {
 
 // The canonical root of `source`, or the kInput error that Walk reports.
-aws::Result<std::string> CanonicalRoot(const std::filesystem::path& source);
+Result<std::string> CanonicalRoot(const std::filesystem::path& source);
 
 }  // namespace
 
-aws::Result<SiteMap> WalkPaths(const std::filesystem::path& source, std::span<const std::string> rel_paths,
+Result<SiteMap> WalkPaths(const std::filesystem::path& source, std::span<const std::string> rel_paths,
                                const WalkOptions& options) {
   auto root = CanonicalRoot(source);
   if (!root) return std::unexpected(root.error());
@@ -386,27 +386,27 @@ aws::Result<SiteMap> WalkPaths(const std::filesystem::path& source, std::span<co
 
 namespace {
 
-aws::Result<std::string> CanonicalRoot(const std::filesystem::path& source) {
+Result<std::string> CanonicalRoot(const std::filesystem::path& source) {
   const std::string& given = source.native();
   struct stat st{};
   if (stat(given.c_str(), &st) != 0) {
     const int error = errno;
     if (error == ENOENT || error == ENOTDIR) {
-      return aws::Fail(aws::ErrorCode::kInput, "source '" + given +
+      return Fail(ErrorCode::kInput, "source '" + given +
                                                    "' does not exist; check the SOURCE argument, or build the "
                                                    "site first");
     }
-    return aws::Fail(aws::ErrorCode::kInput,
+    return Fail(ErrorCode::kInput,
                      "source '" + given + "': cannot access it (" + ErrnoText(error) + "); check its permissions");
   }
   if (!S_ISDIR(st.st_mode)) {
-    return aws::Fail(aws::ErrorCode::kInput, "source '" + given +
+    return Fail(ErrorCode::kInput, "source '" + given +
                                                  "' is not a directory; SOURCE must be the folder that holds the "
                                                  "built site (such as public/)");
   }
   const std::unique_ptr<char, FreeDeleter> root(realpath(given.c_str(), nullptr));
   if (!root) {
-    return aws::Fail(aws::ErrorCode::kInput, "source '" + given + "': cannot resolve its path (" +
+    return Fail(ErrorCode::kInput, "source '" + given + "': cannot resolve its path (" +
                                                  ErrnoText(errno) + "); check its permissions");
   }
   return std::string(root.get());
@@ -424,14 +424,14 @@ std::string LocalFile::AbsPath() const {
   return abs;
 }
 
-aws::Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options) {
+Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options) {
   const std::string& given = source.native();
   auto root = CanonicalRoot(source);
   if (!root) return std::unexpected(root.error());
   Walker walker(options, *root);
   // An unreadable SOURCE is fatal, not a warning: an empty site would make --delete empty the bucket.
   if (std::optional<std::string> error = walker.VisitFolder({})) {
-    return aws::Fail(aws::ErrorCode::kInput,
+    return Fail(ErrorCode::kInput,
                      "source '" + given + "': cannot read it (" + *error + "); check its permissions");
   }
   return std::move(walker).Take();

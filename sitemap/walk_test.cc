@@ -81,7 +81,7 @@ std::string WarningAbout(const SiteMap& map, std::string_view needle) {
 }
 
 SiteMap WalkOk(const fs::path& source, const WalkOptions& options = {}) {
-  aws::Result<SiteMap> map = Walk(source, options);
+  Result<SiteMap> map = Walk(source, options);
   EXPECT_TRUE(map.has_value()) << (map ? "" : map.error().message);
   return map ? *std::move(map) : SiteMap{};
 }
@@ -91,9 +91,9 @@ using Strings = std::vector<std::string>;
 TEST(Walk, MissingSourceFailsWithInputError) {
   TempTree tree;
   const fs::path missing = tree.root() / "public";
-  const aws::Result<SiteMap> map = Walk(missing, {});
+  const Result<SiteMap> map = Walk(missing, {});
   ASSERT_FALSE(map.has_value());
-  EXPECT_EQ(map.error().code, aws::ErrorCode::kInput);
+  EXPECT_EQ(map.error().code, ErrorCode::kInput);
   EXPECT_NE(map.error().message.find(missing.string()), std::string::npos) << map.error().message;
   EXPECT_NE(map.error().message.find("does not exist"), std::string::npos) << map.error().message;
 }
@@ -101,9 +101,9 @@ TEST(Walk, MissingSourceFailsWithInputError) {
 TEST(Walk, FileAsSourceFailsWithInputError) {
   TempTree tree;
   tree.File("index.html");
-  const aws::Result<SiteMap> map = Walk(tree.root() / "index.html", {});
+  const Result<SiteMap> map = Walk(tree.root() / "index.html", {});
   ASSERT_FALSE(map.has_value());
-  EXPECT_EQ(map.error().code, aws::ErrorCode::kInput);
+  EXPECT_EQ(map.error().code, ErrorCode::kInput);
   EXPECT_NE(map.error().message.find("is not a directory"), std::string::npos) << map.error().message;
   EXPECT_NE(map.error().message.find("index.html"), std::string::npos) << map.error().message;
 }
@@ -382,11 +382,11 @@ TEST(Walk, UnreadableSourceFails) {
   TempTree tree;
   tree.File("site/index.html");
   ASSERT_EQ(chmod((tree.root() / "site").c_str(), 0), 0);
-  const aws::Result<SiteMap> map = Walk(tree.root() / "site", {});
+  const Result<SiteMap> map = Walk(tree.root() / "site", {});
   chmod((tree.root() / "site").c_str(), 0700);
   // Not an empty site: that would make --delete empty the bucket.
   ASSERT_FALSE(map.has_value());
-  EXPECT_EQ(map.error().code, aws::ErrorCode::kInput);
+  EXPECT_EQ(map.error().code, ErrorCode::kInput);
   EXPECT_NE(map.error().message.find("cannot read"), std::string::npos) << map.error().message;
 }
 

@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-#include "aws/aws.h"
+#include "base/result.h"
 
 namespace sitesync::sitemap {
 
@@ -21,7 +21,7 @@ enum class XmlRoot { kUrlset, kSitemapIndex };
 
 /// The document: XML declaration (UTF-8), the root in the sitemaps.org 0.9 namespace, one child per entry,
 /// indented. Fails with kInternal when libxml2 cannot write (out of memory).
-[[nodiscard]] aws::Result<std::string> WriteSitemapXml(XmlRoot root, std::span<const XmlEntry> entries);
+[[nodiscard]] Result<std::string> WriteSitemapXml(XmlRoot root, std::span<const XmlEntry> entries);
 
 /// Bytes WriteSitemapXml() spends around its entries, and on `entry` (which must have a lastmod). Exact: the
 /// split into parts relies on it (sitemap_xml_test checks it against real output).
@@ -30,6 +30,6 @@ struct XmlSizes {
   std::size_t fixed_per_entry = 0;  ///< Besides the escaped loc and the lastmod.
   [[nodiscard]] std::size_t Entry(const XmlEntry& entry) const;
 };
-[[nodiscard]] aws::Result<XmlSizes> MeasureSitemapXml(XmlRoot root);
+[[nodiscard]] Result<XmlSizes> MeasureSitemapXml(XmlRoot root);
 
 }  // namespace sitesync::sitemap

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "aws/aws.h"
+#include "base/result.h"
 #include "sitemap/sitemap.h"
 #include "watcher/watcher.h"
 
@@ -39,12 +39,12 @@ class WatchTree {
   /// paths (the caller syncs everything at start), but a folder that cannot be watched asks `sink` for a
   /// rescan. Fails with kIo when the root itself cannot be watched (the message names the sysctl for ENOSPC),
   /// kInput when it is not a folder.
-  [[nodiscard]] aws::Result<void> Start(Coalescer& sink, Clock::time_point now);
+  [[nodiscard]] Result<void> Start(Coalescer& sink, Clock::time_point now);
 
   /// Interprets `bytes`: whole `struct inotify_event` records as read(2) returns them (the records are copied
   /// out, so any alignment will do). Adds paths, touches, rescans and holds to `sink`. Fails only when the root
   /// is gone and no folder above it can be watched to see it come back (fatal for the watcher).
-  [[nodiscard]] aws::Result<void> Process(std::span<const std::byte> bytes, Coalescer& sink, Clock::time_point now);
+  [[nodiscard]] Result<void> Process(std::span<const std::byte> bytes, Coalescer& sink, Clock::time_point now);
 
   /// False while the root folder is gone (flushing is held).
   bool RootPresent() const { return root_wd_ >= 0; }
@@ -71,15 +71,15 @@ class WatchTree {
   void DropSubtree(const std::string& rel);
   void DropAll();
   /// Walks the whole tree again after lost events, re-pointing every watch at its current path.
-  [[nodiscard]] aws::Result<void> Rewatch(Coalescer& sink, Clock::time_point now);
+  [[nodiscard]] Result<void> Rewatch(Coalescer& sink, Clock::time_point now);
   /// One event; sets `rewatch` when the watch table can no longer be trusted.
-  [[nodiscard]] aws::Result<void> HandleEvent(int wd, std::uint32_t mask, std::string_view name, Coalescer& sink,
+  [[nodiscard]] Result<void> HandleEvent(int wd, std::uint32_t mask, std::string_view name, Coalescer& sink,
                                               Clock::time_point now, bool& rewatch);
 
   void RootGone(std::string_view why, Coalescer& sink, Clock::time_point now);  // Hold(true), drop every watch.
   /// While the root is gone: watches the nearest existing folder above it, or, when the root is back, watches
   /// it again (Hold(false) and a rescan).
-  [[nodiscard]] aws::Result<void> ArmRootReturn(Coalescer& sink, Clock::time_point now);
+  [[nodiscard]] Result<void> ArmRootReturn(Coalescer& sink, Clock::time_point now);
 
   void Rescan(const std::string& kind, std::string reason, Coalescer& sink, Clock::time_point now);
   void LogOnce(const std::string& kind, std::string_view message);

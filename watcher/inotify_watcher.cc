@@ -297,7 +297,7 @@ void WatchTree::DropAll() {
   root_wd_ = -1;
 }
 
-aws::Result<void> WatchTree::Rewatch(Coalescer& sink, Clock::time_point now) {
+Result<void> WatchTree::Rewatch(Coalescer& sink, Clock::time_point now) {
   // Events were lost (overflow) or the table is wrong (unknown wd): walk again, watch before list as always.
   // Watches of folders still there come back with the same wd and are re-pointed at their current paths; the
   // rest are removed.
@@ -322,7 +322,7 @@ void WatchTree::RootGone(std::string_view why, Coalescer& sink, Clock::time_poin
   DropAll();
 }
 
-aws::Result<void> WatchTree::ArmRootReturn(Coalescer& sink, Clock::time_point now) {
+Result<void> WatchTree::ArmRootReturn(Coalescer& sink, Clock::time_point now) {
   // Site generators `rm -rf public` and write it again (Zola, Hugo with --cleanDestinationDir). Watch the
   // nearest existing folder above the root BEFORE checking whether the next folder down exists, so that its
   // creation is either seen by the check or reported by the watch.
@@ -339,7 +339,7 @@ aws::Result<void> WatchTree::ArmRootReturn(Coalescer& sink, Clock::time_point no
         return {};
       }
       if (last_root_errno_ != ENOENT && last_root_errno_ != ENOTDIR) {
-        return aws::Fail(aws::ErrorCode::kIo, AddWatchFailure(root_str_, last_root_errno_));
+        return Fail(ErrorCode::kIo, AddWatchFailure(root_str_, last_root_errno_));
       }
       continue;  // Gone again already.
     }
@@ -349,7 +349,7 @@ aws::Result<void> WatchTree::ArmRootReturn(Coalescer& sink, Clock::time_point no
     if (wd < 0) {
       const int err = errno;
       if (err == ENOENT || err == ENOTDIR) continue;
-      return aws::Fail(aws::ErrorCode::kIo,
+      return Fail(ErrorCode::kIo,
                        AddWatchFailure(fmt::format("{} (to see {} come back)", above.string(), root_str_), err));
     }
     if (ancestor_wd_ >= 0 && ancestor_wd_ != wd) {
@@ -362,25 +362,25 @@ aws::Result<void> WatchTree::ArmRootReturn(Coalescer& sink, Clock::time_point no
     next_name_ = down.empty() ? std::string() : down.begin()->string();
     if (!IsFolder((above / next_name_).string())) return {};  // Armed: its creation will be an event.
   }
-  return aws::Fail(aws::ErrorCode::kIo,
+  return Fail(ErrorCode::kIo,
                    fmt::format("watch {}: the root folder and the folders above it keep changing; giving up",
                                root_str_));
 }
 
-aws::Result<void> WatchTree::Start(Coalescer& sink, Clock::time_point now) {
+Result<void> WatchTree::Start(Coalescer& sink, Clock::time_point now) {
   if (!IsFolder(root_str_)) {
-    return aws::Fail(aws::ErrorCode::kInput, fmt::format("watch {}: not a folder", root_str_));
+    return Fail(ErrorCode::kInput, fmt::format("watch {}: not a folder", root_str_));
   }
   if (!WatchFolderTree("", false, sink, now)) {
     if (last_root_errno_ == ENOENT || last_root_errno_ == ENOTDIR) {
-      return aws::Fail(aws::ErrorCode::kInput, fmt::format("watch {}: not a folder", root_str_));
+      return Fail(ErrorCode::kInput, fmt::format("watch {}: not a folder", root_str_));
     }
-    return aws::Fail(aws::ErrorCode::kIo, AddWatchFailure(root_str_, last_root_errno_));
+    return Fail(ErrorCode::kIo, AddWatchFailure(root_str_, last_root_errno_));
   }
   return {};
 }
 
-aws::Result<void> WatchTree::HandleEvent(int wd, std::uint32_t mask, std::string_view name, Coalescer& sink,
+Result<void> WatchTree::HandleEvent(int wd, std::uint32_t mask, std::string_view name, Coalescer& sink,
                                          Clock::time_point now, bool& rewatch) {
   if (mask & IN_Q_OVERFLOW) {  // wd is -1: events were dropped, nobody knows which.
     Rescan("overflow",
@@ -463,7 +463,7 @@ aws::Result<void> WatchTree::HandleEvent(int wd, std::uint32_t mask, std::string
   return {};
 }
 
-aws::Result<void> WatchTree::Process(std::span<const std::byte> bytes, Coalescer& sink, Clock::time_point now) {
+Result<void> WatchTree::Process(std::span<const std::byte> bytes, Coalescer& sink, Clock::time_point now) {
   bool rewatch = false;
   std::size_t offset = 0;
   while (bytes.size() - offset >= sizeof(inotify_event)) {
@@ -531,7 +531,7 @@ class InotifySource final : public EventSource {
       : inotify_(std::move(inotify)), wake_(std::move(wake)),
         tree_(inotify_.get(), std::move(root), std::move(filters), std::move(log)) {}
 
-  aws::Result<void> Start() {
+  Result<void> Start() {
     // Nothing is reported at start (the caller syncs everything), except folders that could not be watched.
     Coalescer startup(std::chrono::milliseconds(0), std::chrono::milliseconds(0));
     if (auto r = tree_.Start(startup, Clock::now()); !r) return r;
@@ -539,7 +539,7 @@ class InotifySource final : public EventSource {
     return {};
   }
 
-  aws::Result<void> Wait(std::optional<Clock::time_point> deadline, Coalescer& sink) override {
+  Result<void> Wait(std::optional<Clock::time_point> deadline, Coalescer& sink) override {
     if (startup_) {
       const auto now = Clock::now();
       for (const auto& path : startup_->paths) sink.Add(path, now);
@@ -559,7 +559,7 @@ class InotifySource final : public EventSource {
       const int rc = ::poll(fds.data(), fds.size(), timeout_ms);
       if (rc < 0) {
         if (errno == EINTR) continue;  // A signal handler that wants us awake wrote the eventfd.
-        return aws::Fail(aws::ErrorCode::kIo, fmt::format("watch: poll failed ({})", internal::ErrnoName(errno)));
+        return Fail(ErrorCode::kIo, fmt::format("watch: poll failed ({})", internal::ErrnoName(errno)));
       }
       if (fds[1].revents & POLLIN) {
         std::uint64_t count = 0;
@@ -567,7 +567,7 @@ class InotifySource final : public EventSource {
         }  // EAGAIN when another Wait consumed it: fine.
       }
       if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-        return aws::Fail(aws::ErrorCode::kIo, "watch: the inotify descriptor failed");
+        return Fail(ErrorCode::kIo, "watch: the inotify descriptor failed");
       }
       if (fds[0].revents & POLLIN) return Drain(sink);
       return {};  // Deadline reached or interrupted.
@@ -582,13 +582,13 @@ class InotifySource final : public EventSource {
   }
 
  private:
-  aws::Result<void> Drain(Coalescer& sink) {
+  Result<void> Drain(Coalescer& sink) {
     for (int reads = 0; reads < kMaxReadsPerWait;) {
       const ssize_t n = ::read(inotify_.get(), buffer_.data(), buffer_.size());
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
-        return aws::Fail(aws::ErrorCode::kIo,
+        return Fail(ErrorCode::kIo,
                          fmt::format("watch: reading inotify events failed ({})", internal::ErrnoName(errno)));
       }
       if (n == 0) return {};
@@ -608,20 +608,20 @@ class InotifySource final : public EventSource {
 
 }  // namespace
 
-aws::Result<std::unique_ptr<EventSource>> MakeInotifySource(const std::filesystem::path& root,
+Result<std::unique_ptr<EventSource>> MakeInotifySource(const std::filesystem::path& root,
                                                             const sitemap::WalkOptions& filters, Log log) {
   // Canonical: the watches are on inodes, and the folders above the root are watched by name when it goes away.
   std::error_code ec;
   std::filesystem::path canonical = std::filesystem::canonical(root, ec);
-  if (ec) return aws::Fail(aws::ErrorCode::kInput, fmt::format("watch {}: {}", root.string(), ec.message()));
+  if (ec) return Fail(ErrorCode::kInput, fmt::format("watch {}: {}", root.string(), ec.message()));
   if (!std::filesystem::is_directory(canonical, ec)) {
-    return aws::Fail(aws::ErrorCode::kInput, fmt::format("watch {}: not a folder", root.string()));
+    return Fail(ErrorCode::kInput, fmt::format("watch {}: not a folder", root.string()));
   }
   Fd inotify(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  if (inotify.get() < 0) return aws::Fail(aws::ErrorCode::kIo, internal::InitFailure(errno));
+  if (inotify.get() < 0) return Fail(ErrorCode::kIo, internal::InitFailure(errno));
   Fd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (wake.get() < 0) {
-    return aws::Fail(aws::ErrorCode::kIo, fmt::format("watch: eventfd failed ({})", internal::ErrnoName(errno)));
+    return Fail(ErrorCode::kIo, fmt::format("watch: eventfd failed ({})", internal::ErrnoName(errno)));
   }
   auto source = std::make_unique<InotifySource>(std::move(inotify), std::move(wake), std::move(canonical), filters,
                                                 std::move(log));

@@ -160,12 +160,12 @@ TEST(InotifySource, FailsOnMissingRootOrFile) {
   TempDir tmp;
   auto missing = MakeInotifySource(tmp.path() / "nope", {}, {});
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().code, aws::ErrorCode::kInput);
+  EXPECT_EQ(missing.error().code, ErrorCode::kInput);
   EXPECT_NE(missing.error().message.find("nope"), std::string::npos);
   WriteFile(tmp.path() / "file");
   auto file = MakeInotifySource(tmp.path() / "file", {}, {});
   ASSERT_FALSE(file);
-  EXPECT_EQ(file.error().code, aws::ErrorCode::kInput);
+  EXPECT_EQ(file.error().code, ErrorCode::kInput);
 }
 
 TEST(InotifySource, WrittenFileIsSeen) {

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "aws/aws.h"
+#include "base/result.h"
 #include "sitemap/sitemap.h"
 
 namespace sitesync::watcher {
@@ -73,7 +73,7 @@ class EventSource {
   virtual ~EventSource() = default;
   /// Blocks until there are events, `deadline` passes (nullopt: no deadline) or Interrupt is called; adds what
   /// it saw to `sink`. An Error here is fatal for the watcher (e.g. the inotify descriptor failed).
-  [[nodiscard]] virtual aws::Result<void> Wait(std::optional<Clock::time_point> deadline, Coalescer& sink) = 0;
+  [[nodiscard]] virtual Result<void> Wait(std::optional<Clock::time_point> deadline, Coalescer& sink) = 0;
   /// Wakes a blocked Wait. Async-signal-safe (a write to an eventfd).
   virtual void Interrupt() = 0;
 };
@@ -87,7 +87,7 @@ using Log = std::function<void(std::string_view)>;
 /// "maybe gone". IN_Q_OVERFLOW, an unknown watch descriptor or a failed add_watch ask for a rescan (ENOSPC names
 /// the sysctl to raise). When the root itself goes away, flushing is held until it is back, then a rescan is
 /// asked for. Fails with kInput when `root` is not a folder.
-[[nodiscard]] aws::Result<std::unique_ptr<EventSource>> MakeInotifySource(const std::filesystem::path& root,
+[[nodiscard]] Result<std::unique_ptr<EventSource>> MakeInotifySource(const std::filesystem::path& root,
                                                                           const sitemap::WalkOptions& filters,
                                                                           Log log);
 
