@@ -93,14 +93,17 @@ class WatchTree {
   std::vector<std::string> KeptFilePaths(const std::string& real_rel) const;
   /// True when the folder at `real_rel` is pruned under every path it is published under.
   bool FolderPrunedEverywhere(const std::string& real_rel) const;
-  /// When `rel` is a symlink that sync follows to a folder inside the root (as sitemap::Walk judges it: inside,
-  /// not broken, not leading back to a folder that contains it), its target (a real path below the root).
-  std::optional<std::string> FollowedFolderLink(const std::string& rel) const;
-  /// Records the followed link `rel` -> `target` and queues the target for watching when it is not yet.
-  void AddLink(const std::string& rel, const std::string& target, std::vector<std::string>& pending);
+  /// When `rel` is a symlink that sync follows (as sitemap::Walk judges it: its target a folder or a regular
+  /// file inside the root, not broken, not leading back to a folder that contains it), and the filters keep it
+  /// under some path: its target (a real path below the root).
+  std::optional<std::string> FollowedLink(const std::string& rel) const;
   void DropLinksUnder(const std::string& rel);
-  /// A link at `rel` appeared or was replaced: record it, watch its target (reporting it when `report`).
-  void LinkAppeared(const std::string& rel, bool report, Coalescer& sink, Clock::time_point now);
+  /// Looks again at the symlink `rel` (appeared, replaced, or its target may have come or gone): records where
+  /// it leads, watches a target folder not yet watched, and when that changed (or `force`), reports the link's
+  /// paths before and after.
+  void RecheckLink(const std::string& rel, bool force, bool report, Coalescer& sink, Clock::time_point now);
+  /// RecheckLink for every symlink known (after folders came or went: a link may lead somewhere else now).
+  void RecheckLinks(Coalescer& sink, Clock::time_point now);
   /// The symlinked SOURCE may point elsewhere now: when it does, drop every watch and watch the new tree.
   [[nodiscard]] Result<void> CheckRootTarget(Coalescer& sink, Clock::time_point now);
   /// Watches the folder holding a symlinked SOURCE (for `ln -sfn`), once.
@@ -141,8 +144,10 @@ class WatchTree {
   TreeOptions options_;
   std::string given_str_;  ///< SOURCE as named (absolute); equal to root_str_ unless a symlink leads there.
 
-  /// Followed symlinks to folders: the link's real path below the root -> its target's real path below the root.
+  /// Followed symlinks: the link's real path below the root -> its target's real path below the root.
   std::map<std::string, std::string> links_;
+  /// Every symlink seen in a watched folder (followed or not: a broken one may be mended), by real path.
+  std::set<std::string> symlinks_;
   /// Folders whose watch could not be added; rescanned from NextTimer() on.
   std::set<std::string> unwatched_;
   std::optional<Clock::time_point> next_retry_;

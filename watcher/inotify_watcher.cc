@@ -217,13 +217,15 @@ bool WatchTree::FolderPrunedEverywhere(const std::string& real_rel) const {
   return std::ranges::all_of(paths, [&](const std::string& p) { return FolderPruned(p); });
 }
 
-std::optional<std::string> WatchTree::FollowedFolderLink(const std::string& rel) const {
+std::optional<std::string> WatchTree::FollowedLink(const std::string& rel) const {
   const std::string abs = AbsPath(rel);
   if (!IsSymlink(abs)) return std::nullopt;
-  // The rules of sitemap::Walk: followed when the fully resolved target is a folder inside the root; broken
-  // links and links outside are skipped (the walk warns about them, so we stay quiet).
+  // The rules of sitemap::Walk: followed when the fully resolved target is a folder or regular file inside the
+  // root; broken links and links outside are skipped (the walk warns about them, so we stay quiet).
   const std::optional<std::string> resolved = RealPath(abs);
-  if (!resolved || !IsFolder(*resolved)) return std::nullopt;
+  if (!resolved) return std::nullopt;
+  struct stat st {};
+  if (::stat(resolved->c_str(), &st) != 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) return std::nullopt;
   std::string target;
   if (*resolved == root_str_) {
     target.clear();
@@ -239,29 +241,48 @@ std::optional<std::string> WatchTree::FollowedFolderLink(const std::string& rel)
   // path (folders are only ever watched at their real paths), so its parent is the folder the link is in.
   const std::size_t slash = rel.rfind('/');
   const std::string parent = slash == std::string::npos ? std::string() : rel.substr(0, slash);
-  if (Under(parent, target)) return std::nullopt;
+  if (S_ISDIR(st.st_mode) && Under(parent, target)) return std::nullopt;
+  // Hidden or excluded under every path it has, as a file and as a folder: the walk skips it.
+  const std::vector<std::string> paths = Published(rel);
+  if (std::ranges::all_of(paths, [&](const std::string& p) { return FolderPruned(p) && sitemap::Excluded(p, filters_); })) {
+    return std::nullopt;
+  }
   return target;
 }
 
 void WatchTree::DropLinksUnder(const std::string& rel) {
   std::erase_if(links_, [&](const auto& link) { return Under(link.first, rel); });
+  std::erase_if(symlinks_, [&](const std::string& link) { return Under(link, rel); });
 }
 
-void WatchTree::LinkAppeared(const std::string& rel, bool report, Coalescer& sink, Clock::time_point now) {
-  const std::optional<std::string> target = FollowedFolderLink(rel);
-  if (!target) {
-    links_.erase(rel);
-    return;
+void WatchTree::RecheckLink(const std::string& rel, bool force, bool report, Coalescer& sink,
+                            Clock::time_point now) {
+  const std::optional<std::string> target = FollowedLink(rel);
+  const auto old = links_.find(rel);
+  const bool changed = old == links_.end() ? target.has_value() : (!target || *target != old->second);
+  if (!changed && !force) return;
+  const auto add_all = [&] {
+    if (!report) return;
+    for (const std::string& p : Published(rel)) {
+      // For a folder: sync walks it whole. Skipped when the walk would skip it as a file and as a folder.
+      if (!(FolderPruned(p) && sitemap::Excluded(p, filters_))) sink.Add(p, now);
+    }
+  };
+  add_all();  // Where it led (and every path through it).
+  if (target) {
+    links_[rel] = *target;
+    // A target folder gets the watches (one per inode; the link's path is not watchable without following
+    // it); its events are reported under the link's paths too (Published).
+    if (!path_to_wd_.contains(*target) && IsFolder(AbsPath(*target))) WatchFolderTree(*target, report, sink, now);
+    add_all();  // Where it leads now.
+  } else if (old != links_.end()) {
+    links_.erase(old);
   }
-  const std::vector<std::string> paths = Published(rel);
-  if (std::ranges::all_of(paths, [&](const std::string& p) { return FolderPruned(p); })) return;  // Hidden link.
-  links_[rel] = *target;
-  // The target's real folders get the watches (one per inode; the link's path is not watchable without
-  // following it); their events are reported under the link's paths too (Published).
-  if (!path_to_wd_.contains(*target)) WatchFolderTree(*target, report, sink, now);
-  if (report) {
-    for (const std::string& p : Published(rel)) sink.Add(p, now);  // A folder path: sync walks it whole.
-  }
+}
+
+void WatchTree::RecheckLinks(Coalescer& sink, Clock::time_point now) {
+  const std::vector<std::string> all(symlinks_.begin(), symlinks_.end());
+  for (const std::string& link : all) RecheckLink(link, false, true, sink, now);
 }
 
 void WatchTree::ArmLinkParent() {
@@ -461,13 +482,12 @@ bool WatchTree::WatchFolderTree(const std::string& rel, bool report, Coalescer& 
         continue;
       }
       if (is_link) {
-        // A link sync follows to a folder: that folder's files are published under the link's path too, so
-        // the folder is watched (at its real path) even where nothing else leads to it.
-        if (const auto target = FollowedFolderLink(child)) {
-          const std::vector<std::string> paths = Published(child);
-          if (std::ranges::all_of(paths, [&](const std::string& p) { return FolderPruned(p); })) continue;
+        // A link sync follows: its target's files are published under the link's path too, so a target folder
+        // is watched (at its real path) even where nothing else leads to it.
+        symlinks_.insert(child);
+        if (const auto target = FollowedLink(child)) {
           links_[child] = *target;
-          if (!path_to_wd_.contains(*target)) pending.push_back(*target);
+          if (!path_to_wd_.contains(*target) && IsFolder(AbsPath(*target))) pending.push_back(*target);
           if (report) add_all(child);
           continue;
         }
@@ -518,6 +538,7 @@ void WatchTree::DropAll() {
   path_to_wd_.clear();
   root_wd_ = -1;
   links_.clear();
+  symlinks_.clear();
   unwatched_.clear();
   next_retry_.reset();
 }
@@ -531,6 +552,7 @@ Result<void> WatchTree::Rewatch(Coalescer& sink, Clock::time_point now) {
   path_to_wd_.clear();
   root_wd_ = -1;
   links_.clear();  // Found again by the walk, as are the folders that cannot be watched.
+  symlinks_.clear();
   unwatched_.clear();
   next_retry_.reset();
   const bool root_ok = WatchFolderTree("", false, sink, now);
@@ -682,7 +704,11 @@ Result<void> WatchTree::HandleEvent(int wd, std::uint32_t mask, std::string_view
     for (const std::string& p : paths) sink.Add(p, now);
   };
   if (mask & IN_ISDIR) {
-    if (FolderPrunedEverywhere(rel)) return {};
+    if (FolderPrunedEverywhere(rel)) {
+      // Not watched for itself, but a link may lead into it (`stash -> .stash`, mended when it comes back).
+      if (!symlinks_.empty()) RecheckLinks(sink, now);
+      return {};
+    }
     if (mask & (IN_CREATE | IN_MOVED_TO)) {
       // A new folder, or one moved in (never paired with a MOVED_FROM): watch it and everything in it, each
       // before listing it, and count every file found as changed.
@@ -693,19 +719,24 @@ Result<void> WatchTree::HandleEvent(int wd, std::uint32_t mask, std::string_view
       add_all(Published(rel));
       DropSubtree(rel);
     }
+    // Links elsewhere may lead into this folder (now mended or broken).
+    if (!symlinks_.empty()) RecheckLinks(sink, now);
     return {};
   }
-  // Symlinks to folders that sync follows: a link gone or replaced changes every path under it.
-  if (const auto link = links_.find(rel); link != links_.end()) {
-    if (mask & (IN_DELETE | IN_MOVED_FROM | IN_CREATE | IN_MOVED_TO)) {
-      add_all(Published(rel));  // Under the old target: sync walks the link's path whole.
-      DropLinksUnder(rel);
-      if (mask & (IN_DELETE | IN_MOVED_FROM)) return {};
+  // Symlinks: a link gone or replaced changes every path through it.
+  if (mask & (IN_DELETE | IN_MOVED_FROM | IN_CREATE | IN_MOVED_TO)) {
+    const bool known = symlinks_.contains(rel);
+    const bool now_link = (mask & (IN_CREATE | IN_MOVED_TO)) && IsSymlink(AbsPath(rel));
+    if (known || now_link) {
+      if (known) add_all(Published(rel));  // Where it led: sync walks the link's path whole.
+      links_.erase(rel);
+      symlinks_.erase(rel);
+      if (now_link) {
+        symlinks_.insert(rel);
+        RecheckLink(rel, true, true, sink, now);
+      }
+      if (known || FollowedLink(rel)) return {};
     }
-  }
-  if ((mask & (IN_CREATE | IN_MOVED_TO)) && FollowedFolderLink(rel)) {
-    LinkAppeared(rel, true, sink, now);
-    return {};
   }
   const std::vector<std::string> kept = KeptFilePaths(rel);
   if (kept.empty()) return {};

@@ -217,7 +217,7 @@ class RandomTree {
   void Step() {
     const auto files = List(false);
     const auto folders = List(true);
-    switch (Pick(10)) {
+    switch (Pick(12)) {
       case 0:
       case 1:
         WriteFile(root_ / RandomFolder(folders) / Name(".html"), Content());
@@ -268,6 +268,21 @@ class RandomTree {
           if (ec) fs::remove(root_ / "link.tmp", ec);
         }
         break;
+      case 10:
+        if (!files.empty()) {
+          // A link to a file: published under its own path, read through it.
+          std::error_code ec;
+          fs::remove(root_ / "file-link.html", ec);
+          fs::create_symlink(files[Pick(files.size())], root_ / "file-link.html", ec);
+        }
+        break;
+      case 11: {
+        // A hidden folder (never published nor watched as itself) reached through a link: `stash -> .stash`.
+        WriteFile(root_ / ".stash" / Name(".html"), Content());
+        std::error_code ec;
+        if (!fs::is_symlink(root_ / "stash", ec)) fs::create_directory_symlink(".stash", root_ / "stash", ec);
+        break;
+      }
     }
   }
 
@@ -310,7 +325,7 @@ bool Names(const std::set<std::string>& seen, bool rescan, const std::string& pa
 }
 
 TEST(InotifyAgainstPolling, RandomOperationsNameEveryChangedPath) {
-  for (unsigned seed = 1; seed <= 6; ++seed) {
+  for (unsigned seed = 1; seed <= 8; ++seed) {
     TempDir tmp;
     ASSERT_FALSE(tmp.path().empty());
     WriteFile(tmp.path() / "index.html", "home");
