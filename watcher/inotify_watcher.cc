@@ -828,10 +828,14 @@ class InotifySource final : public EventSource {
         tree_(inotify_.get(), std::move(root), std::move(filters), std::move(log), std::move(options)) {}
 
   Result<void> Start() {
-    // Nothing is reported at start (the caller syncs everything), except folders that could not be watched.
+    // Nothing is reported at start: the caller syncs everything next. A folder that could not be watched was
+    // warned about (the log) and is rescanned on the tree's timer; a rescan now would repeat the initial sync.
     Coalescer startup(std::chrono::milliseconds(0), std::chrono::milliseconds(0));
     if (auto r = tree_.Start(startup, Clock::now()); !r) return r;
-    if (!startup.Empty()) startup_ = startup.Take();
+    if (Changes changes = startup.Take(); !changes.paths.empty()) {
+      changes.rescan = false;
+      startup_ = std::move(changes);
+    }
     return {};
   }
 

@@ -6,6 +6,11 @@ moto_server with SigV4 checking on, through the FaultProxy; the bucket and the i
 - A folder reached through a symlink inside SOURCE (`latest -> posts/2024`) is watched: an edit in it republishes
   the key under the link as well as under the real folder.
 - `watch --poll 200` (stat snapshots instead of inotify) publishes an edit and a new file.
+- Out of inotify watches (ENOSPC, provoked in a user namespace of its own with a lowered
+  /proc/sys/user/max_inotify_watches, so no other process on the machine is affected): one warning naming
+  fs.inotify.max_user_watches, and edits in the unwatched folders are still published by the periodic rescan
+  (watch.rescan_interval_s).
+- The temp files watch ignores (`*.swp`, `*~`, `4913`, `*.tmp`) are the ones sync skips: never uploaded.
 
 The watcher process, its JSON reader and the per-test bucket/distribution come from test_watch.py.
 
@@ -15,14 +20,37 @@ The watcher process, its JSON reader and the per-test bucket/distribution come f
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import unittest
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import test_watch  # noqa: E402
 from test_watch import expected_paths, keys_of, needs_watch, write  # noqa: E402
+
+
+def _userns_limits() -> tuple[bool, str]:
+    """Whether `unshare -U -r` may lower the inotify watch limit of a user namespace of its own (Linux >= 5.11:
+    the limits in /proc/sys/user are per user namespace)."""
+    unshare = shutil.which("unshare")
+    if not unshare:
+        return False, "no unshare(1)"
+    try:
+        res = subprocess.run([unshare, "-U", "-r", "sh", "-c",
+                              "echo 7 > /proc/sys/user/max_inotify_watches && cat /proc/sys/user/max_inotify_watches"],
+                             capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"unshare failed: {e}"
+    if res.returncode != 0 or res.stdout.strip() != b"7":
+        return False, f"cannot lower max_inotify_watches in a user namespace: {res.stderr.decode()[:200]}"
+    return True, ""
+
+
+USERNS_OK, USERNS_WHY = _userns_limits()
 
 
 @needs_watch
@@ -94,6 +122,59 @@ class SourcesTest(test_watch.WatchCase):
         self.assertEqual(sorted(uploads), ["blog/new.html", "css/site.css"], "each once, nothing else")
         self.assertNotIn("notes.swp", self.remote())
         self.assertCovered(self.new_invs(), expected_paths(["css/site.css", "blog/new.html"]))
+        self.assertAlive()
+
+    def test_sync_skips_the_temp_files_watch_ignores(self):
+        # One rule (sitemap::IsTempFile) for both: what watch does not wait for, sync does not publish.
+        src = self.site({
+            "index.html": "<p>home</p>", "a/page.html": "<p>page</p>", "old.tmp/kept.html": "<p>kept</p>",
+            "index.html.swp": "vim swap", "a/.page.html.swx": "vim swap", "a/page.html~": "backup", "4913": "",
+            "build.tmp": "half written",
+        })
+        res = harness.run_sitesync(["sync", src, self.dest(), "--endpoint", self.proxy.endpoint, "--json"],
+                                   server=self.server)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(set(self.remote()), {"index.html", "a/page.html", "old.tmp/kept.html"})
+        # --include brings one back, as it does for dotfiles.
+        res = harness.run_sitesync(["sync", src, self.dest(), "--endpoint", self.proxy.endpoint,
+                                    "--include", "*.tmp"], server=self.server)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("build.tmp", self.remote())
+
+    @unittest.skipUnless(USERNS_OK, USERNS_WHY)
+    def test_out_of_watches_warns_once_and_rescans_the_unwatched_folders(self):
+        folders = [f"f{i:02d}" for i in range(20)]
+        spec = {"index.html": "<p>home</p>"}
+        spec.update({f"{f}/page.html": f"<p>{f}</p>" for f in folders})
+        src = self.site(spec)
+        with open(os.path.join(self.cwd, "sitesync.yaml"), "w") as f:
+            f.write("watch:\n  rescan_interval_s: 2\n")
+        # The real binary, in a user namespace of its own whose inotify watch limit is 8: the root and 7
+        # folders get watches, the other 13 fail with ENOSPC.
+        wrapper = os.path.join(self.tmp, "sitesync-few-watches")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\n"
+                    "exec unshare -U -r sh -c 'echo 8 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"' "
+                    f"'{harness.sitesync_bin()}' \"$@\"\n")
+        os.chmod(wrapper, 0o755)
+        with mock.patch.object(harness, "sitesync_bin", return_value=wrapper):
+            w = self.start_watch(src)
+        warnings = [line for line in w.stderr_text().splitlines() if "inotify_add_watch failed" in line]
+        self.assertEqual(len(warnings), 1, w.stderr_text())
+        self.assertIn("ENOSPC", warnings[0])
+        self.assertIn("fs.inotify.max_user_watches", warnings[0])
+        self.assertIn("rescanned every 2 s", warnings[0])
+        mark = w.mark()
+        for f in folders:
+            write(os.path.join(src, f, "page.html"), f"<p>{f}, edited</p>")
+        # Watched folders come by inotify, the others by the rescan every 2 s.
+        self.wait_uploaded(w, [f"{f}/page.html" for f in folders], mark, timeout=40)
+        for f in folders:
+            self.assertEqual(self.get(f"{f}/page.html"), f"<p>{f}, edited</p>".encode())
+        w.settle(1.0)
+        warnings = [line for line in w.stderr_text().splitlines() if "inotify_add_watch failed" in line]
+        self.assertEqual(len(warnings), 1, "one warning, not one per folder or per rescan\n" + w.stderr_text())
+        self.assertCovered(self.new_invs(), expected_paths([f"{f}/page.html" for f in folders]))
         self.assertAlive()
 
 
