@@ -55,9 +55,10 @@ namespace {
 // No IN_ATTRIB: sync compares sizes or checksums, which `touch` and chmod do not change.
 constexpr std::uint32_t kFolderMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
                                       IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
-// Folders below the root are never watched through a symlink (sync follows links, but watching through them
-// could watch one folder under two paths or loop). The root was made canonical, so it is no link, but a
-// generator might recreate it as one.
+// Folders below the root are never watched through a symlink (watching through them could watch one folder
+// under two paths or loop). The folders that sync reaches through links are watched at their real paths
+// instead, and their events reported under the links' paths too (WatchTree::Published). The root was made
+// canonical, so it is no link, but a generator might recreate it as one.
 constexpr std::uint32_t kSubfolderMask = kFolderMask | IN_DONT_FOLLOW;
 // Folders outside the root: while the root is gone, the nearest existing folder above it, for the next folder
 // down to (re)appear; when SOURCE is a symlink, the folder holding it, for the link being replaced (`ln -sfn`).
