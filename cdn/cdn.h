@@ -280,6 +280,12 @@ struct Settlement {
   std::string unmapped_reason;          ///< Why (the lookup's error), when unmapped_left > 0.
 };
 
+/// Drops everything owed to `distribution_id` in the journal under `state_dir` (under the lock) and returns what
+/// was dropped (`sitesync invalidate --discard-owed`). Needs no CloudFront.
+[[nodiscard]] aws::Result<Owed> DiscardOwed(const std::filesystem::path& state_dir, const std::string& distribution_id,
+                                            Clock& clock,
+                                            std::chrono::milliseconds lock_timeout = std::chrono::seconds(30));
+
 /// The invalidation ledger of one distribution: what is owed (in the journal under the state dir), its
 /// CallerReference, submitting it, clearing exactly what CloudFront accepted, and the flock that makes every
 /// change a read-modify-write of the file on disk, so that a `watch` and a manual `sync` (or two CI jobs) merge

@@ -324,17 +324,19 @@ aws::Result<Settlement> Ledger::SubmitOwed() {
   return settlement;
 }
 
-aws::Result<Owed> Ledger::Discard() {
-  Owed dropped;
-  auto ok = Update([&](Owed& owed) -> aws::Result<bool> {
-    dropped = owed;
-    if (owed.Empty()) return false;
-    owed.paths.clear();
-    owed.unmapped.clear();
-    return true;
-  });
-  if (!ok) return std::unexpected(ok.error());
-  return dropped;
+aws::Result<Owed> Ledger::Discard() { return DiscardOwed(options_.state_dir, id_, clock_, options_.lock_timeout); }
+
+aws::Result<Owed> DiscardOwed(const std::filesystem::path& state_dir, const std::string& distribution_id,
+                              Clock& clock, std::chrono::milliseconds lock_timeout) {
+  const Journal journal(state_dir);
+  auto lock = journal.Lock(clock, lock_timeout);
+  if (!lock) return std::unexpected(lock.error());
+  auto owed = journal.Load(distribution_id);
+  if (!owed) return std::unexpected(owed.error());
+  owed->distribution_id = distribution_id;
+  if (owed->Empty()) return owed;
+  if (auto cleared = journal.Clear(distribution_id); !cleared) return std::unexpected(cleared.error());
+  return owed;
 }
 
 }  // namespace sitesync::cdn
