@@ -278,6 +278,7 @@ struct Settlement {
   bool collapsed = false;
   std::size_t unmapped_left = 0;        ///< Keys still owed whose URL paths wait for the distribution to answer.
   std::string unmapped_reason;          ///< Why (the lookup's error), when unmapped_left > 0.
+  std::size_t owed_again = 0;           ///< Keys of failed or unknown changes owed again for the next run (Settle).
 };
 
 /// Drops everything owed to `distribution_id` in the journal under `state_dir` (under the lock) and returns what
@@ -325,6 +326,12 @@ class Ledger {
   /// and the error names the reason, the fix (PermanentErrorAdvice), the journal file and --discard-owed.
   [[nodiscard]] aws::Result<Settlement> SubmitOwed();
 
+  /// After a run or batch: SubmitOwed, then, once CloudFront has accepted it, the keys this ledger journaled
+  /// since the last Settle that `done_keys` (relative to the DEST prefix) does not name are owed again: a change
+  /// that failed, was held back or whose answer was lost may still land (or may be retried) after this
+  /// invalidation, so the next run or batch invalidates those paths once more. On failure everything stays owed.
+  [[nodiscard]] aws::Result<Settlement> Settle(std::span<const std::string> done_keys);
+
   /// Drops everything owed to the distribution (under the lock) and returns what was dropped.
   [[nodiscard]] aws::Result<Owed> Discard();
 
@@ -345,6 +352,7 @@ class Ledger {
   std::optional<KeyMapping> mapping_;
   std::optional<Distribution> distribution_;  ///< Read by Start or SubmitOwed.
   std::string lookup_error_;                  ///< Why the distribution could not be read.
+  std::vector<std::string> attempted_;        ///< Keys journaled by Owe since the last Settle, sorted.
 };
 
 }  // namespace sitesync::cdn

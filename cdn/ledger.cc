@@ -194,6 +194,7 @@ aws::Result<void> Ledger::Update(const std::function<aws::Result<bool>(Owed&)>& 
 
 aws::Result<void> Ledger::Owe(std::span<const std::string> rel_keys) {
   if (rel_keys.empty()) return {};
+  Merge(attempted_, rel_keys);
   return Update([&](Owed& owed) -> aws::Result<bool> {
     if (mapping_) {
       Merge(owed.paths, PathsOf(rel_keys, mapping_->url_prefix));
@@ -322,6 +323,22 @@ aws::Result<Settlement> Ledger::SubmitOwed() {
   settlement.exact_count = set.exact_count;
   settlement.collapsed = set.collapsed;
   return settlement;
+}
+
+aws::Result<Settlement> Ledger::Settle(std::span<const std::string> done_keys) {
+  std::vector<std::string> done(done_keys.begin(), done_keys.end());
+  SortUnique(done);
+  std::vector<std::string> again;
+  std::set_difference(attempted_.begin(), attempted_.end(), done.begin(), done.end(), std::back_inserter(again));
+  auto settled = SubmitOwed();
+  if (!settled) return settled;  // everything stays owed, the attempted keys with it
+  attempted_.clear();
+  if (!again.empty() && !settled->invalidation_id.empty()) {
+    if (auto ok = Owe(again); !ok) return std::unexpected(ok.error());
+    attempted_.clear();  // owed for the next run; not attempted again by it unless it changes them
+    settled->owed_again = again.size();
+  }
+  return settled;
 }
 
 aws::Result<Owed> Ledger::Discard() { return DiscardOwed(options_.state_dir, id_, clock_, options_.lock_timeout); }

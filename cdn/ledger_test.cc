@@ -165,6 +165,40 @@ TEST_F(LedgerTest, EveryAttemptedKeyStaysOwedUntilAcceptedEvenWhenItsUploadFaile
   EXPECT_TRUE(OnDisk().Empty());
 }
 
+TEST_F(LedgerTest, SettleOwesFailedAndUnknownChangesAgainForTheNextRun) {
+  // A PUT whose answer was lost (or that failed) may have landed, or may land, after this run's invalidation:
+  // CloudFront gets it now and the next run, with nothing to upload, invalidates it once more.
+  Ledger run1 = Make(Options());
+  ASSERT_TRUE(run1.Start(true).has_value());
+  ASSERT_TRUE(run1.Owe(Paths{"lost.html", "ok.css"}).has_value());
+  auto settled = run1.Settle(Paths{"ok.css"});
+  ASSERT_TRUE(settled.has_value()) << settled.error().message;
+  EXPECT_EQ(settled->owed_again, 1u);
+  ASSERT_EQ(cf_.created.size(), 1u);
+  EXPECT_EQ(cf_.created[0].paths, (Paths{"/lost.html", "/ok.css"}));
+  EXPECT_EQ(OnDisk().paths, (Paths{"/lost.html"}));
+  EXPECT_NE(OnDisk().caller_reference, cf_.created[0].caller_reference);
+
+  Ledger run2 = Make(Options());
+  ASSERT_TRUE(run2.Start(true).has_value());
+  ASSERT_TRUE(run2.Owe(Paths{}).has_value());
+  auto next = run2.Settle(Paths{});
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->owed_again, 0u);
+  ASSERT_EQ(cf_.created.size(), 2u);
+  EXPECT_EQ(cf_.created[1].paths, (Paths{"/lost.html"}));
+  EXPECT_TRUE(OnDisk().Empty());
+}
+
+TEST_F(LedgerTest, SettleAfterAFailedSubmissionKeepsEverything) {
+  Ledger ledger = Make(Options());
+  ASSERT_TRUE(ledger.Start(true).has_value());
+  ASSERT_TRUE(ledger.Owe(Paths{"a.html", "b.html"}).has_value());
+  cf_.create_errors.push_back(ServiceError("AccessDenied", 403));
+  ASSERT_FALSE(ledger.Settle(Paths{"a.html"}).has_value());
+  EXPECT_EQ(OnDisk().paths, (Paths{"/a.html", "/b.html"}));
+}
+
 TEST_F(LedgerTest, NewContentGetsANewCallerReference) {
   Ledger ledger = Make(Options());
   ASSERT_TRUE(ledger.Start(true).has_value());

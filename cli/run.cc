@@ -235,7 +235,9 @@ class Runner {
       out_->OnInvalidation("", set->paths, true);
       return set->paths.size();
     }
-    auto settled = ledger_->SubmitOwed();
+    std::vector<std::string> done = result.uploaded_keys;
+    done.insert(done.end(), result.deleted_keys.begin(), result.deleted_keys.end());
+    auto settled = ledger_->Settle(done);
     if (!settled) {
       out_->OnError("invalidation", settled.error().message);
       ++result.failed;
@@ -261,6 +263,11 @@ class Runner {
       out_->OnError("invalidation", settled->unmapped_reason);
       ++result.failed;
       exit_code = kExitFailed;
+    }
+    if (settled->owed_again > 0) {
+      out_->Note(fmt::format("{} paths whose change failed or had its answer lost stay owed to distribution {}: the "
+                             "next run invalidates them again",
+                             settled->owed_again, ledger_->distribution_id()));
     }
     return settled->submitted.size();
   }
