@@ -297,9 +297,10 @@ class Ledger {
   Ledger(LedgerOptions options, CloudFrontApi& api, Clock& clock, std::function<void(std::string_view)> note);
 
   /// Finds the distribution (auto: ListDistributions and MatchDistribution) and, with `need_mapping`, how keys
-  /// map to URLs (cdn.url_prefix, else GetDistribution and MapKeys). An explicit ID whose distribution cannot be
-  /// read for a transient reason does not fail: keys are journaled unmapped and mapped when it answers. Fails
-  /// with kUsage for auto without a single match and for a distribution that does not exist (nothing changed).
+  /// map to URLs (cdn.url_prefix, else GetDistribution and MapKeys). CloudFront failing for a transient reason
+  /// does not fail it: keys are journaled unmapped (with auto, under a pending id for the DEST, "auto:BUCKET/
+  /// PREFIX") and mapped when CloudFront answers. Fails with kUsage for auto without a single match and for a
+  /// distribution that does not exist (nothing changed).
   [[nodiscard]] aws::Result<void> Start(bool need_mapping);
 
   /// The distribution ID (after Start, or the given ID).
@@ -339,6 +340,12 @@ class Ledger {
   /// The lock held while `change` reads and rewrites the journal (bounded wait).
   aws::Result<void> Update(const std::function<aws::Result<bool>(Owed&)>& change);
   aws::Result<void> Lookup();
+  /// auto: lists the distributions and picks the one for DEST (MatchDistribution); then moves what a run that
+  /// could not list them journaled under the DEST's pending id into this distribution's journal.
+  aws::Result<void> FindAuto();
+  aws::Result<void> AdoptPending();
+  [[nodiscard]] bool Pending() const { return id_ == PendingId(); }
+  [[nodiscard]] std::string PendingId() const { return "auto:" + options_.bucket + "/" + options_.prefix; }
   std::vector<std::string> PathsOf(std::span<const std::string> rel_keys, const std::string& url_prefix) const;
   /// Maps the unmapped keys of `owed` with the distribution read (or the configured url prefix).
   bool MapUnmapped(Owed& owed) const;

@@ -69,6 +69,15 @@ Ledger::Ledger(LedgerOptions options, CloudFrontApi& api, Clock& clock, std::fun
       journal_(options_.state_dir),
       id_(options_.distribution) {}
 
+namespace {
+
+/// An error that a later try may not get: the keys are journaled instead of failing the run.
+bool Transient(const aws::Error& e) {
+  return e.code == ErrorCode::kNetwork || e.retryable || e.http_status >= 500 || e.code == ErrorCode::kParse;
+}
+
+}  // namespace
+
 aws::Result<void> Ledger::Start(bool need_mapping) {
   if (options_.distribution == "auto") {
     if (options_.bucket.empty()) {
@@ -76,27 +85,16 @@ aws::Result<void> Ledger::Start(bool need_mapping) {
                   "--distribution auto needs DEST to find the distribution: set 'destination:' in sitesync.yaml, or "
                   "give --distribution ID");
     }
-    // Without the list there is no telling which distribution serves DEST: that is an error before anything
-    // changes (give the ID, or cdn.url_prefix with it, to publish while CloudFront is unreachable).
-    auto all = api_.ListDistributions();
-    if (!all) {
-      aws::Error e = all.error();
-      e.message += "; --distribution auto must list the distributions before publishing: try again, or give the ID "
-                   "with --distribution ID (then a CloudFront outage does not hold up publishing)";
-      return std::unexpected(std::move(e));
-    }
-    auto match = MatchDistribution(*all, options_.bucket, options_.prefix);
-    if (!match) return std::unexpected(match.error());
-    id_ = match->distribution_id;
-    for (const Distribution& d : *all) {
-      if (d.id == id_) distribution_ = d;
-    }
-    if (options_.url_prefix) {
-      mapping_ = KeyMapping{KeyMapping::Source::kConfig, *options_.url_prefix, {}};
-    } else if (distribution_) {
-      mapping_ = MapKeys(*distribution_, options_.bucket, options_.prefix);
-    } else {
-      mapping_ = KeyMapping{KeyMapping::Source::kOrigin, match->url_prefix, {}};
+    auto found = FindAuto();
+    if (found || !Transient(found.error())) return found;
+    // CloudFront is unreachable: publishing goes on; what changes is journaled for this DEST until the
+    // distribution can be found (at the end of this run, or by a later one).
+    id_ = PendingId();
+    lookup_error_ = found.error().message;
+    if (note_) {
+      note_(fmt::format("the distributions could not be listed to find the one for s3://{}/{} ({}); publishing "
+                        "goes on: the changed keys are journaled and invalidated once CloudFront answers",
+                        options_.bucket, options_.prefix, found.error().message));
     }
     return {};
   }
@@ -106,6 +104,55 @@ aws::Result<void> Ledger::Start(bool need_mapping) {
     return {};
   }
   return Lookup();
+}
+
+aws::Result<void> Ledger::FindAuto() {
+  auto all = api_.ListDistributions();
+  if (!all) return std::unexpected(all.error());
+  auto match = MatchDistribution(*all, options_.bucket, options_.prefix);
+  if (!match) return std::unexpected(match.error());
+  id_ = match->distribution_id;
+  for (const Distribution& d : *all) {
+    if (d.id == id_) distribution_ = d;
+  }
+  if (options_.url_prefix) {
+    mapping_ = KeyMapping{KeyMapping::Source::kConfig, *options_.url_prefix, {}};
+  } else if (distribution_) {
+    mapping_ = MapKeys(*distribution_, options_.bucket, options_.prefix);
+  } else {
+    mapping_ = KeyMapping{KeyMapping::Source::kOrigin, match->url_prefix, {}};
+  }
+  return AdoptPending();
+}
+
+aws::Result<void> Ledger::AdoptPending() {
+  const std::string pending = PendingId();
+  // Peek first: most runs have nothing pending and need not take the lock.
+  auto peek = journal_.Load(pending);
+  if (!peek || peek->Empty()) return {};
+  auto lock = journal_.Lock(clock_, options_.lock_timeout);
+  if (!lock) return std::unexpected(lock.error());
+  auto from = journal_.Load(pending);
+  if (!from) return std::unexpected(from.error());
+  if (from->Empty()) return {};
+  auto into = journal_.Load(id_);
+  if (!into) return std::unexpected(into.error());
+  into->distribution_id = id_;
+  Merge(into->paths, from->paths);
+  for (UnmappedKeys& u : from->unmapped) {
+    auto it = std::find_if(into->unmapped.begin(), into->unmapped.end(), [&](const UnmappedKeys& v) {
+      return v.bucket == u.bucket && v.prefix == u.prefix;
+    });
+    if (it == into->unmapped.end()) {
+      into->unmapped.push_back(std::move(u));
+    } else {
+      Merge(it->keys, u.keys);
+    }
+  }
+  into->caller_reference = NewCallerReference(clock_.WallNow());
+  // Written before the pending file is removed: a crash in between owes the keys twice, never not at all.
+  if (auto ok = journal_.Save(*into); !ok) return ok;
+  return journal_.Clear(pending);
 }
 
 aws::Result<void> Ledger::Lookup() {
@@ -236,6 +283,27 @@ aws::Result<PathSet> Ledger::Preview(std::span<const std::string> rel_keys) cons
 }
 
 aws::Result<Settlement> Ledger::SubmitOwed() {
+  if (Pending()) {
+    // auto could not find the distribution at the start: try again now.
+    const std::string pending = PendingId();
+    if (auto found = FindAuto(); !found) {
+      if (!Transient(found.error())) return std::unexpected(found.error());
+      id_ = pending;
+      lookup_error_ = found.error().message;
+      auto owed = Peek();
+      if (!owed) return std::unexpected(owed.error());
+      Settlement settlement;
+      for (const UnmappedKeys& u : owed->unmapped) settlement.unmapped_left += u.keys.size();
+      if (settlement.unmapped_left > 0) {
+        settlement.unmapped_reason = fmt::format(
+            "{} changed keys under s3://{}/{} are not invalidated yet: the distribution that serves them could not "
+            "be found (ListDistributions: {}); they stay owed in {}: the next run with --distribution auto "
+            "submits them",
+            settlement.unmapped_left, options_.bucket, options_.prefix, lookup_error_, File().string());
+      }
+      return settlement;
+    }
+  }
   // Keys journaled while the distribution could not be read need it now; the lookup is a network call, so it is
   // made before the lock is taken.
   if (!distribution_ && !(options_.url_prefix && !options_.bucket.empty())) {

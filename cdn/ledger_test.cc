@@ -496,6 +496,32 @@ TEST_F(LedgerTest, AutoFindsTheDistributionAndItsMapping) {
   EXPECT_EQ(cf_.list_calls, 1);
 }
 
+TEST_F(LedgerTest, AutoWithCloudFrontUnreachableJournalsForTheDestAndALaterRunAdoptsIt) {
+  cf_.distributions = {{"E7", "d7.cloudfront.net", {{"site.s3.amazonaws.com", ""}}}};
+  cf_.get_error = aws::Error{aws::ErrorCode::kNetwork, "ListDistributions: connection refused", true, 0, {}};
+  Ledger down = Make(Options("blog/", "auto"));
+  ASSERT_TRUE(down.Start(true).has_value()) << "publishing is not blocked";
+  EXPECT_EQ(down.distribution_id(), "auto:site/blog/");
+  ASSERT_TRUE(down.Owe(Paths{"a.css"}).has_value());
+  auto end = down.Settle(Paths{"a.css"});
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->unmapped_left, 1u);
+  EXPECT_NE(end->unmapped_reason.find("connection refused"), std::string::npos);
+  EXPECT_EQ(OnDisk("auto:site/blog/").unmapped.size(), 1u);
+  EXPECT_TRUE(cf_.created.empty());
+
+  cf_.get_error.reset();
+  Ledger later = Make(Options("blog/", "auto"));
+  ASSERT_TRUE(later.Start(true).has_value());
+  EXPECT_EQ(later.distribution_id(), "E7");
+  EXPECT_TRUE(OnDisk("auto:site/blog/").Empty()) << "the pending journal was adopted";
+  ASSERT_TRUE(later.Settle(Paths{}).has_value());
+  ASSERT_EQ(cf_.created.size(), 1u);
+  EXPECT_EQ(cf_.created[0].distribution_id, "E7");
+  EXPECT_EQ(cf_.created[0].paths, (Paths{"/blog/a.css"}));
+  EXPECT_TRUE(OnDisk("E7").Empty());
+}
+
 TEST_F(LedgerTest, PreviewChangesNothing) {
   Ledger ledger = Make(Options("blog/"));
   ASSERT_TRUE(ledger.Start(true).has_value());

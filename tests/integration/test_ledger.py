@@ -189,6 +189,23 @@ class ExplicitIdMappingTest(LedgerCase):
         self.assertEqual(set(invs[0]["Paths"]), expected_paths(["blog/" + k for k in SITE]))
 
 
+    def test_auto_with_cloudfront_unreachable_publishes_and_a_later_run_delivers(self):
+        dist = harness.create_distribution(self.cf, f"{self.bucket}.s3.amazonaws.com", comment=self.id())
+        src = self.site(SITE)
+        dead = f"http://127.0.0.1:{harness.free_loopback_port()}"
+        res = self.sync(src, f"s3://{self.bucket}/blog", "auto", cf_endpoint=dead)
+        self.assertExit(res, 1)
+        self.assertEqual(set(harness.list_bucket(self.s3, self.bucket, head=False)), {"blog/" + k for k in SITE})
+        self.assertIn("publishing goes on", res.stderr)
+        self.assertEqual(harness.invalidations(self.cf, dist), [])
+        res = self.sync(src, f"s3://{self.bucket}/blog", "auto")
+        self.assertExit(res, 0)
+        invs = harness.invalidations(self.cf, dist)
+        self.assertEqual(len(invs), 1, invs)
+        self.assertEqual(set(invs[0]["Paths"]), expected_paths(["blog/" + k for k in SITE]))
+        self.assertEqual([f for f in os.listdir(self.journal_dir()) if f.endswith(".json")], [])
+
+
 class UnknownOutcomeTest(LedgerCase):
     """Point 5: a PUT whose answer is lost on every attempt stays owed until CloudFront has it, again next run."""
 
