@@ -19,7 +19,11 @@ std::vector<const CLI::App*> Commands(const CLI::App& app) {
 }
 
 std::vector<const CLI::Option*> VisibleOptions(const CLI::App& cmd) {
-  return cmd.get_options([](const CLI::Option* o) { return !o->get_group().empty(); });
+  return cmd.get_options([](const CLI::Option* o) { return !o->get_group().empty() && o->get_group() != kIgnoredGroup; });
+}
+
+std::vector<const CLI::Option*> IgnoredOptions(const CLI::App& cmd) {
+  return cmd.get_options([](const CLI::Option* o) { return o->get_group() == kIgnoredGroup; });
 }
 
 std::vector<std::string> Choices(const CLI::Option& opt) {
@@ -120,6 +124,12 @@ void AppendOptions(std::string& out, const CLI::App& cmd) {
       out += ".TP\n" + OptionTag(*o) + "\n" + Roff(Sentence(o->get_description())) + "\n";
     }
   }
+  const std::vector<const CLI::Option*> ignored = gen::IgnoredOptions(cmd);
+  if (ignored.empty()) return;
+  std::string names;
+  for (const CLI::Option* o : ignored) names += (names.empty() ? "" : ", ") + Bold(o->get_name());
+  out += ".PP\nAlso accepted, and ignored (with a note under \\fB\\-v\\fR), so that scripts can pass every command "
+         "the same options:\n" + names + ".\n";
 }
 
 // The sentence of the App's description without "sitesync: " and the final period, for NAME.
