@@ -290,6 +290,15 @@ The shared AWS credentials and config files.
 .B $XDG_STATE_HOME/sitesync/ID.json
 Invalidation paths owed to distribution ID, removed once CloudFront accepted them (default
 .BR ~/.local/state/sitesync/ ).
+.PP
+sitesync never uploads its own files, even when they are inside
+.IR SOURCE :
+the configuration file in use (under any name that leads to it, and a file of its name at the root of
+.IR SOURCE ,
+such as the copy Jekyll makes in _site/), and its state and cache folders.
+Nor does it delete them from the bucket: a copy published before is removed once by hand;
+.B sitesync check
+names it.
 )";
 
 constexpr const char* kSeeAlso = R"(.SH SEE ALSO

@@ -85,7 +85,7 @@ std::vector<std::string> EveryCommonOption() {
           "--endpoint", "http://127.0.0.1:9", "--path-style", "--compare", "checksum", "--delete",
           "--max-deletes", "5", "--jobs", "8", "--exclude", "*.map", "--include", ".htaccess",
           "--distribution", "E2ABC", "--cloudfront-endpoint", "http://127.0.0.1:9", "--wait", "--no-invalidate",
-          "--debounce", "300"};
+          "--debounce", "300", "--base-url", "https://example.com/"};
 }
 
 ParsedArgs Parse(std::vector<std::string> args) {
@@ -101,13 +101,13 @@ TEST(CommonOptions, EveryCommandButInitAcceptsThemAll) {
       {{"watch", "public", "s3://b"}, {}},
       {{"invalidate", "/a"},
        {"--region", "--endpoint", "--path-style", "--compare", "--delete", "--max-deletes", "--jobs", "--exclude",
-        "--include", "--no-invalidate", "--debounce"}},
+        "--include", "--no-invalidate", "--debounce", "--base-url"}},
       {{"sitemap", "public"},
        {"--region", "--profile", "--endpoint", "--path-style", "--compare", "--delete", "--max-deletes", "--jobs",
         "--distribution", "--cloudfront-endpoint", "--wait", "--no-invalidate", "--debounce"}},
       {{"check", "s3://b"},
        {"--dry-run", "--compare", "--delete", "--max-deletes", "--jobs", "--exclude", "--include", "--wait",
-        "--debounce"}},
+        "--debounce", "--base-url"}},
   };
   for (const auto& [command, ignored] : commands) {
     std::vector<std::string> args = command;

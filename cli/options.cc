@@ -167,6 +167,10 @@ void AddCommonOptions(CLI::App& cmd, Command self, Settings& s, CommandFlags& f)
   c.Use(kWatch, cmd.add_option("--debounce", s.debounce_ms,
                                "Quiet time in ms before a burst of changes is published (default 200)"))
       ->option_text("MS");
+  c.Use(kPublish | kSitemap, cmd.add_option("--base-url", s.base_url,
+                                            "The site's public URL for sitemap.xml, e.g. https://example.com/ "
+                                            "(sync, plan and watch: with sitemap.enabled)"))
+      ->option_text("URL");
 }
 
 void AddSyncCommand(CLI::App& cmd, Command self, Settings& s, CommandFlags& f) {
@@ -225,13 +229,12 @@ AppTree BuildApp(Settings& s) {
 
   t.sitemap = app.add_subcommand("sitemap", "Write sitemap.xml for the HTML pages of SOURCE");
   t.sitemap->add_option("SOURCE", s.source, "The site folder the generator wrote (e.g. public/)");
-  t.sitemap->add_option("--base-url", s.base_url, "The site's public URL, e.g. https://example.com/")
-      ->option_text("URL");
   t.sitemap->add_option("-o,--output", s.sitemap_output, "Where to write it (default: SOURCE/sitemap.xml)")
       ->option_text("FILE");
   AddCommonOptions(*t.sitemap, kSitemap, s, t.sitemap_flags);
   t.sitemap->get_option("--dry-run")->description("Say whether the sitemap would change, and write nothing");
   t.sitemap->get_option("--verbose")->description("Print more");
+  t.sitemap->get_option("--base-url")->description("The site's public URL, e.g. https://example.com/");
 
   t.init = app.add_subcommand(
       "init", "Write a commented sitesync.yaml for the site generator found in the current folder");

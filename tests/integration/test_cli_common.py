@@ -80,7 +80,7 @@ class CommonCase(unittest.TestCase):
         return ["--endpoint", self.proxy.endpoint, "--cloudfront-endpoint", self.proxy.endpoint,
                 "--distribution", self.dist, "--region", "us-east-1", "--delete", "--jobs", "8",
                 "--exclude", "*.map", "--compare", "size", "--max-deletes", "100", "--path-style",
-                "--debounce", "300", "--json"]
+                "--debounce", "300", "--base-url", "https://example.com/", "--json"]
 
     # -- point 12 ------------------------------------------------------------------------------------------------
     @needs_sitesync
@@ -117,10 +117,18 @@ class CommonCase(unittest.TestCase):
         checks = [e for e in harness.parse_json_lines(res.stdout) if e.get("event") == "check"]
         self.assertTrue(checks and all(e["ok"] for e in checks), res.describe())
         self.assertIn("--delete means nothing to check; ignored", res.stderr)
+        # check changes nothing anyway, and creates no invalidation to wait for.
+        self.proxy.reset_counts()
+        res = harness.run_sitesync(["check", f"s3://{self.bucket}", *opts, "--dry-run", "--wait", "-v"],
+                                   server=self.server)
+        self.assertExit(res, 0)
+        self.assertIn("--dry-run means nothing to check; ignored", res.stderr)
+        self.assertIn("--wait means nothing to check; ignored", res.stderr)
+        writes = [(m, op) for (m, op), n in self.proxy.counts().items() if m not in ("GET", "HEAD") and n]
+        self.assertEqual(writes, [], "check only reads")
 
         out = os.path.join(self.tmp, "sitemap.xml")
-        res = harness.run_sitesync(["sitemap", site, "--base-url", "https://example.com/", "-o", out, *opts, "-v"],
-                                   server=self.server)
+        res = harness.run_sitesync(["sitemap", site, "-o", out, *opts, "-v"], server=self.server)
         self.assertExit(res, 0)
         with open(out, encoding="utf-8") as f:
             self.assertIn("<loc>https://example.com/a/</loc>", f.read())
