@@ -46,6 +46,8 @@ struct AppTree {
   CLI::Option* generate_man = nullptr;
   CLI::Option* generate_completion = nullptr;
   std::string completion_shell;  ///< The value of --generate-completion: "bash" or "zsh".
+  /// Where the options a command ignores store their values: never read.
+  std::unique_ptr<Settings> ignored_sink;
 };
 
 /// Builds the whole command line: every subcommand with its positionals and options, their descriptions and

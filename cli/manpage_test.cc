@@ -140,7 +140,15 @@ TEST(CommonOptions, IgnoredFlagsChangeNothing) {
   EXPECT_TRUE(sync.settings.ignored_options.empty());
   EXPECT_EQ(Parse({"sync", "a", "s3://b", "--delete", "--no-delete"}).exit_now, 2);
   EXPECT_TRUE(Parse({"plan", "a", "s3://b"}).settings.dry_run);
-  EXPECT_EQ(Parse({"invalidate", "/a", "--compare", "bogus"}).exit_now, 2) << "a bad value is still refused";
+  EXPECT_EQ(Parse({"invalidate", "/a", "--compare", "bogus"}).exit_now, 2) << "a value CLI11 checks is still checked";
+  // An ignored option's value reaches no setting: sitemap never sees --distribution, invalidate never --region.
+  const ParsedArgs map = Parse({"sitemap", "public", "--distribution", "bad/id", "--jobs", "0"});
+  ASSERT_FALSE(map.exit_now);
+  EXPECT_FALSE(map.settings.distribution);
+  EXPECT_FALSE(map.settings.jobs);
+  EXPECT_FALSE(p.settings.region);
+  EXPECT_FALSE(p.settings.endpoint);
+  EXPECT_FALSE(p.settings.jobs);
 }
 
 TEST(CommonOptions, HelpManAndCompletionsTellIgnoredApart) {

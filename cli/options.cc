@@ -91,13 +91,20 @@ constexpr unsigned kPublish = kSync | kPlan | kWatch;  // the commands that walk
 constexpr unsigned kAll = kPublish | kInvalidate | kSitemap | kCheck;
 
 // Sorts the options of one command into those it uses and those it accepts and ignores (aws-cli's global options
-// work on every command; scripts pass one option set to all of them).
+// work on every command; scripts pass one option set to all of them). An ignored option stores its value in a
+// sink, never in the command's Settings: it cannot change what the command does, not even by a bad value that a
+// used option would be refused for later.
 class CommandOptions {
  public:
-  CommandOptions(Command self, CommandFlags& flags) : self_(self), flags_(flags) {}
-  /// `opt`, moved to the ignored group (and remembered for the -v note) when `used_by` lacks this command.
-  CLI::Option* Use(unsigned used_by, CLI::Option* opt) const {
-    if ((used_by & self_) == 0) {
+  CommandOptions(Command self, Settings& settings, Settings& sink, CommandFlags& flags)
+      : self_(self), settings_(settings), sink_(sink), flags_(flags) {}
+  /// Adds the option `add` makes (given the Settings to store into) for the commands in `used_by`; for the
+  /// others it goes to kIgnoredGroup, stores into the sink, and is remembered for the -v note.
+  template <typename AddFn>
+  CLI::Option* Use(unsigned used_by, AddFn add) const {
+    const bool used = (used_by & self_) != 0;
+    CLI::Option* opt = add(used ? settings_ : sink_);
+    if (!used) {
       opt->group(kIgnoredGroup);
       flags_.ignored.push_back(opt);
     }
@@ -106,77 +113,92 @@ class CommandOptions {
 
  private:
   Command self_;
+  Settings& settings_;
+  Settings& sink_;
   CommandFlags& flags_;
 };
 
 // The options of every command (CLI.md's table), each with the commands it means something to. To add an option
-// for all commands, add one line here.
-void AddCommonOptions(CLI::App& cmd, Command self, Settings& s, CommandFlags& f) {
-  const CommandOptions c(self, f);
-  c.Use(kAll, cmd.add_option("-c,--config", s.config_path, "Config file (default: ./sitesync.yaml if present)"))
-      ->option_text("FILE");
+// for all commands, add one line here: c.Use(COMMANDS, [&](Settings& to) { return cmd.add_option(..., to.x, ...); }).
+void AddCommonOptions(CLI::App& cmd, Command self, Settings& s, Settings& sink, CommandFlags& f) {
+  const CommandOptions c(self, s, sink, f);
+  c.Use(kAll, [&](Settings& to) {
+     return cmd.add_option("-c,--config", to.config_path, "Config file (default: ./sitesync.yaml if present)");
+   })->option_text("FILE");
   // CloudFront signs in us-east-1 whatever --region says: the region is S3's.
-  c.Use(kPublish | kCheck,
-        cmd.add_option("--region", s.region, "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)"))
-      ->option_text("NAME");
-  c.Use(kPublish | kInvalidate | kCheck,
-        cmd.add_option("--profile", s.profile,
-                       "Profile in the shared credentials/config files (default: AWS_PROFILE, default)"))
-      ->option_text("NAME");
+  c.Use(kPublish | kCheck, [&](Settings& to) {
+     return cmd.add_option("--region", to.region,
+                           "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)");
+   })->option_text("NAME");
+  c.Use(kPublish | kInvalidate | kCheck, [&](Settings& to) {
+     return cmd.add_option("--profile", to.profile,
+                           "Profile in the shared credentials/config files (default: AWS_PROFILE, default)");
+   })->option_text("NAME");
   // check changes nothing anyway; watch refuses it (ignoring it would publish).
-  c.Use(kPublish | kInvalidate | kSitemap, cmd.add_flag("--dry-run", s.dry_run, "Print the plan and change nothing"));
-  c.Use(kAll, cmd.add_flag("--json", s.json, "One JSON object per line on stdout"));
-  c.Use(kAll, cmd.add_flag("-q,--quiet", s.quiet, "Print errors only"));
-  c.Use(kAll, cmd.add_flag("-v,--verbose", s.verbose, "Print every request"));
-  c.Use(kPublish | kCheck, cmd.add_option("--endpoint", s.endpoint, "S3-compatible endpoint URL (implies --path-style)"))
-      ->option_text("URL");
-  f.path_style = c.Use(kPublish | kCheck, cmd.add_flag("--path-style")
-                                              ->description("Address the bucket in the path, not the host name"));
-  c.Use(kPublish, cmd.add_option("--compare", s.compare,
-                                 "What makes a file changed: size (default) or checksum (also MD5 vs ETag)"))
-      ->check(CLI::IsMember({"size", "checksum"}))
-      ->option_text("size|checksum");
-  f.delete_on = c.Use(kPublish, cmd.add_flag("--delete")->description(
-                                    "Delete remote objects under the prefix that have no local file"));
-  f.delete_off = c.Use(kPublish, cmd.add_flag("--no-delete")->description(
-                                     "Do not delete (the default; overrides the config file)"));
-  c.Use(kPublish, cmd.add_option("--max-deletes", s.max_deletes,
-                                 "Refuse (exit 3) a run that would delete more (default 256, -1: no limit)"))
-      ->option_text("N");
-  c.Use(kPublish, cmd.add_option("--jobs", s.jobs, "Transfers in flight (default 64)"))->option_text("N");
-  c.Use(kPublish | kSitemap,
-        cmd.add_option("--exclude", s.exclude, "Skip paths matching GLOB (repeatable; ** crosses folders)"))
-      ->allow_extra_args(false)
-      ->option_text("GLOB");
-  c.Use(kPublish | kSitemap,
-        cmd.add_option("--include", s.include, "Keep paths matching GLOB even if excluded (repeatable)"))
-      ->allow_extra_args(false)
-      ->option_text("GLOB");
-  c.Use(kPublish | kInvalidate | kCheck,
-        cmd.add_option("--distribution", s.distribution,
-                       "CloudFront distribution ID to invalidate, or 'auto' to find it by the bucket origin"))
-      ->option_text("ID|auto");
-  c.Use(kPublish | kInvalidate | kCheck,
-        cmd.add_option("--cloudfront-endpoint", s.cloudfront_endpoint,
-                       "CloudFront API endpoint (default https://cloudfront.amazonaws.com)"))
-      ->option_text("URL");
-  f.wait = c.Use(kPublish | kInvalidate,
-                 cmd.add_flag("--wait")->description("Wait until CloudFront reports the invalidation Completed"));
-  f.no_invalidate = c.Use(kPublish | kCheck, cmd.add_flag("--no-invalidate")->description(
-                                                 "Upload and delete, but send no CloudFront invalidation"));
-  c.Use(kWatch, cmd.add_option("--debounce", s.debounce_ms,
-                               "Quiet time in ms before a burst of changes is published (default 200)"))
-      ->option_text("MS");
-  c.Use(kPublish | kSitemap, cmd.add_option("--base-url", s.base_url,
-                                            "The site's public URL for sitemap.xml, e.g. https://example.com/ "
-                                            "(sync, plan and watch: with sitemap.enabled)"))
-      ->option_text("URL");
+  c.Use(kPublish | kInvalidate | kSitemap,
+        [&](Settings& to) { return cmd.add_flag("--dry-run", to.dry_run, "Print the plan and change nothing"); });
+  c.Use(kAll, [&](Settings& to) { return cmd.add_flag("--json", to.json, "One JSON object per line on stdout"); });
+  c.Use(kAll, [&](Settings& to) { return cmd.add_flag("-q,--quiet", to.quiet, "Print errors only"); });
+  c.Use(kAll, [&](Settings& to) { return cmd.add_flag("-v,--verbose", to.verbose, "Print every request"); });
+  c.Use(kPublish | kCheck, [&](Settings& to) {
+     return cmd.add_option("--endpoint", to.endpoint, "S3-compatible endpoint URL (implies --path-style)");
+   })->option_text("URL");
+  // Flags read after parsing (ApplyFlags), and only when the command uses them.
+  f.path_style = c.Use(kPublish | kCheck, [&](Settings&) {
+    return cmd.add_flag("--path-style")->description("Address the bucket in the path, not the host name");
+  });
+  c.Use(kPublish, [&](Settings& to) {
+     return cmd.add_option("--compare", to.compare,
+                           "What makes a file changed: size (default) or checksum (also MD5 vs ETag)");
+   })->check(CLI::IsMember({"size", "checksum"}))->option_text("size|checksum");
+  f.delete_on = c.Use(kPublish, [&](Settings&) {
+    return cmd.add_flag("--delete")->description("Delete remote objects under the prefix that have no local file");
+  });
+  f.delete_off = c.Use(kPublish, [&](Settings&) {
+    return cmd.add_flag("--no-delete")->description("Do not delete (the default; overrides the config file)");
+  });
+  c.Use(kPublish, [&](Settings& to) {
+     return cmd.add_option("--max-deletes", to.max_deletes,
+                           "Refuse (exit 3) a run that would delete more (default 256, -1: no limit)");
+   })->option_text("N");
+  c.Use(kPublish, [&](Settings& to) {
+     return cmd.add_option("--jobs", to.jobs, "Transfers in flight (default 64)");
+   })->option_text("N");
+  c.Use(kPublish | kSitemap, [&](Settings& to) {
+     return cmd.add_option("--exclude", to.exclude, "Skip paths matching GLOB (repeatable; ** crosses folders)");
+   })->allow_extra_args(false)->option_text("GLOB");
+  c.Use(kPublish | kSitemap, [&](Settings& to) {
+     return cmd.add_option("--include", to.include, "Keep paths matching GLOB even if excluded (repeatable)");
+   })->allow_extra_args(false)->option_text("GLOB");
+  c.Use(kPublish | kInvalidate | kCheck, [&](Settings& to) {
+     return cmd.add_option("--distribution", to.distribution,
+                           "CloudFront distribution ID to invalidate, or 'auto' to find it by the bucket origin");
+   })->option_text("ID|auto");
+  c.Use(kPublish | kInvalidate | kCheck, [&](Settings& to) {
+     return cmd.add_option("--cloudfront-endpoint", to.cloudfront_endpoint,
+                           "CloudFront API endpoint (default https://cloudfront.amazonaws.com)");
+   })->option_text("URL");
+  f.wait = c.Use(kPublish | kInvalidate, [&](Settings&) {
+    return cmd.add_flag("--wait")->description("Wait until CloudFront reports the invalidation Completed");
+  });
+  f.no_invalidate = c.Use(kPublish | kCheck, [&](Settings&) {
+    return cmd.add_flag("--no-invalidate")->description("Upload and delete, but send no CloudFront invalidation");
+  });
+  c.Use(kWatch, [&](Settings& to) {
+     return cmd.add_option("--debounce", to.debounce_ms,
+                           "Quiet time in ms before a burst of changes is published (default 200)");
+   })->option_text("MS");
+  c.Use(kPublish | kSitemap, [&](Settings& to) {
+     return cmd.add_option("--base-url", to.base_url,
+                           "The site's public URL for sitemap.xml, e.g. https://example.com/ (sync, plan and watch: "
+                           "with sitemap.enabled)");
+   })->option_text("URL");
 }
 
-void AddSyncCommand(CLI::App& cmd, Command self, Settings& s, CommandFlags& f) {
+void AddSyncCommand(CLI::App& cmd, Command self, Settings& s, Settings& sink, CommandFlags& f) {
   cmd.add_option("SOURCE", s.source, "The site folder the generator wrote (e.g. public/)");
   cmd.add_option("DEST", s.destination, "s3://BUCKET[/PREFIX]");
-  AddCommonOptions(cmd, self, s, f);
+  AddCommonOptions(cmd, self, s, sink, f);
   cmd.footer(Footer());
 }
 
@@ -201,6 +223,7 @@ std::span<const Example> HelpExamples() { return kExamples; }
 
 AppTree BuildApp(Settings& s) {
   AppTree t;
+  t.ignored_sink = std::make_unique<Settings>();
   t.app = std::make_unique<CLI::App>("sitesync: publish a static site folder to S3, uploading only what changed.",
                                      "sitesync");
   CLI::App& app = *t.app;
@@ -215,23 +238,23 @@ AppTree BuildApp(Settings& s) {
           ->group("");
 
   t.sync = app.add_subcommand("sync", "List the bucket, upload what changed, delete what is gone (--delete)");
-  AddSyncCommand(*t.sync, kSync, s, t.sync_flags);
+  AddSyncCommand(*t.sync, kSync, s, *t.ignored_sink, t.sync_flags);
   t.plan = app.add_subcommand("plan", "The same as sync --dry-run: print what sync would do");
-  AddSyncCommand(*t.plan, kPlan, s, t.plan_flags);
+  AddSyncCommand(*t.plan, kPlan, s, *t.ignored_sink, t.plan_flags);
   t.watch = app.add_subcommand(
       "watch", "Sync once, then publish every quiet burst of changes in SOURCE (inotify) until Ctrl-C");
-  AddSyncCommand(*t.watch, kWatch, s, t.watch_flags);
+  AddSyncCommand(*t.watch, kWatch, s, *t.ignored_sink, t.watch_flags);
 
   t.invalidate = app.add_subcommand("invalidate", "One CloudFront invalidation for the given URL paths");
   t.invalidate->add_option("PATH", s.invalidate_paths, "URL paths, e.g. /blog/post/ or '/img/*' (a final * is a wildcard)")
       ->required();
-  AddCommonOptions(*t.invalidate, kInvalidate, s, t.invalidate_flags);
+  AddCommonOptions(*t.invalidate, kInvalidate, s, *t.ignored_sink, t.invalidate_flags);
 
   t.sitemap = app.add_subcommand("sitemap", "Write sitemap.xml for the HTML pages of SOURCE");
   t.sitemap->add_option("SOURCE", s.source, "The site folder the generator wrote (e.g. public/)");
   t.sitemap->add_option("-o,--output", s.sitemap_output, "Where to write it (default: SOURCE/sitemap.xml)")
       ->option_text("FILE");
-  AddCommonOptions(*t.sitemap, kSitemap, s, t.sitemap_flags);
+  AddCommonOptions(*t.sitemap, kSitemap, s, *t.ignored_sink, t.sitemap_flags);
   t.sitemap->get_option("--dry-run")->description("Say whether the sitemap would change, and write nothing");
   t.sitemap->get_option("--verbose")->description("Print more");
   t.sitemap->get_option("--base-url")->description("The site's public URL, e.g. https://example.com/");
@@ -245,7 +268,7 @@ AppTree BuildApp(Settings& s) {
   t.check = app.add_subcommand(
       "check", "Read-only preflight: credentials, bucket, region, distribution; each line ok or fail with the fix");
   t.check->add_option("DEST", s.destination, "s3://BUCKET[/PREFIX]");
-  AddCommonOptions(*t.check, kCheck, s, t.check_flags);
+  AddCommonOptions(*t.check, kCheck, s, *t.ignored_sink, t.check_flags);
   t.check->get_option("--path-style")->description("Address the bucket in the path");
   t.check->get_option("--no-invalidate")->description("Skip the CloudFront checks (as cdn.invalidate: false)");
   return t;
