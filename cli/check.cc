@@ -397,8 +397,8 @@ void CheckOwnFiles(Report& report, aws::HttpClient& client, const sync::S3Endpoi
                               "journal or cache), uploaded before sitesync left its own files out, and it stays "
                               "public until deleted",
                               dest.bucket, o.key),
-                  fmt::format("delete it once: aws s3 rm s3://{}/{} (sitesync never uploads it again, and never deletes "
-                              "it itself: its own files are excluded)",
+                  fmt::format("delete it once: aws s3 rm s3://{}/{} (sitesync never uploads it again, and never "
+                              "deletes it itself: its own files are excluded)",
                               dest.bucket, o.key)});
       return;
     }

@@ -19,7 +19,8 @@ std::vector<const CLI::App*> Commands(const CLI::App& app) {
 }
 
 std::vector<const CLI::Option*> VisibleOptions(const CLI::App& cmd) {
-  return cmd.get_options([](const CLI::Option* o) { return !o->get_group().empty() && o->get_group() != kIgnoredGroup; });
+  return cmd.get_options(
+      [](const CLI::Option* o) { return !o->get_group().empty() && o->get_group() != kIgnoredGroup; });
 }
 
 std::vector<const CLI::Option*> IgnoredOptions(const CLI::App& cmd) {

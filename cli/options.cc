@@ -319,7 +319,8 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
                              {t.sitemap, "sitemap", &t.sitemap_flags},
                              {t.init, "init", nullptr},
                              {t.check, "check", &t.check_flags}};
-  const auto parsed = std::find_if(std::begin(commands), std::end(commands), [](const Parsed& p) { return p.cmd->parsed(); });
+  const auto parsed =
+      std::find_if(std::begin(commands), std::end(commands), [](const Parsed& p) { return p.cmd->parsed(); });
   if (parsed == std::end(commands)) {
     std::cerr << app.help() << "\nsitesync: no command given; try 'sitesync sync SOURCE s3://BUCKET'.\n";
     out.exit_now = kExitUsage;

@@ -336,7 +336,8 @@ class Runner {
   // -v: which of sitesync's own files are in SOURCE, left out of the site.
   void NoteOwnFiles(const Resolved& resolved) {
     if (!settings_.verbose) return;
-    const std::string config = settings_.config_path ? std::filesystem::path(*settings_.config_path).filename().string() : "";
+    const std::string config =
+        settings_.config_path ? std::filesystem::path(*settings_.config_path).filename().string() : "";
     for (const std::string& rel : resolved.sync.filters.own.rel_paths) {
       std::error_code ec;
       if (!std::filesystem::exists(resolved.sync.source / rel, ec)) continue;
