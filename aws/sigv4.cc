@@ -8,14 +8,10 @@
 #include <map>
 
 #include "aws/aws.h"
+#include "base/percent.h"
 
 namespace sitesync::aws {
 namespace {
-
-bool IsUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == '.' || c == '~';
-}
 
 char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -101,20 +97,9 @@ std::vector<std::string_view> NormalizedSegments(std::string_view path, bool& tr
 }  // namespace
 
 std::string UriEncode(std::string_view s, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (IsUnreserved(c) || (keep_slash && c == '/')) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0x0f]);
-    }
-  }
-  return out;
+  // The AWS documentation's UriEncode(): unreserved characters kept, '/' only in an object key's path.
+  static constexpr CharSet kWithSlash = kUnreserved | CharSet::Of("/");
+  return PercentEncode(s, keep_slash ? kWithSlash : kUnreserved);
 }
 
 std::string CanonicalUri(std::string_view path, SigningMode mode) {

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/percent.h"
 #include "cdn/cdn.h"
 #include "sitemap/sitemap.h"
 
@@ -20,32 +21,9 @@ namespace {
 // request reaches the cache key, and CloudFront decodes nothing. Characters CloudFront passes through unencoded
 // ('/', letters, digits, "-._!$&'()+,;=:@") must stay as they are, or the invalidation names another object and
 // misses. '~' is listed by CloudFront as needing encoding although RFC 3986 calls it unreserved; '*' and '?'
-// are encoded because '*' is CloudFront's wildcard and '?' starts a query string.
-bool NeedsEncoding(unsigned char c) {
-  if (c >= 0x80 || c < 0x20 || c == 0x7F) return true;
-  switch (c) {
-    case ' ':
-    case '"':
-    case '#':
-    case '%':
-    case '<':
-    case '>':
-    case '[':
-    case '\\':
-    case ']':
-    case '^':
-    case '`':
-    case '{':
-    case '|':
-    case '}':
-    case '~':
-    case '*':
-    case '?':
-      return true;
-    default:
-      return false;
-  }
-}
+// are encoded because '*' is CloudFront's wildcard and '?' starts a query string. Kept: printable ASCII but
+// space and " # % < > [ \ ] ^ ` { | } ~ * ? (CLI.md, "Invalidation paths").
+constexpr CharSet kKeptInInvalidationPath = CharSet::Range(0x21, 0x7E) - CharSet::Of("\"#%<>[\\]^`{|}~*?");
 
 // The folder a path is in, with its trailing '/': "/a/b/c.html" -> "/a/b/", "/a/b/" -> "/a/b/", "/a/b" ->
 // "/a/" (a bare alias lives in its parent folder: "/a/b/*" would not match "/a/b"). Anything not starting with
@@ -58,21 +36,10 @@ std::string_view FolderOf(std::string_view path) {
 }  // namespace
 
 std::string EncodePath(std::string_view raw, bool keep_trailing_star) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    const auto c = static_cast<unsigned char>(raw[i]);
-    const bool trailing_wildcard = keep_trailing_star && c == '*' && i + 1 == raw.size();
-    if (NeedsEncoding(c) && !trailing_wildcard) {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0x0F]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
+  if (keep_trailing_star && raw.ends_with('*')) {
+    return PercentEncode(raw.substr(0, raw.size() - 1), kKeptInInvalidationPath) + '*';
   }
-  return out;
+  return PercentEncode(raw, kKeptInInvalidationPath);
 }
 
 std::vector<std::string> InvalidationPaths(std::span<const std::string> rel_keys, const PathOptions& options) {

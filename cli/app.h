@@ -14,13 +14,20 @@
 
 namespace sitesync::cli {
 
-/// Flags whose presence is read after parsing (they set optionals in Settings only when given).
+/// The help group of the options a command accepts and ignores (with a -v note): every command takes the common
+/// options, so that scripts can pass one option set to all of them. --help lists them by name only; the man page
+/// names them in a sentence; the completions do not offer them.
+inline constexpr const char* kIgnoredGroup = "Accepted and ignored (scripts may pass every command the same options)";
+
+/// Flags whose presence is read after parsing (they set optionals in Settings only when given), and the options
+/// the command ignores.
 struct CommandFlags {
   CLI::Option* wait = nullptr;
   CLI::Option* no_invalidate = nullptr;
   CLI::Option* delete_on = nullptr;
   CLI::Option* delete_off = nullptr;
   CLI::Option* path_style = nullptr;
+  std::vector<CLI::Option*> ignored;  ///< In kIgnoredGroup: the command accepts them and does nothing with them.
 };
 
 /// The App with handles to its subcommands and to the flags read after parsing. Options store into the
@@ -34,11 +41,13 @@ struct AppTree {
   CLI::App* sitemap = nullptr;
   CLI::App* init = nullptr;
   CLI::App* check = nullptr;
-  CommandFlags sync_flags, plan_flags, watch_flags, invalidate_flags, check_flags;
+  CommandFlags sync_flags, plan_flags, watch_flags, invalidate_flags, sitemap_flags, check_flags;
   // Hidden (empty group): not in --help, used by the build to write the man page and the completions.
   CLI::Option* generate_man = nullptr;
   CLI::Option* generate_completion = nullptr;
   std::string completion_shell;  ///< The value of --generate-completion: "bash" or "zsh".
+  /// Where the options a command ignores store their values: never read.
+  std::unique_ptr<Settings> ignored_sink;
 };
 
 /// Builds the whole command line: every subcommand with its positionals and options, their descriptions and
@@ -71,8 +80,12 @@ namespace gen {
 /// The subcommands shown in --help (those with a name and a non-empty group), in definition order.
 std::vector<const CLI::App*> Commands(const CLI::App& app);
 
-/// The options shown in --help (non-empty group), in definition order; positionals included.
+/// The options shown in --help with their description (non-empty group, not kIgnoredGroup), in definition order;
+/// positionals included.
 std::vector<const CLI::Option*> VisibleOptions(const CLI::App& cmd);
+
+/// The options the command accepts and ignores (kIgnoredGroup), in definition order.
+std::vector<const CLI::Option*> IgnoredOptions(const CLI::App& cmd);
 
 /// What a value of the option is, for completion.
 enum class ValueKind { kNone, kFlag, kFile, kDirectory, kChoice };

@@ -1,7 +1,8 @@
 // sitesync check: a read-only preflight for CI. One line per check, `ok`, `fail` (with the fix) or `skip`:
 // credentials found, bucket listable, region right, and when a distribution is configured, CloudFront listable,
 // the distribution found and its origin serving DEST. Every request is a read (ListObjectsV2 with max-keys=1,
-// ListDistributions, GetDistribution); nothing is changed.
+// ListDistributions, GetDistribution); nothing is changed. With a config file in use, also whether the bucket
+// holds sitesync's own files (a config published by an older version).
 #include <chrono>
 #include <cstdio>
 #include <regex>
@@ -411,6 +412,44 @@ CheckLine BucketFailure(const aws::Error& error, const sync::Destination& dest, 
   return line;
 }
 
+namespace {
+
+// sitesync never uploads its own files (the config in use, its journal and cache), and never deletes them
+// remotely either (they are excluded, and excluded keys are never deleted): a copy uploaded by an older version,
+// or by another tool, stays public until someone deletes it. Asked only when a config file is in use.
+void CheckOwnFiles(Report& report, aws::HttpClient& client, const sync::S3Endpoint& endpoint,
+                   const sync::Destination& dest, const Settings& s, const aws::EnvLookup& env) {
+  const std::vector<std::string> rels = OwnFilesOf(s, env).rel_paths;
+  std::string names;
+  for (const std::string& rel : rels) {
+    const std::string key = dest.prefix + rel;
+    auto listed = sync::ListObjects(client, endpoint, dest.bucket, key);
+    if (!listed) {
+      report.Add({"own-files", Status::kFail, fmt::format("cannot look for {}: {}", key, listed.error().message),
+                  "see the message; `sitesync check -v` shows each request"});
+      return;
+    }
+    for (const sync::RemoteObject& o : *listed) {
+      if (o.key != key && !o.key.starts_with(key + "/")) continue;
+      report.Add({"own-files", Status::kFail,
+                  fmt::format("s3://{}/{} is in the bucket: it is sitesync's own (its config, or a file of its "
+                              "journal or cache), uploaded before sitesync left its own files out, and it stays "
+                              "public until deleted",
+                              dest.bucket, o.key),
+                  fmt::format("delete it once: aws s3 rm s3://{}/{} (sitesync never uploads it again, and never "
+                              "deletes it itself: its own files are excluded)",
+                              dest.bucket, o.key)});
+      return;
+    }
+    names += (names.empty() ? "" : ", ") + rel;
+  }
+  report.Add({"own-files", Status::kOk,
+              fmt::format("none of sitesync's own files ({}) is in {}; sync never uploads them", names, dest.Url()),
+              ""});
+}
+
+}  // namespace
+
 int RunCheck(const Settings& s, const aws::EnvLookup& env) {
   const auto started = std::chrono::steady_clock::now();
   if (s.quiet && s.verbose) return Usage("-q and -v contradict each other; give one.");
@@ -473,6 +512,13 @@ int RunCheck(const Settings& s, const aws::EnvLookup& env) {
     CheckCloudFront(report, **client, *cdn, *dest);
   }
   CheckOwed(report, env);
+  if (s.config_path) {
+    if (accepted) {
+      CheckOwnFiles(report, **client, *endpoint, *dest, s, env);
+    } else {
+      report.Skip("own-files", "the credentials were refused (see bucket)");
+    }
+  }
   return finish();
 }
 

@@ -60,6 +60,9 @@ struct Settings {
   bool quiet = false;
   bool verbose = false;
   std::optional<std::string> config_path;
+  /// Options given on the command line that mean nothing to this command ("--delete" for invalidate): accepted
+  /// so that scripts can pass one option set to every command, and named in a -v note.
+  std::vector<std::string> ignored_options;
 };
 
 /// What parsing the command line decided.

@@ -60,6 +60,10 @@ int RunInit(const Settings& settings);
 /// `sitesync check [DEST]` (cli/check.cc): read-only preflight. The config is already loaded.
 int RunCheck(const Settings& settings, const aws::EnvLookup& env);
 
+/// sitesync's own files for a walk of settings.source (cli/run.cc): the config in use (settings.config_path, by
+/// identity, and its file name at SOURCE's root), the journal's folder and the cache's folder.
+[[nodiscard]] sitemap::OwnFiles OwnFilesOf(const Settings& settings, const aws::EnvLookup& env);
+
 /// The S3 endpoint, addressing and region from settings (cli/run.cc); kUsage for a bad --endpoint URL.
 [[nodiscard]] aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& settings, const aws::EnvLookup& env);
 
@@ -99,6 +103,24 @@ struct Detection {
 /// destination left commented out so that sync asks for it, header rules, cdn.distribution auto, and a commented
 /// sitemap section.
 [[nodiscard]] std::string InitConfigText(const Detection& detection, const std::string& source);
+
+/// "an" before a word that starts with a vowel letter ("an Eleventy site", "an Astro site"), else "a".
+[[nodiscard]] std::string_view Article(std::string_view word);
+
+/// What AddJekyllExclude decided.
+struct ExcludeEdit {
+  enum class Outcome { kAdded, kAlreadyThere, kManual };
+  Outcome outcome = Outcome::kManual;
+  std::string text;  ///< kAdded: the whole new file.
+  std::string why;   ///< kManual: why the file was left alone, e.g. "its exclude: is not a simple block list".
+};
+
+/// Jekyll copies every file of the site folder into _site/, sitesync.yaml included: `entry` is added to the
+/// top-level `exclude:` of a _config.yml when that is safe: no `exclude:` key (a block list is appended at the
+/// end), or a block list of plain items (one more item, indented as the others). Anything unusual (a flow list,
+/// anchors, aliases, tags, several documents, CRLF or tabs, a key given twice) is kManual; so is a result that
+/// yaml-cpp does not read back as the same document with `entry` added to exclude.
+[[nodiscard]] ExcludeEdit AddJekyllExclude(std::string_view config_text, std::string_view entry);
 
 // ---------------------------------------------------------------------------------------------------------------
 // check: what each answer means (pure; cli/check.cc)

@@ -133,6 +133,12 @@ void AppendBashCommand(std::string& out, const CLI::App& cmd) {
     value_cases += "                " + Join(spellings, "|") + ")\n                    " + BashValues(*o) +
                    "\n                    return 0 ;;\n";
   }
+  // Ignored options are not offered, but their values must not be counted as positionals.
+  for (const CLI::Option* o : gen::IgnoredOptions(cmd)) {
+    if (gen::KindOf(*o) == ValueKind::kFlag) continue;
+    const std::vector<std::string> spellings = Spellings(*o);
+    valued.insert(valued.end(), spellings.begin(), spellings.end());
+  }
   if (!nothing_to_offer.empty()) {
     // A value is expected (a URL, a number, a name): offer nothing rather than the options.
     value_cases += "                " + Join(nothing_to_offer, "|") + ")\n                    return 0 ;;\n";
@@ -223,6 +229,14 @@ void AppendZshArguments(std::string& out, const CLI::App& cmd, std::string_view 
       out += std::string(indent) + spec + " \\\n";
     }
     if (o->get_positional()) ++positional_index;
+  }
+  // Accepted but ignored: '!' makes _arguments recognise them (and skip their values) without offering them.
+  for (const CLI::Option* o : gen::IgnoredOptions(cmd)) {
+    const bool flag = gen::KindOf(*o) == ValueKind::kFlag;
+    for (const std::string& s : Spellings(*o)) {
+      const std::string spec = "!" + s + (flag ? "" : (s.starts_with("--") ? "=" : "") + std::string(": : "));
+      out += std::string(indent) + ShellQuote(spec) + " \\\n";
+    }
   }
 }
 

@@ -4,10 +4,12 @@
 // that decides is pure (DetectGenerator, InitConfigText) and unit-tested. The file is created with O_EXCL, so an
 // existing config is never overwritten, not even by a race with another process.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -460,6 +462,206 @@ std::string InitConfigText(const Detection& d, const std::string& source) {
   return out;
 }
 
+std::string_view Article(std::string_view word) {
+  if (word.empty()) return "a";
+  const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(word.front())));
+  return std::string_view("aeiou").find(c) != std::string_view::npos ? "an" : "a";
+}
+
+namespace {
+
+std::string_view TrimRight(std::string_view s) {
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// A YAML plain or quoted scalar's text, with a trailing " # comment" removed.
+std::string_view ItemValue(std::string_view v) {
+  if (const auto hash = v.find(" #"); hash != std::string_view::npos) v = v.substr(0, hash);
+  v = TrimRight(v);
+  if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) {
+    v = v.substr(1, v.size() - 2);
+  }
+  return v;
+}
+
+// The document as yaml-cpp reads it, for comparing before and after; nullopt when it does not parse.
+std::optional<YAML::Node> ParseYaml(const std::string& text) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception&) {
+    return std::nullopt;
+  }
+}
+
+// The new text says exactly what the old one said, plus `entry` at the end of exclude.
+bool SameButExclude(const std::string& before, const std::string& after, std::string_view entry) {
+  const auto parsed_old = ParseYaml(before);
+  const auto parsed_new = ParseYaml(after);
+  if (!parsed_old || !parsed_new) return false;
+  // const Nodes: operator[] on a non-const one would add the key it looks for.
+  const YAML::Node old_doc = *parsed_old;
+  const YAML::Node new_doc = *parsed_new;
+  if (!new_doc.IsMap() || !(old_doc.IsMap() || old_doc.IsNull())) return false;
+  try {
+    std::vector<std::string> old_list, new_list;
+    const bool had_key = old_doc.IsMap() && old_doc["exclude"];
+    if (had_key && !old_doc["exclude"].IsNull()) {
+      if (!old_doc["exclude"].IsSequence()) return false;
+      for (const auto& item : old_doc["exclude"]) old_list.push_back(item.as<std::string>());
+    }
+    if (!new_doc["exclude"] || !new_doc["exclude"].IsSequence()) return false;
+    for (const auto& item : new_doc["exclude"]) new_list.push_back(item.as<std::string>());
+    old_list.emplace_back(entry);
+    if (old_list != new_list) return false;
+    // Every other key unchanged (compared as emitted YAML).
+    std::size_t keys = 0;
+    for (const auto& kv : new_doc) {
+      const std::string key = kv.first.as<std::string>();
+      if (key == "exclude") continue;
+      ++keys;
+      if (!old_doc.IsMap() || !old_doc[key]) return false;
+      if (YAML::Dump(old_doc[key]) != YAML::Dump(kv.second)) return false;
+    }
+    const std::size_t old_keys = old_doc.IsMap() ? old_doc.size() - (had_key ? 1 : 0) : 0;
+    return keys == old_keys;
+  } catch (const YAML::Exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+ExcludeEdit AddJekyllExclude(std::string_view text, std::string_view entry) {
+  ExcludeEdit e;
+  const auto manual = [&](std::string why) {
+    e.outcome = ExcludeEdit::Outcome::kManual;
+    e.why = std::move(why);
+    return e;
+  };
+  if (text.find('\r') != std::string_view::npos) return manual("it has CRLF line ends");
+  if (text.find('\t') != std::string_view::npos) return manual("it has tabs");
+  // Lines with their start offsets.
+  std::vector<std::pair<std::size_t, std::string_view>> lines;
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    lines.emplace_back(at, text.substr(at, end - at));
+    at = end + 1;
+  }
+  std::optional<std::size_t> key;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string_view line = lines[i].second;
+    if ((line.starts_with("---") || line.starts_with("...")) && i > 0) return manual("it holds several YAML documents");
+    if (!line.starts_with("exclude")) continue;
+    const std::string_view after = line.substr(7);
+    const std::size_t colon = after.find_first_not_of(' ');
+    if (colon == std::string_view::npos || after[colon] != ':') continue;  // "excludes:", "exclude_x:"
+    if (key) return manual("it has exclude: twice");
+    key = i;
+  }
+  std::string out(text);
+  if (!key) {
+    if (!out.empty() && out.back() != '\n') out += '\n';
+    out += "\n# sitesync's config is not part of the site (added by sitesync init).\nexclude:\n  - ";
+    out += entry;
+    out += '\n';
+  } else {
+    std::string_view rest = lines[*key].second.substr(lines[*key].second.find(':') + 1);
+    rest = ItemValue(rest.substr(std::min(rest.find_first_not_of(' '), rest.size())));
+    if (!rest.empty()) return manual("its exclude: is not a simple block list (" + std::string(rest) + ")");
+    std::optional<std::size_t> indent;
+    std::size_t last = *key;
+    for (std::size_t i = *key + 1; i < lines.size(); ++i) {
+      const std::string_view line = lines[i].second;
+      const std::size_t first = line.find_first_not_of(' ');
+      if (first == std::string_view::npos || line[first] == '#') continue;  // blank or comment
+      const bool item = line.substr(first).starts_with("- ") || line.substr(first) == "-";
+      if (!item) {
+        if (first == 0) break;  // the next top-level key
+        return manual("its exclude: list holds something other than plain items");
+      }
+      if (indent && *indent != first) return manual("its exclude: items are not indented alike");
+      indent = first;
+      const std::string_view value = ItemValue(line.substr(std::min(first + 2, line.size())));
+      if (value.empty() || std::string_view("&*!|>[{").find(value.front()) != std::string_view::npos) {
+        return manual("its exclude: list holds something other than plain items");
+      }
+      if (value == entry) {
+        e.outcome = ExcludeEdit::Outcome::kAlreadyThere;
+        return e;
+      }
+      last = i;
+    }
+    const std::string item = std::string(indent.value_or(2), ' ') + "- " + std::string(entry) + "\n";
+    std::size_t at = lines[last].first + lines[last].second.size();
+    if (at < out.size()) {
+      ++at;  // after the '\n'
+    } else {
+      out += '\n';
+      at = out.size();
+    }
+    out.insert(at, item);
+  }
+  if (!SameButExclude(std::string(text), out, entry)) return manual("sitesync could not check its own edit");
+  e.outcome = ExcludeEdit::Outcome::kAdded;
+  e.text = std::move(out);
+  return e;
+}
+
+namespace {
+
+// Replaces `path` with `text`: a temporary file in the same folder, renamed over it, with the same mode.
+aws::Result<void> ReplaceFile(const std::filesystem::path& path, const std::string& text) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return aws::Fail(aws::ErrorCode::kIo, fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+  }
+  const std::filesystem::path tmp = path.parent_path() / ("." + path.filename().string() + ".sitesync-tmp");
+  ::unlink(tmp.c_str());
+  if (auto ok = CreateNewFile(tmp.string(), text); !ok) return ok;
+  if (::chmod(tmp.c_str(), st.st_mode & 07777) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return aws::Fail(aws::ErrorCode::kIo, fmt::format("cannot replace {}: {}", path.string(), std::strerror(err)));
+  }
+  return {};
+}
+
+// Jekyll: keeps the config out of _site/ (sitesync would leave it out anyway; this keeps it off any other host
+// too). Returns the lines to print.
+std::string ExcludeFromJekyll(const Detection& d, const std::filesystem::path& cwd, const std::string& config) {
+  std::error_code ec;
+  const auto abs = std::filesystem::weakly_canonical(std::filesystem::absolute(config, ec), ec);
+  const auto rel = abs.lexically_relative(std::filesystem::weakly_canonical(cwd, ec));
+  if (rel.empty() || *rel.begin() == "..") return {};  // not inside the site: Jekyll does not copy it
+  const std::string entry = rel.generic_string();
+  const std::filesystem::path file = cwd / d.evidence;
+  const std::string manual_line = d.evidence.ends_with(".toml") ? fmt::format("exclude = [\"{}\"]", entry)
+                                                                 : fmt::format("exclude: [{}]", entry);
+  const auto tell = [&](std::string_view why) {
+    return fmt::format("Jekyll copies {0} into {1} unless {2} excludes it; sitesync left {2} alone ({3}).\n"
+                       "  Add {0} to its exclude: list, e.g. the item  - {0}  (or, with no exclude: yet, the line: "
+                       "{4})\n",
+                       entry, d.source, d.evidence, why, manual_line);
+  };
+  if (d.evidence.ends_with(".toml")) return tell("sitesync edits YAML only");
+  if (std::filesystem::is_symlink(file, ec)) return tell("it is a symlink");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return tell("it cannot be read");
+  std::stringstream text;
+  text << in.rdbuf();
+  const ExcludeEdit edit = AddJekyllExclude(text.str(), entry);
+  if (edit.outcome == ExcludeEdit::Outcome::kAlreadyThere) return {};
+  if (edit.outcome == ExcludeEdit::Outcome::kManual) return tell(edit.why);
+  if (auto ok = ReplaceFile(file, edit.text); !ok) return tell(ok.error().message);
+  return fmt::format("Added {} to exclude: in {}, so that Jekyll does not copy it into {} (sitesync never uploads "
+                     "its own config anyway).\n",
+                     entry, d.evidence, d.source);
+}
+
+}  // namespace
+
 int RunInit(const Settings& settings) {
   const std::string config = settings.config_path.value_or("sitesync.yaml");
   const auto fail = [](int code, std::string_view message) {
@@ -503,11 +705,13 @@ int RunInit(const Settings& settings) {
     const bool exists = ok.error().code == aws::ErrorCode::kUsage;
     return fail(exists ? kExitRefused : kExitFailed, ok.error().message);
   }
+  const std::string jekyll = d.generator == "Jekyll" ? ExcludeFromJekyll(d, cwd, config) : std::string();
   if (settings.quiet) return kExitOk;
 
   std::string out;
   if (!d.generator.empty()) {
-    out += fmt::format("Found a {} site ({}): it builds into {}\n", d.generator, d.evidence, d.source);
+    out += fmt::format("Found {} {} site ({}): it builds into {}\n", Article(d.generator), d.generator, d.evidence,
+                       d.source);
     if (!d.others.empty()) {
       std::string others;
       for (const auto& o : d.others) others += (others.empty() ? "" : ", ") + o;
@@ -523,7 +727,9 @@ int RunInit(const Settings& settings) {
            "built site.\n";
   }
   const std::string c = settings.config_path ? " -c " + config : "";
-  out += fmt::format("Wrote {} (source: {}).\n\nNext:\n", config, source);
+  out += fmt::format("Wrote {} (source: {}).\n", config, source);
+  out += jekyll;
+  out += "\nNext:\n";
   out += fmt::format("  1. Edit {}: uncomment destination: and put your bucket's name (and region: if the "
                      "bucket is\n     not in us-east-1); delete the cdn: section if the site has no CloudFront.\n",
                      config);

@@ -217,5 +217,70 @@ TEST_F(InitConfigTest, ReadSiteFolderReadsConfigsAndMarkers) {
   EXPECT_EQ(DetectGenerator(f).generator, "Hugo");
 }
 
+TEST(Article, ByTheFirstLetter) {
+  EXPECT_EQ(Article("Eleventy"), "an");
+  EXPECT_EQ(Article("Astro"), "an");
+  EXPECT_EQ(Article("Hugo"), "a");
+  EXPECT_EQ(Article("Jekyll"), "a");
+  EXPECT_EQ(Article("Zola"), "a");
+  EXPECT_EQ(Article(""), "a");
+}
+
+TEST(AddJekyllExclude, EditsWhatIsSafe) {
+  using O = ExcludeEdit::Outcome;
+  struct Case {
+    const char* what;
+    std::string before;
+    O outcome;
+    std::string after;  // kAdded only
+  } cases[] = {
+      {"no exclude key: a block list at the end", "title: Blog\nurl: https://x.example\n", O::kAdded,
+       "title: Blog\nurl: https://x.example\n\n# sitesync's config is not part of the site (added by sitesync "
+       "init).\nexclude:\n  - sitesync.yaml\n"},
+      {"no final newline", "title: Blog", O::kAdded,
+       "title: Blog\n\n# sitesync's config is not part of the site (added by sitesync init).\nexclude:\n  - "
+       "sitesync.yaml\n"},
+      {"empty file", "", O::kAdded,
+       "\n# sitesync's config is not part of the site (added by sitesync init).\nexclude:\n  - sitesync.yaml\n"},
+      {"block list: one more item, same indent",
+       "title: x\nexclude:\n    - Gemfile\n    - \"node_modules\"  # deps\nbaseurl: /b\n", O::kAdded,
+       "title: x\nexclude:\n    - Gemfile\n    - \"node_modules\"  # deps\n    - sitesync.yaml\nbaseurl: /b\n"},
+      {"block list at column 0, comment and blank line inside, last key",
+       "exclude:\n- a\n\n# b next\n- b", O::kAdded, "exclude:\n- a\n\n# b next\n- b\n- sitesync.yaml\n"},
+      {"empty exclude:", "exclude:\ntitle: t\n", O::kAdded, "exclude:\n  - sitesync.yaml\ntitle: t\n"},
+      {"already there (quoted)", "exclude:\n  - 'sitesync.yaml'\n", O::kAlreadyThere, ""},
+      {"a key that only starts with exclude", "excludes: x\nexclude_me: y\n", O::kAdded,
+       "excludes: x\nexclude_me: y\n\n# sitesync's config is not part of the site (added by sitesync init).\n"
+       "exclude:\n  - sitesync.yaml\n"},
+      {"flow list", "exclude: [Gemfile, vendor]\n", O::kManual, ""},
+      {"anchor", "exclude: &ex\n  - a\n", O::kManual, ""},
+      {"alias item", "exclude:\n  - *common\n", O::kManual, ""},
+      {"tag item", "exclude:\n  - !!str a\n", O::kManual, ""},
+      {"nested mapping", "exclude:\n  key: value\n", O::kManual, ""},
+      {"items indented differently", "exclude:\n  - a\n    - b\n", O::kManual, ""},
+      {"twice", "exclude:\n  - a\nexclude:\n  - b\n", O::kManual, ""},
+      {"several documents", "title: a\n---\nexclude:\n  - a\n", O::kManual, ""},
+      {"CRLF", "title: a\r\nexclude:\r\n  - a\r\n", O::kManual, ""},
+      {"tabs", "title:\ta\n", O::kManual, ""},
+      {"not YAML that parses: the edit cannot be checked", "title: [unclosed\n", O::kManual, ""},
+  };
+  for (const Case& c : cases) {
+    const ExcludeEdit e = AddJekyllExclude(c.before, "sitesync.yaml");
+    EXPECT_EQ(e.outcome, c.outcome) << c.what << ": " << e.why;
+    if (c.outcome == O::kAdded) {
+      EXPECT_EQ(e.text, c.after) << c.what;
+    }
+    if (c.outcome == O::kManual) {
+      EXPECT_FALSE(e.why.empty()) << c.what;
+    }
+  }
+}
+
+TEST(AddJekyllExclude, AnEntryInASubfolder) {
+  const ExcludeEdit e = AddJekyllExclude("exclude:\n  - a\n", "deploy/site.yaml");
+  EXPECT_EQ(e.outcome, ExcludeEdit::Outcome::kAdded);
+  EXPECT_EQ(e.text, "exclude:\n  - a\n  - deploy/site.yaml\n");
+}
+
 }  // namespace
 }  // namespace sitesync::cli

@@ -19,7 +19,12 @@ std::vector<const CLI::App*> Commands(const CLI::App& app) {
 }
 
 std::vector<const CLI::Option*> VisibleOptions(const CLI::App& cmd) {
-  return cmd.get_options([](const CLI::Option* o) { return !o->get_group().empty(); });
+  return cmd.get_options(
+      [](const CLI::Option* o) { return !o->get_group().empty() && o->get_group() != kIgnoredGroup; });
+}
+
+std::vector<const CLI::Option*> IgnoredOptions(const CLI::App& cmd) {
+  return cmd.get_options([](const CLI::Option* o) { return o->get_group() == kIgnoredGroup; });
 }
 
 std::vector<std::string> Choices(const CLI::Option& opt) {
@@ -120,6 +125,12 @@ void AppendOptions(std::string& out, const CLI::App& cmd) {
       out += ".TP\n" + OptionTag(*o) + "\n" + Roff(Sentence(o->get_description())) + "\n";
     }
   }
+  const std::vector<const CLI::Option*> ignored = gen::IgnoredOptions(cmd);
+  if (ignored.empty()) return;
+  std::string names;
+  for (const CLI::Option* o : ignored) names += (names.empty() ? "" : ", ") + Bold(o->get_name());
+  out += ".PP\nAlso accepted, and ignored (with a note under \\fB\\-v\\fR), so that scripts can pass every command "
+         "the same options:\n" + names + ".\n";
 }
 
 // The sentence of the App's description without "sitesync: " and the final period, for NAME.
@@ -284,6 +295,15 @@ The shared AWS credentials and config files.
 .B $XDG_STATE_HOME/sitesync/ID.json
 Invalidation paths owed to distribution ID, removed once CloudFront accepted them (default
 .BR ~/.local/state/sitesync/ ).
+.PP
+sitesync never uploads its own files, even when they are inside
+.IR SOURCE :
+the configuration file in use (under any name that leads to it, and a file of its name at the root of
+.IR SOURCE ,
+such as the copy Jekyll makes in _site/), and its state and cache folders.
+Nor does it delete them from the bucket: a copy published before is removed once by hand;
+.B sitesync check
+names it.
 )";
 
 constexpr const char* kSeeAlso = R"(.SH SEE ALSO

@@ -1,7 +1,10 @@
 // The man page and completion generators on small Apps with tricky text, and on the real App.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/app.h"
 
@@ -73,6 +76,112 @@ TEST(BuildApp, EveryCommandOfCliMdAndHiddenGenerators) {
   EXPECT_TRUE(t.generate_completion->get_group().empty());
   EXPECT_EQ(gen::Choices(*t.sync->get_option("--compare")), (std::vector<std::string>{"size", "checksum"}));
   EXPECT_EQ(gen::Synopsis(*t.invalidate), "sitesync invalidate PATH... [OPTIONS]");
+}
+
+// One option set for every command (aws-cli's global options): what a command does not use is accepted, ignored,
+// and named for the -v note.
+std::vector<std::string> EveryCommonOption() {
+  return {"-c", "site.yaml", "--region", "us-east-1", "--profile", "p", "--dry-run", "--json", "-v",
+          "--endpoint", "http://127.0.0.1:9", "--path-style", "--compare", "checksum", "--delete",
+          "--max-deletes", "5", "--jobs", "8", "--exclude", "*.map", "--include", ".htaccess",
+          "--distribution", "E2ABC", "--cloudfront-endpoint", "http://127.0.0.1:9", "--wait", "--no-invalidate",
+          "--debounce", "300", "--base-url", "https://example.com/"};
+}
+
+ParsedArgs Parse(std::vector<std::string> args) {
+  std::vector<const char*> argv{"sitesync"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(CommonOptions, EveryCommandButInitAcceptsThemAll) {
+  const std::pair<std::vector<std::string>, std::vector<std::string>> commands[] = {
+      {{"sync", "public", "s3://b"}, {"--debounce"}},
+      {{"plan", "public", "s3://b"}, {"--debounce"}},
+      {{"watch", "public", "s3://b"}, {}},
+      {{"invalidate", "/a"},
+       {"--region", "--endpoint", "--path-style", "--compare", "--delete", "--max-deletes", "--jobs", "--exclude",
+        "--include", "--no-invalidate", "--debounce", "--base-url"}},
+      {{"sitemap", "public"},
+       {"--region", "--profile", "--endpoint", "--path-style", "--compare", "--delete", "--max-deletes", "--jobs",
+        "--distribution", "--cloudfront-endpoint", "--wait", "--no-invalidate", "--debounce"}},
+      {{"check", "s3://b"},
+       {"--dry-run", "--compare", "--delete", "--max-deletes", "--jobs", "--exclude", "--include", "--wait",
+        "--debounce", "--base-url"}},
+  };
+  for (const auto& [command, ignored] : commands) {
+    std::vector<std::string> args = command;
+    for (const std::string& a : EveryCommonOption()) args.push_back(a);
+    const ParsedArgs parsed = Parse(args);
+    EXPECT_FALSE(parsed.exit_now) << command[0];
+    EXPECT_EQ(parsed.settings.command, command[0]);
+    EXPECT_EQ(parsed.settings.ignored_options, ignored) << command[0];
+  }
+}
+
+TEST(CommonOptions, IgnoredFlagsChangeNothing) {
+  // The script line: every option of a sync given to invalidate.
+  const ParsedArgs p = Parse({"invalidate", "/a", "--endpoint", "http://127.0.0.1:9", "--cloudfront-endpoint",
+                              "http://127.0.0.1:9", "--distribution", "E2ABC", "--region", "us-east-1", "--delete",
+                              "--jobs", "8", "--path-style", "--no-delete"});
+  ASSERT_FALSE(p.exit_now);
+  EXPECT_FALSE(p.settings.delete_stale) << "--delete and --no-delete: ignored, not even a contradiction";
+  EXPECT_FALSE(p.settings.path_style);
+  EXPECT_EQ(p.settings.distribution, "E2ABC");
+  EXPECT_EQ(p.settings.ignored_options,
+            (std::vector<std::string>{"--region", "--endpoint", "--path-style", "--delete", "--no-delete", "--jobs"}));
+  // Used flags still apply, and still contradict.
+  const ParsedArgs sync = Parse({"sync", "a", "s3://b", "--delete", "--path-style", "--wait", "--no-invalidate"});
+  ASSERT_FALSE(sync.exit_now);
+  EXPECT_EQ(sync.settings.delete_stale, true);
+  EXPECT_EQ(sync.settings.path_style, true);
+  EXPECT_EQ(sync.settings.wait, true);
+  EXPECT_EQ(sync.settings.invalidate, false);
+  EXPECT_TRUE(sync.settings.ignored_options.empty());
+  EXPECT_EQ(Parse({"sync", "a", "s3://b", "--delete", "--no-delete"}).exit_now, 2);
+  EXPECT_TRUE(Parse({"plan", "a", "s3://b"}).settings.dry_run);
+  EXPECT_EQ(Parse({"invalidate", "/a", "--compare", "bogus"}).exit_now, 2) << "a value CLI11 checks is still checked";
+  // An ignored option's value reaches no setting: sitemap never sees --distribution, invalidate never --region.
+  const ParsedArgs map = Parse({"sitemap", "public", "--distribution", "bad/id", "--jobs", "0"});
+  ASSERT_FALSE(map.exit_now);
+  EXPECT_FALSE(map.settings.distribution);
+  EXPECT_FALSE(map.settings.jobs);
+  EXPECT_FALSE(p.settings.region);
+  EXPECT_FALSE(p.settings.endpoint);
+  EXPECT_FALSE(p.settings.jobs);
+}
+
+TEST(CommonOptions, HelpManAndCompletionsTellIgnoredApart) {
+  Settings s;
+  AppTree t = BuildApp(s);
+  const std::string help = t.invalidate->help();
+  const auto group = help.find(std::string(kIgnoredGroup) + ":\n");
+  ASSERT_NE(group, std::string::npos) << help;
+  EXPECT_NE(help.find("--endpoint, --path-style,", group), std::string::npos) << help;
+  EXPECT_EQ(help.find("--endpoint URL"), std::string::npos) << "listed by name only: " << help;
+  std::vector<std::string> visible;
+  for (const CLI::Option* o : gen::VisibleOptions(*t.invalidate)) visible.push_back(o->get_name());
+  EXPECT_EQ(std::count(visible.begin(), visible.end(), "--endpoint"), 0);
+  EXPECT_EQ(std::count(visible.begin(), visible.end(), "--distribution"), 1);
+  EXPECT_EQ(gen::IgnoredOptions(*t.sync).size(), 1U);  // --debounce
+  EXPECT_TRUE(gen::IgnoredOptions(*t.watch).empty());
+  const std::string page = ManPage(*t.app);
+  const auto section = page.find(".SS invalidate\n");
+  ASSERT_NE(section, std::string::npos);
+  EXPECT_NE(page.find("Also accepted, and ignored", section), std::string::npos);
+  EXPECT_NE(page.find("\\fB\\-\\-endpoint\\fR, ", section), std::string::npos);
+  const std::string bash = BashCompletion(*t.app);
+  const auto inval = bash.find("        invalidate)\n");
+  ASSERT_NE(inval, std::string::npos);
+  const std::string block = bash.substr(inval, bash.find("            ;;\n", inval) - inval);
+  // Not offered, but their values are not taken for positionals.
+  const auto offered = block.substr(block.find("-W '"), block.find('\n', block.find("-W '")) - block.find("-W '"));
+  EXPECT_EQ(offered.find("--endpoint"), std::string::npos) << offered;
+  EXPECT_NE(offered.find("--distribution"), std::string::npos) << offered;
+  EXPECT_NE(block.find(" --endpoint "), std::string::npos) << "valued, for counting positionals: " << block;
+  const std::string zsh = ZshCompletion(*t.app);
+  EXPECT_NE(zsh.find("'!--endpoint=: : '"), std::string::npos);
+  EXPECT_NE(zsh.find("'!--delete'"), std::string::npos);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // The command line (CLI11). Names follow ../shared/CLI.md exactly.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <iostream>
+#include <iterator>
 
 #include "cli/app.h"
 #include "cli/cli.h"
@@ -52,6 +54,7 @@ std::string Footer() {
 
 // CLI11 2.1's formatter ends every option group but the last with a blank line, and counts the hidden (empty)
 // group of --generate-man as the last one: --help would show two blank lines before "Subcommands:".
+// The options a command accepts but ignores are listed by name only, after its own options.
 class HelpFormatter : public CLI::Formatter {
  public:
   std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override {
@@ -59,65 +62,169 @@ class HelpFormatter : public CLI::Formatter {
     if (const auto at = out.find("\n\n\n"); at != std::string::npos) out.erase(at, 1);
     return out;
   }
+  std::string make_group(std::string group, bool is_positional, std::vector<const CLI::Option*> opts) const override {
+    if (group != kIgnoredGroup) return CLI::Formatter::make_group(std::move(group), is_positional, std::move(opts));
+    std::string out = "\n" + group + ":\n";
+    std::string line = " ";
+    for (std::size_t i = 0; i < opts.size(); ++i) {
+      const std::string word = " " + opts[i]->get_name() + (i + 1 < opts.size() ? "," : "");
+      if (line.size() + word.size() > 100) {
+        out += line + "\n";
+        line = " ";
+      }
+      line += word;
+    }
+    return out + line + "\n";
+  }
 };
 
-// Options every command that talks to AWS has.
-void AddCommonOptions(CLI::App& cmd, Settings& s) {
-  cmd.add_option("-c,--config", s.config_path, "Config file (default: ./sitesync.yaml if present)")
-      ->option_text("FILE");
-  cmd.add_option("--region", s.region, "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)")
-      ->option_text("NAME");
-  cmd.add_option("--profile", s.profile,
-                 "Profile in the shared credentials/config files (default: AWS_PROFILE, default)")
-      ->option_text("NAME");
-  cmd.add_flag("--dry-run", s.dry_run, "Print the plan and change nothing");
-  cmd.add_flag("--json", s.json, "One JSON object per line on stdout");
-  cmd.add_flag("-q,--quiet", s.quiet, "Print errors only");
-  cmd.add_flag("-v,--verbose", s.verbose, "Print every request");
+// The commands, as bits: which of them an option means something to.
+enum Command : unsigned {
+  kSync = 1U << 0,
+  kPlan = 1U << 1,
+  kWatch = 1U << 2,
+  kInvalidate = 1U << 3,
+  kSitemap = 1U << 4,
+  kCheck = 1U << 5,
+};
+constexpr unsigned kPublish = kSync | kPlan | kWatch;  // the commands that walk SOURCE and change the bucket
+constexpr unsigned kAll = kPublish | kInvalidate | kSitemap | kCheck;
+
+// Sorts the options of one command into those it uses and those it accepts and ignores (aws-cli's global options
+// work on every command; scripts pass one option set to all of them). An ignored option stores its value in a
+// sink, never in the command's Settings: it cannot change what the command does, not even by a bad value that a
+// used option would be refused for later.
+class CommandOptions {
+ public:
+  CommandOptions(Command self, Settings& settings, Settings& sink, CommandFlags& flags)
+      : self_(self), settings_(settings), sink_(sink), flags_(flags) {}
+  /// Adds the option `add` makes (given the Settings to store into) for the commands in `used_by`; for the
+  /// others it goes to kIgnoredGroup, stores into the sink, and is remembered for the -v note.
+  template <typename AddFn>
+  CLI::Option* Use(unsigned used_by, AddFn add) const {
+    const bool used = (used_by & self_) != 0;
+    CLI::Option* opt = add(used ? settings_ : sink_);
+    if (!used) {
+      opt->group(kIgnoredGroup);
+      flags_.ignored.push_back(opt);
+    }
+    return opt;
+  }
+
+ private:
+  Command self_;
+  Settings& settings_;
+  Settings& sink_;
+  CommandFlags& flags_;
+};
+
+// The options of every command (CLI.md's table), each with the commands it means something to. To add an option
+// for all commands, add one line here: c.Use(COMMANDS, [&](Settings& to) { return cmd.add_option(..., to.x, ...); }).
+void AddCommonOptions(CLI::App& cmd, Command self, Settings& s, Settings& sink, CommandFlags& f) {
+  const CommandOptions c(self, s, sink, f);
+  c.Use(kAll, [&](Settings& to) {
+     return cmd.add_option("-c,--config", to.config_path, "Config file (default: ./sitesync.yaml if present)");
+   })->option_text("FILE");
+  // CloudFront signs in us-east-1 whatever --region says: the region is S3's.
+  c.Use(kPublish | kCheck, [&](Settings& to) {
+     return cmd.add_option("--region", to.region,
+                           "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)");
+   })->option_text("NAME");
+  c.Use(kPublish | kInvalidate | kCheck, [&](Settings& to) {
+     return cmd.add_option("--profile", to.profile,
+                           "Profile in the shared credentials/config files (default: AWS_PROFILE, default)");
+   })->option_text("NAME");
+  // check changes nothing anyway; watch refuses it (ignoring it would publish).
+  c.Use(kPublish | kInvalidate | kSitemap,
+        [&](Settings& to) { return cmd.add_flag("--dry-run", to.dry_run, "Print the plan and change nothing"); });
+  c.Use(kAll, [&](Settings& to) { return cmd.add_flag("--json", to.json, "One JSON object per line on stdout"); });
+  c.Use(kAll, [&](Settings& to) { return cmd.add_flag("-q,--quiet", to.quiet, "Print errors only"); });
+  c.Use(kAll, [&](Settings& to) { return cmd.add_flag("-v,--verbose", to.verbose, "Print every request"); });
+  c.Use(kPublish | kCheck, [&](Settings& to) {
+     return cmd.add_option("--endpoint", to.endpoint, "S3-compatible endpoint URL (implies --path-style)");
+   })->option_text("URL");
+  // Flags read after parsing (ApplyFlags), and only when the command uses them.
+  f.path_style = c.Use(kPublish | kCheck, [&](Settings&) {
+    return cmd.add_flag("--path-style")->description("Address the bucket in the path, not the host name");
+  });
+  c.Use(kPublish, [&](Settings& to) {
+     return cmd.add_option("--compare", to.compare,
+                           "What makes a file changed: size (default) or checksum (also MD5 vs ETag)");
+   })->check(CLI::IsMember({"size", "checksum"}))->option_text("size|checksum");
+  f.delete_on = c.Use(kPublish, [&](Settings&) {
+    return cmd.add_flag("--delete")->description("Delete remote objects under the prefix that have no local file");
+  });
+  f.delete_off = c.Use(kPublish, [&](Settings&) {
+    return cmd.add_flag("--no-delete")->description("Do not delete (the default; overrides the config file)");
+  });
+  c.Use(kPublish, [&](Settings& to) {
+     return cmd.add_option("--max-deletes", to.max_deletes,
+                           "Refuse (exit 3) a run that would delete more (default 256, -1: no limit)");
+   })->option_text("N");
+  c.Use(kPublish, [&](Settings& to) {
+     return cmd.add_option("--jobs", to.jobs, "Transfers in flight (default 64)");
+   })->option_text("N");
+  c.Use(kPublish | kSitemap, [&](Settings& to) {
+     return cmd.add_option("--exclude", to.exclude, "Skip paths matching GLOB (repeatable; ** crosses folders)");
+   })->allow_extra_args(false)->option_text("GLOB");
+  c.Use(kPublish | kSitemap, [&](Settings& to) {
+     return cmd.add_option("--include", to.include, "Keep paths matching GLOB even if excluded (repeatable)");
+   })->allow_extra_args(false)->option_text("GLOB");
+  c.Use(kPublish | kInvalidate | kCheck, [&](Settings& to) {
+     return cmd.add_option("--distribution", to.distribution,
+                           "CloudFront distribution ID to invalidate, or 'auto' to find it by the bucket origin");
+   })->option_text("ID|auto");
+  c.Use(kPublish | kInvalidate | kCheck, [&](Settings& to) {
+     return cmd.add_option("--cloudfront-endpoint", to.cloudfront_endpoint,
+                           "CloudFront API endpoint (default https://cloudfront.amazonaws.com)");
+   })->option_text("URL");
+  f.wait = c.Use(kPublish | kInvalidate, [&](Settings&) {
+    return cmd.add_flag("--wait")->description("Wait until CloudFront reports the invalidation Completed");
+  });
+  f.no_invalidate = c.Use(kPublish | kCheck, [&](Settings&) {
+    return cmd.add_flag("--no-invalidate")->description("Upload and delete, but send no CloudFront invalidation");
+  });
+  c.Use(kWatch, [&](Settings& to) {
+     return cmd.add_option("--debounce", to.debounce_ms,
+                           "Quiet time in ms before a burst of changes is published (default 200)");
+   })->option_text("MS");
+  c.Use(kWatch, [&](Settings& to) {
+     return cmd.add_option("--poll", to.poll_ms,
+                           "Compare stat snapshots of SOURCE every MS ms instead of inotify (NFS, bind mounts, WSL)")
+         ->check(CLI::NonNegativeNumber);
+   })->option_text("MS");
+  c.Use(kInvalidate, [&](Settings& to) {
+    return cmd.add_flag("--discard-owed", to.discard_owed,
+                        "Print and drop the paths owed to the distribution (after a CloudFront error that will not "
+                        "pass); takes no PATH");
+  });
+  c.Use(kPublish | kSitemap, [&](Settings& to) {
+     return cmd.add_option("--base-url", to.base_url,
+                           "The site's public URL for sitemap.xml, e.g. https://example.com/ (sync, plan and watch: "
+                           "with sitemap.enabled)");
+   })->option_text("URL");
 }
 
-CLI::Option* AddCdnOptions(CLI::App& cmd, Settings& s) {
-  cmd.add_option("--distribution", s.distribution,
-                 "CloudFront distribution ID to invalidate, or 'auto' to find it by the bucket origin")
-      ->option_text("ID|auto");
-  cmd.add_option("--cloudfront-endpoint", s.cloudfront_endpoint,
-                 "CloudFront API endpoint (default https://cloudfront.amazonaws.com)")
-      ->option_text("URL");
-  return cmd.add_flag("--wait")->description("Wait until CloudFront reports the invalidation Completed");
-}
-
-CLI::Option* AddEndpointOptions(CLI::App& cmd, Settings& s, const char* path_style_description) {
-  cmd.add_option("--endpoint", s.endpoint, "S3-compatible endpoint URL (implies --path-style)")->option_text("URL");
-  return cmd.add_flag("--path-style")->description(path_style_description);
-}
-
-void AddFilterOptions(CLI::App& cmd, Settings& s) {
-  cmd.add_option("--exclude", s.exclude, "Skip paths matching GLOB (repeatable; ** crosses folders)")
-      ->allow_extra_args(false)
-      ->option_text("GLOB");
-  cmd.add_option("--include", s.include, "Keep paths matching GLOB even if excluded (repeatable)")
-      ->allow_extra_args(false)
-      ->option_text("GLOB");
-}
-
-void AddSyncOptions(CLI::App& cmd, Settings& s, CommandFlags& f) {
+void AddSyncCommand(CLI::App& cmd, Command self, Settings& s, Settings& sink, CommandFlags& f) {
   cmd.add_option("SOURCE", s.source, "The site folder the generator wrote (e.g. public/)");
   cmd.add_option("DEST", s.destination, "s3://BUCKET[/PREFIX]");
-  AddCommonOptions(cmd, s);
-  f.path_style = AddEndpointOptions(cmd, s, "Address the bucket in the path, not the host name");
-  cmd.add_option("--compare", s.compare, "What makes a file changed: size (default) or checksum (also MD5 vs ETag)")
-      ->check(CLI::IsMember({"size", "checksum"}))
-      ->option_text("size|checksum");
-  f.delete_on = cmd.add_flag("--delete")->description("Delete remote objects under the prefix that have no local file");
-  f.delete_off = cmd.add_flag("--no-delete")->description("Do not delete (the default; overrides the config file)");
-  cmd.add_option("--max-deletes", s.max_deletes,
-                 "Refuse (exit 3) a run that would delete more (default 256, -1: no limit)")
-      ->option_text("N");
-  cmd.add_option("--jobs", s.jobs, "Transfers in flight (default 64)")->option_text("N");
-  AddFilterOptions(cmd, s);
-  f.wait = AddCdnOptions(cmd, s);
-  f.no_invalidate = cmd.add_flag("--no-invalidate")->description("Upload and delete, but send no CloudFront invalidation");
+  AddCommonOptions(cmd, self, s, sink, f);
   cmd.footer(Footer());
+}
+
+// Applies the flags whose presence sets an optional, unless the command ignores them.
+void ApplyFlags(const CommandFlags& f, Settings& s) {
+  const auto given = [&](const CLI::Option* o) {
+    return o != nullptr && o->count() > 0 && std::find(f.ignored.begin(), f.ignored.end(), o) == f.ignored.end();
+  };
+  if (given(f.delete_on)) s.delete_stale = true;
+  if (given(f.delete_off)) s.delete_stale = false;
+  if (given(f.path_style)) s.path_style = true;
+  if (given(f.wait)) s.wait = true;
+  if (given(f.no_invalidate)) s.invalidate = false;
+  for (const CLI::Option* o : f.ignored) {
+    if (o->count() > 0) s.ignored_options.push_back(o->get_name());
+  }
 }
 
 }  // namespace
@@ -126,6 +233,7 @@ std::span<const Example> HelpExamples() { return kExamples; }
 
 AppTree BuildApp(Settings& s) {
   AppTree t;
+  t.ignored_sink = std::make_unique<Settings>();
   t.app = std::make_unique<CLI::App>("sitesync: publish a static site folder to S3, uploading only what changed.",
                                      "sitesync");
   CLI::App& app = *t.app;
@@ -140,38 +248,25 @@ AppTree BuildApp(Settings& s) {
           ->group("");
 
   t.sync = app.add_subcommand("sync", "List the bucket, upload what changed, delete what is gone (--delete)");
-  AddSyncOptions(*t.sync, s, t.sync_flags);
+  AddSyncCommand(*t.sync, kSync, s, *t.ignored_sink, t.sync_flags);
   t.plan = app.add_subcommand("plan", "The same as sync --dry-run: print what sync would do");
-  AddSyncOptions(*t.plan, s, t.plan_flags);
+  AddSyncCommand(*t.plan, kPlan, s, *t.ignored_sink, t.plan_flags);
   t.watch = app.add_subcommand(
       "watch", "Sync once, then publish every quiet burst of changes in SOURCE (inotify) until Ctrl-C");
-  AddSyncOptions(*t.watch, s, t.watch_flags);
-  t.watch->add_option("--debounce", s.debounce_ms, "Quiet time in ms before a burst of changes is published (default 200)")
-      ->option_text("MS");
-  t.watch->add_option("--poll", s.poll_ms,
-                      "Compare stat snapshots of SOURCE every MS ms instead of inotify (NFS, bind mounts, WSL)")
-      ->check(CLI::NonNegativeNumber)
-      ->option_text("MS");
+  AddSyncCommand(*t.watch, kWatch, s, *t.ignored_sink, t.watch_flags);
 
   t.invalidate = app.add_subcommand("invalidate", "One CloudFront invalidation for the given URL paths");
   t.invalidate->add_option("PATH", s.invalidate_paths, "URL paths, e.g. /blog/post/ or '/img/*' (a final * is a wildcard)");
-  t.invalidate->add_flag("--discard-owed", s.discard_owed,
-                         "Print and drop the paths owed to the distribution (after a CloudFront error that will not "
-                         "pass); takes no PATH");
-  AddCommonOptions(*t.invalidate, s);
-  t.invalidate_flags.wait = AddCdnOptions(*t.invalidate, s);
+  AddCommonOptions(*t.invalidate, kInvalidate, s, *t.ignored_sink, t.invalidate_flags);
 
   t.sitemap = app.add_subcommand("sitemap", "Write sitemap.xml for the HTML pages of SOURCE");
   t.sitemap->add_option("SOURCE", s.source, "The site folder the generator wrote (e.g. public/)");
-  t.sitemap->add_option("--base-url", s.base_url, "The site's public URL, e.g. https://example.com/")
-      ->option_text("URL");
   t.sitemap->add_option("-o,--output", s.sitemap_output, "Where to write it (default: SOURCE/sitemap.xml)")
       ->option_text("FILE");
-  t.sitemap->add_option("-c,--config", s.config_path, "Config file (default: ./sitesync.yaml if present)")
-      ->option_text("FILE");
-  AddFilterOptions(*t.sitemap, s);
-  t.sitemap->add_flag("-q,--quiet", s.quiet, "Print errors only");
-  t.sitemap->add_flag("-v,--verbose", s.verbose, "Print more");
+  AddCommonOptions(*t.sitemap, kSitemap, s, *t.ignored_sink, t.sitemap_flags);
+  t.sitemap->get_option("--dry-run")->description("Say whether the sitemap would change, and write nothing");
+  t.sitemap->get_option("--verbose")->description("Print more");
+  t.sitemap->get_option("--base-url")->description("The site's public URL, e.g. https://example.com/");
 
   t.init = app.add_subcommand(
       "init", "Write a commented sitesync.yaml for the site generator found in the current folder");
@@ -182,11 +277,9 @@ AppTree BuildApp(Settings& s) {
   t.check = app.add_subcommand(
       "check", "Read-only preflight: credentials, bucket, region, distribution; each line ok or fail with the fix");
   t.check->add_option("DEST", s.destination, "s3://BUCKET[/PREFIX]");
-  AddCommonOptions(*t.check, s);
-  t.check_flags.path_style = AddEndpointOptions(*t.check, s, "Address the bucket in the path");
-  AddCdnOptions(*t.check, s);
-  t.check->remove_option(t.check->get_option("--dry-run"));  // check changes nothing anyway
-  t.check->remove_option(t.check->get_option("--wait"));     // and creates no invalidation to wait for
+  AddCommonOptions(*t.check, kCheck, s, *t.ignored_sink, t.check_flags);
+  t.check->get_option("--path-style")->description("Address the bucket in the path");
+  t.check->get_option("--no-invalidate")->description("Skip the CloudFront checks (as cdn.invalidate: false)");
   return t;
 }
 
@@ -223,50 +316,35 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv) {
     out.exit_now = std::cout ? kExitOk : kExitFailed;
     return out;
   }
-  CommandFlags* f = nullptr;
-  if (t.sync->parsed()) {
-    s.command = "sync";
-    f = &t.sync_flags;
-  } else if (t.plan->parsed()) {
-    s.command = "plan";
-    s.dry_run = true;
-    f = &t.plan_flags;
-  } else if (t.watch->parsed()) {
-    s.command = "watch";
-    f = &t.watch_flags;
-  } else if (t.invalidate->parsed()) {
-    s.command = "invalidate";
-    if (t.invalidate_flags.wait->count() > 0) s.wait = true;
-    if (s.quiet && s.verbose) {
-      std::cerr << "sitesync: -q and -v contradict each other; give one.\n";
-      out.exit_now = kExitUsage;
-    }
-    return out;
-  } else if (t.sitemap->parsed()) {
-    s.command = "sitemap";
-    return out;
-  } else if (t.init->parsed()) {
-    s.command = "init";
-    return out;
-  } else if (t.check->parsed()) {
-    s.command = "check";
-    if (t.check_flags.path_style->count() > 0) s.path_style = true;
-    return out;
-  } else {
+  struct Parsed {
+    const CLI::App* cmd;
+    const char* name;
+    CommandFlags* flags;
+  };
+  const Parsed commands[] = {{t.sync, "sync", &t.sync_flags},
+                             {t.plan, "plan", &t.plan_flags},
+                             {t.watch, "watch", &t.watch_flags},
+                             {t.invalidate, "invalidate", &t.invalidate_flags},
+                             {t.sitemap, "sitemap", &t.sitemap_flags},
+                             {t.init, "init", nullptr},
+                             {t.check, "check", &t.check_flags}};
+  const auto parsed =
+      std::find_if(std::begin(commands), std::end(commands), [](const Parsed& p) { return p.cmd->parsed(); });
+  if (parsed == std::end(commands)) {
     std::cerr << app.help() << "\nsitesync: no command given; try 'sitesync sync SOURCE s3://BUCKET'.\n";
     out.exit_now = kExitUsage;
     return out;
   }
-  if (f->delete_on->count() > 0 && f->delete_off->count() > 0) {
+  s.command = parsed->name;
+  if (parsed->flags == nullptr) return out;  // init
+  const CommandFlags& f = *parsed->flags;
+  if (s.command == "plan") s.dry_run = true;
+  if (f.delete_on->count() > 0 && f.delete_off->count() > 0 && f.delete_on->get_group() != kIgnoredGroup) {
     std::cerr << "sitesync: --delete and --no-delete contradict each other; give one.\n";
     out.exit_now = kExitUsage;
     return out;
   }
-  if (f->delete_on->count() > 0) s.delete_stale = true;
-  if (f->delete_off->count() > 0) s.delete_stale = false;
-  if (f->path_style->count() > 0) s.path_style = true;
-  if (f->wait->count() > 0) s.wait = true;
-  if (f->no_invalidate->count() > 0) s.invalidate = false;
+  ApplyFlags(f, s);
   if (s.quiet && s.verbose) {
     std::cerr << "sitesync: -q and -v contradict each other; give one.\n";
     out.exit_now = kExitUsage;

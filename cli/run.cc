@@ -112,6 +112,11 @@ class Runner {
   }
 
   int Run() {
+    if (settings_.verbose) {
+      for (const std::string& option : settings_.ignored_options) {
+        out_->Trace(fmt::format("{} means nothing to {}; ignored", option, settings_.command));
+      }
+    }
     if (auto ok = LoadConfigFile(); !ok) return Fatal(ok.error());
     env_ = aws::ProcessEnv();
     if (settings_.command == "sitemap") return RunSitemap(settings_, *out_);
@@ -129,6 +134,7 @@ class Runner {
       if (std::filesystem::is_regular_file("sitesync.yaml", ec)) config = "sitesync.yaml";
     }
     if (config.empty()) return {};
+    settings_.config_path = config;  // the config in use: never published (OwnFilesOf)
     return LoadConfig(config, settings_);
   }
 
@@ -324,9 +330,25 @@ class Runner {
     if (r.outcome == sync::Outcome::kFailed) result.outcome = sync::Outcome::kFailed;
   }
 
+  // -v: which of sitesync's own files are in SOURCE, left out of the site.
+  void NoteOwnFiles(const Resolved& resolved) {
+    if (!settings_.verbose) return;
+    const std::string config =
+        settings_.config_path ? std::filesystem::path(*settings_.config_path).filename().string() : "";
+    for (const std::string& rel : resolved.sync.filters.own.rel_paths) {
+      std::error_code ec;
+      if (!std::filesystem::exists(resolved.sync.source / rel, ec)) continue;
+      out_->Trace(fmt::format("{} in SOURCE is left out: {}; sitesync never publishes its own files", rel,
+                              rel == config ? "it is, or has the name of, the config in use (a generator may copy "
+                                              "it there, as Jekyll does)"
+                                            : "it is sitesync's own (its config, journal or cache)"));
+    }
+  }
+
   int RunSync() {
     auto resolved = Resolve(settings_, env_);
     if (!resolved) return Fatal(resolved.error());
+    NoteOwnFiles(*resolved);
     auto cdn = ResolveCdn(settings_);
     if (!cdn) return Fatal(cdn.error());
     cdn_ = *cdn;
@@ -362,6 +384,7 @@ class Runner {
   int RunWatch() {
     auto resolved = Resolve(settings_, env_);
     if (!resolved) return Fatal(resolved.error());
+    NoteOwnFiles(*resolved);
     auto cdn = ResolveCdn(settings_);
     if (!cdn) return Fatal(cdn.error());
     cdn_ = *cdn;
@@ -622,6 +645,23 @@ aws::Result<void> CheckSourceFolder(const std::string& source) {
   return {};
 }
 
+sitemap::OwnFiles OwnFilesOf(const Settings& s, const aws::EnvLookup& env) {
+  std::vector<std::filesystem::path> paths;
+  std::vector<std::string> root_names;
+  if (s.config_path && !s.config_path->empty()) {
+    paths.emplace_back(*s.config_path);
+    root_names.push_back(std::filesystem::path(*s.config_path).filename().string());
+  }
+  if (auto state = cdn::StateDir(env)) paths.push_back(*state);
+  // The cache (CLI.md): $XDG_CACHE_HOME/sitesync, else ~/.cache/sitesync.
+  if (const auto xdg = env("XDG_CACHE_HOME"); xdg && !xdg->empty() && xdg->front() == '/') {
+    paths.push_back(std::filesystem::path(*xdg) / "sitesync");
+  } else if (const auto home = env("HOME"); home && !home->empty() && home->front() == '/') {
+    paths.push_back(std::filesystem::path(*home) / ".cache" / "sitesync");
+  }
+  return sitemap::FindOwnFiles(s.source.value_or(""), paths, root_names);
+}
+
 aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   Resolved r;
   if (!s.source || s.source->empty()) {
@@ -643,6 +683,7 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   r.sync.filters.exclude = s.exclude;
   r.sync.filters.include = s.include;
   r.sync.filters.headers = s.headers;
+  r.sync.filters.own = OwnFilesOf(s, env);
   const std::string compare = s.compare.value_or("size");
   if (compare == "size") {
     r.sync.compare = sync::Compare::kSize;

@@ -165,7 +165,7 @@ int RunSitemap(const Settings& settings, Output& out) {
     return ExitFor(setup.error());
   }
   SitemapStep step(std::move(*setup));
-  auto done = step.Refresh(out, false);
+  auto done = step.Refresh(out, settings.dry_run);
   if (!done) {
     out.Fatal(done.error().message);
     return ExitFor(done.error());

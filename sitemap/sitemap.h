@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -23,11 +24,34 @@ struct HeaderRule {
   std::optional<std::string> content_type;
 };
 
+/// sitesync's own files: the config file in use and the folders sitesync writes (the journal's, the cache's).
+/// They are never part of the site, even inside SOURCE, whatever the globs say.
+struct OwnFiles {
+  /// Relative to SOURCE ('/'-separated): own files and folders inside SOURCE, and the config's file name at the
+  /// root (a generator's copy of it, as Jekyll makes). Skipped by the walk, and Excluded(): their keys are never
+  /// uploaded, and never deleted either (as for any excluded key).
+  std::vector<std::string> rel_paths;
+  /// Device and inode of each own file and folder: a path of the walk that leads to one under another name (a
+  /// hard link, a symlink, a bind mount) is skipped too.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ids;
+};
+
 struct WalkOptions {
   std::vector<std::string> exclude;  ///< Globs; a matching file (or a file under a matching folder) is skipped.
   std::vector<std::string> include;  ///< Globs; a matching file is kept even if excluded (also dotfiles).
   std::vector<HeaderRule> headers;   ///< Applied in order; the last matching rule wins per field.
+  OwnFiles own;                      ///< Never published (see FindOwnFiles).
 };
+
+/// The OwnFiles of a walk of `source`: each of `paths` (files or folders, anywhere; relative ones from the
+/// current folder) by device and inode when it exists, and by its path relative to `source` (both after
+/// symlinks; a missing path by where it would be) when it is inside; plus each of `root_names` (file names) at
+/// SOURCE's root. Never fails: what cannot be resolved is left out.
+[[nodiscard]] OwnFiles FindOwnFiles(const std::filesystem::path& source, std::span<const std::filesystem::path> paths,
+                                    std::span<const std::string> root_names);
+
+/// True when `rel_path` (a trailing '/' names a folder) is one of `own.rel_paths` or under one of them.
+[[nodiscard]] bool IsOwnPath(std::string_view rel_path, const OwnFiles& own);
 
 /// A file of the site. Kept small: a sync of a large site holds one per file (96 bytes plus the path).
 struct LocalFile {
@@ -79,9 +103,10 @@ struct SiteMap {
 /// a parent matches, or the pattern is like `dir/**` or `dir/*`); Walk() uses this to prune excluded folders.
 [[nodiscard]] bool GlobMatch(std::string_view pattern, std::string_view rel_path);
 
-/// True when the filters leave `rel_path` out of the sync: a dot path (except under .well-known/), a temporary
-/// file (IsTempFile of its last segment, unless `rel_path` ends in '/') or a path an exclude glob matches, unless
-/// an include glob matches it. Also used for remote keys, which are never
+/// True when the filters leave `rel_path` out of the sync: one of sitesync's own files (IsOwnPath, whatever
+/// the globs say), a dot path (except under .well-known/), a temporary file (IsTempFile of its last segment,
+/// unless `rel_path` ends in '/') or a path an exclude glob matches, unless an include glob matches it. Also
+/// used for remote keys, which are never
 /// deleted when excluded.
 [[nodiscard]] bool Excluded(std::string_view rel_path, const WalkOptions& options);
 

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/percent.h"
 #include "sitemap/sitemap.h"
 
 namespace sitesync::sitemap {
@@ -26,18 +27,7 @@ bool IsIndex(std::string_view rel_key, std::string_view index_document) {
 // RFC 3986 section 3.3: a path segment is made of unreserved characters, sub-delimiters, ':' and '@' (and '/'
 // between segments). '+' is a sub-delimiter but S3 reads it as a space in a URL path; "%2B" is read as '+' by
 // S3 and every other server, so it is encoded.
-bool KeptInPath(unsigned char c) {
-  if (std::isalnum(c) != 0 && c < 0x80) return true;
-  switch (c) {
-    case '-': case '.': case '_': case '~':                                    // unreserved
-    case '!': case '$': case '&': case '\'': case '(': case ')': case '*':     // sub-delims
-    case ',': case ';': case '=':
-    case ':': case '@': case '/':
-      return true;
-    default:
-      return false;
-  }
-}
+constexpr CharSet kKeptInPath = kUnreserved | CharSet::Of("!$&'()*,;=:@/");
 
 }  // namespace
 
@@ -71,22 +61,7 @@ std::vector<std::string> UrlPaths(std::string_view rel_key, std::string_view ind
   return paths;
 }
 
-std::string EncodeUrlPath(std::string_view raw) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(raw.size());
-  for (const char ch : raw) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (KeptInPath(c)) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0x0F]);
-    }
-  }
-  return out;
-}
+std::string EncodeUrlPath(std::string_view raw) { return PercentEncode(raw, kKeptInPath); }
 
 Result<std::string> NormalizeBaseUrl(std::string_view url) {
   auto bad = [&](std::string_view why) {

@@ -14,6 +14,8 @@
 // - A file is skipped when it or a parent folder matches an exclude glob (GlobMatch's parent rule).
 // - A file matching an include glob is kept whatever the two rules above say.
 // - Skipped folders are not even read when there are no include globs (nothing inside could come back).
+// - sitesync's own files (WalkOptions::own: the config in use, the journal's and cache's folders) are skipped by
+//   path and by device and inode, whatever the globs say.
 // - Symlinks are judged by their own path for the rules above, then followed when their fully resolved target
 //   is inside canonical SOURCE. The file is published under the link's path and read through the link.
 //   Links that point outside, broken links and links that lead back to a folder being walked (a loop) are
@@ -58,6 +60,7 @@ std::string ErrnoText(int error) { return std::error_code(error, std::generic_ca
 struct FolderState {
   bool hidden = false;    // The folder or a parent starts with '.' (and is not .well-known).
   bool excluded = false;  // An exclude glob matches everything under the folder.
+  bool own = false;       // One of sitesync's own folders (or under one): never walked, whatever the globs say.
 };
 
 /// A folder being walked, kept for loop detection.
@@ -97,7 +100,8 @@ std::string Quoted(std::string_view rel_path) {
 class Walker {
  public:
   Walker(const WalkOptions& options, std::string root)
-      : exclude_(Compile(options.exclude)), include_(Compile(options.include)), root_(std::move(root)) {
+      : exclude_(Compile(options.exclude)), include_(Compile(options.include)), own_(options.own),
+        root_(std::move(root)) {
     for (const HeaderRule& rule : options.headers) {
       if (rule.cache_control || rule.content_type) headers_.push_back({Glob(rule.match), &rule});
     }
@@ -170,20 +174,30 @@ class Walker {
     FolderState state = parent;
     if (name.front() == '.' && name != ".well-known") state.hidden = true;
     if (!state.excluded && !exclude_.empty()) state.excluded = AnyMatch(exclude_, rel + "/");
+    if (!state.own && !own_.rel_paths.empty()) state.own = IsOwnPath(rel, own_);
     return state;
   }
 
   bool FolderPruned(const FolderState& state) const {
-    return (state.hidden || state.excluded) && include_.empty();
+    return state.own || ((state.hidden || state.excluded) && include_.empty());
+  }
+
+  // sitesync's own file or folder under another name (a hard link, a symlink, a bind mount).
+  bool IsOwnId(const struct stat& st) const {
+    return std::ranges::any_of(own_.ids, [&](const auto& id) {
+      return id.first == static_cast<std::uint64_t>(st.st_dev) && id.second == static_cast<std::uint64_t>(st.st_ino);
+    });
   }
 
   bool FileKept(const FolderState& folder, std::string_view name, std::string_view rel) const {
+    if (folder.own || (!own_.rel_paths.empty() && IsOwnPath(rel, own_))) return false;  // never, whatever includes
     const bool temp = IsTempFile(name);  // Dotfiles (not .well-known) and editor temp files, as in Excluded().
     const bool skipped = folder.hidden || temp || folder.excluded || AnyMatch(exclude_, rel);
     return !skipped || AnyMatch(include_, rel);
   }
 
   void AddFile(std::string rel, const struct stat& st) {
+    if (IsOwnId(st)) return;  // sitesync's config (or a file of its own) under another name: never published
     LocalFile file;
     file.root = shared_root_;
     file.size = static_cast<std::uint64_t>(st.st_size);
@@ -207,6 +221,7 @@ class Walker {
 
   const std::vector<Glob> exclude_;
   const std::vector<Glob> include_;
+  const OwnFiles own_;
   std::vector<std::pair<Glob, const HeaderRule*>> headers_;  // Rules that set something, in order.
   const std::string root_;  // Canonical SOURCE.
   const std::shared_ptr<const std::string> shared_root_ = std::make_shared<const std::string>(root_);
@@ -276,6 +291,9 @@ std::optional<std::string> Walker::VisitFolder(const PendingFolder& folder) {
     const int fd = dirfd(dir.get());
     struct stat self{};
     if (fstat(fd, &self) != 0) return ErrnoText(errno);
+    // One of sitesync's own folders (its journal or cache) reached under another name. Never SOURCE itself: an
+    // empty walk would make --delete empty the bucket.
+    if (!folder.rel_path.empty() && IsOwnId(self)) return std::nullopt;
 
     // A loop can only come through a symlink (or a bind mount): the folder is one we are already inside.
     for (const Ancestor& ancestor : ancestors_) {

@@ -597,5 +597,72 @@ TEST(IsTempFile, SyncSkipsWhatWatchIgnores) {
             (Strings{"build.tmp", "index.html", "old.tmp/page.html", "sub/build.tmp"}));
 }
 
+// sitesync's own files: the config in use inside SOURCE (by path and by identity), a copy of it at the root
+// (Jekyll's _site/sitesync.yaml), and its state and cache folders.
+TEST(OwnFiles, FoundByPathInsideSourceAndByIdentity) {
+  TempTree t;
+  t.File("site/index.html");
+  t.File("site/conf/deploy.yaml", "source: .");
+  t.File("outside/sitesync.yaml", "source: ../site");
+  t.Dir("site/state");
+  const fs::path paths[] = {t.root() / "site/conf/deploy.yaml", t.root() / "outside/sitesync.yaml",
+                            t.root() / "site/state", t.root() / "site/cache/not-yet", t.root() / "missing.yaml"};
+  const std::string names[] = {"sitesync.yaml", "a/b", ""};
+  const OwnFiles own = FindOwnFiles(t.root() / "site", paths, names);
+  // Inside SOURCE by path (a missing folder by where it would be); the root name; nothing outside.
+  EXPECT_EQ(own.rel_paths, (std::vector<std::string>{"conf/deploy.yaml", "state", "cache/not-yet", "sitesync.yaml"}));
+  EXPECT_EQ(own.ids.size(), 3U) << "the three that exist";
+}
+
+TEST(OwnFiles, NeverWalkedNorUploadedWhateverTheGlobsSay) {
+  TempTree t;
+  t.File("index.html");
+  t.File("sitesync.yaml", "a copy the generator made");   // the root name rule
+  t.File("blog/sitesync.yaml", "a page's own file");       // NOT the config: a normal file
+  t.File("conf/deploy.yaml", "the config in use");
+  t.File("state/ID.json", "{}");
+  t.File("state/sub/x.json", "{}");
+  t.Dir("elsewhere");
+  ASSERT_EQ(link((t.root() / "conf/deploy.yaml").c_str(), (t.root() / "hardlink.yaml").c_str()), 0);
+  t.Link("symlink.yaml", "conf/deploy.yaml");
+  t.Link("state-link", "state");
+  const fs::path paths[] = {t.root() / "conf/deploy.yaml", t.root() / "state"};
+  const std::string names[] = {"sitesync.yaml"};
+  WalkOptions options;
+  options.own = FindOwnFiles(t.root(), paths, names);
+  options.include = {"**"};  // an include glob never brings them back
+  auto map = Walk(t.root(), options);
+  ASSERT_TRUE(map) << map.error().message;
+  EXPECT_EQ(Paths(*map), (std::vector<std::string>{"blog/sitesync.yaml", "index.html"}));
+  EXPECT_TRUE(map->warnings.empty());
+  // The watch's per-path walk says the same.
+  const std::vector<std::string> asked = {"sitesync.yaml", "conf/deploy.yaml", "conf", "hardlink.yaml",
+                                          "symlink.yaml",  "state/ID.json",    "state-link", "blog/sitesync.yaml"};
+  auto some = WalkPaths(t.root(), asked, options);
+  ASSERT_TRUE(some) << some.error().message;
+  EXPECT_EQ(Paths(*some), (std::vector<std::string>{"blog/sitesync.yaml"}));
+  // Remote keys: excluded (never uploaded, never deleted), and only these.
+  EXPECT_TRUE(Excluded("sitesync.yaml", options));
+  EXPECT_TRUE(Excluded("conf/deploy.yaml", options));
+  EXPECT_TRUE(Excluded("state/sub/x.json", options));
+  EXPECT_TRUE(Excluded("state/", options));
+  EXPECT_FALSE(Excluded("blog/sitesync.yaml", options));
+  EXPECT_FALSE(Excluded("state2/x.json", options));
+  EXPECT_FALSE(Excluded("conf/deploy.yaml.bak", options));
+}
+
+TEST(OwnFiles, SourceItselfIsNeverSkipped) {
+  // An absurd setup (the state folder is SOURCE) must not give an empty walk: --delete would empty the bucket.
+  TempTree t;
+  t.File("index.html");
+  const fs::path paths[] = {t.root()};
+  WalkOptions options;
+  options.own = FindOwnFiles(t.root(), paths, {});
+  EXPECT_TRUE(options.own.rel_paths.empty());
+  auto map = Walk(t.root(), options);
+  ASSERT_TRUE(map) << map.error().message;
+  EXPECT_EQ(Paths(*map), (std::vector<std::string>{"index.html"}));
+}
+
 }  // namespace
 }  // namespace sitesync::sitemap

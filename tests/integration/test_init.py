@@ -105,7 +105,8 @@ class InitCase(unittest.TestCase):
                 root = self.project(name, files)
                 res = self.init(root)
                 self.assertExit(res, 0)
-                self.assertIn(f"Found a {generator} site", res.stderr)
+                article = "an" if generator[0] in "AEIOU" else "a"
+                self.assertIn(f"Found {article} {generator} site", res.stderr)
                 self.assertIn("Wrote sitesync.yaml", res.stderr)
                 text, doc = self.load(os.path.join(root, "sitesync.yaml"))
                 self.assertEqual(doc["source"], source)
