@@ -16,6 +16,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "base/unique_fd.h"
 #include "sitemap/sitemap.h"
 
 namespace sitesync::sitemap {
@@ -141,15 +142,12 @@ bool RobotsNoindex(std::string_view html) {
 }
 
 Result<bool> FileRobotsNoindex(const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const UniqueFd owned(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!owned) {
     return Fail(ErrorCode::kIo, "cannot read " + file.string() + " (" +
                                               std::error_code(errno, std::generic_category()).message() + ")");
   }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  const int fd = owned.get();
   RobotsScanner scanner;
   std::string buffer(kChunk, '\0');
   std::size_t total = 0;
