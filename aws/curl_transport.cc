@@ -52,6 +52,7 @@ struct Transfer {
   IdleTimer idle;
   Cut cut = Cut::kNone;
   bool begun = false;  // counted by the SilenceRule (first attempt started) until its final answer
+  curl_socket_t socket = CURL_SOCKET_BAD;  // this attempt's connection, as curl's socket callback names it
   char error_buffer[CURL_ERROR_SIZE] = {};
 };
 
@@ -272,13 +273,11 @@ class CurlClient final : public HttpClient {
   }
 
   // Bytes of this attempt's connection the kernel still holds for the peer (SIOCOUTQ); 0 when unknown.
+  // (CURLINFO_ACTIVESOCKET does not name the connection of a transfer in progress: the socket callback does.)
   static std::uint64_t SendQueue(const Transfer& t) {
-    curl_socket_t socket = CURL_SOCKET_BAD;
-    if (curl_easy_getinfo(t.easy.get(), CURLINFO_ACTIVESOCKET, &socket) != CURLE_OK || socket == CURL_SOCKET_BAD) {
-      return 0;
-    }
+    if (t.socket == CURL_SOCKET_BAD) return 0;
     int queued = 0;
-    if (::ioctl(socket, SIOCOUTQ, &queued) != 0 || queued < 0) return 0;
+    if (::ioctl(t.socket, SIOCOUTQ, &queued) != 0 || queued < 0) return 0;
     return static_cast<std::uint64_t>(queued);
   }
 
@@ -349,8 +348,17 @@ class CurlClient final : public HttpClient {
   }
 
   // libcurl's socket callback: which connections to watch, and for what.
-  static int OnSocket(CURL*, curl_socket_t socket, int what, void* user, void*) {
+  static int OnSocket(CURL* easy, curl_socket_t socket, int what, void* user, void*) {
     auto* self = static_cast<CurlClient*>(user);
+    // Which connection the transfer uses, for SendQueue (a reused connection is announced for each transfer).
+    Transfer* t = nullptr;
+    if (easy != nullptr && curl_easy_getinfo(easy, CURLINFO_PRIVATE, &t) == CURLE_OK && t != nullptr) {
+      if (what != CURL_POLL_REMOVE) {
+        t->socket = socket;
+      } else if (t->socket == socket) {
+        t->socket = CURL_SOCKET_BAD;
+      }
+    }
     if (what == CURL_POLL_REMOVE) {
       epoll_ctl(self->epoll_.get(), EPOLL_CTL_DEL, socket, nullptr);  // fails harmlessly if already closed
       return 0;
@@ -445,6 +453,7 @@ class CurlClient final : public HttpClient {
     t->received = 0;
     t->body_error = false;
     t->cut = Cut::kNone;
+    t->socket = CURL_SOCKET_BAD;
     t->response = HttpResponse{};
     t->error_buffer[0] = '\0';
 
@@ -564,6 +573,7 @@ class CurlClient final : public HttpClient {
     t->response.status = status;
     const auto elapsed_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t->started).count();
+    curl_easy_setopt(t->easy.get(), CURLOPT_PRIVATE, nullptr);  // detached: no callback may reach `t` through it
     idle_.push_back(std::move(t->easy));
     if (t->received > 0) silence_.Answered(r.endpoint);
 
@@ -625,6 +635,7 @@ class CurlClient final : public HttpClient {
         error.retryable = true;
       } else if (IsCredentialCode(service_code) || status == 401) {
         error.code = ErrorCode::kCredentials;
+        while (what.ends_with('.')) what.pop_back();  // the server's message ends with one already
         error.message = fmt::format(
             "{}: {}. The server refused the credentials from {} (access key ID {}): check the secret key, the "
             "session token and the key's permissions",

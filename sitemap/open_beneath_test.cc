@@ -207,5 +207,18 @@ TEST(OpenInSource, UsesTheWalksRoot) {
   EXPECT_FALSE(OpenInSource(no_root).has_value());
 }
 
+TEST(FileRobotsNoindex, ReadsAPageOfTheSiteOnlyBeneathSource) {
+  Scene scene;
+  scene.File("page.html", "<html><head><meta name=robots content=noindex></head></html>");
+  const LocalFile f = scene.Walked("page.html");
+  auto noindex = FileRobotsNoindex(f);
+  ASSERT_TRUE(noindex.has_value()) << noindex.error().message;
+  EXPECT_TRUE(*noindex);
+  scene.SwapForLink("page.html", scene.Secret());
+  auto swapped = FileRobotsNoindex(f);
+  ASSERT_FALSE(swapped.has_value());
+  EXPECT_EQ(swapped.error().code, ErrorCode::kInput);
+}
+
 }  // namespace
 }  // namespace sitesync::sitemap

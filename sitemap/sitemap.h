@@ -163,6 +163,8 @@ class Glob {
 /// RobotsNoindex() of a file, reading only as far as its head (at most the first 1 MiB). Fails with kIo naming
 /// the file when it cannot be read.
 [[nodiscard]] Result<bool> FileRobotsNoindex(const std::filesystem::path& file);
+/// The same for a file of the site, opened beneath its SOURCE (OpenInSource): never read outside it.
+[[nodiscard]] Result<bool> FileRobotsNoindex(const LocalFile& file);
 
 /// An HTML page of the site, as sitemap.xml needs it.
 struct Page {
