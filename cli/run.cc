@@ -381,8 +381,12 @@ class Runner {
     ArmJournal(resolved->sync);
 
     // Watch BEFORE the initial sync: what changes while it runs is queued by the kernel, not lost.
-    auto source = watcher::MakeInotifySource(resolved->sync.source, resolved->sync.filters,
-                                             [this](std::string_view line) { out_->Note(line); });
+    const watcher::Log log = [this](std::string_view line) { out_->Note(line); };
+    auto source = settings_.poll_ms.value_or(0) > 0  // --poll MS / watch.poll_ms: where inotify is silent.
+        ? watcher::MakePollSource(resolved->sync.source, resolved->sync.filters, log,
+                                  std::chrono::milliseconds(*settings_.poll_ms))
+        : watcher::MakeInotifySource(resolved->sync.source, resolved->sync.filters, log,
+                                     {std::chrono::seconds(settings_.rescan_interval_s.value_or(30))});
     if (!source) return Fatal(source.error());
     StopSignals stop(source->get());
 
