@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace sitesync::aws {
 
@@ -50,6 +51,14 @@ struct Credentials {
 /// ~/.aws/config, section "[profile NAME]" or "[default]"). Fails with kCredentials naming every place it
 /// looked, or kConfig when a file is malformed (naming the file and line). Never puts a secret in a message.
 [[nodiscard]] Result<Credentials> LoadCredentials(std::string_view profile, const EnvLookup& env);
+
+/// The access key ID as every message shows it: "..." and its last 4 characters ("...MPLE"), or "..." alone for an
+/// ID shorter than 16 characters (4 of them would give away too much of it). The full ID is never printed.
+[[nodiscard]] std::string ShortKeyId(std::string_view access_key_id);
+
+/// `text` with every occurrence of `access_key_id` replaced by ShortKeyId(access_key_id) (a server's message may
+/// quote it).
+[[nodiscard]] std::string RedactKeyId(std::string text, std::string_view access_key_id);
 
 /// The region: `cli_region` if non-empty, else AWS_REGION, AWS_DEFAULT_REGION, the profile's `region` in the
 /// config file (profile chosen as in LoadCredentials), else "us-east-1".
@@ -158,12 +167,20 @@ std::string AmzDate(std::chrono::system_clock::time_point t);
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+/// Why `value` cannot be an HTTP header value, e.g. "contains a line feed (LF) at byte 12", or std::nullopt when it
+/// can: control characters (below 0x20 except tab, and DEL 0x7F) are refused, since CR or LF would end the header
+/// and start another one (header injection) and the others are invalid in a field value (RFC 9110, 5.5).
+[[nodiscard]] std::optional<std::string> HeaderValueProblem(std::string_view value);
+
 /// What a request sends: nothing, bytes held in memory, or a byte range of a file streamed from disk.
 struct Body {
   enum class Kind { kNone, kBytes, kFile };
   Kind kind = Kind::kNone;
   std::string bytes;
-  std::string file_path;
+  /// kFile: the file, opened by the caller (sync/ opens bodies beneath SOURCE); read with pread at `offset`, never
+  /// opened again by name. Shared by the parts of a multipart upload.
+  std::shared_ptr<const UniqueFd> file;
+  std::string file_path;  ///< kFile: for messages only.
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
 
@@ -209,7 +226,14 @@ struct ClientOptions {
   std::chrono::milliseconds base_backoff{200};
   std::chrono::milliseconds max_backoff{8000};
   std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::seconds stall_timeout{30};  ///< A transfer that moves no byte for this long fails (retryable).
+  /// An attempt during which no byte moves for this long (none of the body sent or acknowledged, no response byte)
+  /// is cut and retried: a request whose body was sent and that gets no answer, or an upload that stalled. A slow
+  /// upload that keeps moving is never cut.
+  std::chrono::milliseconds idle_timeout{15000};
+  /// An endpoint that has not sent one response byte since the client started, while requests to it waited this
+  /// long, is given up: every request to it fails ("no answer from ENDPOINT in 50 s (N attempts): ..."), and new
+  /// ones fail at once for as long again. With 15 s idle cuts, a silent server fails a run within a minute.
+  std::chrono::milliseconds silent_timeout{50000};
   /// Receives one line per attempt when set (-v). Never given secrets or signatures.
   std::function<void(std::string_view)> trace;
 };
@@ -222,9 +246,10 @@ struct ClientStats {
 };
 
 /// Runs every request through one curl multi handle with at most max_in_flight transfers, reusing
-/// connections. Retries 5xx, 429, SlowDown/Throttling codes, timeouts and connection errors with exponential
-/// backoff and full jitter, up to max_attempts; corrects the clock from the server's Date header on
-/// RequestTimeTooSkewed. Not thread-safe: use from one thread.
+/// connections. Retries 5xx, 429, SlowDown/Throttling codes, timeouts (idle_timeout) and connection errors with
+/// exponential backoff and full jitter, up to max_attempts; gives up on an endpoint that never answers
+/// (silent_timeout); corrects the clock from the server's Date header on RequestTimeTooSkewed. No message
+/// carries the full access key ID (ShortKeyId). Not thread-safe: use from one thread.
 class HttpClient {
  public:
   using Callback = std::function<void(Result<HttpResponse>)>;

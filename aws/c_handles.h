@@ -4,10 +4,11 @@
 
 #include <curl/curl.h>
 #include <libxml/tree.h>
-#include <unistd.h>
 
 #include <memory>
 #include <utility>
+
+#include "base/unique_fd.h"
 
 namespace sitesync::aws {
 
@@ -29,32 +30,6 @@ using CurlMulti = std::unique_ptr<CURLM, CurlMultiDeleter>;
 using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
 using XmlDoc = std::unique_ptr<xmlDoc, XmlDocDeleter>;
 
-/// A move-only file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+// UniqueFd: base/unique_fd.h (sitesync::UniqueFd, visible here as aws::UniqueFd's enclosing namespace).
 
 }  // namespace sitesync::aws

@@ -376,4 +376,18 @@ std::string ResolveRegion(std::string_view cli_region, std::string_view profile,
   return std::string(kDefaultRegion);
 }
 
+std::string ShortKeyId(std::string_view access_key_id) {
+  if (access_key_id.size() < 16) return "...";
+  return "..." + std::string(access_key_id.substr(access_key_id.size() - 4));
+}
+
+std::string RedactKeyId(std::string text, std::string_view access_key_id) {
+  if (access_key_id.empty()) return text;
+  const std::string shown = ShortKeyId(access_key_id);
+  for (auto p = text.find(access_key_id); p != std::string::npos; p = text.find(access_key_id, p + shown.size())) {
+    text.replace(p, access_key_id.size(), shown);
+  }
+  return text;
+}
+
 }  // namespace sitesync::aws

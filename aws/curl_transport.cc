@@ -3,11 +3,13 @@
 // event-driven interface (curl_multi_socket_action over epoll): each wake-up touches only the connections that
 // are ready, where curl_multi_perform would poll every transfer in flight, one syscall each. Retries, backoff
 // and clock correction live here so that one 503 among thousands of uploads stays attached to its own transfer.
+// When a server stops talking, the rules of aws/watchdog.h decide; this file only samples the transfers for them.
+// File bodies come as descriptors the caller opened (beneath SOURCE, sync/): nothing here opens a file by name.
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <libxml/parser.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,16 +19,21 @@
 #include <deque>
 #include <optional>
 #include <random>
+#include <set>
 
 #include <fmt/format.h>
 
 #include "aws/aws.h"
 #include "aws/c_handles.h"
+#include "aws/watchdog.h"
 
 namespace sitesync::aws {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = WatchClock;
+
+// Why the loop ended an attempt itself (curl did not).
+enum class Cut { kNone, kIdle, kSilent };
 
 struct Transfer {
   HttpRequest request;
@@ -36,12 +43,16 @@ struct Transfer {
 
   CurlEasy easy;
   CurlSlist header_list;
-  UniqueFd fd;
   std::uint64_t body_sent = 0;
+  std::uint64_t received = 0;  // response bytes of this attempt (status line, headers, body)
   bool body_error = false;
   std::string body_error_message;
   HttpResponse response;
   Clock::time_point started;
+  IdleTimer idle;
+  Cut cut = Cut::kNone;
+  bool begun = false;  // counted by the SilenceRule (first attempt started) until its final answer
+  curl_socket_t socket = CURL_SOCKET_BAD;  // this attempt's connection, as curl's socket callback names it
   char error_buffer[CURL_ERROR_SIZE] = {};
 };
 
@@ -61,12 +72,14 @@ std::string Trim(std::string_view s) {
 std::size_t OnWrite(char* data, std::size_t size, std::size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   t->response.body.append(data, size * count);
+  t->received += size * count;
   return size * count;
 }
 
 std::size_t OnHeader(char* data, std::size_t size, std::size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   std::string_view line(data, size * count);
+  t->received += line.size();
   if (line.starts_with("HTTP/")) {
     t->response.headers.clear();  // a new response (after 100 Continue or a redirect)
   } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
@@ -91,7 +104,7 @@ std::size_t OnRead(char* buffer, std::size_t size, std::size_t count, void* user
   }
   ssize_t got;
   do {
-    got = ::pread(t->fd.get(), buffer, want, static_cast<off_t>(body.offset + t->body_sent));
+    got = ::pread(body.file->get(), buffer, want, static_cast<off_t>(body.offset + t->body_sent));
   } while (got < 0 && errno == EINTR);
   if (got <= 0) {
     t->body_error = true;
@@ -176,7 +189,8 @@ class CurlClient final : public HttpClient {
       : options_(std::move(options)),
         multi_(std::move(multi)),
         epoll_(std::move(epoll)),
-        rng_(std::random_device{}()) {
+        rng_(std::random_device{}()),
+        silence_(options_.silent_timeout) {
     curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, &CurlClient::OnSocket);
     curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &CurlClient::OnTimer);
@@ -203,6 +217,7 @@ class CurlClient final : public HttpClient {
 
   void Run() override {
     while (!ready_.empty() || !waiting_.empty() || !running_.empty()) {
+      Watch();
       PromoteDue();
       while (static_cast<int>(running_.size()) < options_.max_in_flight && !ready_.empty()) {
         std::unique_ptr<Transfer> t = std::move(ready_.front());
@@ -234,6 +249,92 @@ class CurlClient final : public HttpClient {
   ClientStats Stats() const override { return stats_; }
 
  private:
+  // Samples every running attempt for the rules of aws/watchdog.h (a few times a second at most: the limits are
+  // seconds long), then cuts the attempts that sat idle and gives up on endpoints that never answered.
+  void Watch() {
+    const auto now = Clock::now();
+    if (now - last_watch_ < std::chrono::milliseconds(200)) return;
+    last_watch_ = now;
+    std::vector<Transfer*> idle;
+    for (Transfer* t : running_) {
+      const TransferProgress& last = t->idle.Last();
+      TransferProgress p{t->body_sent, last.send_queue, t->received};
+      if (t->received > 0) silence_.Answered(t->request.endpoint);
+      // Counters unchanged: a body may still be draining from the kernel's send buffer (megabytes on a fast
+      // link) to a slow peer. That is movement too; only then is the socket asked.
+      if (t->request.body.size() > 0 && p.body_sent == last.body_sent && p.received == last.received) {
+        p.send_queue = SendQueue(*t);
+      }
+      t->idle.Observe(p, now);
+      if (t->idle.Expired(now)) idle.push_back(t);
+    }
+    for (Transfer* t : idle) CutRunning(t, Cut::kIdle);
+    for (const std::string& endpoint : silence_.Check(now)) GiveUp(endpoint);
+  }
+
+  // Bytes of this attempt's connection the kernel still holds for the peer (SIOCOUTQ); 0 when unknown.
+  // (CURLINFO_ACTIVESOCKET does not name the connection of a transfer in progress: the socket callback does.)
+  static std::uint64_t SendQueue(const Transfer& t) {
+    if (t.socket == CURL_SOCKET_BAD) return 0;
+    int queued = 0;
+    if (::ioctl(t.socket, SIOCOUTQ, &queued) != 0 || queued < 0) return 0;
+    return static_cast<std::uint64_t>(queued);
+  }
+
+  // Ends a running attempt from outside curl's callbacks (allowed: curl_multi_remove_handle) and finishes it as
+  // a timeout, retried or not per `why`.
+  void CutRunning(Transfer* raw, Cut why) {
+    curl_multi_remove_handle(multi_.get(), raw->easy.get());
+    running_.erase(std::find(running_.begin(), running_.end(), raw));
+    std::unique_ptr<Transfer> t(raw);
+    t->cut = why;
+    Finish(std::move(t), CURLE_OPERATION_TIMEDOUT);
+  }
+
+  // Fails every request to `endpoint` that is in flight or waiting for a retry; those not started yet fail when
+  // they would start (MayAttempt).
+  void GiveUp(const std::string& endpoint) {
+    std::vector<Transfer*> cut;
+    for (Transfer* t : running_) {
+      if (t->request.endpoint == endpoint) cut.push_back(t);
+    }
+    std::vector<std::unique_ptr<Transfer>> waiting;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->second->request.endpoint == endpoint) {
+        waiting.push_back(std::move(it->second));
+        it = waiting_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    Trace("{}", silence_.Message(endpoint, EndpointOption(endpoint)));
+    for (Transfer* t : cut) CutRunning(t, Cut::kSilent);
+    for (auto& t : waiting) {
+      Error error = SilentError(t->request);
+      Abandon(std::move(t), std::move(error));
+    }
+  }
+
+  std::string EndpointOption(std::string_view endpoint) const {
+    return endpoint.find("cloudfront") != std::string_view::npos || cloudfront_endpoints_.contains(endpoint)
+               ? "--cloudfront-endpoint"
+               : "--endpoint";
+  }
+
+  Error SilentError(const HttpRequest& r) const {
+    return Error{ErrorCode::kNetwork,
+                 fmt::format("{}: {}", r.what, silence_.Message(r.endpoint, EndpointOption(r.endpoint))), false, 0,
+                 {}};
+  }
+
+  // The final answer of a request that will not be attempted again.
+  void Abandon(std::unique_ptr<Transfer> t, Error error) {
+    if (t->begun) silence_.Done(t->request.endpoint);
+    error.message = RedactKeyId(std::move(error.message), options_.credentials.access_key_id);
+    Callback done = std::move(t->done);
+    done(std::unexpected(std::move(error)));
+  }
+
   void PromoteDue() {
     const auto now = Clock::now();
     for (auto it = waiting_.begin(); it != waiting_.end();) {
@@ -247,8 +348,17 @@ class CurlClient final : public HttpClient {
   }
 
   // libcurl's socket callback: which connections to watch, and for what.
-  static int OnSocket(CURL*, curl_socket_t socket, int what, void* user, void*) {
+  static int OnSocket(CURL* easy, curl_socket_t socket, int what, void* user, void*) {
     auto* self = static_cast<CurlClient*>(user);
+    // Which connection the transfer uses, for SendQueue (a reused connection is announced for each transfer).
+    Transfer* t = nullptr;
+    if (easy != nullptr && curl_easy_getinfo(easy, CURLINFO_PRIVATE, &t) == CURLE_OK && t != nullptr) {
+      if (what != CURL_POLL_REMOVE) {
+        t->socket = socket;
+      } else if (t->socket == socket) {
+        t->socket = CURL_SOCKET_BAD;
+      }
+    }
     if (what == CURL_POLL_REMOVE) {
       epoll_ctl(self->epoll_.get(), EPOLL_CTL_DEL, socket, nullptr);  // fails harmlessly if already closed
       return 0;
@@ -307,13 +417,13 @@ class CurlClient final : public HttpClient {
   }
 
   // Fails the transfer before it reaches curl (a prepare step or a local file failed).
-  void FailEarly(std::unique_ptr<Transfer> t, Error error) {
-    Callback done = std::move(t->done);
-    done(std::unexpected(std::move(error)));
-  }
+  void FailEarly(std::unique_ptr<Transfer> t, Error error) { Abandon(std::move(t), std::move(error)); }
 
   void Start(std::unique_ptr<Transfer> t) {
     HttpRequest& r = t->request;
+    if (r.service == "cloudfront") cloudfront_endpoints_.emplace(r.endpoint);
+    const auto now = Clock::now();
+    if (!silence_.MayAttempt(r.endpoint, now)) return FailEarly(std::move(t), SilentError(r));
     if (!t->prepared) {
       t->prepared = true;
       if (r.prepare) {
@@ -322,19 +432,28 @@ class CurlClient final : public HttpClient {
       if (r.payload_hash.empty()) {
         r.payload_hash = r.body.kind == Body::Kind::kFile ? "UNSIGNED-PAYLOAD" : Sha256Hex(r.body.bytes);
       }
-    }
-    if (r.body.kind == Body::Kind::kFile && !t->fd) {
-      int fd = ::open(r.body.file_path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        return FailEarly(std::move(t), Error{ErrorCode::kIo,
-                                             fmt::format("{}: cannot open {}: {}", r.what, r.body.file_path,
-                                                         std::strerror(errno)),
-                                             false, 0, {}});
+      // A header value is one line of text: a CR or LF would end it and start another header (the config checks
+      // its rules; this holds for every request).
+      for (const auto& [name, value] : r.headers) {
+        if (auto problem = HeaderValueProblem(value)) {
+          return FailEarly(std::move(t), Error{ErrorCode::kInput,
+                                               fmt::format("{}: header {} not sent: its value {}", r.what, name,
+                                                           *problem),
+                                               false, 0, {}});
+        }
       }
-      t->fd = UniqueFd(fd);
+    }
+    if (r.body.kind == Body::Kind::kFile && (!r.body.file || !*r.body.file)) {
+      return FailEarly(std::move(t), Error{ErrorCode::kInternal,
+                                           fmt::format("{}: no open file for the body of {}", r.what,
+                                                       r.body.file_path),
+                                           false, 0, {}});
     }
     t->body_sent = 0;
+    t->received = 0;
     t->body_error = false;
+    t->cut = Cut::kNone;
+    t->socket = CURL_SOCKET_BAD;
     t->response = HttpResponse{};
     t->error_buffer[0] = '\0';
 
@@ -383,8 +502,8 @@ class CurlClient final : public HttpClient {
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.stall_timeout.count()));
+    // No CURLOPT_LOW_SPEED_*: it judges an upload by its speed and would cut a slow one that keeps moving. The
+    // idle rule (Watch) cuts an attempt only when nothing moves at all.
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
     // 64 transfers in flight each hold curl's upload buffer (64 KiB by default): 16 KiB keeps the memory of a
     // full loop small, and the kernel's socket buffer is what keeps a fast link busy anyway.
@@ -410,7 +529,10 @@ class CurlClient final : public HttpClient {
       curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, &OnSeek);
       curl_easy_setopt(e, CURLOPT_SEEKDATA, t.get());
     }
-    t->started = Clock::now();
+    t->started = now;
+    t->idle = IdleTimer(now, options_.idle_timeout);
+    silence_.Attempt(r.endpoint, !t->begun, now);
+    t->begun = true;
     ++stats_.requests_by_method[r.method];
     curl_multi_add_handle(multi_.get(), e);
     running_.push_back(t.release());
@@ -451,11 +573,27 @@ class CurlClient final : public HttpClient {
     t->response.status = status;
     const auto elapsed_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t->started).count();
+    curl_easy_setopt(t->easy.get(), CURLOPT_PRIVATE, nullptr);  // detached: no callback may reach `t` through it
     idle_.push_back(std::move(t->easy));
+    if (t->received > 0) silence_.Answered(r.endpoint);
 
     Error error;
     bool retry_now = false;
-    if (code != CURLE_OK) {
+    if (t->cut == Cut::kSilent) {
+      Trace("{} -> given up after {} ms (attempt {}): the endpoint never answered", r.what, elapsed_ms, t->attempt);
+      return Abandon(std::move(t), SilentError(r));
+    }
+    if (t->cut == Cut::kIdle) {
+      const auto limit = std::chrono::duration_cast<std::chrono::seconds>(options_.idle_timeout).count();
+      const std::string detail =
+          t->received > 0                ? fmt::format("the answer from {} stalled: no byte for {} s", r.endpoint, limit)
+          : t->body_sent < r.body.size() ? fmt::format("the upload to {} stalled: no byte moved for {} s", r.endpoint,
+                                                       limit)
+                                         : fmt::format("no answer from {} for {} s after the request was sent",
+                                                       r.endpoint, limit);
+      error = Error{ErrorCode::kNetwork, fmt::format("{}: {}", r.what, detail), true, 0, {}};
+      Trace("{} -> cut after {} ms (attempt {}): {}", r.what, elapsed_ms, t->attempt, detail);
+    } else if (code != CURLE_OK) {
       if (t->body_error) {
         error = Error{ErrorCode::kIo,
                       fmt::format("{}: reading {} failed: {}", r.what, r.body.file_path, t->body_error_message),
@@ -468,7 +606,7 @@ class CurlClient final : public HttpClient {
       Trace("{} -> {} after {} ms (attempt {})", r.what, curl_easy_strerror(code), elapsed_ms, t->attempt);
     } else if (status >= 200 && status < 300) {
       Trace("{} -> {} in {} ms (attempt {})", r.what, status, elapsed_ms, t->attempt);
-      t->fd.Reset();
+      silence_.Done(r.endpoint);
       Callback done = std::move(t->done);
       done(std::move(t->response));
       return;
@@ -497,10 +635,11 @@ class CurlClient final : public HttpClient {
         error.retryable = true;
       } else if (IsCredentialCode(service_code) || status == 401) {
         error.code = ErrorCode::kCredentials;
+        while (what.ends_with('.')) what.pop_back();  // the server's message ends with one already
         error.message = fmt::format(
-            "{}: {}. The server refused the credentials from {} (access key {}): check the secret key, the "
+            "{}: {}. The server refused the credentials from {} (access key ID {}): check the secret key, the "
             "session token and the key's permissions",
-            r.what, what, options_.credentials.source, options_.credentials.access_key_id);
+            r.what, what, options_.credentials.source, ShortKeyId(options_.credentials.access_key_id));
       } else if (status == 404) {
         error.code = ErrorCode::kNotFound;
         error.message = fmt::format("{}: {}", r.what, what);
@@ -519,9 +658,7 @@ class CurlClient final : public HttpClient {
     if (error.retryable) {
       error.message = fmt::format("{} (gave up after {} attempts)", error.message, t->attempt);
     }
-    t->fd.Reset();
-    Callback done = std::move(t->done);
-    done(std::unexpected(std::move(error)));
+    Abandon(std::move(t), std::move(error));
   }
 
   // S3 answers RequestTimeTooSkewed when x-amz-date is more than 15 minutes off its clock; its Date header
@@ -550,6 +687,9 @@ class CurlClient final : public HttpClient {
   UniqueFd epoll_;
   std::optional<Clock::time_point> timer_due_;  ///< libcurl's timer, when it has one.
   std::mt19937_64 rng_;
+  SilenceRule silence_;
+  Clock::time_point last_watch_{};
+  std::set<std::string, std::less<>> cloudfront_endpoints_;  ///< For messages: which option names an endpoint.
   std::deque<std::unique_ptr<Transfer>> ready_;
   std::vector<std::pair<Clock::time_point, std::unique_ptr<Transfer>>> waiting_;
   std::vector<Transfer*> running_;  // owned; released to curl while in flight
@@ -559,6 +699,22 @@ class CurlClient final : public HttpClient {
 };
 
 }  // namespace
+
+std::optional<std::string> HeaderValueProblem(std::string_view value) {
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x20 && c != 0x7F) continue;
+    if (c == '\t') continue;
+    const char* name = c == '\r'   ? "a carriage return (CR)"
+                       : c == '\n' ? "a line feed (LF)"
+                       : c == 0    ? "a NUL byte"
+                       : c == 0x7F ? "a DEL character (0x7F)"
+                                   : nullptr;
+    return fmt::format("contains {} at byte {}: a header value must be one line of printable text",
+                       name != nullptr ? std::string(name) : fmt::format("the control character 0x{:02X}", c), i + 1);
+  }
+  return std::nullopt;
+}
 
 std::string HttpResponse::Header(std::string_view name) const {
   for (const auto& [n, v] : headers) {

@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/unique_fd.h"
 #include "cdn/cdn.h"
 
 namespace sitesync::cdn {
@@ -41,25 +42,7 @@ using aws::Fail;
 constexpr int kJournalVersion = 2;
 constexpr int kJournalVersionWithoutUnmapped = 1;
 
-/// A file descriptor closed on every path out.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { Close(); }
-  int get() const { return fd_; }
-  /// Closes now and reports whether close succeeded (a failed close can mean lost data on NFS).
-  bool Close() {
-    if (fd_ < 0) return true;
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc == 0;
-  }
-
- private:
-  int fd_;
-};
+using Fd = sitesync::UniqueFd;  // closed on every path out (base/unique_fd.h)
 
 std::string Errno(int err) { return std::strerror(err); }
 

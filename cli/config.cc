@@ -55,10 +55,16 @@ aws::Result<std::vector<sitemap::HeaderRule>> HeaderRules(const Ctx& ctx, const 
   for (const YAML::Node& item : node) {
     if (!item.IsMap()) return ctx.At(item, "each 'headers' entry must be a map with 'match' and a header");
     sitemap::HeaderRule rule;
+    // The first header value that cannot be sent (a CR or LF would inject a header), reported once the rule's
+    // match glob is known, so that the message names the rule.
+    std::optional<std::pair<YAML::Node, std::string>> bad_value;
     for (const auto& kv : item) {
       const std::string k = kv.first.Scalar();
       auto v = Scalar<std::string>(ctx, kv.second, "headers." + k, "a string");
       if (!v) return std::unexpected(v.error());
+      if (k != "match" && !bad_value) {
+        if (auto problem = aws::HeaderValueProblem(*v)) bad_value.emplace(kv.second, fmt::format("'{}' {}", k, *problem));
+      }
       if (k == "match") {
         rule.match = *v;
       } else if (k == "cache_control") {
@@ -70,6 +76,11 @@ aws::Result<std::vector<sitemap::HeaderRule>> HeaderRules(const Ctx& ctx, const 
       }
     }
     if (rule.match.empty()) return ctx.At(item, "a 'headers' entry needs 'match: GLOB'");
+    if (bad_value) {
+      return ctx.At(bad_value->first, fmt::format("headers rule with match '{}': {}; remove the control character "
+                                                  "(in YAML, a '|' block or \\n in double quotes makes a newline)",
+                                                  rule.match, bad_value->second));
+    }
     out.push_back(std::move(rule));
   }
   return out;

@@ -214,5 +214,59 @@ TEST_F(ConfigTest, EmptyFileIsEmptyConfigAndMissingFileFails) {
   EXPECT_NE(missing.error().message.find("nope.yaml"), std::string::npos);
 }
 
+// A header value is sent as one line: a CR or LF in it would start another header (injection). Control characters
+// are a config error (exit 2) that names the rule by its match glob and the key; a tab is fine.
+TEST_F(ConfigTest, HeaderValuesWithControlCharactersAreRefused) {
+  struct Case {
+    std::string yaml_value;  // as written in double quotes
+    std::string what;        // expected in the message
+  };
+  const Case cases[] = {
+      {R"(max-age=60\r\nX-Injected: 1)", "a carriage return (CR) at byte 11"},
+      {R"(max-age=60\nSet-Cookie: a=b)", "a line feed (LF) at byte 11"},
+      {R"(max-age=60\0)", "a NUL byte at byte 11"},
+      {R"(max-age=\x01)", "the control character 0x01 at byte 9"},
+      {R"(max-age=60\x7F)", "a DEL character (0x7F) at byte 11"},
+  };
+  for (const Case& c : cases) {
+    Settings s;
+    auto bad = LoadConfig(Write("headers:\n  - cache_control: \"" + c.yaml_value + "\"\n    match: \"*.html\"\n"), s);
+    ASSERT_FALSE(bad.has_value()) << c.yaml_value;
+    EXPECT_EQ(bad.error().code, aws::ErrorCode::kConfig);
+    const std::string& m = bad.error().message;
+    EXPECT_NE(m.find("sitesync.yaml:2: headers rule with match '*.html': 'cache_control' contains " + c.what), std::string::npos)
+        << m;
+  }
+  Settings s;
+  auto type = LoadConfig(Write("headers:\n  - match: \"*.txt\"\n    content_type: \"text/plain\\n\"\n"), s);
+  ASSERT_FALSE(type.has_value());
+  EXPECT_NE(type.error().message.find("headers rule with match '*.txt': 'content_type' contains a line feed"),
+            std::string::npos)
+      << type.error().message;
+  // A literal block ends with a newline: refused too (it would end the header early).
+  auto block = LoadConfig(Write("headers:\n  - match: \"*\"\n    cache_control: |\n      no-cache\n"), s);
+  ASSERT_FALSE(block.has_value());
+  // Tab and ordinary text, also UTF-8, are fine.
+  Settings ok_settings;
+  auto ok = LoadConfig(Write("headers:\n  - match: \"*\"\n    cache_control: \"public,\\tmax-age=60\"\n"
+                             "    content_type: \"text/plain; charset=utf-8; name=\\\"café\\\"\"\n"),
+                       ok_settings);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  ASSERT_EQ(ok_settings.headers.size(), 1u);
+  EXPECT_EQ(ok_settings.headers[0].cache_control, "public,\tmax-age=60");
+}
+
+TEST(HeaderValueProblem, TableOfBytes) {
+  EXPECT_FALSE(aws::HeaderValueProblem("").has_value());
+  EXPECT_FALSE(aws::HeaderValueProblem("max-age=31536000, immutable").has_value());
+  EXPECT_FALSE(aws::HeaderValueProblem("a\tb").has_value());
+  EXPECT_FALSE(aws::HeaderValueProblem("caf\xC3\xA9 \x80\xFF").has_value()) << "obs-text (0x80-0xFF) is allowed";
+  for (int c = 0; c < 0x20; ++c) {
+    if (c == '\t') continue;
+    EXPECT_TRUE(aws::HeaderValueProblem(std::string("x") + static_cast<char>(c)).has_value()) << c;
+  }
+  EXPECT_TRUE(aws::HeaderValueProblem("x\x7F").has_value());
+}
+
 }  // namespace
 }  // namespace sitesync::cli

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/unique_fd.h"
 #include "cli/commands.h"
 
 namespace sitesync::cli {
@@ -246,8 +247,8 @@ std::string YamlScalar(std::string_view s) {
 }
 
 aws::Result<void> CreateNewFile(const std::string& path, const std::string& text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) {
     const int err = errno;
     if (err == EEXIST) {
       return aws::Fail(aws::ErrorCode::kUsage, fmt::format("{} already exists; sitesync init never overwrites a file: "
@@ -258,17 +259,17 @@ aws::Result<void> CreateNewFile(const std::string& path, const std::string& text
   }
   std::size_t done = 0;
   while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int err = n < 0 ? errno : EIO;
-      ::close(fd);
+      fd.Reset();
       ::unlink(path.c_str());  // ours: created above with O_EXCL
       return aws::Fail(aws::ErrorCode::kIo, fmt::format("cannot write {}: {}", path, std::strerror(err)));
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (::fsync(fd.get()) != 0 || !fd.Close()) {  // a failed fsync leaves fd to its destructor
     const int err = errno;
     ::unlink(path.c_str());
     return aws::Fail(aws::ErrorCode::kIo, fmt::format("cannot write {}: {}", path, std::strerror(err)));

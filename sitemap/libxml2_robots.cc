@@ -16,6 +16,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "base/unique_fd.h"
 #include "sitemap/sitemap.h"
 
 namespace sitesync::sitemap {
@@ -140,16 +141,10 @@ bool RobotsNoindex(std::string_view html) {
   return scanner.Finish();
 }
 
-Result<bool> FileRobotsNoindex(const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return Fail(ErrorCode::kIo, "cannot read " + file.string() + " (" +
-                                              std::error_code(errno, std::generic_category()).message() + ")");
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+namespace {
+
+// RobotsNoindex() of the open file `fd` (`name` in messages), reading only as far as its head.
+Result<bool> ScanRobots(int fd, const std::string& name) {
   RobotsScanner scanner;
   std::string buffer(kChunk, '\0');
   std::size_t total = 0;
@@ -157,14 +152,31 @@ Result<bool> FileRobotsNoindex(const std::filesystem::path& file) {
     const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      return Fail(ErrorCode::kIo, "cannot read " + file.string() + " (" +
-                                                std::error_code(errno, std::generic_category()).message() + ")");
+      return Fail(ErrorCode::kIo,
+                  "cannot read " + name + " (" + std::error_code(errno, std::generic_category()).message() + ")");
     }
     if (n == 0) break;
     total += static_cast<std::size_t>(n);
     if (scanner.Feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)))) break;
   }
   return scanner.Finish();
+}
+
+}  // namespace
+
+Result<bool> FileRobotsNoindex(const std::filesystem::path& file) {
+  const UniqueFd owned(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!owned) {
+    return Fail(ErrorCode::kIo, "cannot read " + file.string() + " (" +
+                                              std::error_code(errno, std::generic_category()).message() + ")");
+  }
+  return ScanRobots(owned.get(), file.string());
+}
+
+Result<bool> FileRobotsNoindex(const LocalFile& file) {
+  auto opened = OpenInSource(file);
+  if (!opened) return std::unexpected(opened.error());
+  return ScanRobots(opened->fd.get(), file.AbsPath());
 }
 
 }  // namespace sitesync::sitemap

@@ -64,7 +64,7 @@ Result<bool> PageSet::Apply(const SiteMap& site, std::span<const std::string> sc
                                       [](const Page& p, const std::string& rel) { return p.rel_path < rel; });
     if (old != pages_.end() && old->rel_path == f.rel_path && old->mtime_ns == f.mtime_ns && old->size == f.size) {
       page.noindex = old->noindex;  // same file as last time: no need to read it again
-    } else if (auto noindex = FileRobotsNoindex(f.AbsPath()); noindex) {
+    } else if (auto noindex = FileRobotsNoindex(f); noindex) {
       page.noindex = *noindex;
     } else {
       // The sync will fail on it too, and say so; the sitemap lists it as a page without noindex.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace sitesync::sitemap {
 
@@ -53,7 +54,7 @@ struct WalkOptions {
 /// True when `rel_path` (a trailing '/' names a folder) is one of `own.rel_paths` or under one of them.
 [[nodiscard]] bool IsOwnPath(std::string_view rel_path, const OwnFiles& own);
 
-/// A file of the site. Kept small: a sync of a large site holds one per file (96 bytes plus the path).
+/// A file of the site. Kept small: a sync of a large site holds one per file (112 bytes plus the path).
 struct LocalFile {
   std::string rel_path;  ///< Relative to SOURCE, '/'-separated, bytes as on disk (no leading '/').
   std::shared_ptr<const std::string> root;  ///< The canonical SOURCE, shared by every file of a walk.
@@ -63,10 +64,28 @@ struct LocalFile {
   /// view stays valid for the life of the process.
   std::string_view content_type;
   std::string_view cache_control;  ///< From the rules; empty when none. Interned.
+  /// The device and inode the walk saw (of a followed symlink's target): what OpenInSource accepts where the
+  /// kernel cannot confine the open itself. 0: unknown.
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
 
   /// Where to read it: root + "/" + rel_path (a symlink's target is read through the link).
   [[nodiscard]] std::string AbsPath() const;
 };
+
+/// A file of the site opened for reading, and its size now (it may have changed since the walk).
+struct OpenedFile {
+  UniqueFd fd;
+  std::uint64_t size = 0;
+};
+
+/// Opens `file` for reading so that nothing outside its SOURCE is ever read, even when the file was swapped for a
+/// symlink (or a folder on its path for one) after the walk: with openat2(2) and RESOLVE_BENEATH relative to
+/// SOURCE where the kernel has it (symlinks that stay inside SOURCE still work, as in the walk); elsewhere the
+/// opened file must be the one the walk recorded (device and inode) or lie inside SOURCE by its real path. A FIFO
+/// or device swapped in is refused without blocking. Fails with kNotFound when the file is gone, kInput when it now
+/// leads outside SOURCE or is no regular file (the message names it and says so), kIo otherwise.
+[[nodiscard]] Result<OpenedFile> OpenInSource(const LocalFile& file);
 
 /// A process-lifetime copy of `value`, shared by equal values: for the few distinct header values of a site,
 /// held by every file that has them. Thread-safe.
@@ -176,6 +195,8 @@ class Glob {
 /// RobotsNoindex() of a file, reading only as far as its head (at most the first 1 MiB). Fails with kIo naming
 /// the file when it cannot be read.
 [[nodiscard]] Result<bool> FileRobotsNoindex(const std::filesystem::path& file);
+/// The same for a file of the site, opened beneath its SOURCE (OpenInSource): never read outside it.
+[[nodiscard]] Result<bool> FileRobotsNoindex(const LocalFile& file);
 
 /// An HTML page of the site, as sitemap.xml needs it.
 struct Page {

@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "sitemap/sitemap.h"
 
 namespace sitesync::sitemap {
@@ -19,23 +20,16 @@ namespace {
 
 std::string ErrnoText(int error) { return std::error_code(error, std::generic_category()).message(); }
 
-struct FdCloser {
-  int fd = -1;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 // Up to `limit` bytes of `path`; nullopt-like empty + false when it cannot be read (missing, a folder...).
 bool ReadPrefix(const std::filesystem::path& path, std::size_t limit, std::string& out) {
-  FdCloser f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) return false;
+  const UniqueFd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!f) return false;
   struct stat st{};
-  if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   out.assign(std::min(limit, static_cast<std::size_t>(st.st_size)), '\0');
   std::size_t got = 0;
   while (got < out.size()) {
-    const ssize_t n = ::read(f.fd, out.data() + got, out.size() - got);
+    const ssize_t n = ::read(f.get(), out.data() + got, out.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
@@ -64,8 +58,8 @@ Result<void> WriteAtomically(const std::filesystem::path& path, std::string_view
                                               ErrnoText(error) + "); check that the folder exists and is writable, "
                                                                  "or write elsewhere with -o FILE / sitemap.output");
   };
-  FdCloser f{::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)};
-  if (f.fd < 0) {
+  UniqueFd f(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+  if (!f) {
     const int error = errno;
     return Fail(ErrorCode::kIo, "cannot write sitemap " + path.string() + ": cannot create a file in " +
                                               folder.string() + " (" + ErrnoText(error) +
@@ -74,15 +68,13 @@ Result<void> WriteAtomically(const std::filesystem::path& path, std::string_view
   }
   std::size_t done = 0;
   while (done < content.size()) {
-    const ssize_t n = ::write(f.fd, content.data() + done, content.size() - done);
+    const ssize_t n = ::write(f.get(), content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail("write failed", errno);
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(f.fd) != 0) return fail("fsync failed", errno);
-  const int fd = f.fd;
-  f.fd = -1;
-  if (::close(fd) != 0) return fail("close failed", errno);
+  if (::fsync(f.get()) != 0) return fail("fsync failed", errno);
+  if (!f.Close()) return fail("close failed", errno);
   if (::rename(temp.c_str(), path.c_str()) != 0) return fail("rename failed", errno);
   return {};
 }

@@ -21,9 +21,8 @@ std::string Rel(const std::string& key, const std::string& prefix) { return key.
 aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile& file, std::string_view remote_etag,
                                                        const SyncOptions& options) {
   const auto dash = remote_etag.find('-');
-  const std::string path = file.AbsPath();
   if (dash == std::string_view::npos) {
-    auto md5 = Md5FileHex(path, 0, file.size);
+    auto md5 = Md5FileHex(file, 0, file.size);
     if (!md5) return std::unexpected(md5.error());
     return std::optional<std::string>(*md5);
   }
@@ -36,7 +35,7 @@ aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile&
   if (file.size <= options.multipart_threshold || (file.size + ps - 1) / ps != parts) {
     return std::optional<std::string>();
   }
-  auto etag = LocalEtag(path, file.size, options.multipart_threshold, options.part_size);
+  auto etag = LocalEtag(file, file.size, options.multipart_threshold, options.part_size);
   if (!etag) return std::unexpected(etag.error());
   return std::optional<std::string>(*etag);
 }

@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 #include <libxml/xmlreader.h>
 
+#include "base/unique_fd.h"
+
 namespace sitesync::sync {
 namespace {
 
@@ -33,30 +35,16 @@ std::string SchemeOf(std::string_view endpoint) {
   return p == std::string_view::npos ? "https" : std::string(endpoint.substr(0, p));
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Reads exactly `length` bytes at `offset`, feeding each chunk to `sink`. Fails with kIo naming the file.
+// Reads exactly `length` bytes at `offset` of the open file `fd` (`path` names it in messages), feeding each chunk
+// to `sink`. Fails with kIo naming the file.
 template <class Sink>
-aws::Result<void> ReadRange(const std::string& path, std::uint64_t offset, std::uint64_t length, Sink&& sink) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return Fail(ErrorCode::kIo, fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+aws::Result<void> ReadRange(int fd, const std::string& path, std::uint64_t offset, std::uint64_t length,
+                            Sink&& sink) {
   std::vector<char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(length, 1 << 20)) + 1);
   std::uint64_t done = 0;
   while (done < length) {
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - done, buffer.size()));
-    ssize_t got = ::pread(fd.get(), buffer.data(), want, static_cast<off_t>(offset + done));
+    ssize_t got = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) return Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
     if (got == 0) return Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", path));
@@ -78,16 +66,33 @@ void AddObjectHeaders(aws::HttpRequest& r, const sitemap::LocalFile& file) {
   if (!file.cache_control.empty()) r.headers.emplace_back("cache-control", file.cache_control);
 }
 
+// A file of the site opened beneath SOURCE (sitemap::OpenInSource), shared by the requests that read it (the parts
+// of a multipart upload), and its name for messages.
+struct OpenBody {
+  std::shared_ptr<const UniqueFd> file;
+  std::string path;
+};
+
+// Opens `file` for an upload: never outside SOURCE, whatever was swapped in since the walk. Returns the size now.
+aws::Result<std::uint64_t> OpenForUpload(const sitemap::LocalFile& file, OpenBody& out) {
+  auto opened = sitemap::OpenInSource(file);
+  if (!opened) return std::unexpected(opened.error());
+  out.file = std::make_shared<const UniqueFd>(std::move(opened->fd));
+  out.path = file.AbsPath();
+  return opened->size;
+}
+
 // Sets the body and checksum header of a PUT of `length` bytes of the file at `offset`, reading it now (the
-// transfer is about to start). Small bodies are kept in memory; larger ones streamed from the file by the
+// transfer is about to start). Small bodies are kept in memory; larger ones streamed from the open file by the
 // transport.
 template <class Hash>
-aws::Result<void> ReadBody(aws::HttpRequest& r, const std::string& path, std::uint64_t offset, std::uint64_t length,
+aws::Result<void> ReadBody(aws::HttpRequest& r, const OpenBody& body, std::uint64_t offset, std::uint64_t length,
                            Hash& hash) {
+  const std::string& path = body.path;
   if (length <= kInMemoryBody) {
     std::string bytes;
     bytes.reserve(static_cast<std::size_t>(length));
-    auto ok = ReadRange(path, offset, length, [&](const char* p, std::size_t n) {
+    auto ok = ReadRange(body.file->get(), path, offset, length, [&](const char* p, std::size_t n) {
       hash.Update(p, n);
       bytes.append(p, n);
     });
@@ -95,9 +100,10 @@ aws::Result<void> ReadBody(aws::HttpRequest& r, const std::string& path, std::ui
     r.body.kind = aws::Body::Kind::kBytes;
     r.body.bytes = std::move(bytes);
   } else {
-    auto ok = ReadRange(path, offset, length, [&](const char* p, std::size_t n) { hash.Update(p, n); });
+    auto ok = ReadRange(body.file->get(), path, offset, length, [&](const char* p, std::size_t n) { hash.Update(p, n); });
     if (!ok) return ok;
     r.body.kind = aws::Body::Kind::kFile;
+    r.body.file = body.file;
     r.body.file_path = path;
     r.body.offset = offset;
     r.body.length = length;
@@ -105,17 +111,17 @@ aws::Result<void> ReadBody(aws::HttpRequest& r, const std::string& path, std::ui
   return {};
 }
 
-aws::Result<void> PrepareBody(aws::HttpRequest& r, const std::string& path, std::uint64_t offset,
-                              std::uint64_t length, BodyChecksum checksum) {
+aws::Result<void> PrepareBody(aws::HttpRequest& r, const OpenBody& body, std::uint64_t offset, std::uint64_t length,
+                              BodyChecksum checksum) {
   if (checksum == BodyChecksum::kCrc32) {
     aws::Crc32 crc;
-    auto ok = ReadBody(r, path, offset, length, crc);
+    auto ok = ReadBody(r, body, offset, length, crc);
     if (!ok) return ok;
     r.headers.emplace_back("x-amz-checksum-crc32", crc.Base64());
     r.headers.emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
   } else {
     aws::Md5 md5;
-    auto ok = ReadBody(r, path, offset, length, md5);
+    auto ok = ReadBody(r, body, offset, length, md5);
     if (!ok) return ok;
     r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
   }
@@ -131,16 +137,6 @@ bool RefusedChecksumHeaders(const aws::Error& e) {
   return e.http_status == 400 && (e.service_code == "InvalidArgument" || e.service_code == "InvalidRequest");
 }
 
-// The current size of the file, so that a file rewritten since the walk is uploaded whole as it is now.
-aws::Result<std::uint64_t> CurrentSize(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return Fail(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
-                fmt::format("cannot stat {}: {}", path, std::strerror(errno)));
-  }
-  return static_cast<std::uint64_t>(st.st_size);
-}
-
 void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done) {
   aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "PUT");
   AddObjectHeaders(r, spec.file);
@@ -151,12 +147,15 @@ void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, Upload
     bool crc32 = false;
   };
   auto sent = std::make_shared<Sent>();
-  r.prepare = [path = spec.file.AbsPath(), sent, choice = spec.checksum](aws::HttpRequest& req) -> aws::Result<void> {
-    auto current = CurrentSize(path);
+  // The file is opened when the transfer starts, beneath SOURCE, and uploaded whole as it is then (its size may
+  // have changed since the walk).
+  r.prepare = [file = spec.file, sent, choice = spec.checksum](aws::HttpRequest& req) -> aws::Result<void> {
+    OpenBody body;
+    auto current = OpenForUpload(file, body);
     if (!current) return std::unexpected(current.error());
     sent->size = *current;
     sent->crc32 = !choice || !choice->content_md5.load(std::memory_order_relaxed);
-    return PrepareBody(req, path, 0, *current, sent->crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5);
+    return PrepareBody(req, body, 0, *current, sent->crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5);
   };
   // What the one resend with Content-MD5 needs (the spec's few strings, not the body).
   struct Resend {
@@ -188,11 +187,10 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
   std::vector<std::string> etags;
   std::size_t parts_left = 0;
   std::optional<aws::Error> failure;
-
-  std::string Path() const { return spec.file.AbsPath(); }
+  OpenBody body;  // opened once beneath SOURCE; every part reads it
 
   void Start() {
-    auto current = CurrentSize(Path());
+    auto current = OpenForUpload(spec.file, body);
     if (!current) return done(std::unexpected(current.error()));
     size = *current;
     part_size = PartSizeFor(size, spec.part_size);
@@ -222,8 +220,8 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
       r.what = fmt::format("UploadPart {} of s3://{}/{}", i + 1, spec.bucket, spec.key);
       r.query.emplace_back("partNumber", std::to_string(i + 1));
       r.query.emplace_back("uploadId", upload_id);
-      r.prepare = [path = Path(), offset, length](aws::HttpRequest& req) {
-        return PrepareBody(req, path, offset, length, BodyChecksum::kContentMd5);
+      r.prepare = [file = body, offset, length](aws::HttpRequest& req) {
+        return PrepareBody(req, file, offset, length, BodyChecksum::kContentMd5);
       };
       client->Submit(std::move(r), [self = shared_from_this(), i](aws::Result<aws::HttpResponse> part) {
         self->OnPart(static_cast<std::size_t>(i), std::move(part));
@@ -692,9 +690,12 @@ void SubmitDeleteBatch(aws::HttpClient& client, const S3Endpoint& endpoint, cons
   });
 }
 
-aws::Result<std::string> Md5FileHex(const std::string& path, std::uint64_t offset, std::uint64_t length) {
+aws::Result<std::string> Md5FileHex(const sitemap::LocalFile& file, std::uint64_t offset, std::uint64_t length) {
+  auto opened = sitemap::OpenInSource(file);
+  if (!opened) return std::unexpected(opened.error());
   aws::Md5 md5;
-  auto ok = ReadRange(path, offset, length, [&](const char* p, std::size_t n) { md5.Update(p, n); });
+  auto ok = ReadRange(opened->fd.get(), file.AbsPath(), offset, length,
+                      [&](const char* p, std::size_t n) { md5.Update(p, n); });
   if (!ok) return std::unexpected(ok.error());
   return aws::HexEncode(md5.Final());
 }
@@ -705,15 +706,18 @@ std::uint64_t PartSizeFor(std::uint64_t size, std::uint64_t part_size) {
   return std::max({part_size, min_for_count, std::uint64_t{5} << 20});
 }
 
-aws::Result<std::string> LocalEtag(const std::string& path, std::uint64_t size, std::uint64_t multipart_threshold,
-                                   std::uint64_t part_size) {
-  if (size <= multipart_threshold) return Md5FileHex(path, 0, size);
+aws::Result<std::string> LocalEtag(const sitemap::LocalFile& file, std::uint64_t size,
+                                   std::uint64_t multipart_threshold, std::uint64_t part_size) {
+  if (size <= multipart_threshold) return Md5FileHex(file, 0, size);
+  auto opened = sitemap::OpenInSource(file);
+  if (!opened) return std::unexpected(opened.error());
+  const std::string path = file.AbsPath();
   const std::uint64_t ps = PartSizeFor(size, part_size);
   aws::Md5 all;
   std::uint64_t parts = 0;
   for (std::uint64_t offset = 0; offset < size; offset += ps, ++parts) {
     aws::Md5 part;
-    auto ok = ReadRange(path, offset, std::min(ps, size - offset),
+    auto ok = ReadRange(opened->fd.get(), path, offset, std::min(ps, size - offset),
                         [&](const char* p, std::size_t n) { part.Update(p, n); });
     if (!ok) return std::unexpected(ok.error());
     auto digest = part.Final();

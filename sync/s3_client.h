@@ -71,13 +71,13 @@ void SubmitDeleteBatch(aws::HttpClient& client, const S3Endpoint& endpoint, cons
                        std::vector<std::string> keys,
                        std::function<void(aws::Result<std::vector<std::pair<std::string, std::string>>>)> done);
 
-/// Hex MD5 of `length` bytes of `path` from `offset`, read in chunks.
-aws::Result<std::string> Md5FileHex(const std::string& path, std::uint64_t offset, std::uint64_t length);
+/// Hex MD5 of `length` bytes of `file` from `offset`, read in chunks (opened beneath SOURCE: sitemap::OpenInSource).
+aws::Result<std::string> Md5FileHex(const sitemap::LocalFile& file, std::uint64_t offset, std::uint64_t length);
 
 /// The ETag S3 gives an object of `size` bytes uploaded as by this tool: the plain MD5 up to the threshold,
-/// else the MD5 of the part MD5s with "-N".
-aws::Result<std::string> LocalEtag(const std::string& path, std::uint64_t size, std::uint64_t multipart_threshold,
-                                   std::uint64_t part_size);
+/// else the MD5 of the part MD5s with "-N". `file` is opened beneath SOURCE.
+aws::Result<std::string> LocalEtag(const sitemap::LocalFile& file, std::uint64_t size,
+                                   std::uint64_t multipart_threshold, std::uint64_t part_size);
 
 /// Part size for a multipart upload of `size` bytes: at least `part_size`, and at most 10,000 parts.
 std::uint64_t PartSizeFor(std::uint64_t size, std::uint64_t part_size);

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 
 namespace sitesync::sync {
 namespace {
@@ -122,17 +124,23 @@ TEST(LocalEtag, PlainAndMultipartForms) {
     std::string chunk(1 << 20, 'x');
     for (int i = 0; i < 12; ++i) f << chunk;
   }
+  // The file as a walk of its folder gives it.
+  sitemap::LocalFile file;
+  file.root = std::make_shared<const std::string>(std::filesystem::canonical("/tmp").string());
+  file.rel_path = std::filesystem::path(tmpl).filename().string();
   // md5 of "" and of known content.
-  auto empty = Md5FileHex(tmpl, 0, 0);
+  auto empty = Md5FileHex(file, 0, 0);
   ASSERT_TRUE(empty.has_value());
   EXPECT_EQ(*empty, "d41d8cd98f00b204e9800998ecf8427e");
-  auto plain = LocalEtag(tmpl, 12 << 20, 16 << 20, 8 << 20);
+  auto plain = LocalEtag(file, 12 << 20, 16 << 20, 8 << 20);
   ASSERT_TRUE(plain.has_value());
   EXPECT_EQ(plain->size(), 32u);
-  auto multi = LocalEtag(tmpl, 12 << 20, 4 << 20, 5 << 20);
+  auto multi = LocalEtag(file, 12 << 20, 4 << 20, 5 << 20);
   ASSERT_TRUE(multi.has_value());
   EXPECT_TRUE(multi->ends_with("-3")) << *multi;  // 5 MiB parts: 5 + 5 + 2
-  EXPECT_FALSE(LocalEtag("/nonexistent/file", 10, 16, 8).has_value());
+  sitemap::LocalFile missing = file;
+  missing.rel_path = "nonexistent/file";
+  EXPECT_FALSE(LocalEtag(missing, 10, 16, 8).has_value());
   std::remove(tmpl);
 }
 

@@ -1,6 +1,8 @@
 // Session (watch batches) against an in-memory S3 that records what was asked of it.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
 #include <random>
 
@@ -59,9 +61,10 @@ class FakeS3 final : public aws::HttpClient {
     if (r.method == "PUT") {
       ++calls["PUT"];
       std::string body = r.body.bytes;
-      if (r.body.kind == aws::Body::Kind::kFile) {
-        std::ifstream in(r.body.file_path, std::ios::binary);
-        body.assign(std::istreambuf_iterator<char>(in), {});
+      if (r.body.kind == aws::Body::Kind::kFile) {  // read from the descriptor sync/ opened, as the transport does
+        body.assign(r.body.length, '\0');
+        const ssize_t n = ::pread(r.body.file->get(), body.data(), body.size(), static_cast<off_t>(r.body.offset));
+        body.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
       }
       aws::Md5 md5;
       md5.Update(body.data(), body.size());

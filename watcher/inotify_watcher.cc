@@ -43,6 +43,7 @@
 
 #include <fmt/core.h>
 
+#include "base/unique_fd.h"
 #include "watcher/inotify_events.h"
 #include "watcher/watcher.h"
 
@@ -790,30 +791,7 @@ Result<void> WatchTree::Process(std::span<const std::byte> bytes, Coalescer& sin
 
 namespace {
 
-/// A move-only file descriptor (aws/'s UniqueFd is private to aws/).
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
+using Fd = sitesync::UniqueFd;  // base/unique_fd.h
 
 // Room for many events per read(2); inotify(7) requires at least sizeof(inotify_event) + NAME_MAX + 1.
 constexpr std::size_t kBufferSize = 64 * 1024;

@@ -22,6 +22,7 @@
 
 #include <fmt/core.h>
 
+#include "base/unique_fd.h"
 #include "watcher/stat_poll.h"
 #include "watcher/watcher.h"
 
@@ -153,22 +154,7 @@ bool StatPoller::Poll(Coalescer& sink, Clock::time_point now) {
 
 namespace {
 
-/// A move-only file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&&) = delete;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = sitesync::UniqueFd;  // base/unique_fd.h
 
 class StatPollSource final : public EventSource {
  public:
