@@ -113,6 +113,10 @@ void AddSyncOptions(CLI::App& cmd, Settings& s, CommandFlags& f) {
   cmd.add_option("--max-deletes", s.max_deletes,
                  "Refuse (exit 3) a run that would delete more (default 256, -1: no limit)")
       ->option_text("N");
+  cmd.add_option("--max-delete-fraction", s.max_delete_fraction,
+                 "Refuse (exit 3) deleting more than 10 objects and more than this share of those under the prefix, "
+                 "or any while SOURCE is empty (default 0.5, 1: off)")
+      ->option_text("F");
   cmd.add_option("--jobs", s.jobs, "Transfers in flight (default 64)")->option_text("N");
   AddFilterOptions(cmd, s);
   f.wait = AddCdnOptions(cmd, s);
