@@ -253,8 +253,8 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       ok = LoadSitemap(ctx, v, into, sitemap_output_from_config);
     } else {
       return ctx.At(kv.first, fmt::format("unknown key '{}' (known: source, destination, region, endpoint, "
-                                          "path_style, profile, compare, delete, max_deletes, max_delete_fraction, jobs, exclude, "
-                                          "include, headers, cdn, watch, sitemap)",
+                                          "path_style, profile, compare, delete, max_deletes, max_delete_fraction, "
+                                          "jobs, exclude, include, headers, cdn, watch, sitemap)",
                                           key));
     }
     if (!ok) return ok;

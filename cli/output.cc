@@ -256,8 +256,8 @@ class HumanOutput final : public Output {
     if (batch == 0) return Summary(r, invalidation_paths, seconds);
     ClearProgress();
     if (options_.quiet) return;
-    std::string line = fmt::format("batch {}: {} uploaded ({}), {} deleted, {} failed, {}{} paths invalidated, {:.2f} s "
-                                   "from first change to done",
+    std::string line = fmt::format("batch {}: {} uploaded ({}), {} deleted, {} failed, {}{} paths invalidated, "
+                                   "{:.2f} s from first change to done",
                                    batch, r.uploaded, HumanBytes(static_cast<double>(r.bytes_uploaded)), r.deleted,
                                    r.failed, r.skipped > 0 ? fmt::format("{} skipped, ", r.skipped) : "",
                                    invalidation_paths, seconds);
