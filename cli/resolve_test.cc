@@ -23,6 +23,7 @@ TEST(Resolve, Defaults) {
   EXPECT_EQ(r->jobs, 64);
   EXPECT_EQ(r->sync.max_deletes, 256);
   EXPECT_EQ(r->sync.max_delete_fraction, 0.5);
+  EXPECT_FALSE(r->sync.watching);
   EXPECT_FALSE(r->sync.delete_stale);
   EXPECT_EQ(r->sync.compare, sync::Compare::kSize);
   EXPECT_EQ(r->sync.destination.prefix, "blog/");

@@ -606,6 +606,7 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
                                                     r.sync.max_deletes));
   }
   r.sync.max_delete_fraction = s.max_delete_fraction.value_or(0.5);
+  r.sync.watching = s.command == "watch";
   if (!(r.sync.max_delete_fraction >= 0 && r.sync.max_delete_fraction <= 1)) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("bad max_delete_fraction {}: use a number from 0 to 1 (1 turns "
                                                     "the check off)", r.sync.max_delete_fraction));

@@ -134,7 +134,7 @@ DeleteRefusal CheckDeletes(std::uint64_t deletes, std::uint64_t objects, bool so
 
 std::string DeleteRefusalMessage(const DeleteRefusal& refusal, std::uint64_t deletes, std::uint64_t objects,
                                  std::int64_t max_deletes, double max_fraction, const std::string& where,
-                                 bool batch) {
+                                 RefusalContext context) {
   std::vector<std::string> why;
   if (refusal.empty_source) why.push_back("SOURCE holds no file to publish");
   if (refusal.max_deletes) why.push_back(fmt::format("more than --max-deletes {}", max_deletes));
@@ -144,7 +144,14 @@ std::string DeleteRefusalMessage(const DeleteRefusal& refusal, std::uint64_t del
   }
   std::string reasons;
   for (const std::string& w : why) reasons += (reasons.empty() ? "" : "; ") + w;
-  if (batch) {
+  if (context == RefusalContext::kWatchStart) {
+    return fmt::format(
+        "refusing to delete {} of the {} objects under {}: {}. Nothing was changed. SOURCE may be mid-rebuild or "
+        "emptied: start watch again once the build is complete. To delete this much on purpose, run sitesync sync "
+        "--delete",
+        deletes, objects, where, reasons);
+  }
+  if (context == RefusalContext::kWatchBatch) {
     // Never "raise the limit" here: during a rebuild that would delete the live site.
     return fmt::format(
         "holding back {} deletes of the {} objects under {}: {}. SOURCE looks mid-rebuild or emptied, so nothing "

@@ -229,8 +229,14 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     const DeleteRefusal refusal = CheckDeletes(input.deletes.size(), remote_.size(), source_empty,
                                                options_.max_deletes, options_.max_delete_fraction);
     if (refusal) {
+      RefusalContext context = RefusalContext::kRun;
+      if (batch) {
+        context = RefusalContext::kWatchBatch;
+      } else if (options_.watching) {
+        context = RefusalContext::kWatchStart;
+      }
       std::string message = DeleteRefusalMessage(refusal, input.deletes.size(), remote_.size(), options_.max_deletes,
-                                                 options_.max_delete_fraction, dest.Url(), batch);
+                                                 options_.max_delete_fraction, dest.Url(), context);
       if (!batch) {
         result.outcome = Outcome::kRefused;
         result.refusal = std::move(message);

@@ -294,22 +294,31 @@ TEST(CheckDeletesTest, Table) {
 
 TEST(CheckDeletesTest, MessagesNameTheNumbersAndTheWayOutButABatchNeverAdvisesRaisingALimit) {
   const DeleteRefusal both{true, true, false};
-  const std::string once = DeleteRefusalMessage(both, 300, 301, 256, 0.5, "s3://b/site/", false);
+  const std::string once =
+      DeleteRefusalMessage(both, 300, 301, 256, 0.5, "s3://b/site/", RefusalContext::kRun);
   for (const char* part : {"300", "301", "--max-deletes 300", "--max-delete-fraction 1", "Nothing was changed"}) {
     EXPECT_NE(once.find(part), std::string::npos) << part << " in: " << once;
   }
-  const std::string empty = DeleteRefusalMessage(DeleteRefusal{false, false, true}, 3, 3, 256, 0.5, "s3://b/", false);
+  const std::string empty = DeleteRefusalMessage(DeleteRefusal{false, false, true}, 3, 3, 256, 0.5, "s3://b/",
+                                                  RefusalContext::kRun);
   EXPECT_NE(empty.find("SOURCE holds no file"), std::string::npos) << empty;
   EXPECT_NE(empty.find("--max-delete-fraction 1"), std::string::npos) << empty;
   EXPECT_EQ(empty.find("--max-deletes"), std::string::npos) << empty;
 
   for (const DeleteRefusal& r : {both, DeleteRefusal{true, false, false}, DeleteRefusal{false, false, true}}) {
-    const std::string batch = DeleteRefusalMessage(r, 304, 310, 256, 0.5, "s3://b/site/", true);
+    const std::string batch =
+        DeleteRefusalMessage(r, 304, 310, 256, 0.5, "s3://b/site/", RefusalContext::kWatchBatch);
     EXPECT_NE(batch.find("304"), std::string::npos) << batch;
     EXPECT_NE(batch.find("mid-rebuild or emptied"), std::string::npos) << batch;
     EXPECT_NE(batch.find("next batch retries"), std::string::npos) << batch;
-    for (const char* advice : {"--max-deletes 304", "-1 for no limit", "--max-delete-fraction 1", "run again"}) {
-      EXPECT_EQ(batch.find(advice), std::string::npos) << advice << " in: " << batch;
+    const std::string start =
+        DeleteRefusalMessage(r, 304, 310, 256, 0.5, "s3://b/site/", RefusalContext::kWatchStart);
+    EXPECT_NE(start.find("Nothing was changed"), std::string::npos) << start;
+    EXPECT_NE(start.find("mid-rebuild"), std::string::npos) << start;
+    for (const std::string& message : {batch, start}) {
+      for (const char* advice : {"--max-deletes 304", "-1 for no limit", "--max-delete-fraction 1", "run again"}) {
+        EXPECT_EQ(message.find(advice), std::string::npos) << advice << " in: " << message;
+      }
     }
   }
 }
@@ -414,6 +423,23 @@ TEST_F(SafetyTest, InWatchTheGuardHoldsBackTheBatchsDeletesAndTheNextBatchRetrie
   ASSERT_TRUE(quiet.has_value());
   EXPECT_EQ(quiet->result.deleted + quiet->result.uploaded + quiet->result.skipped, 0u);
   EXPECT_EQ(static_cast<int>(s3.log.size()), requests);
+}
+
+TEST_F(SafetyTest, WatchsInitialSyncIsRefusedWithoutAdviceToRaiseALimit) {
+  FaultyS3 s3;
+  for (int i = 0; i < 30; ++i) Seed(s3, fmt::format("p{}.html", i));
+  Write("p0.html", "page");
+  SyncOptions options = Options();
+  options.watching = true;
+  RecordingReporter reporter;
+  Session session(options, endpoint_, s3);
+  auto r = session.Initial(reporter);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, Outcome::kRefused);
+  EXPECT_NE(r->refusal.find("29 of the 30"), std::string::npos) << r->refusal;
+  EXPECT_NE(r->refusal.find("mid-rebuild"), std::string::npos) << r->refusal;
+  EXPECT_EQ(r->refusal.find("run again"), std::string::npos) << r->refusal;
+  EXPECT_EQ(s3.log, std::vector<std::string>{"LIST"});
 }
 
 TEST_F(SafetyTest, InWatchTheMaxDeletesRefusalNeverAdvisesRaisingTheLimit) {

@@ -117,6 +117,8 @@ struct SyncOptions {
   /// Refuse deletes beyond this fraction of the objects under the prefix (when more than kDeleteFloor), or any
   /// delete while SOURCE holds no file; 1 turns both off. See CheckDeletes.
   double max_delete_fraction = 0.5;
+  /// For watch: a refusal of the initial sync never advises raising a limit (SOURCE may be mid-rebuild).
+  bool watching = false;
   bool dry_run = false;
   std::uint64_t multipart_threshold = 16ull << 20;
   std::uint64_t part_size = 8ull << 20;
@@ -169,12 +171,18 @@ struct DeleteRefusal {
 [[nodiscard]] DeleteRefusal CheckDeletes(std::uint64_t deletes, std::uint64_t objects, bool source_empty,
                                          std::int64_t max_deletes, double max_fraction);
 
-/// The message for a refusal. A one-shot run (`batch` false) changed nothing and names the way out (the options
-/// that would let it through). A watch batch never advises raising a limit (mid-rebuild, that would delete the
-/// live site): it says the deletes were held back and that the next batch retries them.
+/// Where a refusal happens, for its message.
+enum class RefusalContext {
+  kRun,         ///< sync or plan: nothing was changed; the message names the options that would let it through.
+  kWatchStart,  ///< watch's initial sync: nothing was changed; SOURCE may be mid-rebuild, so no limit is raised.
+  kWatchBatch,  ///< a watch batch: its uploads went, its deletes are held back and the next batch retries them.
+};
+
+/// The message for a refusal. Only kRun advises raising a limit: in watch, SOURCE may be mid-rebuild, and the
+/// advice would delete the live site.
 [[nodiscard]] std::string DeleteRefusalMessage(const DeleteRefusal& refusal, std::uint64_t deletes,
                                                std::uint64_t objects, std::int64_t max_deletes, double max_fraction,
-                                               const std::string& where, bool batch);
+                                               const std::string& where, RefusalContext context);
 
 /// Runs one sync. Fails (no change made) with kInput when SOURCE cannot be walked, and with the listing's error
 /// when the bucket cannot be listed; operation failures after that are counted in SyncResult, not returned.

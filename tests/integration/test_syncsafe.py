@@ -185,6 +185,24 @@ class WatchGuardTest(WatchCase):
         deleted = {e["key"] for e in w.since(mark) if e.get("event") == "delete"}
         self.assertEqual(deleted, gone, "no page that came back was deleted")
 
+    def test_watch_started_on_an_emptied_folder_deletes_nothing_and_raises_no_limit(self):
+        spec = {f"p{i:02d}.html": f"<p>{i}</p>" for i in range(20)}
+        for k, v in spec.items():
+            self.s3.put_object(Bucket=self.bucket, Key=k, Body=v.encode())
+        src = self.site({"p00.html": spec["p00.html"]})
+        w = self.start_watch(src, "--delete", wait_initial=False)
+        w.proc.wait(timeout=60)
+        self.assertEqual(w.proc.returncode, 3, w.describe())
+        text = w.stderr_text()
+        w.stop()
+        self.watcher = None  # ended before its batch 0: the fixture's per-batch checks do not apply
+        self.assertIn("19 of the 20", text)
+        self.assertIn("mid-rebuild", text)
+        for advice in ("--max-delete-fraction 1", "run again"):
+            self.assertNotIn(advice, text)
+        self.assertEqual(len(self.remote()), 20)
+        self.assertEqual(self.proxy.count("DeleteObjects") + self.proxy.count("PutObject"), 0)
+
     def test_the_max_deletes_refusal_in_watch_never_advises_raising_the_limit(self):
         src = self.site({f"p{i}.html": f"<p>{i}</p>" for i in range(8)})
         w = self.start_watch(src, "--delete", "--max-deletes", "2")
