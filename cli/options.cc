@@ -114,8 +114,8 @@ void AddSyncOptions(CLI::App& cmd, Settings& s, CommandFlags& f) {
                  "Refuse (exit 3) a run that would delete more (default 256, -1: no limit)")
       ->option_text("N");
   cmd.add_option("--max-delete-fraction", s.max_delete_fraction,
-                 "Refuse (exit 3) deleting more than 10 objects and more than this share of those under the prefix, "
-                 "or any while SOURCE is empty (default 0.5, 1: off)")
+                 "Refuse (exit 3) deleting over 10 objects and over this share of the prefix's, or any from an "
+                 "empty SOURCE (default 0.5, 1: off)")
       ->option_text("F");
   cmd.add_option("--jobs", s.jobs, "Transfers in flight (default 64)")->option_text("N");
   AddFilterOptions(cmd, s);
