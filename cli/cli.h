@@ -29,6 +29,7 @@ struct Settings {
   std::optional<bool> path_style;
   std::optional<bool> delete_stale;
   std::optional<std::int64_t> max_deletes;
+  std::optional<double> max_delete_fraction;  ///< In [0, 1]; 1 turns the fraction and empty-SOURCE guards off.
   std::optional<int> jobs;
   std::vector<std::string> exclude;
   std::vector<std::string> include;

@@ -239,6 +239,11 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       auto n = Scalar<std::int64_t>(ctx, v, key, "a whole number (-1: no limit)");
       if (!n) return std::unexpected(n.error());
       if (!into.max_deletes) into.max_deletes = *n;
+    } else if (key == "max_delete_fraction") {
+      auto f = Scalar<double>(ctx, v, key, "a number from 0 to 1 (1: off)");
+      if (!f) return std::unexpected(f.error());
+      if (!(*f >= 0 && *f <= 1)) return ctx.At(v, fmt::format("'{}' must be from 0 to 1 (1: off), not {}", key, *f));
+      if (!into.max_delete_fraction) into.max_delete_fraction = *f;
     } else if (key == "jobs") {
       auto n = Scalar<int>(ctx, v, key, "a whole number of transfers");
       if (!n) return std::unexpected(n.error());
@@ -280,8 +285,8 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       ok = LoadSitemap(ctx, v, into, sitemap_output_from_config);
     } else {
       return ctx.At(kv.first, fmt::format("unknown key '{}' (known: source, destination, region, endpoint, "
-                                          "path_style, profile, compare, delete, max_deletes, jobs, exclude, "
-                                          "include, headers, cdn, watch, sitemap)",
+                                          "path_style, profile, compare, delete, max_deletes, max_delete_fraction, "
+                                          "jobs, exclude, include, headers, cdn, watch, sitemap)",
                                           key));
     }
     if (!ok) return ok;

@@ -149,6 +149,24 @@ TEST_F(ConfigTest, ErrorsNameFileAndLine) {
   }
 }
 
+TEST_F(ConfigTest, MaxDeleteFractionFromZeroToOne) {
+  Settings s;
+  ASSERT_TRUE(LoadConfig(Write("max_delete_fraction: 0.8\n"), s).has_value());
+  EXPECT_EQ(s.max_delete_fraction, std::optional<double>(0.8));
+  Settings given;
+  given.max_delete_fraction = 1;  // the command line wins
+  ASSERT_TRUE(LoadConfig(Write("max_delete_fraction: 0.2\n"), given).has_value());
+  EXPECT_EQ(given.max_delete_fraction, std::optional<double>(1));
+  for (const char* bad : {"max_delete_fraction: 1.5\n", "max_delete_fraction: -0.1\n", "max_delete_fraction: half\n",
+                          "max_delete_fraction: .nan\n"}) {
+    Settings t;
+    auto ok = LoadConfig(Write(bad), t);
+    ASSERT_FALSE(ok.has_value()) << bad;
+    EXPECT_EQ(ok.error().code, aws::ErrorCode::kConfig);
+    EXPECT_NE(ok.error().message.find("'max_delete_fraction' must be"), std::string::npos) << ok.error().message;
+  }
+}
+
 TEST_F(ConfigTest, SitemapKeys) {
   auto path = Write("source: public\nsitemap:\n  enabled: true\n  base_url: https://example.com/blog\n"
                     "  output: maps/sitemap.xml\n");

@@ -413,9 +413,11 @@ std::string InitConfigText(const Detection& d, const std::string& source) {
   line();
   line("# Also delete the objects under DEST that have no local file. Off by default: turn it on once");
   line("# `sitesync plan --delete` shows what would go. A run that would delete more than max_deletes");
-  line("# objects stops with exit 3 and changes nothing.");
+  line("# objects, or more than 10 and more than max_delete_fraction of the site (1: off), or anything while");
+  line("# the folder is empty, stops with exit 3 and changes nothing.");
   line("# delete: true");
   line("# max_deletes: 256");
+  line("# max_delete_fraction: 0.5");
   line();
   line("# Cache-Control per file. A glob without '/' matches the file name in any folder (like --exclude).");
   line("# Rules apply in order; for each file the last rule that matches wins.");

@@ -177,7 +177,7 @@ TEST_F(InitConfigTest, WrittenFileLoadsWithTheConfigLoader) {
 TEST_F(InitConfigTest, UncommentedKeysLoadToo) {
   Detection d{"Hugo", "hugo.toml", "public/", "", "hugo", {}};
   std::string text = InitConfigText(d, "public/");
-  for (const std::string key : {"destination:", "region:", "delete:", "max_deletes:"}) {
+  for (const std::string key : {"destination:", "region:", "delete:", "max_deletes:", "max_delete_fraction:"}) {
     const auto p = text.find("# " + key);
     ASSERT_NE(p, std::string::npos) << key;
     text.erase(p, 2);
@@ -191,6 +191,7 @@ TEST_F(InitConfigTest, UncommentedKeysLoadToo) {
   EXPECT_EQ(s.region, "us-east-1");
   EXPECT_EQ(s.delete_stale, true);
   EXPECT_EQ(s.max_deletes, 256);
+  EXPECT_EQ(s.max_delete_fraction, std::optional<double>(0.5));
 }
 
 TEST_F(InitConfigTest, OddSourcePathsAreQuoted) {

@@ -189,7 +189,7 @@ Errors name the file and the line.
 and
 .IR DEST .
 .TP
-.BR endpoint ", " region ", " profile ", " path_style ", " compare ", " delete ", " max_deletes ", " jobs
+.BR endpoint ", " region ", " profile ", " path_style ", " compare ", " delete ", " max_deletes ", " max_delete_fraction ", " jobs
 The options of the same name (delete: true or false).
 .TP
 .BR exclude ", " include

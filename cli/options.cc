@@ -162,6 +162,11 @@ void AddCommonOptions(CLI::App& cmd, Command self, Settings& s, Settings& sink, 
                            "Refuse (exit 3) a run that would delete more (default 256, -1: no limit)");
    })->option_text("N");
   c.Use(kPublish, [&](Settings& to) {
+     return cmd.add_option("--max-delete-fraction", to.max_delete_fraction,
+                           "Refuse (exit 3) deleting over 10 objects and over this share of the prefix's, or any from "
+                           "an empty SOURCE (default 0.5, 1: off)");
+   })->option_text("F");
+  c.Use(kPublish, [&](Settings& to) {
      return cmd.add_option("--jobs", to.jobs, "Transfers in flight (default 64)");
    })->option_text("N");
   c.Use(kPublish | kSitemap, [&](Settings& to) {

@@ -84,6 +84,9 @@ class JsonOutput final : public Output {
   void OnError(std::string_view key, std::string_view message) override {
     Emit({{"event", "error"}, {"key", std::string(key)}, {"message", std::string(message)}});
   }
+  void OnSkipped(std::string_view key, std::string_view reason) override {
+    Emit({{"event", "skip"}, {"key", std::string(key)}, {"reason", std::string(reason)}});
+  }
   void OnProgress(std::uint64_t, std::uint64_t) override {}
   void Fatal(std::string_view message) override {
     std::fprintf(stderr, "sitesync: %.*s\n", Len(message), message.data());
@@ -123,7 +126,8 @@ class JsonOutput final : public Output {
             {"bytes_uploaded", r.bytes_uploaded},
             {"invalidation_paths", invalidation_paths},
             {"dry_run", r.dry_run},
-            {"seconds", std::round(seconds * 1000) / 1000}};
+            {"seconds", std::round(seconds * 1000) / 1000},
+            {"skipped", r.skipped}};
   }
   static void Emit(const nlohmann::ordered_json& j) {
     // Keys are bytes from the file system: replace invalid UTF-8 rather than throw.
@@ -178,6 +182,11 @@ class HumanOutput final : public Output {
     const std::string error = Paint(options_.color_stderr, kRed, "error:");
     Line(stderr, key.empty() ? fmt::format("{} {}", error, message) : fmt::format("{} {}: {}", error, key, message));
   }
+  void OnSkipped(std::string_view key, std::string_view reason) override {
+    if (options_.quiet) return;
+    ClearProgress();
+    Line(stderr, fmt::format("{} {}: {}", Paint(options_.color_stderr, kYellow, "skip:"), key, reason));
+  }
   void OnProgress(std::uint64_t files_done, std::uint64_t bytes_done) override {
     if (!options_.progress || options_.quiet || g_stop_drawing.load()) return;
     const auto now = Clock::now();
@@ -230,6 +239,8 @@ class HumanOutput final : public Output {
     std::string counts = fmt::format("{} uploaded ({}), {} deleted, {} unchanged, ", r.uploaded,
                                      HumanBytes(static_cast<double>(r.bytes_uploaded)), r.deleted, r.unchanged);
     std::string failed = fmt::format("{} failed", r.failed);
+    // Held back (skipped) only when something failed: said next to the failures.
+    if (r.skipped > 0) failed += fmt::format(", {} skipped", r.skipped);
     std::string rest = fmt::format(", {} paths invalidated in {:.2f} s", invalidation_paths, seconds);
     std::string line;
     if (r.failed == 0) {
@@ -245,10 +256,11 @@ class HumanOutput final : public Output {
     if (batch == 0) return Summary(r, invalidation_paths, seconds);
     ClearProgress();
     if (options_.quiet) return;
-    std::string line = fmt::format("batch {}: {} uploaded ({}), {} deleted, {} failed, {} paths invalidated, {:.2f} s "
-                                   "from first change to done",
+    std::string line = fmt::format("batch {}: {} uploaded ({}), {} deleted, {} failed, {}{} paths invalidated, "
+                                   "{:.2f} s from first change to done",
                                    batch, r.uploaded, HumanBytes(static_cast<double>(r.bytes_uploaded)), r.deleted,
-                                   r.failed, invalidation_paths, seconds);
+                                   r.failed, r.skipped > 0 ? fmt::format("{} skipped, ", r.skipped) : "",
+                                   invalidation_paths, seconds);
     Line(stderr, Paint(options_.color_stderr, r.failed == 0 ? kGreen : kRed, line));
   }
   void Trace(std::string_view line) override {

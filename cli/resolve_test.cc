@@ -22,6 +22,8 @@ TEST(Resolve, Defaults) {
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(r->jobs, 64);
   EXPECT_EQ(r->sync.max_deletes, 256);
+  EXPECT_EQ(r->sync.max_delete_fraction, 0.5);
+  EXPECT_FALSE(r->sync.watching);
   EXPECT_FALSE(r->sync.delete_stale);
   EXPECT_EQ(r->sync.compare, sync::Compare::kSize);
   EXPECT_EQ(r->sync.destination.prefix, "blog/");
@@ -51,6 +53,8 @@ TEST(Resolve, UsageErrors) {
       {[](Settings& s) { s.compare = "mtime"; }, "size or checksum"},
       {[](Settings& s) { s.jobs = 0; }, "1 to 1024"},
       {[](Settings& s) { s.max_deletes = -2; }, "-1 for no limit"},
+      {[](Settings& s) { s.max_delete_fraction = 1.01; }, "bad max_delete_fraction"},
+      {[](Settings& s) { s.max_delete_fraction = -0.5; }, "from 0 to 1"},
       {[](Settings& s) { s.endpoint = "127.0.0.1:9000"; }, "bad endpoint"},
   };
   for (const auto& c : cases) {
@@ -76,6 +80,11 @@ TEST(ParseCommandLine, SubcommandsAndFlags) {
   EXPECT_EQ(p.settings.exclude, (std::vector<std::string>{"*.map", "drafts/**"}));
   EXPECT_TRUE(p.settings.json);
   EXPECT_EQ(*p.settings.jobs, 8);
+
+  const char* fraction[] = {"sitesync", "watch", "public", "s3://b12", "--max-delete-fraction", "0.25"};
+  auto f = ParseCommandLine(6, fraction);
+  ASSERT_FALSE(f.exit_now.has_value());
+  EXPECT_EQ(f.settings.max_delete_fraction, std::optional<double>(0.25));
 
   const char* plan[] = {"sitesync", "plan", "public", "s3://b12"};
   auto q = ParseCommandLine(4, plan);

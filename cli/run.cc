@@ -327,6 +327,9 @@ class Runner {
     result.bytes_uploaded += r.bytes_uploaded;
     result.uploaded_keys.insert(result.uploaded_keys.end(), r.uploaded_keys.begin(), r.uploaded_keys.end());
     result.deleted_keys.insert(result.deleted_keys.end(), r.deleted_keys.begin(), r.deleted_keys.end());
+    result.attempted_keys.insert(result.attempted_keys.end(), r.attempted_keys.begin(), r.attempted_keys.end());
+    result.skipped += r.skipped;
+    result.skipped_keys.insert(result.skipped_keys.end(), r.skipped_keys.begin(), r.skipped_keys.end());
     if (r.outcome == sync::Outcome::kFailed) result.outcome = sync::Outcome::kFailed;
   }
 
@@ -697,6 +700,12 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   if (r.sync.max_deletes < -1) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("bad max_deletes {}: use a number >= 0, or -1 for no limit",
                                                     r.sync.max_deletes));
+  }
+  r.sync.max_delete_fraction = s.max_delete_fraction.value_or(0.5);
+  r.sync.watching = s.command == "watch";
+  if (!(r.sync.max_delete_fraction >= 0 && r.sync.max_delete_fraction <= 1)) {
+    return aws::Fail(ErrorCode::kUsage, fmt::format("bad max_delete_fraction {}: use a number from 0 to 1 (1 turns "
+                                                    "the check off)", r.sync.max_delete_fraction));
   }
   r.sync.dry_run = s.dry_run;
   r.jobs = s.jobs.value_or(64);

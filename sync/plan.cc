@@ -118,4 +118,57 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
   return plan;
 }
 
+DeleteRefusal CheckDeletes(std::uint64_t deletes, std::uint64_t objects, bool source_empty, std::int64_t max_deletes,
+                           double max_fraction) {
+  DeleteRefusal r;
+  if (deletes == 0) return r;
+  r.max_deletes = max_deletes >= 0 && deletes > static_cast<std::uint64_t>(max_deletes);
+  if (max_fraction < 1) {
+    // A failed build that leaves public/ empty, or a generator that empties it to rebuild, looks to a diff like
+    // a site whose every page was removed: a share of the site this large going at once is refused.
+    r.fraction = deletes > kDeleteFloor && static_cast<double>(deletes) > max_fraction * static_cast<double>(objects);
+    r.empty_source = source_empty;
+  }
+  return r;
+}
+
+std::string DeleteRefusalMessage(const DeleteRefusal& refusal, std::uint64_t deletes, std::uint64_t objects,
+                                 std::int64_t max_deletes, double max_fraction, const std::string& where,
+                                 RefusalContext context) {
+  std::vector<std::string> why;
+  if (refusal.empty_source) why.push_back("SOURCE holds no file to publish");
+  if (refusal.max_deletes) why.push_back(fmt::format("more than --max-deletes {}", max_deletes));
+  if (refusal.fraction) {
+    why.push_back(fmt::format("more than {} objects and more than --max-delete-fraction {} of the {} there",
+                              kDeleteFloor, max_fraction, objects));
+  }
+  std::string reasons;
+  for (const std::string& w : why) reasons += (reasons.empty() ? "" : "; ") + w;
+  if (context == RefusalContext::kWatchStart) {
+    return fmt::format(
+        "refusing to delete {} of the {} objects under {}: {}. Nothing was changed. SOURCE may be mid-rebuild or "
+        "emptied: start watch again once the build is complete. To delete this much on purpose, run sitesync sync "
+        "--delete",
+        deletes, objects, where, reasons);
+  }
+  if (context == RefusalContext::kWatchBatch) {
+    // Never "raise the limit" here: during a rebuild that would delete the live site.
+    return fmt::format(
+        "holding back {} deletes of the {} objects under {}: {}. SOURCE looks mid-rebuild or emptied, so nothing "
+        "was deleted (the uploads went); the next batch retries these deletes against the files then present. "
+        "To delete this much on purpose, stop watch once the build is done and run sitesync sync --delete",
+        deletes, objects, where, reasons);
+  }
+  std::vector<std::string> ways;
+  if (refusal.max_deletes) ways.push_back(fmt::format("--max-deletes {} (or -1 for no limit)", deletes));
+  if (refusal.fraction || refusal.empty_source) ways.push_back("--max-delete-fraction 1");
+  std::string way;
+  for (const std::string& w : ways) way += (way.empty() ? "" : " and ") + w;
+  return fmt::format(
+      "refusing to delete {} of the {} objects under {}: {}. Nothing was changed. {}If SOURCE and DEST are right, "
+      "run again with {}",
+      deletes, objects, where, reasons,
+      refusal.empty_source ? "Check that the build wrote SOURCE (a failed build can leave it empty). " : "", way);
+}
+
 }  // namespace sitesync::sync

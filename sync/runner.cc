@@ -67,6 +67,26 @@ bool Selected(std::string_view rel, const std::set<std::string>& paths) {
   return false;
 }
 
+// Why a planned change was held back (CLI.md's skip event).
+constexpr std::string_view kHeldByAsset = "held back: an asset of this run failed";
+constexpr std::string_view kHeldByPage = "held back: a page of this run failed";
+constexpr std::string_view kHeldByGuard = "held back: SOURCE looks mid-rebuild or emptied; the next batch retries";
+
+// Whether SOURCE holds at least one file the filters let through; stops at the first. A missing or unreadable
+// SOURCE holds none.
+bool SourceHoldsAFile(const std::filesystem::path& source, const sitemap::WalkOptions& filters) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(source, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_directory(type_ec) || !it->exists(type_ec)) continue;
+    const std::string rel = fs::relative(it->path(), source, type_ec).generic_string();
+    if (type_ec || !sitemap::Excluded(rel, filters)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Session::Session(SyncOptions options, S3Endpoint endpoint, aws::HttpClient& client)
@@ -195,24 +215,42 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   result.unchanged = input.unchanged;
   const Plan* plan = &input;
   Plan without_deletes;
-  if (options_.delete_stale && options_.max_deletes >= 0 &&
-      input.deletes.size() > static_cast<std::uint64_t>(options_.max_deletes)) {
-    std::string refusal = fmt::format(
-        "refusing to delete {} objects under {}: more than --max-deletes {}. {}If SOURCE and DEST are right, run "
-        "again with --max-deletes {} (or -1 for no limit)",
-        input.deletes.size(), dest.Url(), options_.max_deletes, batch ? "" : "Nothing was changed. ",
-        input.deletes.size());
-    if (!batch) {
-      result.outcome = Outcome::kRefused;
-      result.refusal = std::move(refusal);
-      return result;
+  // Held back: not attempted, reported, and taken up again by the next run (a watch batch: the next batch).
+  const auto hold = [&](const std::string& rel, std::string_view reason) {
+    ++result.skipped;
+    result.skipped_keys.push_back(rel);
+    failed_.insert(rel);
+    reporter.OnSkipped(rel, reason);
+  };
+  if (!input.deletes.empty()) {
+    // Only asked when something would be deleted: stops at SOURCE's first file.
+    const bool source_empty = options_.max_delete_fraction < 1 && !SourceHoldsAFile(options_.source, options_.filters);
+    const DeleteRefusal refusal = CheckDeletes(input.deletes.size(), remote_.size(), source_empty,
+                                               options_.max_deletes, options_.max_delete_fraction);
+    if (refusal) {
+      RefusalContext context = RefusalContext::kRun;
+      if (batch) {
+        context = RefusalContext::kWatchBatch;
+      } else if (options_.watching) {
+        context = RefusalContext::kWatchStart;
+      }
+      std::string message = DeleteRefusalMessage(refusal, input.deletes.size(), remote_.size(), options_.max_deletes,
+                                                 options_.max_delete_fraction, dest.Url(), context);
+      if (!batch) {
+        result.outcome = Outcome::kRefused;
+        result.refusal = std::move(message);
+        return result;
+      }
+      // In a watch batch the uploads still go; only the deletes are held back, and the next batch retries them.
+      reporter.OnError("", message);
+      ++result.failed;
+      if (!options_.dry_run) {
+        for (const std::string& key : input.deletes) hold(Rel(key, dest.prefix), kHeldByGuard);
+      }
+      without_deletes = input;
+      without_deletes.deletes.clear();
+      plan = &without_deletes;
     }
-    // In a watch batch the uploads still go; only the deletes are refused.
-    reporter.OnError("", refusal);
-    ++result.failed;
-    without_deletes = input;
-    without_deletes.deletes.clear();
-    plan = &without_deletes;
   }
   if (!options_.dry_run && options_.before_changes) {
     if (auto ok = options_.before_changes(*plan); !ok) return std::unexpected(ok.error());
@@ -234,7 +272,18 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     return result;
   }
 
+  // What this plan covers is decided now: a path kept for a retry that the plan leaves alone is in sync (a batch
+  // always reconsiders every such path), so it is retried no more.
+  {
+    std::set<std::string> in_plan;
+    for (const PlannedUpload& up : plan->uploads) in_plan.insert(up.file.rel_path);
+    for (const std::string& key : plan->deletes) in_plan.insert(Rel(key, dest.prefix));
+    for (const std::string& rel : result.skipped_keys) in_plan.insert(rel);
+    std::erase_if(failed_, [&](const std::string& rel) { return !in_plan.contains(rel); });
+  }
+
   std::uint64_t files_done = 0;
+  std::uint64_t upload_failures = 0;
   std::vector<RemoteObject> upserts;  // applied to remote_ at the end, in one pass
   std::vector<std::string> erased;
   // Uploads are fed to the loop a window at a time, each completion adding the next: thousands of queued
@@ -253,6 +302,8 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
         const PlannedUpload& planned = plan->uploads[i];
         const std::string& rel = planned.file.rel_path;
         ++files_done;
+        // Attempted either way: a failure may be an answer lost after S3 stored the object.
+        result.attempted_keys.push_back(rel);
         if (done) {
           ++result.uploaded;
           result.bytes_uploaded += done->bytes;
@@ -262,6 +313,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
           reporter.OnUploaded(rel, done->bytes, false);
         } else {
           ++result.failed;
+          ++upload_failures;
           failed_.insert(rel);
           reporter.OnError(rel, done.error().message);
         }
@@ -276,13 +328,27 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     for (std::size_t k = 0; k < kWindow; ++k) submit_next();
     client_.Run();
   };
+  // A page never goes live before the assets it references, also when one of them fails: then no page of this
+  // run goes up. And nothing is deleted after a failed upload (a page still live may reference what would go).
   upload_range(0, plan->first_html);
-  upload_range(plan->first_html, plan->uploads.size());
+  const bool asset_failed = upload_failures > 0;
+  if (asset_failed) {
+    for (std::size_t i = plan->first_html; i < plan->uploads.size(); ++i) {
+      hold(plan->uploads[i].file.rel_path, kHeldByAsset);
+    }
+  } else {
+    upload_range(plan->first_html, plan->uploads.size());
+  }
+  if (upload_failures > 0) {
+    for (const std::string& key : plan->deletes) hold(Rel(key, dest.prefix), asset_failed ? kHeldByAsset : kHeldByPage);
+  }
+  const std::vector<std::string> no_deletes;
+  const std::vector<std::string>& deletes = upload_failures > 0 ? no_deletes : plan->deletes;
 
-  for (std::size_t begin = 0; begin < plan->deletes.size(); begin += kDeleteBatch) {
-    const std::size_t end = std::min(plan->deletes.size(), begin + kDeleteBatch);
-    std::vector<std::string> keys(plan->deletes.begin() + static_cast<std::ptrdiff_t>(begin),
-                                  plan->deletes.begin() + static_cast<std::ptrdiff_t>(end));
+  for (std::size_t begin = 0; begin < deletes.size(); begin += kDeleteBatch) {
+    const std::size_t end = std::min(deletes.size(), begin + kDeleteBatch);
+    std::vector<std::string> keys(deletes.begin() + static_cast<std::ptrdiff_t>(begin),
+                                  deletes.begin() + static_cast<std::ptrdiff_t>(end));
     SubmitDeleteBatch(client_, endpoint_, dest.bucket, keys,
                       [&, keys](aws::Result<std::vector<std::pair<std::string, std::string>>> done) {
                         std::map<std::string, std::string> failed;
@@ -293,13 +359,17 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
                         }
                         for (const std::string& key : keys) {
                           const std::string rel = Rel(key, dest.prefix);
+                          // Attempted either way: a lost answer may follow a delete S3 did.
+                          result.attempted_keys.push_back(rel);
                           if (auto f = failed.find(key); f != failed.end()) {
                             ++result.failed;
+                            failed_.insert(rel);
                             reporter.OnError(rel, "DeleteObjects: " + f->second);
                           } else {
                             ++result.deleted;
                             result.deleted_keys.push_back(rel);
                             erased.push_back(key);
+                            failed_.erase(rel);
                             reporter.OnDeleted(rel, false);
                           }
                         }

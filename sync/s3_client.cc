@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -188,6 +189,9 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
   std::size_t parts_left = 0;
   std::optional<aws::Error> failure;
   OpenBody body;  // opened once beneath SOURCE; every part reads it
+  int complete_attempts = 0;  ///< CompleteMultipartUpload requests sent (each retried by the client as well).
+  static constexpr int kCompleteAttempts = 4;
+
 
   void Start() {
     auto current = OpenForUpload(spec.file, body);
@@ -237,6 +241,11 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
     }
     if (--parts_left > 0) return;
     if (failure) return Abort();
+    Complete();
+  }
+
+  void Complete() {
+    ++complete_attempts;
     aws::XmlElement root{"CompleteMultipartUpload", {}, {}};
     for (std::size_t i = 0; i < etags.size(); ++i) {
       aws::XmlElement part{"Part", {}, {}};
@@ -257,20 +266,72 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
 
   void OnCompleted(aws::Result<aws::HttpResponse> res) {
     if (!res) {
+      // NoSuchUpload: the upload is gone, most likely because an earlier attempt of this Complete succeeded and
+      // only its answer was lost (the client retried it). A lost answer after the last retry leaves the outcome
+      // unknown. Either way, the object itself says whether it is the one uploaded.
+      const bool gone = res.error().service_code == "NoSuchUpload";
+      const bool unknown = res.error().http_status == 0 && res.error().code == ErrorCode::kNetwork;
       failure = res.error();
+      if (gone || unknown) return Verify(/*then_abort=*/!gone);
       return Abort();
     }
-    // CompleteMultipartUpload can answer 200 and still fail: the error is in the body (S3 API reference).
+    // CompleteMultipartUpload can answer 200 and still fail: the error is in the body, and the request is to be
+    // retried (S3 API reference, CompleteMultipartUpload; the AWS SDKs retry it as a 500).
     auto [code, message] = aws::ParseErrorBody(res->body);
     if (!code.empty()) {
       failure = aws::Error{ErrorCode::kHttp,
-                           fmt::format("CompleteMultipartUpload s3://{}/{}: {}: {}", spec.bucket, spec.key, code,
-                                       message),
-                           false, 200, code};
+                           fmt::format("CompleteMultipartUpload s3://{}/{}: 200 with an error: {}: {} (after {} "
+                                       "attempts)",
+                                       spec.bucket, spec.key, code, message, complete_attempts),
+                           true, 200, code};
+      if (complete_attempts < kCompleteAttempts) return Complete();
       return Abort();
     }
     auto doc = aws::ParseXml(res->body);
     done(Uploaded{size, doc ? Unquote(doc->ChildText("ETag")) : std::string{}});
+  }
+
+  // The ETag S3 gives the completed object: the MD5 of the parts' binary MD5s, "-N" (empty when a part's ETag
+  // is not a plain MD5, as with SSE-KMS).
+  std::string ExpectedEtag() const {
+    aws::Md5 all;
+    for (const std::string& quoted : etags) {
+      const std::string hex = Unquote(quoted);
+      if (hex.size() != 32) return {};
+      std::array<unsigned char, 16> digest{};
+      for (std::size_t i = 0; i < digest.size(); ++i) {
+        unsigned value = 0;
+        if (std::from_chars(hex.data() + 2 * i, hex.data() + 2 * i + 2, value, 16).ec != std::errc{}) return {};
+        digest[i] = static_cast<unsigned char>(value);
+      }
+      all.Update(digest.data(), digest.size());
+    }
+    return aws::HexEncode(all.Final()) + "-" + std::to_string(etags.size());
+  }
+
+  // HEAD of the key after a Complete whose outcome is not known: the right size (and, where it can be computed,
+  // the right ETag) means this upload completed. Otherwise it failed with `failure`, after an abort when the
+  // upload may still exist.
+  void Verify(bool then_abort) {
+    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "HEAD");
+    r.what = fmt::format("HeadObject s3://{}/{}", spec.bucket, spec.key);
+    client->Submit(std::move(r), [self = shared_from_this(), then_abort](aws::Result<aws::HttpResponse> res) {
+      if (res) {
+        const std::string etag = Unquote(res->Header("etag"));
+        const std::string expected = self->ExpectedEtag();
+        std::uint64_t length = 0;
+        const std::string text = res->Header("content-length");
+        const bool sized = std::from_chars(text.data(), text.data() + text.size(), length).ec == std::errc{} &&
+                           length == self->size;
+        if (sized && (expected.empty() || etag == expected)) return self->done(Uploaded{self->size, etag});
+        self->failure->message += fmt::format("; s3://{}/{} is not the object uploaded ({} bytes, ETag {})",
+                                              self->spec.bucket, self->spec.key, text, etag);
+      } else {
+        self->failure->message += "; checking the object also failed: " + res.error().message;
+      }
+      if (then_abort) return self->Abort();
+      self->done(std::unexpected(std::move(*self->failure)));
+    });
   }
 
   void Abort() {

@@ -98,6 +98,11 @@ class Reporter {
   virtual void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned) = 0;
   virtual void OnDeleted(std::string_view rel_key, bool planned) = 0;
   virtual void OnError(std::string_view rel_key, std::string_view message) = 0;
+  /// A planned upload or delete was held back (not attempted) for `reason`; the next run or batch does it.
+  virtual void OnSkipped(std::string_view rel_key, std::string_view reason) {
+    static_cast<void>(rel_key);
+    static_cast<void>(reason);
+  }
   /// Bytes of uploads done so far (whole files), for progress.
   virtual void OnProgress(std::uint64_t files_done, std::uint64_t bytes_done) = 0;
 };
@@ -109,6 +114,11 @@ struct SyncOptions {
   Compare compare = Compare::kSize;
   bool delete_stale = false;
   std::int64_t max_deletes = 256;  ///< -1: no limit.
+  /// Refuse deletes beyond this fraction of the objects under the prefix (when more than kDeleteFloor), or any
+  /// delete while SOURCE holds no file; 1 turns both off. See CheckDeletes.
+  double max_delete_fraction = 0.5;
+  /// For watch: a refusal of the initial sync never advises raising a limit (SOURCE may be mid-rebuild).
+  bool watching = false;
   bool dry_run = false;
   std::uint64_t multipart_threshold = 16ull << 20;
   std::uint64_t part_size = 8ull << 20;
@@ -134,7 +144,45 @@ struct SyncResult {
   std::string refusal;  ///< Why, when kRefused.
   std::vector<std::string> uploaded_keys;  ///< Relative to the prefix, for the CDN.
   std::vector<std::string> deleted_keys;   ///< Relative to the prefix, for the CDN.
+  /// Planned uploads and deletes held back (not attempted): after a failed asset upload, the HTML and the
+  /// deletes; after a failed HTML upload, the deletes; in a watch batch, deletes refused by a guard. Nothing was
+  /// changed for them, so they owe no invalidation; the next run or batch does them.
+  std::uint64_t skipped = 0;
+  std::vector<std::string> skipped_keys;  ///< Relative to the prefix.
+  /// Every key whose change was attempted, relative to the prefix: uploaded and deleted, and the uploads and
+  /// deletes that failed, whose outcome may be unknown (an answer lost after S3 committed the change). The CDN
+  /// journal keeps these owed until CloudFront accepts them. Not in a dry run.
+  std::vector<std::string> attempted_keys;
 };
+
+/// A remote delete count at or below this never trips the fraction guard (a small site's few removals).
+inline constexpr std::uint64_t kDeleteFloor = 10;
+
+/// Which delete guards a run trips (all false: the deletes may go).
+struct DeleteRefusal {
+  bool max_deletes = false;   ///< More than --max-deletes.
+  bool fraction = false;      ///< More than kDeleteFloor and more than --max-delete-fraction of the objects.
+  bool empty_source = false;  ///< SOURCE holds no file, and something would be deleted.
+  explicit operator bool() const { return max_deletes || fraction || empty_source; }
+};
+
+/// The delete guards, pure: `deletes` planned of `objects` under the prefix, `source_empty` when SOURCE holds no
+/// file to publish. max_deletes -1 is no limit; max_fraction >= 1 turns the fraction and empty-SOURCE checks off.
+[[nodiscard]] DeleteRefusal CheckDeletes(std::uint64_t deletes, std::uint64_t objects, bool source_empty,
+                                         std::int64_t max_deletes, double max_fraction);
+
+/// Where a refusal happens, for its message.
+enum class RefusalContext {
+  kRun,         ///< sync or plan: nothing was changed; the message names the options that would let it through.
+  kWatchStart,  ///< watch's initial sync: nothing was changed; SOURCE may be mid-rebuild, so no limit is raised.
+  kWatchBatch,  ///< a watch batch: its uploads went, its deletes are held back and the next batch retries them.
+};
+
+/// The message for a refusal. Only kRun advises raising a limit: in watch, SOURCE may be mid-rebuild, and the
+/// advice would delete the live site.
+[[nodiscard]] std::string DeleteRefusalMessage(const DeleteRefusal& refusal, std::uint64_t deletes,
+                                               std::uint64_t objects, std::int64_t max_deletes, double max_fraction,
+                                               const std::string& where, RefusalContext context);
 
 /// Runs one sync. Fails (no change made) with kInput when SOURCE cannot be walked, and with the listing's error
 /// when the bucket cannot be listed; operation failures after that are counted in SyncResult, not returned.
@@ -171,6 +219,9 @@ class Session {
   [[nodiscard]] std::vector<RemoteObject> Remote() const;
 
  private:
+  /// Carries out `plan`: assets, then HTML (none after a failed asset), then deletes (none after a failed upload);
+  /// what is held back is skipped and reconsidered by the next batch. Deletes that trip a guard (CheckDeletes)
+  /// refuse a one-shot run (kRefused, nothing changed); in a `batch` only the deletes are held back.
   aws::Result<SyncResult> Execute(const Plan& plan, Reporter& reporter, bool batch);
   /// Applies what a run changed to remote_ in one merge pass.
   void Apply(std::vector<RemoteObject> upserts, std::vector<std::string> erased);
@@ -181,7 +232,8 @@ class Session {
   /// By full key, sorted and unique: the listing itself, moved in (a map would hold every key twice and a
   /// node per object; this is 72 bytes an object plus the key and ETag).
   std::vector<RemoteObject> remote_;
-  std::set<std::string> failed_;                ///< Rel paths whose upload failed: retried next batch.
+  /// Rel paths whose upload or delete failed or was held back: reconsidered by the next batch.
+  std::set<std::string> failed_;
   /// The PutObject checksum for this session (CRC-32 until the server refuses it); see sync/s3_client.h.
   std::shared_ptr<ChecksumChoice> checksum_;
   std::int64_t started_ns_ = 0;                 ///< When the initial sync walked SOURCE (wall clock, ns).

@@ -406,7 +406,11 @@ class DeleteAndGuardTest(SyncCase):
         self.assertExit(res, 3)
         self.assertNoWrites()
         self.assertEqual(len(self.remote()), 257)
-        _res, events = self.ok_sync(src, self.dest(), "--delete", "--max-deletes", "-1")
+        # 257 of 258 objects is also more than --max-delete-fraction's default half: both guards are lifted.
+        res = self.sync(src, self.dest(), "--delete", "--max-deletes", "-1")
+        self.assertExit(res, 3)
+        self.assertIn("--max-delete-fraction 1", res.stderr)
+        _res, events = self.ok_sync(src, self.dest(), "--delete", "--max-deletes", "-1", "--max-delete-fraction", "1")
         self.assertEqual(set(self.remote()), {"index.html"})
         self.assertEqual(harness.summary_of(events)["deleted"], 257)
         self.assertEqual(len(events_of(events, "delete")), 257)
