@@ -232,14 +232,16 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       if (!ok) return ok;
       ok = LoadCdn(ctx, v, into);
     } else if (key == "watch") {
-      ok = CheckSection(ctx, v, key, {"debounce_ms", "max_delay_ms"});
+      ok = CheckSection(ctx, v, key, {"debounce_ms", "max_delay_ms", "delete_delay_ms"});
       if (!ok) return ok;
       for (const auto& item : v) {
         const std::string name = "watch." + item.first.Scalar();
         auto n = Scalar<std::int64_t>(ctx, item.second, name, "a number of milliseconds");
         if (!n) return std::unexpected(n.error());
         if (*n < 0) return ctx.At(item.second, fmt::format("'{}' must not be negative", name));
-        auto& field = name == "watch.debounce_ms" ? into.debounce_ms : into.max_delay_ms;
+        auto& field = name == "watch.debounce_ms"       ? into.debounce_ms
+                      : name == "watch.delete_delay_ms" ? into.delete_delay_ms
+                                                        : into.max_delay_ms;
         if (!field) field = *n;
       }
     } else if (key == "sitemap") {

@@ -203,6 +203,12 @@ and the number of exact paths past which the set is collapsed to at most max_wil
 .BR watch.debounce_ms ", " watch.max_delay_ms
 The quiet time (200) and the longest delay (2000) of a batch in
 .BR "sitesync watch" .
+.TP
+.B watch.delete_delay_ms
+How long the whole tree must be quiet before a file gone from SOURCE is deleted in
+.B sitesync watch
+(2000), counted from the last change and from the return of a SOURCE that was removed: a file that a
+rebuild writes again within it is never deleted.
 .PP
 Example:
 .PP

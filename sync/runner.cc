@@ -160,8 +160,10 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   if (options_.compare == Compare::kChecksum) local_etags = LocalEtags(site->files, remote_, options_, reporter);
   DiffOptions diff{dest.prefix, options_.compare, options_.delete_stale, &options_.filters, &local_etags,
                    site->incomplete_folders};
-  auto result = Execute(Diff(site->files, remote_, diff), reporter, false);
+  ErrorKeys recorder(reporter);
+  auto result = Execute(Diff(site->files, remote_, diff), recorder, false);
   Remember(site->files);
+  if (result) result->failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
   return result;
 }
 
@@ -246,7 +248,7 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
   if (!result) return std::unexpected(result.error());
   Remember(local);
   out.result = std::move(*result);
-  out.failed.assign(recorder.keys.begin(), recorder.keys.end());
+  out.result.failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
   return out;
 }
 

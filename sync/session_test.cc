@@ -193,7 +193,7 @@ TEST_F(SessionTest, DeletedFolderIsDeletedAndAFileDatedAheadIsPublished) {
   EXPECT_EQ(batch->result.uploaded_keys, std::vector<std::string>{"b.css"}) << "a future mtime is no reason to wait";
   EXPECT_EQ(s3.objects.count("site/a/1.html"), 0u);
   EXPECT_EQ(s3.objects.at("site/b.css").first, 49u);
-  EXPECT_TRUE(batch->failed.empty());
+  EXPECT_TRUE(batch->result.failed_keys.empty());
 }
 
 TEST_F(SessionTest, HeldDeletesComeBackAndGoAloneOnlyForFilesStillGone) {

@@ -134,6 +134,9 @@ struct SyncResult {
   std::string refusal;  ///< Why, when kRefused.
   std::vector<std::string> uploaded_keys;  ///< Relative to the prefix, for the CDN.
   std::vector<std::string> deleted_keys;   ///< Relative to the prefix, for the CDN.
+  /// Relative to the prefix, sorted: the uploads and deletes that failed after their retries (filled by
+  /// Session, for the watch loop's retry timer; a refusal of the whole run names no key).
+  std::vector<std::string> failed_keys;
 };
 
 /// Runs one sync. Fails (no change made) with kInput when SOURCE cannot be walked, and with the listing's error
@@ -153,8 +156,6 @@ struct BatchResult {
   SyncResult result;
   /// Keys (relative to the prefix) whose delete was held back (BatchDeletes::kHold), sorted.
   std::vector<std::string> held_deletes;
-  /// Keys (relative to the prefix) whose upload or delete failed after its retries, sorted and unique.
-  std::vector<std::string> failed;
 };
 
 struct ChecksumChoice;  // sync/s3_client.h
