@@ -71,9 +71,16 @@ std::optional<Clock::time_point> Scheduler::DeletesDueAt() const {
   return *quiet_since + options_.delete_delay;
 }
 
+bool Scheduler::RetryWaits() const {
+  // While the root is gone (its return brings a rescan), or while a batch is pending: that batch takes the
+  // failures along.
+  return changes_.Held() || changes_.Deadline().has_value();
+}
+
 std::optional<Clock::time_point> Scheduler::NextDeadline() const {
   std::optional<Clock::time_point> next = changes_.Deadline();
-  for (const auto& t : {DeletesDueAt(), retry_at_}) {
+  const std::optional<Clock::time_point> retry = RetryWaits() ? std::nullopt : retry_at_;
+  for (const auto& t : {DeletesDueAt(), retry}) {
     if (t && (!next || *t < *next)) next = t;
   }
   return next;
@@ -152,7 +159,7 @@ Result<void> Scheduler::Step(const std::function<bool()>& stop) {
     now = time_.Now();
   }
 
-  if (retry_at_ && now >= *retry_at_) {
+  if (retry_at_ && now >= *retry_at_ && !RetryWaits()) {
     PublishRequest request{std::move(retry_paths_), retry_rescan_, std::move(retry_rescan_reason_),
                            DeleteWindowOpen(now) ? DeleteMode::kWith : DeleteMode::kHold, now};
     retry_paths_.clear();

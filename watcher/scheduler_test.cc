@@ -395,6 +395,26 @@ TEST_F(SchedulerTest, TheInitialSyncsFailuresAreRetriedOnTheTimer) {
   EXPECT_EQ(publisher_.remote, publisher_.local);
 }
 
+TEST_F(SchedulerTest, NoRetryWhileTheRootIsGoneAndTheRescanTakesTheFailuresAlong) {
+  publisher_.local = {"x.html"};
+  publisher_.uploads_fail = [](Clock::time_point now) { return now < kT0 + seconds(1); };
+  Scheduler s = Make();
+  Write(0, "x.html");  // fails at 200 ms; the retry would come at 5.2 s
+  At(1000, [this] { publisher_.local.clear(); }, [](Coalescer& c, Clock::time_point) { c.Hold(true); });
+  At(20000, [this] { publisher_.local = {"x.html"}; },
+     [](Coalescer& c, Clock::time_point now) {
+       c.AddRescan("root folder was recreated", now);
+       c.Hold(false);
+     });
+  RunAll(s);
+  ASSERT_EQ(publisher_.calls.size(), 2u);
+  EXPECT_EQ(publisher_.calls[1].at, kT0 + milliseconds(20200));
+  EXPECT_TRUE(publisher_.calls[1].request.rescan);
+  EXPECT_EQ(publisher_.calls[1].request.paths, std::set<std::string>{"x.html"});
+  EXPECT_EQ(publisher_.remote, publisher_.local);
+  EXPECT_FALSE(s.RetryAt());
+}
+
 TEST_F(SchedulerTest, NothingIsDueWhileIdle) {
   Scheduler s = Make();
   EXPECT_FALSE(s.NextDeadline());

@@ -160,8 +160,8 @@ struct SchedulerOptions {
 /// file that a rebuild writes again within the window is never deleted. What failed after its retries (paths,
 /// the invalidation, a batch that could not run) is tried again on a timer, retry_first doubling to retry_max,
 /// reset by a batch that fails nothing; a batch made by a change meanwhile takes the failures along (the
-/// publish step retries failed uploads and owed paths with every batch). Each scheduled retry is told through
-/// `log` ("retrying 3 failed paths in 10 s").
+/// publish step retries failed uploads and owed paths with every batch), and no retry runs while the root is
+/// gone. Each scheduled retry is told through `log` ("retrying 3 failed paths in 10 s").
 class Scheduler {
  public:
   Scheduler(EventSource& source, Publisher& publisher, const TimeSource& time, SchedulerOptions options, Log log);
@@ -186,6 +186,7 @@ class Scheduler {
  private:
   std::optional<Clock::time_point> DeletesDueAt() const;
   bool DeleteWindowOpen(Clock::time_point now) const;
+  bool RetryWaits() const;
   void Publish(PublishRequest request, Clock::time_point now);
   void Absorb(const PublishRequest& request, const PublishOutcome& outcome, Clock::time_point now);
 
