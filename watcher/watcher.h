@@ -131,6 +131,8 @@ struct PublishOutcome {
 class Publisher {
  public:
   virtual ~Publisher() = default;
+  /// Publishes one batch and says what failed and what was held back; never fails as a whole (a batch that
+  /// could not run says so in PublishOutcome::not_run).
   virtual PublishOutcome Publish(const PublishRequest& request) = 0;
 };
 
@@ -138,6 +140,7 @@ class Publisher {
 class TimeSource {
  public:
   virtual ~TimeSource() = default;
+  /// The current time on the watcher's Clock.
   virtual Clock::time_point Now() const = 0;
 };
 

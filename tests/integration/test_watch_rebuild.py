@@ -166,6 +166,29 @@ class RetryTest(WatchCase):
         self.assertCovered(self.new_invs(), expected_paths([key]))
         self.assertAlive()
 
+    def test_failed_delete_is_retried_without_further_change(self):
+        cfg = os.path.join(self.tmp, "sitesync.yaml")
+        with open(cfg, "w", encoding="utf-8") as f:
+            f.write("watch:\n  delete_delay_ms: 300\n")
+        src = self.site({"index.html": "<p>home</p>", "old/index.html": "<p>old</p>"})
+        w = self.start_watch(src, "--delete", "--config", cfg)
+        self.proxy.inject(status=503, code="SlowDown", count=10_000, op="DeleteObjects")
+        key = "old/index.html"
+        mark = w.mark()
+        os.remove(os.path.join(src, key))
+        w.wait_for(lambda e: e.get("event") == "error" and e.get("key") == key, mark, 60,
+                   f"the failed delete of {key}")
+        harness.wait_until(lambda: re.search(r"retrying 1 failed path in 5 s", w.stderr_text()), timeout=10,
+                           what="the note saying when the next try is")
+        self.assertIn(key, self.remote())
+        self.proxy.clear_faults()
+        w.wait_for(lambda e: e.get("event") == "delete" and e.get("key") == key, mark, 30,
+                   f"the retried delete of {key}")
+        harness.wait_until(lambda: key not in self.remote(), timeout=10, what=f"{key} to be gone from the bucket")
+        harness.wait_until(lambda: self.new_invs(), timeout=10, what="the invalidation of the deleted page")
+        self.assertCovered(self.new_invs(), expected_paths([key]))
+        self.assertAlive()
+
     def test_failed_invalidation_is_submitted_without_further_change(self):
         src = self.site({"index.html": "<p>home</p>", "a/index.html": "<p>a</p>"})
         w = self.start_watch(src)
