@@ -86,6 +86,25 @@ watch:
   EXPECT_EQ(*s.headers[1].content_type, "text/plain");
 }
 
+TEST_F(ConfigTest, WatchSourceKeys) {
+  Settings s;
+  ASSERT_TRUE(LoadConfig(Write("watch:\n  poll_ms: 500\n  rescan_interval_s: 10\n"), s).has_value());
+  EXPECT_EQ(*s.poll_ms, 500);
+  EXPECT_EQ(*s.rescan_interval_s, 10);
+  Settings cli;
+  cli.poll_ms = 200;  // --poll wins.
+  ASSERT_TRUE(LoadConfig(Write("watch:\n  poll_ms: 500\n"), cli).has_value());
+  EXPECT_EQ(*cli.poll_ms, 200);
+  Settings bad;
+  auto zero = LoadConfig(Write("watch:\n  rescan_interval_s: 0\n"), bad);
+  ASSERT_FALSE(zero.has_value());
+  EXPECT_NE(zero.error().message.find("'watch.rescan_interval_s' must be at least 1"), std::string::npos)
+      << zero.error().message;
+  auto negative = LoadConfig(Write("watch:\n  poll_ms: -5\n"), bad);
+  ASSERT_FALSE(negative.has_value());
+  EXPECT_NE(negative.error().message.find("watch.poll_ms"), std::string::npos) << negative.error().message;
+}
+
 TEST_F(ConfigTest, CommandLineWins) {
   auto path = Write("source: public\njobs: 4\ndelete: true\nexclude: [a]\n");
   Settings s;

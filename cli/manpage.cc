@@ -204,6 +204,10 @@ and the number of exact paths past which the set is collapsed to at most max_wil
 The quiet time (200) and the longest delay (2000) of a batch in
 .BR "sitesync watch" .
 .TP
+.BR watch.poll_ms ", " watch.rescan_interval_s
+As \-\-poll: compare stat snapshots every poll_ms instead of inotify (0, the default: inotify); and how often a
+folder whose inotify watch could not be added (ENOSPC) is rescanned instead (30 seconds).
+.TP
 .B watch.delete_delay_ms
 How long the whole tree must be quiet before a file gone from SOURCE is deleted in
 .B sitesync watch

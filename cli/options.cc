@@ -148,6 +148,10 @@ AppTree BuildApp(Settings& s) {
   AddSyncOptions(*t.watch, s, t.watch_flags);
   t.watch->add_option("--debounce", s.debounce_ms, "Quiet time in ms before a burst of changes is published (default 200)")
       ->option_text("MS");
+  t.watch->add_option("--poll", s.poll_ms,
+                      "Compare stat snapshots of SOURCE every MS ms instead of inotify (NFS, bind mounts, WSL)")
+      ->check(CLI::NonNegativeNumber)
+      ->option_text("MS");
 
   t.invalidate = app.add_subcommand("invalidate", "One CloudFront invalidation for the given URL paths");
   t.invalidate->add_option("PATH", s.invalidate_paths, "URL paths, e.g. /blog/post/ or '/img/*' (a final * is a wildcard)")

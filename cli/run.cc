@@ -394,8 +394,12 @@ class Runner {
     ArmJournal(resolved->sync);
 
     // Watch BEFORE the initial sync: what changes while it runs is queued by the kernel, not lost.
-    auto source = watcher::MakeInotifySource(resolved->sync.source, resolved->sync.filters,
-                                             [this](std::string_view line) { out_->Note(line); });
+    const watcher::Log log = [this](std::string_view line) { out_->Note(line); };
+    auto source = settings_.poll_ms.value_or(0) > 0  // --poll MS / watch.poll_ms: where inotify is silent.
+        ? watcher::MakePollSource(resolved->sync.source, resolved->sync.filters, log,
+                                  std::chrono::milliseconds(*settings_.poll_ms))
+        : watcher::MakeInotifySource(resolved->sync.source, resolved->sync.filters, log,
+                                     {std::chrono::seconds(settings_.rescan_interval_s.value_or(30))});
     if (!source) return Fatal(source.error());
     StopSignals stop(source->get());
 
@@ -426,12 +430,14 @@ class Runner {
     policy.quiet = quiet;
     policy.max_delay = max_delay;
     policy.delete_delay = std::chrono::milliseconds(settings_.delete_delay_ms.value_or(2000));
+    if (settings_.poll_ms.value_or(0) > 0) {
+      policy = watcher::ForPolling(policy, std::chrono::milliseconds(*settings_.poll_ms));
+    }
     std::uint64_t batch = 1;
     const std::string source_name = resolved->sync.source.string();
     BatchPublisher publisher(
         [&](const watcher::PublishRequest& request) { return PublishBatch(session, request, batch, source_name); });
-    watcher::Scheduler scheduler(**source, publisher, watcher::SteadyTime(), policy,
-                                 [this](std::string_view line) { out_->Note(line); });
+    watcher::Scheduler scheduler(**source, publisher, watcher::SteadyTime(), policy, log);
     watcher::PublishOutcome first;
     first.failed.insert(initial->failed_keys.begin(), initial->failed_keys.end());
     first.invalidation_failed = initial_exit != kExitOk;

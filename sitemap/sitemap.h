@@ -79,10 +79,17 @@ struct SiteMap {
 /// a parent matches, or the pattern is like `dir/**` or `dir/*`); Walk() uses this to prune excluded folders.
 [[nodiscard]] bool GlobMatch(std::string_view pattern, std::string_view rel_path);
 
-/// True when the filters leave `rel_path` out of the sync: a dot path (except under .well-known/) or a
-/// path an exclude glob matches, unless an include glob matches it. Also used for remote keys, which are never
+/// True when the filters leave `rel_path` out of the sync: a dot path (except under .well-known/), a temporary
+/// file (IsTempFile of its last segment, unless `rel_path` ends in '/') or a path an exclude glob matches, unless
+/// an include glob matches it. Also used for remote keys, which are never
 /// deleted when excluded.
 [[nodiscard]] bool Excluded(std::string_view rel_path, const WalkOptions& options);
+
+/// True for editor and generator temporary files, which neither sync publishes nor watch waits for (unless an
+/// include glob asks for them): `*.swp`, `*.swx` (vim swap), `*~` (backups), `4913` (vim's probe), `*.tmp`, and
+/// dotfiles (`.#name`, emacs' lock links, among them). `name` is a base name; for a path its last segment decides.
+/// Excluded() and Walk() apply it to files, never to folders.
+[[nodiscard]] bool IsTempFile(std::string_view name);
 
 /// A glob compiled once, for matching one pattern against many paths (GlobMatch compiles on every call).
 /// Same syntax and answers as GlobMatch. Cheap to copy; Matches() allocates nothing and is safe to call from

@@ -9,6 +9,8 @@
 //   well-known URIs; a folder at any depth may be the root of a site served from an origin path).
 //   Inside `.well-known`, dotfiles are still skipped. The SOURCE folder's own name never counts.
 //   This is Excluded() (filter.cc), applied folder by folder so that skipped folders can be pruned.
+// - Editor and generator temp files (IsTempFile: `*.swp`, `*~`, `4913`, `*.tmp`, ...) are skipped as files, the
+//   same names watch ignores; folders with such names are walked.
 // - A file is skipped when it or a parent folder matches an exclude glob (GlobMatch's parent rule).
 // - A file matching an include glob is kept whatever the two rules above say.
 // - Skipped folders are not even read when there are no include globs (nothing inside could come back).
@@ -176,8 +178,8 @@ class Walker {
   }
 
   bool FileKept(const FolderState& folder, std::string_view name, std::string_view rel) const {
-    const bool dotfile = name.front() == '.' && name != ".well-known";  // As in Excluded().
-    const bool skipped = folder.hidden || dotfile || folder.excluded || AnyMatch(exclude_, rel);
+    const bool temp = IsTempFile(name);  // Dotfiles (not .well-known) and editor temp files, as in Excluded().
+    const bool skipped = folder.hidden || temp || folder.excluded || AnyMatch(exclude_, rel);
     return !skipped || AnyMatch(include_, rel);
   }
 

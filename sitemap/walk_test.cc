@@ -533,5 +533,69 @@ TEST(WalkPaths, AgreesWithTheFullWalkOnEverySubset) {
   }
 }
 
+// -- IsTempFile: one rule for sync and watch -------------------------------------------------------------------------------------------------
+
+TEST(IsTempFile, Table) {
+  struct Case {
+    const char* name;
+    bool temp;
+  };
+  const Case cases[] = {
+      {".index.html.swp", true},  // vim swap files
+      {".index.html.swx", true},
+      {"index.html.swp", true},
+      {"notes.swx", true},
+      {"index.html~", true},  // backups
+      {"~", true},
+      {".#index.html", true},  // emacs lock link
+      {"4913", true},          // vim's probe
+      {"build.tmp", true},
+      {"x.tmp", true},
+      {".DS_Store", true},  // dotfiles
+      {".htaccess", true},
+      {".well-known", false},  // As the walk keeps it (RFC 8615), file or folder.
+      {"index.html", false},
+      {"4913.html", false},
+      {"49130", false},
+      {"swp", false},
+      {"a.swpx", false},
+      {"a.tmpl", false},
+      {"tmp", false},
+      {"~index.html", false},
+      {"a~b", false},
+      {"#index.html#", false},  // emacs auto-save: not in the list (published only if left behind)
+      {"index.html.", false},
+      {"", false},
+      {"caf\xc3\xa9.swp", true},
+      {"caf\xc3\xa9.html", false},
+      {"sub/.index.html.swp", true},  // A path: its last segment decides.
+      {".hidden/index.html", false},
+  };
+  for (const Case& c : cases) EXPECT_EQ(IsTempFile(c.name), c.temp) << "'" << c.name << "'";
+}
+
+TEST(IsTempFile, SyncSkipsWhatWatchIgnores) {
+  // The same names watch ignores (watcher/ uses sitemap::IsTempFile) are left out by the walk and by Excluded(),
+  // at any depth, unless an include glob asks for them; a folder with such a name is still walked.
+  TempTree tree;
+  for (const char* name : {"index.html.swp", ".index.html.swx", "index.html~", "4913", "build.tmp", ".#a.html"}) {
+    tree.File(name);
+    tree.File(std::string("sub/") + name);
+    EXPECT_TRUE(Excluded(name, {})) << name;
+    EXPECT_TRUE(Excluded(std::string("sub/") + name, {})) << name;
+  }
+  tree.File("index.html");
+  tree.File("old.tmp/page.html");  // A folder named like a temp file is a folder.
+  EXPECT_FALSE(Excluded("old.tmp/page.html", {}));
+  EXPECT_FALSE(Excluded("old.tmp/", {}));
+  EXPECT_EQ(Paths(WalkOk(tree.root())), (Strings{"index.html", "old.tmp/page.html"}));
+
+  WalkOptions keep_tmp;
+  keep_tmp.include = {"*.tmp"};
+  EXPECT_FALSE(Excluded("sub/build.tmp", keep_tmp));
+  EXPECT_EQ(Paths(WalkOk(tree.root(), keep_tmp)),
+            (Strings{"build.tmp", "index.html", "old.tmp/page.html", "sub/build.tmp"}));
+}
+
 }  // namespace
 }  // namespace sitesync::sitemap

@@ -1,6 +1,5 @@
-// The debouncer and the temp-file rule: pure logic, no inotify here (inotify_watcher.cc feeds them).
+// The debouncer: pure logic, no inotify here (inotify_watcher.cc feeds them).
 #include <algorithm>
-#include <array>
 #include <utility>
 
 #include "watcher/watcher.h"
@@ -53,17 +52,6 @@ Changes Coalescer::Take() {
   active_ = false;
   first_ = last_ = Clock::time_point{};
   return out;
-}
-
-bool IsTempFile(std::string_view name) {
-  // Callers pass a base name; take the last segment anyway so that a relative path gives the same answer.
-  if (const auto slash = name.rfind('/'); slash != std::string_view::npos) name = name.substr(slash + 1);
-  if (name.empty()) return false;
-  if (name.front() == '.') return true;  // Dotfiles, which also covers emacs' `.#name` lock links.
-  if (name.back() == '~') return true;   // emacs/vim backups, `name~`.
-  if (name == "4913") return true;       // vim writes and deletes this to test whether it may create files.
-  static constexpr std::array<std::string_view, 3> kSuffixes = {".swp", ".swx", ".tmp"};
-  return std::ranges::any_of(kSuffixes, [&](std::string_view s) { return name.ends_with(s); });
 }
 
 }  // namespace sitesync::watcher

@@ -1,4 +1,4 @@
-// Coalescer tables, the Coalescer against a naive reference on random event streams, and IsTempFile.
+// Coalescer tables and the Coalescer against a naive reference on random event streams.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -303,47 +303,6 @@ TEST(Coalescer, MatchesNaiveReferenceOnRandomStreams) {
   EXPECT_GT(total_batches, 1000);
   EXPECT_GT(rescan_batches, 100);
   EXPECT_GT(empty_batches, 50);
-}
-
-// -- IsTempFile -------------------------------------------------------------------------------------------------
-
-TEST(IsTempFile, Table) {
-  struct Case {
-    const char* name;
-    bool temp;
-  };
-  const Case cases[] = {
-      {".index.html.swp", true},  // vim swap files
-      {".index.html.swx", true},
-      {"index.html.swp", true},
-      {"notes.swx", true},
-      {"index.html~", true},  // backups
-      {"~", true},
-      {".#index.html", true},  // emacs lock link
-      {"4913", true},          // vim's probe
-      {"build.tmp", true},
-      {"x.tmp", true},
-      {".DS_Store", true},  // dotfiles
-      {".htaccess", true},
-      {".well-known", true},  // As a file name; the folder is decided by the filters, not here.
-      {"index.html", false},
-      {"4913.html", false},
-      {"49130", false},
-      {"swp", false},
-      {"a.swpx", false},
-      {"a.tmpl", false},
-      {"tmp", false},
-      {"~index.html", false},
-      {"a~b", false},
-      {"#index.html#", false},  // emacs auto-save: not in the list (published only if left behind)
-      {"index.html.", false},
-      {"", false},
-      {"caf\xc3\xa9.swp", true},
-      {"caf\xc3\xa9.html", false},
-      {"sub/.index.html.swp", true},  // A path: its last segment decides.
-      {".hidden/index.html", false},
-  };
-  for (const Case& c : cases) EXPECT_EQ(IsTempFile(c.name), c.temp) << "'" << c.name << "'";
 }
 
 }  // namespace

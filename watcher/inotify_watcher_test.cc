@@ -424,6 +424,94 @@ TEST(InotifySource, RootMovedAwayAndReplaced) {
   EXPECT_EQ(w.seen, (std::set<std::string>{"marker.html"}));
 }
 
+// The atomic-release pattern: SOURCE is a symlink switched to a new release; the old release stays intact.
+TEST(InotifySource, SymlinkedRootRetargetedWithLnSfnIsRescanned) {
+  TempDir tmp;
+  WriteFile(tmp.path() / "releases" / "1" / "index.html", "one");
+  WriteFile(tmp.path() / "releases" / "2" / "index.html", "two");
+  WriteFile(tmp.path() / "releases" / "3" / "index.html", "three");
+  const fs::path root = tmp.path() / "public";
+  ASSERT_EQ(::symlink("releases/1", root.c_str()), 0);
+  Watching w(root);
+  ASSERT_TRUE(w.source);
+  // ln -s releases/2 public.tmp && mv -T public.tmp public
+  ASSERT_EQ(::symlink("releases/2", (tmp.path() / "public.tmp").c_str()), 0);
+  Rename(tmp.path() / "public.tmp", root);
+  ASSERT_TRUE(w.PumpUntil([&] { return w.rescans > 0; })) << Joined(w.seen);
+  EXPECT_NE(w.first_rescan_reason.find("releases/2"), std::string::npos) << w.first_rescan_reason;
+  EXPECT_FALSE(w.sink.Held());
+  // The new release is watched, the old one is not.
+  w.seen.clear();
+  WriteFile(tmp.path() / "releases" / "1" / "stale.html");
+  WriteFile(tmp.path() / "releases" / "2" / "fresh.html");
+  ASSERT_TRUE(w.PumpUntil([&] { return w.Saw("fresh.html"); })) << Joined(w.seen);
+  w.Flush(root);
+  EXPECT_FALSE(w.Saw("stale.html"));
+
+  // Not atomic (`rm public; ln -s ...`), and the old release deleted afterwards: held, then rescanned.
+  const int rescans = w.rescans;
+  ASSERT_EQ(::unlink(root.c_str()), 0);
+  ASSERT_EQ(::symlink("releases/3", root.c_str()), 0);
+  RemoveAll(tmp.path() / "releases" / "2");
+  ASSERT_TRUE(w.PumpUntil([&] { return w.rescans > rescans && !w.sink.Held(); })) << Joined(w.seen);
+  w.seen.clear();
+  WriteFile(tmp.path() / "releases" / "3" / "third.html");
+  ASSERT_TRUE(w.PumpUntil([&] { return w.Saw("third.html"); })) << Joined(w.seen);
+}
+
+// sync follows symlinks inside SOURCE (sitemap::Walk); watch must see changes under every path sync publishes.
+TEST(InotifySource, FoldersReachedThroughSymlinksAreWatched) {
+  TempDir tmp;
+  const fs::path root = tmp.path() / "site";
+  const fs::path outside = tmp.path() / "outside";
+  WriteFile(root / "posts" / "2024" / "a.html");
+  WriteFile(root / ".drafts" / "d.html");  // Hidden: only published through the link below.
+  WriteFile(outside / "o.html");
+  ASSERT_EQ(::symlink("posts/2024", (root / "latest").c_str()), 0);
+  ASSERT_EQ(::symlink(".drafts", (root / "preview").c_str()), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), (root / "elsewhere").c_str()), 0);  // Outside SOURCE: sync refuses it.
+  ASSERT_EQ(::symlink("..", (root / "posts" / "up").c_str()), 0);          // A loop: sync refuses it.
+  Watching w(root);
+  ASSERT_TRUE(w.source);
+  EXPECT_EQ(w.rescans, 0) << w.first_rescan_reason;
+
+  WriteFile(root / "posts" / "2024" / "a.html", "edited");
+  WriteFile(root / ".drafts" / "d.html", "edited");
+  ASSERT_TRUE(w.PumpUntil([&] { return w.SawAll({"posts/2024/a.html", "latest/a.html", "preview/d.html"}); }))
+      << Joined(w.seen);
+  EXPECT_FALSE(w.Saw(".drafts/d.html"));
+  // A folder made inside the linked one is watched too, under both paths.
+  WriteFile(root / "posts" / "2024" / "img" / "x.png");
+  ASSERT_TRUE(w.PumpUntil([&] { return w.Saw("latest/img/x.png"); })) << Joined(w.seen);
+  WriteFile(root / "posts" / "2024" / "img" / "y.png");
+  ASSERT_TRUE(w.PumpUntil([&] { return w.Saw("latest/img/y.png"); })) << Joined(w.seen);
+  // Outside SOURCE: not watched (sync would not publish it).
+  w.seen.clear();
+  WriteFile(outside / "o.html", "edited");
+  w.Flush(root);
+  EXPECT_EQ(w.seen, (std::set<std::string>{"marker.html"}));
+
+  // A link made after the start, then retargeted (ln -sfn inside SOURCE): both trees' paths are named.
+  WriteFile(root / "v1" / "page.html");
+  WriteFile(root / "v2" / "page.html");
+  ASSERT_EQ(::symlink("v1", (root / "current").c_str()), 0);
+  ASSERT_TRUE(w.PumpUntil([&] { return w.Saw("current"); })) << Joined(w.seen);
+  WriteFile(root / "v1" / "page.html", "v1 edited");
+  ASSERT_TRUE(w.PumpUntil([&] { return w.Saw("current/page.html"); })) << Joined(w.seen);
+  ASSERT_EQ(::symlink("v2", (root / "current.tmp").c_str()), 0);
+  w.seen.clear();
+  Rename(root / "current.tmp", root / "current");
+  ASSERT_TRUE(w.PumpUntil([&] { return w.Saw("current"); })) << Joined(w.seen);
+  w.seen.clear();
+  WriteFile(root / "v1" / "page.html", "v1 again");
+  WriteFile(root / "v2" / "page.html", "v2 edited");
+  ASSERT_TRUE(w.PumpUntil([&] { return w.Saw("v2/page.html"); })) << Joined(w.seen);
+  w.Flush(root);
+  EXPECT_TRUE(w.Saw("current/page.html"));  // Through v2 now.
+  EXPECT_TRUE(w.Saw("v1/page.html"));
+  EXPECT_EQ(w.rescans, 0) << w.first_rescan_reason;
+}
+
 TEST(InotifySource, InterruptWakesABlockedWait) {
   TempDir tmp;
   Watching w(tmp.path());
@@ -701,6 +789,68 @@ TEST_F(WatchTreeTest, FailedAddWatchAsksForARescan) {
   EXPECT_TRUE(changes.paths.contains("fresh"));
 }
 
+// ENOSPC cannot be provoked without lowering fs.inotify.max_user_watches for the whole machine: the seam makes
+// two folders' watches fail, and the clock is the test's.
+TEST(WatchTreeLimits, UnwatchableFolderWarnsOnceAndIsRescannedEveryInterval) {
+  TempDir tmp;
+  WriteFile(tmp.path() / "big" / "a.html");
+  WriteFile(tmp.path() / "big" / "deep" / "b.html");
+  WriteFile(tmp.path() / "huge" / "c.html");
+  WriteFile(tmp.path() / "ok" / "d.html");
+  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  bool full = true;
+  internal::TreeOptions options;
+  options.rescan_interval = seconds(30);
+  options.add_watch = [&](int inotify_fd, const char* path, std::uint32_t mask) {
+    const std::string_view p(path);
+    if (full && (p.ends_with("/big") || p.ends_with("/huge"))) {
+      errno = ENOSPC;
+      return -1;
+    }
+    return ::inotify_add_watch(inotify_fd, path, mask);
+  };
+  std::vector<std::string> logs;
+  internal::WatchTree tree(fd, tmp.path(), {}, [&](std::string_view m) { logs.emplace_back(m); }, options);
+  Coalescer sink(milliseconds(100), milliseconds(1000));
+  const Clock::time_point t0 = Clock::time_point{} + seconds(5000);
+  ASSERT_TRUE(tree.Start(sink, t0));
+  // One warning with the way out, however many folders failed.
+  ASSERT_EQ(logs.size(), 1U) << testing::PrintToString(logs);
+  EXPECT_NE(logs[0].find("inotify_add_watch failed (ENOSPC)"), std::string::npos) << logs[0];
+  EXPECT_NE(logs[0].find("fs.inotify.max_user_watches"), std::string::npos) << logs[0];
+  EXPECT_NE(logs[0].find("rescanned every 30 s"), std::string::npos) << logs[0];
+  EXPECT_EQ(tree.Unwatched(), (std::set<std::string>{"big", "huge"}));
+  EXPECT_TRUE(tree.WatchOf("ok"));
+  sink.Take();
+
+  // Not before the interval; then the parts are named (sync walks them whole), again and again.
+  EXPECT_EQ(tree.NextTimer(), t0 + seconds(30));
+  ASSERT_TRUE(tree.Tick(sink, t0 + seconds(29)));
+  EXPECT_TRUE(sink.Empty());
+  ASSERT_TRUE(tree.Tick(sink, t0 + seconds(30)));
+  Changes changes = sink.Take();
+  EXPECT_EQ(changes.paths, (std::set<std::string>{"big", "huge"}));
+  EXPECT_FALSE(changes.rescan);  // That part only, not the whole tree.
+  EXPECT_EQ(tree.NextTimer(), t0 + seconds(60));
+  ASSERT_TRUE(tree.Tick(sink, t0 + seconds(60)));
+  EXPECT_EQ(sink.Take().paths, (std::set<std::string>{"big", "huge"}));
+  EXPECT_EQ(logs.size(), 1U) << testing::PrintToString(logs);
+
+  // The limit was raised: watched at the next tick, every file found named once, and no timer any more.
+  full = false;
+  RemoveAll(tmp.path() / "huge");
+  ASSERT_TRUE(tree.Tick(sink, t0 + seconds(90)));
+  changes = sink.Take();
+  EXPECT_TRUE(changes.paths.contains("big/a.html"));
+  EXPECT_TRUE(changes.paths.contains("big/deep/b.html"));
+  EXPECT_TRUE(changes.paths.contains("huge"));  // Gone meanwhile: named, so sync sees what went with it.
+  EXPECT_TRUE(tree.WatchOf("big/deep"));
+  EXPECT_TRUE(tree.Unwatched().empty());
+  EXPECT_FALSE(tree.NextTimer());
+  ::close(fd);
+}
+
 TEST_F(WatchTreeTest, TruncatedBufferAsksForARescan) {
   std::vector<std::byte> buffer;
   Append(buffer, Wd(""), IN_CLOSE_WRITE, "a.html");
@@ -743,6 +893,8 @@ TEST(WatchMessages, NameTheWayOut) {
   const std::string enospc = internal::AddWatchFailure("public/blog", ENOSPC);
   EXPECT_NE(enospc.find("watch public/blog: inotify_add_watch failed (ENOSPC)"), std::string::npos) << enospc;
   EXPECT_NE(enospc.find("sysctl fs.inotify.max_user_watches=524288"), std::string::npos) << enospc;
+  const std::string add_emfile = internal::AddWatchFailure("public", EMFILE);
+  EXPECT_NE(add_emfile.find("fs.inotify.max_user_instances"), std::string::npos) << add_emfile;
   const std::string emfile = internal::InitFailure(EMFILE);
   EXPECT_NE(emfile.find("EMFILE"), std::string::npos) << emfile;
   EXPECT_NE(emfile.find("fs.inotify.max_user_instances"), std::string::npos) << emfile;

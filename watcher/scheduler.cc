@@ -42,6 +42,12 @@ const TimeSource& SteadyTime() {
   return steady;
 }
 
+SchedulerOptions ForPolling(SchedulerOptions options, std::chrono::milliseconds interval) {
+  options.quiet += interval;
+  options.max_delay = std::max(options.max_delay, options.quiet);
+  return options;
+}
+
 Scheduler::Scheduler(EventSource& source, Publisher& publisher, const TimeSource& time, SchedulerOptions options,
                      Log log)
     : source_(source),

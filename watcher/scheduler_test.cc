@@ -415,6 +415,21 @@ TEST_F(SchedulerTest, NoRetryWhileTheRootIsGoneAndTheRescanTakesTheFailuresAlong
   EXPECT_FALSE(s.RetryAt());
 }
 
+TEST_F(SchedulerTest, PollingSettlesAPathOnlyAfterOneMorePollFoundItUnchanged) {
+  SchedulerOptions options = ForPolling(SchedulerOptions{}, milliseconds(1000));
+  EXPECT_EQ(options.quiet, milliseconds(1200));
+  EXPECT_EQ(options.max_delay, milliseconds(2000));
+  EXPECT_EQ(ForPolling(SchedulerOptions{}, milliseconds(5000)).max_delay, milliseconds(5200));
+  publisher_.local = {"big.bin"};
+  Scheduler s = Make(options);
+  // A poll every second sees big.bin grow three times, then the same.
+  Write(0, "big.bin");
+  Write(1000, "big.bin");
+  Write(2000, "big.bin");
+  RunAll(s);
+  EXPECT_EQ(CallTimes(), std::vector<milliseconds>{milliseconds(2000)}) << "the max delay, not a half file per poll";
+}
+
 TEST_F(SchedulerTest, NothingIsDueWhileIdle) {
   Scheduler s = Make();
   EXPECT_FALSE(s.NextDeadline());

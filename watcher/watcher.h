@@ -67,9 +67,8 @@ class Coalescer {
   std::optional<Clock::time_point> last_seen_;
 };
 
-/// True for editor and generator temporary files that are never published or waited for: `*.swp`, `*.swx`, `*~`,
-/// `.#*`, `4913` (vim's probe), `*.tmp`, and dotfiles (the name starts with '.').
-[[nodiscard]] bool IsTempFile(std::string_view name);
+/// The temp-file rule (`*.swp`, `*~`, `4913`, `*.tmp`, dotfiles): one function for sync and watch, in sitemap/.
+using sitemap::IsTempFile;
 
 /// Where changes come from. The real one is inotify; tests use a fake.
 class EventSource {
@@ -85,15 +84,36 @@ class EventSource {
 /// Warnings and notes from the watcher (logged once per reason by the caller's policy).
 using Log = std::function<void(std::string_view)>;
 
+/// How a source looks at SOURCE (config keys watch.rescan_interval_s and watch.poll_ms).
+struct SourceOptions {
+  /// How often a folder whose inotify watch could not be added (ENOSPC, EMFILE) is rescanned instead.
+  std::chrono::seconds rescan_interval{30};
+};
+
 /// The inotify source: watches `root` recursively (adding each new folder's watch BEFORE listing it, and
 /// reporting every file found in it as changed), skipping what `filters` exclude and temp files. IN_CLOSE_WRITE
 /// and IN_MOVED_TO mean content is ready; IN_MODIFY only restarts the quiet period; deletes and moves out mean
 /// "maybe gone". IN_Q_OVERFLOW, an unknown watch descriptor or a failed add_watch ask for a rescan (ENOSPC names
 /// the sysctl to raise). When the root itself goes away, flushing is held until it is back, then a rescan is
-/// asked for. Fails with kInput when `root` is not a folder.
+/// asked for. Sees what sync sees: folders reached through symlinks that sync follows (inside `root`, no loops)
+/// are watched at their real paths and reported under the links' paths too; when `root` is a symlink, its
+/// parent folder is watched for it being replaced (`ln -sfn`), and then the new target is watched and a rescan
+/// asked for. A folder whose watch cannot be added (ENOSPC, EMFILE) is warned about once (naming the sysctl)
+/// and reported every `options.rescan_interval` (sync walks it whole) until its watch can be added.
+/// Fails with kInput when `root` is not a folder.
 [[nodiscard]] Result<std::unique_ptr<EventSource>> MakeInotifySource(const std::filesystem::path& root,
                                                                           const sitemap::WalkOptions& filters,
-                                                                          Log log);
+                                                                          Log log, SourceOptions options = {});
+
+/// The polling source, for where inotify is silent (NFS, some container bind mounts, WSL's /mnt/c): every
+/// `interval`, walks `root` with sitemap::Walk (the same filters and symlink rules as sync) and compares the
+/// snapshot (size, mtime ns, inode and type per path) with the last one; every path that differs is added to
+/// the sink, so the same batching, settle and delete rules apply. A root that is gone holds the sink until it
+/// is back, then asks for a rescan (as does a symlinked root that now leads elsewhere). Fails with kInput when
+/// `root` is not a folder, kUsage when `interval` is not positive.
+[[nodiscard]] Result<std::unique_ptr<EventSource>> MakePollSource(const std::filesystem::path& root,
+                                                                       const sitemap::WalkOptions& filters,
+                                                                       Log log, std::chrono::milliseconds interval);
 
 // ---- The watch loop's policy: when changes go, when a disappearance may become a delete, when a failed batch is
 // tried again. Pure logic over an EventSource, a Publisher and a TimeSource, so that a test drives it with fakes.
@@ -156,6 +176,11 @@ struct SchedulerOptions {
   std::chrono::milliseconds retry_first{5000};   ///< The first retry of a failed batch comes after this long,
   std::chrono::milliseconds retry_max{300000};   ///< doubling on every failure up to this.
 };
+
+/// The options for a polling source taking a snapshot every `interval`: a path is settled only once one more
+/// poll has found it unchanged ("quiet since"), so the quiet period (and the max delay, at least as long) grow
+/// by `interval`. A file still being written then keeps restarting the quiet period, as IN_MODIFY does.
+[[nodiscard]] SchedulerOptions ForPolling(SchedulerOptions options, std::chrono::milliseconds interval);
 
 /// The watch loop's policy. Changes from `source` are coalesced (quiet period, max delay) and published as one
 /// batch with deletes held back (DeleteMode::kHold); the held deletes go in a batch of their own (kOnly) once the
