@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "aws/aws.h"
@@ -55,15 +57,45 @@ struct PathSet {
 // The journal of owed paths (one file per distribution under the state dir)
 // ---------------------------------------------------------------------------------------------------------------
 
+/// Keys changed under one DEST whose URL paths are not known yet: the distribution could not be read when they
+/// were journaled (CloudFront unreachable), so the origin path they are relative to is unknown.
+struct UnmappedKeys {
+  std::string bucket;
+  std::string prefix;             ///< The DEST prefix, "" or ending in '/'.
+  std::vector<std::string> keys;  ///< Relative to the prefix, sorted and unique.
+};
+
 /// What is owed to one distribution.
 struct Owed {
   std::string distribution_id;
   std::string caller_reference;    ///< Made once per batch; reused on every retry of the same batch.
   std::vector<std::string> paths;  ///< Encoded exact paths (or wildcards from `sitesync invalidate`), sorted.
+  std::vector<UnmappedKeys> unmapped{};  ///< Owed too; mapped to paths once the distribution answers.
+
+  /// True when nothing at all is owed.
+  [[nodiscard]] bool Empty() const { return paths.empty() && unmapped.empty(); }
 };
 
 /// The state dir: $XDG_STATE_HOME/sitesync, else $HOME/.local/state/sitesync.
 [[nodiscard]] aws::Result<std::filesystem::path> StateDir(const aws::EnvLookup& env);
+
+class Clock;
+
+/// An exclusive flock on the journal folder's lock file, released when destroyed (or when the process ends, so
+/// a killed process never leaves it held).
+class JournalLock {
+ public:
+  JournalLock() = default;
+  explicit JournalLock(int fd) : fd_(fd) {}
+  JournalLock(JournalLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  JournalLock& operator=(JournalLock&& other) noexcept;
+  JournalLock(const JournalLock&) = delete;
+  JournalLock& operator=(const JournalLock&) = delete;
+  ~JournalLock();
+
+ private:
+  int fd_ = -1;
+};
 
 class Journal {
  public:
@@ -77,6 +109,14 @@ class Journal {
   [[nodiscard]] aws::Result<void> Clear(const std::string& distribution_id) const;
 
   std::filesystem::path FileFor(const std::string& distribution_id) const;
+  /// The lock file every process takes (flock) around a read-modify-write of any journal in the folder.
+  std::filesystem::path LockFile() const { return dir_ / "journal.lock"; }
+  const std::filesystem::path& dir() const { return dir_; }
+  /// Takes the lock, waiting up to `timeout` (polling with `clock`) while another process holds it. Fails with
+  /// kIo naming the lock file and the way out.
+  [[nodiscard]] aws::Result<JournalLock> Lock(Clock& clock, std::chrono::milliseconds timeout) const;
+  /// Every distribution that has a journal in the folder (sorted); unreadable names are skipped.
+  [[nodiscard]] std::vector<std::string> Distributions() const;
 
  private:
   std::filesystem::path dir_;
@@ -89,6 +129,8 @@ bool AddOwed(Owed& owed, std::span<const std::string> paths, bool new_batch);
 
 /// A fresh CallerReference: time plus random bits.
 [[nodiscard]] std::string NewCallerReference();
+/// The same for the wall-clock time `now` (an injected clock).
+[[nodiscard]] std::string NewCallerReference(std::chrono::system_clock::time_point now);
 
 // ---------------------------------------------------------------------------------------------------------------
 // CloudFront API
@@ -155,5 +197,169 @@ struct Match {
 /// above it). None or several: kUsage naming the candidates.
 [[nodiscard]] aws::Result<Match> MatchDistribution(std::span<const Distribution> distributions,
                                                    const std::string& bucket, const std::string& prefix);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Keys to URLs, and the ledger that owns the journal
+// ---------------------------------------------------------------------------------------------------------------
+
+/// CloudFront's limit of paths in one invalidation (CreateInvalidation, "Paths"): cdn.max_paths may not exceed it.
+inline constexpr std::size_t kMaxInvalidationPaths = 3000;
+
+/// How keys under a DEST become URL paths on one distribution.
+struct KeyMapping {
+  enum class Source {
+    kOrigin,          ///< An S3 origin for the bucket at or above the DEST prefix: the prefix minus its path.
+    kConfig,          ///< cdn.url_prefix.
+    kOtherBucket,     ///< Its S3 origins are other buckets or other folders: keys relative to the DEST prefix.
+    kCustomOrigin,    ///< None of its origins is an S3 bucket (a custom origin): keys relative to the DEST prefix.
+    kUnread,          ///< The distribution may not be read (AccessDenied): keys relative to the DEST prefix.
+  };
+  Source source = Source::kOrigin;
+  std::string url_prefix;  ///< "" or ending in '/': the URL path of rel key K is "/" + url_prefix + K.
+  std::string origin;      ///< The origin used (domain + origin path), or the list of origins when none is.
+};
+
+/// The mapping `auto` uses, for one distribution: the S3 origin of `bucket` (recognised by its domain name, since
+/// moto's GetDistribution leaves out S3OriginConfig) whose origin path is the DEST `prefix` or a folder above it
+/// gives url_prefix = prefix minus the origin path; else kOtherBucket / kCustomOrigin with url_prefix "" (keys
+/// relative to the DEST prefix, what an explicit ID always did before).
+[[nodiscard]] KeyMapping MapKeys(const Distribution& distribution, const std::string& bucket,
+                                 const std::string& prefix);
+
+/// cdn.url_prefix normalised: "/blog", "blog/", "/blog/" -> "blog/"; "" or "/" -> "". kConfig when it holds a
+/// character a URL path cannot (control bytes, '?', '#', '*').
+[[nodiscard]] aws::Result<std::string> NormalizeUrlPrefix(std::string_view url_prefix);
+
+/// The reason and the fix for a CloudFront error that retrying will not cure (AccessDenied, NoSuchDistribution,
+/// InvalidArgument, BatchTooLarge, TooManyInvalidationsInProgress after its retries, credentials refused); ""
+/// for other (transient) errors.
+[[nodiscard]] std::string PermanentErrorAdvice(const aws::Error& error, const std::string& distribution_id);
+
+/// The CloudFront calls the ledger makes: one real implementation over aws::HttpClient, fakes in tests.
+class CloudFrontApi {
+ public:
+  virtual ~CloudFrontApi() = default;
+  virtual aws::Result<Invalidation> CreateInvalidation(const std::string& distribution_id,
+                                                       std::span<const std::string> paths,
+                                                       const std::string& caller_reference) = 0;
+  virtual aws::Result<Distribution> GetDistribution(const std::string& distribution_id) = 0;
+  virtual aws::Result<std::vector<Distribution>> ListDistributions() = 0;
+};
+
+/// CloudFrontApi over the aws/ client (which retries transient errors itself).
+[[nodiscard]] std::unique_ptr<CloudFrontApi> MakeCloudFrontApi(aws::HttpClient& client, CloudFrontEndpoint endpoint);
+
+/// Time for the ledger: a monotonic clock and a sleep for the bounded lock wait, wall time for CallerReferences.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual std::chrono::steady_clock::time_point Now() = 0;
+  virtual std::chrono::system_clock::time_point WallNow() = 0;
+  virtual void SleepFor(std::chrono::milliseconds duration) = 0;
+};
+/// The real clock.
+[[nodiscard]] Clock& SystemClock();
+
+struct LedgerOptions {
+  std::filesystem::path state_dir;         ///< StateDir(): where the journal lives.
+  std::string distribution;                ///< An ID, or "auto".
+  std::string bucket;                      ///< DEST; empty when there is none (`sitesync invalidate` by ID).
+  std::string prefix;                      ///< DEST prefix, "" or ending in '/'.
+  std::optional<std::string> url_prefix;   ///< cdn.url_prefix, normalised (NormalizeUrlPrefix).
+  PathOptions paths;
+  std::chrono::milliseconds lock_timeout{30000};
+};
+
+/// What a SubmitOwed did.
+struct Settlement {
+  std::string invalidation_id;          ///< Empty when nothing was submitted (nothing owed).
+  std::vector<std::string> submitted;   ///< The paths sent (wildcards when collapsed).
+  std::size_t exact_count = 0;          ///< The exact paths they cover.
+  bool collapsed = false;
+  std::size_t unmapped_left = 0;        ///< Keys still owed whose URL paths wait for the distribution to answer.
+  std::string unmapped_reason;          ///< Why (the lookup's error), when unmapped_left > 0.
+  std::size_t owed_again = 0;           ///< Keys of failed or unknown changes owed again for the next run (Settle).
+};
+
+/// Drops everything owed to `distribution_id` in the journal under `state_dir` (under the lock) and returns what
+/// was dropped (`sitesync invalidate --discard-owed`). Needs no CloudFront.
+[[nodiscard]] aws::Result<Owed> DiscardOwed(const std::filesystem::path& state_dir, const std::string& distribution_id,
+                                            Clock& clock,
+                                            std::chrono::milliseconds lock_timeout = std::chrono::seconds(30));
+
+/// The invalidation ledger of one distribution: what is owed (in the journal under the state dir), its
+/// CallerReference, submitting it, clearing exactly what CloudFront accepted, and the flock that makes every
+/// change a read-modify-write of the file on disk, so that a `watch` and a manual `sync` (or two CI jobs) merge
+/// what each owes instead of overwriting it. Also the key -> URL mapping (MapKeys, or cdn.url_prefix).
+class Ledger {
+ public:
+  /// `note` gets the warnings (mapping, lookup failures); it may be empty.
+  Ledger(LedgerOptions options, CloudFrontApi& api, Clock& clock, std::function<void(std::string_view)> note);
+
+  /// Finds the distribution (auto: ListDistributions and MatchDistribution) and, with `need_mapping`, how keys
+  /// map to URLs (cdn.url_prefix, else GetDistribution and MapKeys). CloudFront failing for a transient reason
+  /// does not fail it: keys are journaled unmapped (with auto, under a pending id for the DEST, "auto:BUCKET/
+  /// PREFIX") and mapped when CloudFront answers. Fails with kUsage for auto without a single match and for a
+  /// distribution that does not exist (nothing changed).
+  [[nodiscard]] aws::Result<void> Start(bool need_mapping);
+
+  /// The distribution ID (after Start, or the given ID).
+  [[nodiscard]] const std::string& distribution_id() const { return id_; }
+  /// The key mapping when known.
+  [[nodiscard]] const std::optional<KeyMapping>& mapping() const { return mapping_; }
+  /// The journal file of this distribution.
+  [[nodiscard]] std::filesystem::path File() const { return journal_.FileFor(id_); }
+
+  /// Journals `rel_keys` (relative to the DEST prefix) as owed, before they change: mapped to URL paths, or
+  /// unmapped when the mapping is not known yet. Under the lock, merged with what is on disk; a new
+  /// CallerReference (new content). Fails (kIo) when the journal cannot be written or locked within the timeout.
+  [[nodiscard]] aws::Result<void> Owe(std::span<const std::string> rel_keys);
+  /// Journals URL paths as given (already encoded; `sitesync invalidate`).
+  [[nodiscard]] aws::Result<void> OwePaths(std::span<const std::string> paths);
+
+  /// What is owed now, as on disk (no lock: the file is replaced atomically).
+  [[nodiscard]] aws::Result<Owed> Peek() const;
+  /// The paths a run that changes `rel_keys` would submit, changing nothing (dry run): owed ∪ their paths.
+  [[nodiscard]] aws::Result<PathSet> Preview(std::span<const std::string> rel_keys) const;
+
+  /// One CreateInvalidation for everything owed (collapsed past max_paths). On success removes exactly the paths
+  /// submitted from the journal (what another process added meanwhile stays). On failure everything stays owed
+  /// and the error names the reason, the fix (PermanentErrorAdvice), the journal file and --discard-owed.
+  [[nodiscard]] aws::Result<Settlement> SubmitOwed();
+
+  /// After a run or batch: SubmitOwed, then, once CloudFront has accepted it, the keys this ledger journaled
+  /// since the last Settle that `done_keys` (relative to the DEST prefix) does not name are owed again: a change
+  /// that failed, was held back or whose answer was lost may still land (or may be retried) after this
+  /// invalidation, so the next run or batch invalidates those paths once more. On failure everything stays owed.
+  [[nodiscard]] aws::Result<Settlement> Settle(std::span<const std::string> done_keys);
+
+  /// Drops everything owed to the distribution (under the lock) and returns what was dropped.
+  [[nodiscard]] aws::Result<Owed> Discard();
+
+ private:
+  /// The lock held while `change` reads and rewrites the journal (bounded wait).
+  aws::Result<void> Update(const std::function<aws::Result<bool>(Owed&)>& change);
+  aws::Result<void> Lookup();
+  /// auto: lists the distributions and picks the one for DEST (MatchDistribution); then moves what a run that
+  /// could not list them journaled under the DEST's pending id into this distribution's journal.
+  aws::Result<void> FindAuto();
+  aws::Result<void> AdoptPending();
+  [[nodiscard]] bool Pending() const { return id_ == PendingId(); }
+  [[nodiscard]] std::string PendingId() const { return "auto:" + options_.bucket + "/" + options_.prefix; }
+  std::vector<std::string> PathsOf(std::span<const std::string> rel_keys, const std::string& url_prefix) const;
+  /// Maps the unmapped keys of `owed` with the distribution read (or the configured url prefix).
+  bool MapUnmapped(Owed& owed) const;
+
+  LedgerOptions options_;
+  CloudFrontApi& api_;
+  Clock& clock_;
+  std::function<void(std::string_view)> note_;
+  Journal journal_;
+  std::string id_;
+  std::optional<KeyMapping> mapping_;
+  std::optional<Distribution> distribution_;  ///< Read by Start or SubmitOwed.
+  std::string lookup_error_;                  ///< Why the distribution could not be read.
+  std::vector<std::string> attempted_;        ///< Keys journaled by Owe since the last Settle, sorted.
+};
 
 }  // namespace sitesync::cdn

@@ -241,3 +241,112 @@ aws::Result<Match> MatchDistribution(std::span<const Distribution> distributions
 }
 
 }  // namespace sitesync::cdn
+
+namespace sitesync::cdn {
+
+KeyMapping MapKeys(const Distribution& distribution, const std::string& bucket, const std::string& prefix) {
+  // The same rule as MatchDistribution (the first origin of the bucket at or above the prefix), so that an
+  // explicit ID and `auto` map keys alike.
+  const std::string dest_folder = "/" + prefix;  // "/" or "/site/"
+  std::string all;
+  bool any_s3 = false;
+  for (const Origin& o : distribution.origins) {
+    all += (all.empty() ? "" : ", ") + o.domain + o.path;
+    const std::optional<std::string> b = BucketOfOriginDomain(o.domain);
+    if (!b) continue;
+    any_s3 = true;
+    if (*b != bucket) continue;
+    std::string origin_path = o.path;
+    while (origin_path.ends_with('/')) origin_path.pop_back();
+    const std::string origin_folder = origin_path + "/";
+    if (!dest_folder.starts_with(origin_folder)) continue;
+    return {KeyMapping::Source::kOrigin, dest_folder.substr(origin_folder.size()), o.domain + o.path};
+  }
+  return {any_s3 ? KeyMapping::Source::kOtherBucket : KeyMapping::Source::kCustomOrigin, "",
+          all.empty() ? std::string("none") : all};
+}
+
+aws::Result<std::string> NormalizeUrlPrefix(std::string_view url_prefix) {
+  for (const char c : url_prefix) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b == 0x7F || c == '?' || c == '#' || c == '*') {
+      return Fail(ErrorCode::kConfig,
+                  fmt::format("bad cdn.url_prefix '{}': use the URL path the DEST prefix is served under, such as "
+                              "/blog/ (no control characters, '?', '#' or '*')",
+                              url_prefix));
+    }
+  }
+  std::string out(url_prefix);
+  while (out.starts_with('/')) out.erase(0, 1);
+  while (out.ends_with('/')) out.pop_back();
+  if (!out.empty()) out.push_back('/');
+  return out;
+}
+
+std::string PermanentErrorAdvice(const aws::Error& error, const std::string& distribution_id) {
+  const std::string& code = error.service_code;
+  if (code == "AccessDenied") {
+    return fmt::format("CloudFront refused it (AccessDenied): allow cloudfront:CreateInvalidation on "
+                       "arn:aws:cloudfront::ACCOUNT:distribution/{} to these credentials",
+                       distribution_id);
+  }
+  if (code == "NoSuchDistribution" || (error.code == ErrorCode::kNotFound && code.empty())) {
+    return fmt::format("distribution {} does not exist for these credentials (NoSuchDistribution): correct "
+                       "--distribution / cdn.distribution (aws cloudfront list-distributions shows the IDs), or use "
+                       "--distribution auto",
+                       distribution_id);
+  }
+  if (code == "InvalidArgument" || code == "InconsistentQuantities" || code == "MissingBody") {
+    return fmt::format("CloudFront refused the paths ({}): see its message; drop them and invalidate the right ones "
+                       "by hand (sitesync invalidate PATH...)",
+                       code);
+  }
+  if (code == "BatchTooLarge") {
+    return fmt::format("more paths than CloudFront takes (BatchTooLarge: at most {} paths in one invalidation, and "
+                       "at most 15 wildcard paths in progress at once): lower cdn.max_paths or cdn.max_wildcards, "
+                       "or wait for the invalidations in progress to complete",
+                       kMaxInvalidationPaths);
+  }
+  if (code == "TooManyInvalidationsInProgress") {
+    return "CloudFront is already working on its maximum of invalidations (TooManyInvalidationsInProgress): wait "
+           "for them to complete";
+  }
+  if (code == "SignatureDoesNotMatch" || code == "InvalidClientTokenId" || code == "ExpiredToken" ||
+      code == "InvalidAccessKeyId" || code == "AuthFailure") {
+    return fmt::format("CloudFront refused the credentials ({}): correct the access key and secret, or renew the "
+                       "session token",
+                       code);
+  }
+  return {};
+}
+
+namespace {
+
+class HttpCloudFront final : public CloudFrontApi {
+ public:
+  HttpCloudFront(aws::HttpClient& client, CloudFrontEndpoint endpoint)
+      : client_(client), endpoint_(std::move(endpoint)) {}
+  aws::Result<Invalidation> CreateInvalidation(const std::string& distribution_id,
+                                               std::span<const std::string> paths,
+                                               const std::string& caller_reference) override {
+    return cdn::CreateInvalidation(client_, endpoint_, distribution_id, paths, caller_reference);
+  }
+  aws::Result<Distribution> GetDistribution(const std::string& distribution_id) override {
+    return cdn::GetDistribution(client_, endpoint_, distribution_id);
+  }
+  aws::Result<std::vector<Distribution>> ListDistributions() override {
+    return cdn::ListDistributions(client_, endpoint_);
+  }
+
+ private:
+  aws::HttpClient& client_;
+  CloudFrontEndpoint endpoint_;
+};
+
+}  // namespace
+
+std::unique_ptr<CloudFrontApi> MakeCloudFrontApi(aws::HttpClient& client, CloudFrontEndpoint endpoint) {
+  return std::make_unique<HttpCloudFront>(client, std::move(endpoint));
+}
+
+}  // namespace sitesync::cdn

@@ -3,10 +3,13 @@
 // network failure or Ctrl-C between upload and invalidation never leaves stale content cached for good.
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -32,7 +35,11 @@ namespace {
 using aws::ErrorCode;
 using aws::Fail;
 
-constexpr int kJournalVersion = 1;
+// Version 2 added "unmapped" (keys whose URL paths wait for the distribution to answer). A journal without such
+// keys is still written as version 1, which older sitesync versions read; one with them is version 2, which
+// they refuse rather than drop the keys they do not know.
+constexpr int kJournalVersion = 2;
+constexpr int kJournalVersionWithoutUnmapped = 1;
 
 /// A file descriptor closed on every path out.
 class Fd {
@@ -99,8 +106,7 @@ aws::Result<void> WriteAll(int fd, std::string_view data, const std::filesystem:
   return {};
 }
 
-std::string UtcStamp() {
-  const std::time_t now = std::time(nullptr);
+std::string UtcStamp(std::time_t now) {
   std::tm tm{};
   char buffer[32] = "00000000T000000Z";
   if (::gmtime_r(&now, &tm) != nullptr) std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &tm);
@@ -134,6 +140,33 @@ std::filesystem::path Journal::FileFor(const std::string& distribution_id) const
     name.push_back(kHex[b & 0x0F]);
   }
   return dir_ / (name + ".json");
+}
+
+std::vector<std::string> Journal::Distributions() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const std::filesystem::directory_entry& e : std::filesystem::directory_iterator(dir_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.ends_with(".json") || name.starts_with(".")) continue;
+    std::string id = name.substr(0, name.size() - 5);
+    if (id.starts_with("x.")) {  // hex-encoded (FileFor)
+      std::string decoded;
+      bool ok = id.size() % 2 == 0;
+      for (std::size_t i = 2; ok && i + 1 < id.size(); i += 2) {
+        unsigned value = 0;
+        const auto [end, err] = std::from_chars(id.data() + i, id.data() + i + 2, value, 16);
+        ok = err == std::errc() && end == id.data() + i + 2;
+        decoded.push_back(static_cast<char>(value));
+      }
+      if (!ok) continue;
+      id = std::move(decoded);
+    } else if (!SafeId(id)) {
+      continue;
+    }
+    out.push_back(std::move(id));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 aws::Result<Owed> Journal::Load(const std::string& distribution_id) const {
@@ -171,7 +204,7 @@ aws::Result<Owed> Journal::Load(const std::string& distribution_id) const {
     if (version == doc.end() || !version->is_number_integer()) {
       return Fail(ErrorCode::kParse, ParseFailure(file, "no \"version\""));
     }
-    if (version->get<long long>() != kJournalVersion) {
+    if (version->get<long long>() != kJournalVersion && version->get<long long>() != kJournalVersionWithoutUnmapped) {
       return Fail(ErrorCode::kParse,
                   ParseFailure(file, fmt::format("version {} is not {} (written by another sitesync version?)",
                                                  version->dump(), kJournalVersion)));
@@ -198,6 +231,24 @@ aws::Result<Owed> Journal::Load(const std::string& distribution_id) const {
       if (!path.is_string()) return Fail(ErrorCode::kParse, ParseFailure(file, "a path is not a string"));
       owed.paths.push_back(path.get<std::string>());
     }
+    if (const auto unmapped = doc.find("unmapped"); unmapped != doc.end()) {
+      if (!unmapped->is_array()) return Fail(ErrorCode::kParse, ParseFailure(file, "\"unmapped\" is not an array"));
+      for (const nlohmann::json& entry : *unmapped) {
+        if (!entry.is_object() || !entry.contains("bucket") || !entry["bucket"].is_string() ||
+            !entry.contains("prefix") || !entry["prefix"].is_string() || !entry.contains("keys") ||
+            !entry["keys"].is_array()) {
+          return Fail(ErrorCode::kParse, ParseFailure(file, "an \"unmapped\" entry lacks bucket, prefix or keys"));
+        }
+        UnmappedKeys u{entry["bucket"].get<std::string>(), entry["prefix"].get<std::string>(), {}};
+        for (const nlohmann::json& key : entry["keys"]) {
+          if (!key.is_string()) return Fail(ErrorCode::kParse, ParseFailure(file, "an unmapped key is not a string"));
+          u.keys.push_back(key.get<std::string>());
+        }
+        std::sort(u.keys.begin(), u.keys.end());
+        u.keys.erase(std::unique(u.keys.begin(), u.keys.end()), u.keys.end());
+        if (!u.keys.empty()) owed.unmapped.push_back(std::move(u));
+      }
+    }
   } catch (const std::exception& e) {
     return Fail(ErrorCode::kParse, ParseFailure(file, e.what()));
   }
@@ -211,10 +262,17 @@ aws::Result<void> Journal::Save(const Owed& owed) const {
   std::string text;
   try {
     nlohmann::json doc = nlohmann::json::object();
-    doc["version"] = kJournalVersion;
+    doc["version"] = owed.unmapped.empty() ? kJournalVersionWithoutUnmapped : kJournalVersion;
     doc["distribution"] = owed.distribution_id;
     doc["caller_reference"] = owed.caller_reference;
     doc["paths"] = owed.paths;
+    if (!owed.unmapped.empty()) {
+      nlohmann::json unmapped = nlohmann::json::array();
+      for (const UnmappedKeys& u : owed.unmapped) {
+        unmapped.push_back({{"bucket", u.bucket}, {"prefix", u.prefix}, {"keys", u.keys}});
+      }
+      doc["unmapped"] = std::move(unmapped);
+    }
     text = doc.dump(2);  // Throws on invalid UTF-8; encoded paths are ASCII.
     text.push_back('\n');
   } catch (const std::exception& e) {
@@ -264,6 +322,52 @@ aws::Result<void> Journal::Clear(const std::string& distribution_id) const {
   return {};
 }
 
+JournalLock& JournalLock::operator=(JournalLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+JournalLock::~JournalLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor of the open file releases the flock
+}
+
+aws::Result<JournalLock> Journal::Lock(Clock& clock, std::chrono::milliseconds timeout) const {
+  if (auto made = MakeDirs(dir_); !made) return std::unexpected(made.error());
+  const std::filesystem::path file = LockFile();
+  // A lock file of its own, never removed: the journal files are replaced by rename(2), so a lock on them would
+  // be on an inode that the next writer no longer uses; and removing a lock file races with a process that has
+  // just opened it.
+  const int raw = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (raw < 0) {
+    return Fail(ErrorCode::kIo, fmt::format("open the invalidation journal lock {}: {}; check the folder's "
+                                            "permissions or set XDG_STATE_HOME",
+                                            file.string(), Errno(errno)));
+  }
+  JournalLock lock(raw);
+  const auto start = clock.Now();
+  for (;;) {
+    if (::flock(raw, LOCK_EX | LOCK_NB) == 0) return lock;
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err != EWOULDBLOCK) {
+      return Fail(ErrorCode::kIo, fmt::format("lock the invalidation journal {}: {}", file.string(), Errno(err)));
+    }
+    const auto waited = clock.Now() - start;
+    if (waited >= timeout) {
+      return Fail(ErrorCode::kIo,
+                  fmt::format("lock the invalidation journal {}: another sitesync process (a watch, or another sync "
+                              "or invalidate) has held it for {} s; let it finish and run again, or find it with "
+                              "`fuser {}`",
+                              file.string(),
+                              std::chrono::duration_cast<std::chrono::seconds>(waited).count(), file.string()));
+    }
+    clock.SleepFor(std::chrono::milliseconds(20));
+  }
+}
+
 bool AddOwed(Owed& owed, std::span<const std::string> paths, bool new_batch) {
   std::vector<std::string> merged = owed.paths;
   merged.insert(merged.end(), paths.begin(), paths.end());
@@ -284,7 +388,9 @@ bool AddOwed(Owed& owed, std::span<const std::string> paths, bool new_batch) {
   return false;
 }
 
-std::string NewCallerReference() {
+std::string NewCallerReference() { return NewCallerReference(std::chrono::system_clock::now()); }
+
+std::string NewCallerReference(std::chrono::system_clock::time_point now) {
   std::uint64_t bits = 0;
   try {
     std::random_device device;
@@ -297,7 +403,7 @@ std::string NewCallerReference() {
            static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&ts)) ^
            static_cast<std::uint64_t>(::getpid());
   }
-  return fmt::format("sitesync-{}-{:016x}", UtcStamp(), bits);
+  return fmt::format("sitesync-{}-{:016x}", UtcStamp(std::chrono::system_clock::to_time_t(now)), bits);
 }
 
 }  // namespace sitesync::cdn

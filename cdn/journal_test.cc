@@ -131,7 +131,7 @@ TEST_F(JournalTest, CorruptFilesNameTheFileAndTheWayOut) {
       "{\"version\":1,\"distribution\":\"E1\",\"caller_reference\":\"r\"}",            // No paths.
       "{\"version\":1,\"distribution\":\"E1\",\"caller_reference\":\"r\",\"paths\":[1]}",  // Not a string.
       "{\"version\":1,\"distribution\":\"E1\",\"caller_reference\":7,\"paths\":[]}",  // Wrong type.
-      "{\"version\":2,\"distribution\":\"E1\",\"caller_reference\":\"r\",\"paths\":[]}",  // Future version.
+      "{\"version\":3,\"distribution\":\"E1\",\"caller_reference\":\"r\",\"paths\":[]}",  // Future version.
       "{\"distribution\":\"E1\",\"caller_reference\":\"r\",\"paths\":[]}",               // No version.
       "{\"version\":1,\"distribution\":\"E9\",\"caller_reference\":\"r\",\"paths\":[]}",  // Someone else's.
   };

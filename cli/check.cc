@@ -132,36 +132,75 @@ CheckLine CloudFrontFailure(const aws::Error& e, std::string_view name, std::str
   return line;
 }
 
-// The origin of `d` that serves DEST (bucket and a folder at or above the prefix), for the message.
-std::string ServingOrigin(const cdn::Distribution& d, const sync::Destination& dest) {
-  for (const cdn::Origin& o : d.origins) {
-    auto bucket = cdn::BucketOfOriginDomain(o.domain);
-    if (!bucket || *bucket != dest.bucket) continue;
-    std::string path = o.path;
-    while (path.ends_with('/')) path.pop_back();
-    if (("/" + dest.prefix).starts_with(path + "/")) return o.domain + o.path;
-  }
-  return {};
-}
-
 std::string OriginList(const cdn::Distribution& d) {
   std::string out;
   for (const cdn::Origin& o : d.origins) out += (out.empty() ? "" : ", ") + o.domain + o.path;
   return out.empty() ? "none" : out;
 }
 
-CheckLine OriginLine(const cdn::Distribution& d, const sync::Destination& dest) {
-  auto match = cdn::MatchDistribution(std::span<const cdn::Distribution>(&d, 1), dest.bucket, dest.prefix);
-  if (!match) {
-    return {"origin", Status::kFail,
-            fmt::format("no origin of {} serves {} (its origins: {}); an S3 origin such as {}.s3.amazonaws.com with "
-                        "the DEST prefix, or a folder above it, as origin path is needed",
-                        d.id, dest.Url(), OriginList(d), dest.bucket),
-            "give the distribution that serves this bucket (--distribution auto finds it), or correct DEST"};
+// How sync maps keys to URLs on `d` (cdn::MapKeys, or cdn.url_prefix): the same rule, so check and sync agree.
+CheckLine OriginLine(const cdn::Distribution& d, const sync::Destination& dest, const CdnResolved& cdn) {
+  const cdn::KeyMapping m = cdn::MapKeys(d, dest.bucket, dest.prefix);
+  const std::string configured =
+      cdn.url_prefix ? fmt::format("cdn.url_prefix: invalidation paths are /{}KEY", *cdn.url_prefix) : std::string();
+  if (m.source == cdn::KeyMapping::Source::kOrigin) {
+    std::string detail = fmt::format("{} serves {} from origin {}", d.id, dest.Url(), m.origin);
+    if (!configured.empty()) {
+      detail += " (" + configured + ")";
+    } else if (!m.url_prefix.empty()) {
+      detail += fmt::format(" (its URLs start with /{}: invalidation paths are /{}KEY)", m.url_prefix, m.url_prefix);
+    } else {
+      detail += " (invalidation paths are /KEY)";
+    }
+    return {"origin", Status::kOk, detail, ""};
   }
-  std::string detail = fmt::format("{} serves {} from origin {}", d.id, dest.Url(), ServingOrigin(d, dest));
-  if (!match->url_prefix.empty()) detail += fmt::format(" (its URLs start with /{})", match->url_prefix);
-  return {"origin", Status::kOk, detail, ""};
+  if (m.source == cdn::KeyMapping::Source::kCustomOrigin || !configured.empty()) {
+    // A custom origin (a web server or proxy in front of the bucket) cannot be matched to DEST: sync maps keys
+    // relative to the DEST prefix unless cdn.url_prefix says otherwise.
+    return {"origin", Status::kOk,
+            fmt::format("none of the origins of {} is {} (its origins: {}): {}", d.id, dest.Url(), OriginList(d),
+                        configured.empty() ? std::string("invalidation paths are /KEY (the keys relative to the "
+                                                         "DEST prefix); set cdn.url_prefix if the site is served "
+                                                         "under another URL path")
+                                           : configured),
+            ""};
+  }
+  return {"origin", Status::kFail,
+          fmt::format("no origin of {} serves {} (its origins: {}); an S3 origin such as {}.s3.amazonaws.com with "
+                      "the DEST prefix, or a folder above it, as origin path is needed (meanwhile sync's "
+                      "invalidation paths are /KEY, the keys relative to the DEST prefix)",
+                      d.id, dest.Url(), OriginList(d), dest.bucket),
+          "give the distribution that serves this bucket (--distribution auto finds it), correct DEST, or set "
+          "cdn.url_prefix to the URL path the DEST prefix is served under"};
+}
+
+// One line per distribution that the journal owes paths to (a run failed at CloudFront, or was cut short).
+void CheckOwed(Report& report, const aws::EnvLookup& env) {
+  auto dir = cdn::StateDir(env);
+  if (!dir) return;
+  const cdn::Journal journal(*dir);
+  for (const std::string& id : journal.Distributions()) {
+    auto owed = journal.Load(id);
+    if (!owed) {
+      report.Add({"owed", Status::kFail, owed.error().message,
+                  fmt::format("fix or delete {}", journal.FileFor(id).string())});
+      continue;
+    }
+    if (owed->Empty()) continue;
+    std::size_t keys = 0;
+    for (const cdn::UnmappedKeys& u : owed->unmapped) keys += u.keys.size();
+    std::string sample;
+    for (std::size_t i = 0; i < owed->paths.size() && i < 5; ++i) sample += (i ? " " : "") + owed->paths[i];
+    if (owed->paths.size() > 5) sample += " ...";
+    report.Add({"owed", Status::kOk,
+                fmt::format("{} invalidation paths{} are owed to distribution {} by an earlier run{}: the next sync "
+                            "or invalidate submits them; `sitesync invalidate --discard-owed --distribution {}` "
+                            "drops them ({})",
+                            owed->paths.size(), keys > 0 ? fmt::format(" and {} changed keys", keys) : std::string(),
+                            id, sample.empty() ? std::string() : " (" + sample + ")", id,
+                            journal.FileFor(id).string()),
+                ""});
+  }
 }
 
 // The bucket and region lines. Returns false when the credentials were refused (CloudFront would refuse them too).
@@ -268,7 +307,7 @@ void CheckCloudFront(Report& report, aws::HttpClient& client, const CdnResolved&
     }
     report.Add({"distribution", Status::kOk,
                 fmt::format("{} ({}) found by its origin", serving[0]->id, serving[0]->domain), ""});
-    report.Add(OriginLine(*serving[0], dest));
+    report.Add(OriginLine(*serving[0], dest, cdn));
     return;
   }
   report.Skip("cloudfront-list", "not needed: the distribution is given by ID");
@@ -282,7 +321,7 @@ void CheckCloudFront(Report& report, aws::HttpClient& client, const CdnResolved&
     return;
   }
   report.Add({"distribution", Status::kOk, fmt::format("{} ({}) exists", d->id, d->domain), ""});
-  report.Add(OriginLine(*d, dest));
+  report.Add(OriginLine(*d, dest, cdn));
 }
 
 int Usage(std::string_view message) {
@@ -433,6 +472,7 @@ int RunCheck(const Settings& s, const aws::EnvLookup& env) {
   } else {
     CheckCloudFront(report, **client, *cdn, *dest);
   }
+  CheckOwed(report, env);
   return finish();
 }
 

@@ -42,7 +42,9 @@ struct Settings {
   std::optional<bool> bare_alias;
   std::optional<std::int64_t> max_paths;
   std::optional<std::int64_t> max_wildcards;
+  std::optional<std::string> url_prefix;      ///< cdn.url_prefix: the URL path the DEST prefix is served under.
   std::vector<std::string> invalidate_paths;  ///< The PATH... of `sitesync invalidate`.
+  bool discard_owed = false;                  ///< `sitesync invalidate --discard-owed`.
   // watch.* in the config.
   std::optional<std::int64_t> debounce_ms;
   std::optional<std::int64_t> max_delay_ms;
@@ -90,6 +92,7 @@ struct CdnResolved {
   cdn::CloudFrontEndpoint endpoint;
   cdn::PathOptions paths;
   bool wait = false;
+  std::optional<std::string> url_prefix;  ///< cdn.url_prefix, normalised ("" or ending in '/').
 };
 [[nodiscard]] aws::Result<CdnResolved> ResolveCdn(const Settings& settings);
 

@@ -121,7 +121,22 @@ aws::Result<void> LoadCdn(const Ctx& ctx, const YAML::Node& cdn, Settings& into)
     if (key == "cdn.wait") ok = flag(into.wait);
     if (key == "cdn.bare_alias") ok = flag(into.bare_alias);
     if (key == "cdn.index_document") ok = str(into.index_document, "a file name such as index.html");
-    if (key == "cdn.max_paths") ok = count(into.max_paths);
+    if (key == "cdn.max_paths") {
+      ok = count(into.max_paths);
+      if (ok && v.IsScalar() && v.as<std::int64_t>() > static_cast<std::int64_t>(cdn::kMaxInvalidationPaths)) {
+        return ctx.At(v, fmt::format("'cdn.max_paths' must be at most {} (CloudFront takes no more paths in one "
+                                     "invalidation: BatchTooLarge)",
+                                     cdn::kMaxInvalidationPaths));
+      }
+    }
+    if (key == "cdn.url_prefix") {
+      ok = str(into.url_prefix, "a URL path such as /blog/");
+      if (ok && into.url_prefix) {
+        if (auto valid = cdn::NormalizeUrlPrefix(*into.url_prefix); !valid) {
+          return ctx.At(v, "'cdn.url_prefix': " + valid.error().message);
+        }
+      }
+    }
     if (key == "cdn.max_wildcards") ok = count(into.max_wildcards);
     if (!ok) return ok;
   }
@@ -228,7 +243,7 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       into.headers = std::move(*rules);
     } else if (key == "cdn") {
       ok = CheckSection(ctx, v, key, {"distribution", "endpoint", "invalidate", "index_document", "bare_alias",
-                                      "max_paths", "max_wildcards", "wait"});
+                                      "max_paths", "max_wildcards", "wait", "url_prefix"});
       if (!ok) return ok;
       ok = LoadCdn(ctx, v, into);
     } else if (key == "watch") {

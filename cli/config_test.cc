@@ -183,6 +183,30 @@ TEST_F(ConfigTest, SitemapKeys) {
   EXPECT_FALSE(abs.sitemap_enabled.has_value());
 }
 
+TEST_F(ConfigTest, CdnMaxPathsAboveCloudFrontsLimitAndUrlPrefix) {
+  Settings s;
+  auto over = LoadConfig(Write("cdn:\n  max_paths: 3001\n"), s);
+  ASSERT_FALSE(over.has_value());
+  EXPECT_EQ(over.error().code, aws::ErrorCode::kConfig);
+  EXPECT_NE(over.error().message.find("cdn.max_paths"), std::string::npos) << over.error().message;
+  EXPECT_NE(over.error().message.find("3000"), std::string::npos) << over.error().message;
+  Settings at_limit;
+  ASSERT_TRUE(LoadConfig(Write("cdn:\n  max_paths: 3000\n  url_prefix: /news\n"), at_limit).has_value());
+  EXPECT_EQ(at_limit.max_paths, 3000);
+  EXPECT_EQ(at_limit.url_prefix, "/news");
+  auto cdn = ResolveCdn(at_limit);
+  ASSERT_TRUE(cdn.has_value()) << cdn.error().message;
+  EXPECT_EQ(cdn->url_prefix, "news/");
+  Settings bad;
+  EXPECT_FALSE(LoadConfig(Write("cdn:\n  url_prefix: \"/a?b\"\n"), bad).has_value());
+  // Settings that bypass the file (a test, a future option) are checked again when resolved.
+  Settings direct;
+  direct.max_paths = 5000;
+  auto refused = ResolveCdn(direct);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, aws::ErrorCode::kConfig);
+}
+
 TEST_F(ConfigTest, EmptyFileIsEmptyConfigAndMissingFileFails) {
   Settings s;
   EXPECT_TRUE(LoadConfig(Write(""), s).has_value());

@@ -154,8 +154,10 @@ AppTree BuildApp(Settings& s) {
       ->option_text("MS");
 
   t.invalidate = app.add_subcommand("invalidate", "One CloudFront invalidation for the given URL paths");
-  t.invalidate->add_option("PATH", s.invalidate_paths, "URL paths, e.g. /blog/post/ or '/img/*' (a final * is a wildcard)")
-      ->required();
+  t.invalidate->add_option("PATH", s.invalidate_paths, "URL paths, e.g. /blog/post/ or '/img/*' (a final * is a wildcard)");
+  t.invalidate->add_flag("--discard-owed", s.discard_owed,
+                         "Print and drop the paths owed to the distribution (after a CloudFront error that will not "
+                         "pass); takes no PATH");
   AddCommonOptions(*t.invalidate, s);
   t.invalidate_flags.wait = AddCdnOptions(*t.invalidate, s);
 

@@ -6,11 +6,13 @@
 #include <csignal>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <set>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -163,85 +165,47 @@ class Runner {
     return {};
   }
 
-  // The distribution ID and the part of the DEST prefix that is part of URLs.
-  aws::Result<cdn::Match> ResolveDistribution(const CdnResolved& cdn, const sync::Destination* dest) {
-    if (cdn.distribution != "auto") return cdn::Match{cdn.distribution, ""};
-    if (dest == nullptr) {
-      return aws::Fail(ErrorCode::kUsage,
-                       "--distribution auto needs DEST to find the distribution: set 'destination:' in "
-                       "sitesync.yaml, or give --distribution ID");
-    }
-    auto all = cdn::ListDistributions(*client_, cdn.endpoint);
-    if (!all) return std::unexpected(all.error());
-    auto match = cdn::MatchDistribution(*all, dest->bucket, dest->prefix);
-    if (match && settings_.verbose) {
-      out_->Trace(fmt::format("distribution {} serves {}", match->distribution_id, dest->Url()));
-    }
-    return match;
-  }
-
-  // Submits `owed` (journaled first), waits if asked. Returns the number of paths submitted.
-  aws::Result<std::uint64_t> Submit(const CdnResolved& cdn, cdn::Journal& journal, cdn::Owed& owed) {
-    if (owed.caller_reference.empty()) owed.caller_reference = cdn::NewCallerReference();
-    if (auto ok = journal.Save(owed); !ok) return std::unexpected(ok.error());
-    const cdn::PathSet set = cdn::Collapse(owed.paths, cdn.paths);
-    if (set.collapsed) {
-      out_->Note(fmt::format("{} paths are more than cdn.max_paths ({}): invalidating {} wildcard paths that cover "
-                             "them instead",
-                             set.exact_count, cdn.paths.max_paths, set.paths.size()));
-    }
-    auto inv = cdn::CreateInvalidation(*client_, cdn.endpoint, owed.distribution_id, set.paths, owed.caller_reference);
-    if (!inv && inv.error().service_code == "InvalidationBatchAlreadyExists") {
-      // The reference was used with other paths (the settings changed since): a new batch, once.
-      owed.caller_reference = cdn::NewCallerReference();
-      if (auto ok = journal.Save(owed); !ok) return std::unexpected(ok.error());
-      inv = cdn::CreateInvalidation(*client_, cdn.endpoint, owed.distribution_id, set.paths, owed.caller_reference);
-    }
-    if (!inv) {
-      aws::Error e = inv.error();
-      e.message += fmt::format(". The {} paths stay owed in {}; the next run submits them", owed.paths.size(),
-                               journal.FileFor(owed.distribution_id).string());
-      return std::unexpected(std::move(e));
-    }
-    if (auto ok = journal.Clear(owed.distribution_id); !ok) return std::unexpected(ok.error());
-    out_->OnInvalidation(inv->id, set.paths, false);
-    if (cdn.wait) {
-      auto done = cdn::WaitForInvalidation(
-          *client_, cdn.endpoint, owed.distribution_id, inv->id, kWaitTimeout,
-          [this](const cdn::Invalidation& i, std::chrono::seconds elapsed) {
-            out_->Note(fmt::format("invalidation {}: {} ({} s)", i.id, i.status, elapsed.count()));
-          });
-      if (!done) return std::unexpected(done.error());
-    }
-    return set.paths.size();
-  }
-
-  // Resolves the distribution and loads what is owed to it, when invalidation is on.
-  aws::Result<void> SetUpCdn(const sync::Destination& dest) {
-    if (!cdn_.enabled) return {};
-    auto match = ResolveDistribution(cdn_, &dest);
-    if (!match) return std::unexpected(match.error());
-    url_prefix_ = match->url_prefix;
+  // The invalidation ledger of this run (cdn::Ledger owns the journal and what is owed); `dest` may be null
+  // (`sitesync invalidate` without DEST).
+  aws::Result<void> MakeLedger(const CdnResolved& cdn, const sync::Destination* dest) {
     auto dir = cdn::StateDir(env_);
     if (!dir) return std::unexpected(dir.error());
-    journal_.emplace(*dir);
-    auto loaded = journal_->Load(match->distribution_id);
-    if (!loaded) return std::unexpected(loaded.error());
-    owed_ = std::move(*loaded);
-    owed_.distribution_id = match->distribution_id;
-    if (!owed_.paths.empty()) {
-      out_->Note(fmt::format("{} invalidation paths are owed to distribution {} from an earlier run; they go with "
-                             "this run's",
-                             owed_.paths.size(), owed_.distribution_id));
+    cdn::LedgerOptions options;
+    options.state_dir = *dir;
+    options.distribution = cdn.distribution;
+    if (dest != nullptr) {
+      options.bucket = dest->bucket;
+      options.prefix = dest->prefix;
     }
+    options.url_prefix = cdn.url_prefix;
+    options.paths = cdn.paths;
+    cloudfront_ = cdn::MakeCloudFrontApi(*client_, cdn.endpoint);
+    ledger_.emplace(std::move(options), *cloudfront_, cdn::SystemClock(),
+                    [this](std::string_view note) { out_->OnWarning(note); });
     return {};
   }
 
-  std::vector<std::string> UrlKeys(const std::vector<std::string>& rel_keys) const {
-    std::vector<std::string> keys;
-    keys.reserve(rel_keys.size());
-    for (const std::string& k : rel_keys) keys.push_back(url_prefix_ + k);
-    return keys;
+  // Finds the distribution and how keys map to URLs, when invalidation is on. CloudFront being unreachable
+  // does not stop the run (an explicit ID): the ledger journals the keys until it answers.
+  aws::Result<void> SetUpCdn(const sync::Destination& dest) {
+    if (!cdn_.enabled) return {};
+    if (auto ok = MakeLedger(cdn_, &dest); !ok) return ok;
+    if (auto ok = ledger_->Start(true); !ok) return ok;
+    if (settings_.verbose && ledger_->mapping()) {
+      out_->Trace(fmt::format("distribution {} serves {}; invalidation paths are /{}KEY", ledger_->distribution_id(),
+                              dest.Url(), ledger_->mapping()->url_prefix));
+    }
+    auto owed = ledger_->Peek();
+    if (!owed) return std::unexpected(owed.error());
+    if (!owed->Empty()) {
+      std::size_t keys = 0;
+      for (const cdn::UnmappedKeys& u : owed->unmapped) keys += u.keys.size();
+      out_->Note(fmt::format("{} invalidation paths{} are owed to distribution {} from an earlier run; they go with "
+                             "this run's",
+                             owed->paths.size(), keys > 0 ? fmt::format(" and {} keys", keys) : std::string(),
+                             ledger_->distribution_id()));
+    }
+    return {};
   }
 
   // The owed paths go to disk before the first change of every run or batch: one that dies later is made good
@@ -253,48 +217,81 @@ class Runner {
       std::vector<std::string> rel;
       for (const auto& up : plan.uploads) rel.push_back(up.file.rel_path);
       for (const auto& key : plan.deletes) rel.push_back(key.substr(prefix.size()));
-      const auto paths = cdn::InvalidationPaths(UrlKeys(rel), cdn_.paths);
-      if (!cdn::AddOwed(owed_, paths, !paths.empty())) return {};
-      return journal_->Save(owed_);
+      return ledger_->Owe(rel);
     };
   }
 
-  // After a run or batch: one invalidation for what was owed before it and what it really changed. Returns the
-  // paths submitted (or planned); a failure is reported, counted and turns `exit_code` to 1 (or 2).
-  std::uint64_t InvalidateAfter(sync::SyncResult& result, const std::vector<std::string>& previously_owed,
-                                int& exit_code) {
+  // True when the journal owes anything to the distribution (a watch batch with no change still submits it).
+  bool OwesAny() const {
+    if (!cdn_.enabled || !ledger_) return false;
+    auto owed = ledger_->Peek();
+    return !owed || !owed->Empty();
+  }
+
+  // After a run or batch: one invalidation for everything the journal owes, which holds every change this run
+  // attempted (journaled before it was made, whether it then succeeded, failed or had its answer lost) and what
+  // earlier runs or other processes owe. Returns the paths submitted (or planned); a failure is reported,
+  // counted and turns `exit_code` to 1 (or 2).
+  std::uint64_t InvalidateAfter(sync::SyncResult& result, int& exit_code) {
     if (!cdn_.enabled) return 0;
-    std::vector<std::string> changed = result.uploaded_keys;
-    changed.insert(changed.end(), result.deleted_keys.begin(), result.deleted_keys.end());
-    std::vector<std::string> paths = cdn::InvalidationPaths(UrlKeys(changed), cdn_.paths);
-    paths.insert(paths.end(), previously_owed.begin(), previously_owed.end());
-    std::sort(paths.begin(), paths.end());
-    paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
     if (settings_.dry_run) {
-      if (paths.empty()) return 0;
-      const cdn::PathSet set = cdn::Collapse(paths, cdn_.paths);
-      out_->OnInvalidation("", set.paths, true);
-      return set.paths.size();
-    }
-    if (paths.empty()) {
-      if (auto ok = journal_->Clear(owed_.distribution_id); !ok) {
-        out_->OnError("invalidation", ok.error().message);
+      std::vector<std::string> changed = result.uploaded_keys;
+      changed.insert(changed.end(), result.deleted_keys.begin(), result.deleted_keys.end());
+      auto set = ledger_->Preview(changed);
+      if (!set) {
+        out_->OnError("invalidation", set.error().message);
         exit_code = kExitFailed;
+        return 0;
       }
-      owed_.paths.clear();
-      return 0;
+      if (set->paths.empty()) return 0;
+      out_->OnInvalidation("", set->paths, true);
+      return set->paths.size();
     }
-    owed_.paths = std::move(paths);
-    auto submitted = Submit(cdn_, *journal_, owed_);
-    if (!submitted) {
-      out_->OnError("invalidation", submitted.error().message);
+    std::vector<std::string> done = result.uploaded_keys;
+    done.insert(done.end(), result.deleted_keys.begin(), result.deleted_keys.end());
+    auto settled = ledger_->Settle(done);
+    if (!settled) {
+      out_->OnError("invalidation", settled.error().message);
       ++result.failed;
-      exit_code = IsUsageLike(submitted.error()) ? kExitUsage : kExitFailed;
+      exit_code = IsUsageLike(settled.error()) ? kExitUsage : kExitFailed;
       return 0;
     }
-    owed_.paths.clear();
-    owed_.caller_reference.clear();
-    return *submitted;
+    if (settled->collapsed) {
+      out_->Note(fmt::format("{} paths are more than cdn.max_paths ({}): invalidating {} wildcard paths that cover "
+                             "them instead",
+                             settled->exact_count, cdn_.paths.max_paths, settled->submitted.size()));
+    }
+    if (!settled->invalidation_id.empty()) {
+      out_->OnInvalidation(settled->invalidation_id, settled->submitted, false);
+      if (cdn_.wait) {
+        if (auto ok = Wait(cdn_, ledger_->distribution_id(), settled->invalidation_id); !ok) {
+          out_->OnError("invalidation", ok.error().message);
+          ++result.failed;
+          exit_code = kExitFailed;
+        }
+      }
+    }
+    if (settled->unmapped_left > 0) {
+      out_->OnError("invalidation", settled->unmapped_reason);
+      ++result.failed;
+      exit_code = kExitFailed;
+    }
+    if (settled->owed_again > 0) {
+      out_->Note(fmt::format("{} paths whose change failed or had its answer lost stay owed to distribution {}: the "
+                             "next run invalidates them again",
+                             settled->owed_again, ledger_->distribution_id()));
+    }
+    return settled->submitted.size();
+  }
+
+  aws::Result<void> Wait(const CdnResolved& cdn, const std::string& distribution_id, const std::string& id) {
+    auto done = cdn::WaitForInvalidation(
+        *client_, cdn.endpoint, distribution_id, id, kWaitTimeout,
+        [this](const cdn::Invalidation& i, std::chrono::seconds elapsed) {
+          out_->Note(fmt::format("invalidation {}: {} ({} s)", i.id, i.status, elapsed.count()));
+        });
+    if (!done) return std::unexpected(done.error());
+    return {};
   }
 
   // sitemap.enabled: checked before anything is done (a missing base URL is a config error, exit 2).
@@ -350,7 +347,6 @@ class Runner {
     if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs); !ok) return Fatal(ok.error());
     if (auto ok = SetUpCdn(resolved->sync.destination); !ok) return Fatal(ok.error());
     ArmJournal(resolved->sync);
-    const std::vector<std::string> previously_owed = owed_.paths;
 
     // The sitemap first, so that this sync uploads it (and invalidates it if it changed). Not in a dry run.
     std::vector<std::string> sitemap_files;
@@ -371,7 +367,7 @@ class Runner {
     }
     PublishSitemap(session, sitemap_files, *result, true);
     int exit_code = result->outcome == sync::Outcome::kOk ? kExitOk : kExitFailed;
-    const std::uint64_t invalidated = InvalidateAfter(*result, previously_owed, exit_code);
+    const std::uint64_t invalidated = InvalidateAfter(*result, exit_code);
     Finish(*result, invalidated);
     return exit_code;
   }
@@ -404,7 +400,6 @@ class Runner {
     StopSignals stop(source->get());
 
     sync::Session session(resolved->sync, resolved->endpoint, *client_);
-    std::vector<std::string> previously_owed = owed_.paths;
     std::vector<std::string> sitemap_files;
     if (sitemap_) {
       auto files = sitemap_->Refresh(*out_, false);
@@ -420,7 +415,7 @@ class Runner {
     }
     PublishSitemap(session, sitemap_files, *initial, true);
     int initial_exit = kExitOk;
-    const std::uint64_t invalidated = InvalidateAfter(*initial, previously_owed, initial_exit);
+    const std::uint64_t invalidated = InvalidateAfter(*initial, initial_exit);
     out_->BatchSummary(0, *initial, invalidated, Elapsed(started_));
     out_->Note(fmt::format("watching {} for changes (Ctrl-C to stop)", resolved->sync.source.string()));
 
@@ -455,7 +450,6 @@ class Runner {
                                        std::uint64_t& batch, const std::string& source_name) {
     watcher::PublishOutcome outcome;
     if (request.rescan) out_->Note("rescanning " + source_name + ": " + request.rescan_reason);
-    const std::vector<std::string> previously_owed = owed_.paths;
     // The sitemap before the batch, rewritten only when a page changed: its own write then comes back as an
     // event that changes no page, so it never starts an endless round of batches.
     std::vector<std::string> sitemap_files;
@@ -481,11 +475,11 @@ class Runner {
     sync::SyncResult& r = done->result;
     PublishSitemap(session, sitemap_files, r, false);
     outcome.failed.insert(r.failed_keys.begin(), r.failed_keys.end());
-    if (r.uploaded == 0 && r.deleted == 0 && r.failed == 0 && previously_owed.empty()) {
+    if (r.uploaded == 0 && r.deleted == 0 && r.failed == 0 && !OwesAny()) {
       return outcome;  // nothing to publish: no summary, no invalidation
     }
     int batch_exit = kExitOk;
-    const std::uint64_t invalidated = InvalidateAfter(r, previously_owed, batch_exit);
+    const std::uint64_t invalidated = InvalidateAfter(r, batch_exit);
     outcome.invalidation_failed = batch_exit != kExitOk;
     out_->BatchSummary(batch++, r, invalidated, Elapsed(request.since));
     return outcome;
@@ -504,6 +498,13 @@ class Runner {
                               "sitesync.yaml), or cdn.distribution in sitesync.yaml",
                               false, 0, {}});
     }
+    if (settings_.discard_owed) return RunDiscardOwed(*cdn);
+    if (settings_.invalidate_paths.empty()) {
+      return Fatal(aws::Error{ErrorCode::kUsage,
+                              "sitesync invalidate needs the URL paths to invalidate (such as /blog/ or '/img/*'), "
+                              "or --discard-owed to drop what is owed",
+                              false, 0, {}});
+    }
     std::optional<sync::Destination> dest;
     if (settings_.destination) {
       auto d = sync::ParseDestination(*settings_.destination);
@@ -519,8 +520,8 @@ class Runner {
     paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
     const std::string region = aws::ResolveRegion(settings_.region.value_or(""), settings_.profile.value_or(""), env_);
     if (auto ok = MakeClient(region, 8); !ok) return Fatal(ok.error());
-    auto match = ResolveDistribution(*cdn, dest ? &*dest : nullptr);
-    if (!match) return Fatal(match.error());
+    if (auto ok = MakeLedger(*cdn, dest ? &*dest : nullptr); !ok) return Fatal(ok.error());
+    if (auto ok = ledger_->Start(false); !ok) return Fatal(ok.error());
 
     sync::SyncResult result;
     result.dry_run = settings_.dry_run;
@@ -530,16 +531,71 @@ class Runner {
       Finish(result, set.paths.size());
       return kExitOk;
     }
+    if (auto ok = ledger_->OwePaths(paths); !ok) return Fatal(ok.error());
+    auto settled = ledger_->SubmitOwed();
+    if (!settled) return Fatal(settled.error());
+    if (settled->collapsed) {
+      out_->Note(fmt::format("{} paths are more than cdn.max_paths ({}): invalidating {} wildcard paths that cover "
+                             "them instead",
+                             settled->exact_count, cdn->paths.max_paths, settled->submitted.size()));
+    }
+    int exit_code = kExitOk;
+    if (!settled->invalidation_id.empty()) {
+      out_->OnInvalidation(settled->invalidation_id, settled->submitted, false);
+      if (cdn->wait) {
+        if (auto ok = Wait(*cdn, ledger_->distribution_id(), settled->invalidation_id); !ok) return Fatal(ok.error());
+      }
+    }
+    if (settled->unmapped_left > 0) {
+      out_->OnError("invalidation", settled->unmapped_reason);
+      ++result.failed;
+      exit_code = kExitFailed;
+    }
+    Finish(result, settled->submitted.size());
+    return exit_code;
+  }
+
+  // `sitesync invalidate --discard-owed --distribution ID`: prints what is owed to ID and drops it. Local only:
+  // no credentials, no request (the way out when CloudFront keeps refusing the owed paths).
+  int RunDiscardOwed(const CdnResolved& cdn) {
+    if (!settings_.invalidate_paths.empty()) {
+      return Fatal(aws::Error{ErrorCode::kUsage,
+                              "--discard-owed takes no PATH: it drops everything owed to the distribution; run "
+                              "`sitesync invalidate PATH... --distribution ID` on its own to invalidate paths",
+                              false, 0, {}});
+    }
+    if (cdn.distribution == "auto") {
+      return Fatal(aws::Error{ErrorCode::kUsage,
+                              "--discard-owed needs the distribution ID (--distribution ID), not auto: `sitesync "
+                              "check` lists the distributions that are owed paths",
+                              false, 0, {}});
+    }
     auto dir = cdn::StateDir(env_);
     if (!dir) return Fatal(dir.error());
-    cdn::Journal journal(*dir);
-    auto owed = journal.Load(match->distribution_id);
-    if (!owed) return Fatal(owed.error());
-    owed->distribution_id = match->distribution_id;
-    cdn::AddOwed(*owed, paths, true);
-    auto submitted = Submit(*cdn, journal, *owed);
-    if (!submitted) return Fatal(submitted.error());
-    Finish(result, *submitted);
+    auto dropped = cdn::DiscardOwed(*dir, cdn.distribution, cdn::SystemClock());
+    if (!dropped) return Fatal(dropped.error());
+    std::vector<std::string> keys;
+    for (const cdn::UnmappedKeys& u : dropped->unmapped) {
+      for (const std::string& k : u.keys) keys.push_back("s3://" + u.bucket + "/" + u.prefix + k);
+    }
+    std::string text;
+    if (settings_.json) {
+      nlohmann::ordered_json j{{"event", "discard"}, {"distribution", cdn.distribution}, {"paths", dropped->paths},
+                               {"keys", keys}};
+      text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    } else if (dropped->Empty()) {
+      if (!settings_.quiet) text = fmt::format("nothing is owed to distribution {}\n", cdn.distribution);
+    } else {
+      text = fmt::format("dropped {} owed invalidation paths{} of distribution {} (they will not be invalidated):\n",
+                         dropped->paths.size(),
+                         keys.empty() ? std::string() : fmt::format(" and {} keys", keys.size()), cdn.distribution);
+      for (const std::string& p : dropped->paths) text += "  " + p + "\n";
+      for (const std::string& k : keys) text += "  " + k + "\n";
+    }
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    sync::SyncResult result;
+    if (settings_.json) Finish(result, 0);
     return kExitOk;
   }
 
@@ -564,9 +620,8 @@ class Runner {
   aws::EnvLookup env_;
   std::unique_ptr<aws::HttpClient> client_;
   CdnResolved cdn_;
-  std::optional<cdn::Journal> journal_;
-  cdn::Owed owed_;
-  std::string url_prefix_;
+  std::unique_ptr<cdn::CloudFrontApi> cloudfront_;
+  std::optional<cdn::Ledger> ledger_;
   std::optional<SitemapStep> sitemap_;
 };
 
@@ -667,7 +722,18 @@ aws::Result<CdnResolved> ResolveCdn(const Settings& s) {
                                                     c.paths.index_document));
   }
   c.paths.bare_alias = s.bare_alias.value_or(true);
+  if (s.max_paths && *s.max_paths > static_cast<std::int64_t>(cdn::kMaxInvalidationPaths)) {
+    return aws::Fail(ErrorCode::kConfig,
+                     fmt::format("bad cdn.max_paths {}: CloudFront takes at most {} paths in one invalidation "
+                                 "(BatchTooLarge); set cdn.max_paths to {} or less",
+                                 *s.max_paths, cdn::kMaxInvalidationPaths, cdn::kMaxInvalidationPaths));
+  }
   c.paths.max_paths = static_cast<std::size_t>(s.max_paths.value_or(1000));
+  if (s.url_prefix) {
+    auto prefix = cdn::NormalizeUrlPrefix(*s.url_prefix);
+    if (!prefix) return std::unexpected(prefix.error());
+    c.url_prefix = *prefix;
+  }
   c.paths.max_wildcards = static_cast<std::size_t>(s.max_wildcards.value_or(8));
   c.wait = s.wait.value_or(false);
   return c;
