@@ -51,6 +51,7 @@ struct Settings {
   std::optional<std::int64_t> max_delay_ms;
   std::optional<std::int64_t> poll_ms;            ///< --poll MS: stat snapshots instead of inotify; 0: inotify.
   std::optional<std::int64_t> rescan_interval_s;  ///< Unwatchable folders (ENOSPC) are rescanned this often.
+  std::optional<std::int64_t> delete_delay_ms;  ///< watch.delete_delay_ms: quiet time before a delete (2000).
   // sitemap.* in the config; --base-url and -o of `sitesync sitemap`.
   std::optional<bool> sitemap_enabled;
   std::optional<std::string> base_url;

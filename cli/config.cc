@@ -263,7 +263,8 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       if (!ok) return ok;
       ok = LoadCdn(ctx, v, into);
     } else if (key == "watch") {
-      ok = CheckSection(ctx, v, key, {"debounce_ms", "max_delay_ms", "poll_ms", "rescan_interval_s"});
+      ok = CheckSection(ctx, v, key,
+                        {"debounce_ms", "max_delay_ms", "poll_ms", "rescan_interval_s", "delete_delay_ms"});
       if (!ok) return ok;
       for (const auto& item : v) {
         const std::string name = "watch." + item.first.Scalar();
@@ -273,10 +274,11 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
         if (!n) return std::unexpected(n.error());
         if (*n < 0) return ctx.At(item.second, fmt::format("'{}' must not be negative", name));
         if (seconds && *n == 0) return ctx.At(item.second, fmt::format("'{}' must be at least 1", name));
-        auto& field = name == "watch.debounce_ms"   ? into.debounce_ms
-                      : name == "watch.poll_ms"     ? into.poll_ms
-                      : seconds                     ? into.rescan_interval_s
-                                                    : into.max_delay_ms;
+        auto& field = name == "watch.debounce_ms"       ? into.debounce_ms
+                      : name == "watch.poll_ms"         ? into.poll_ms
+                      : name == "watch.delete_delay_ms" ? into.delete_delay_ms
+                      : seconds                         ? into.rescan_interval_s
+                                                        : into.max_delay_ms;
         if (!field) field = *n;
       }
     } else if (key == "sitemap") {

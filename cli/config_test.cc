@@ -61,6 +61,7 @@ cdn:
   distribution: auto
 watch:
   debounce_ms: 100
+  delete_delay_ms: 5000
 )");
   Settings s;
   auto ok = LoadConfig(path, s);
@@ -75,6 +76,7 @@ watch:
   EXPECT_TRUE(*s.delete_stale);
   EXPECT_EQ(*s.max_deletes, -1);
   EXPECT_EQ(*s.jobs, 16);
+  EXPECT_EQ(*s.delete_delay_ms, 5000);
   EXPECT_EQ(s.exclude, (std::vector<std::string>{"*.map", "drafts/**"}));
   EXPECT_EQ(s.include, (std::vector<std::string>{".htaccess"}));
   ASSERT_EQ(s.headers.size(), 2u);

@@ -218,6 +218,12 @@ The quiet time (200) and the longest delay (2000) of a batch in
 .BR watch.poll_ms ", " watch.rescan_interval_s
 As \-\-poll: compare stat snapshots every poll_ms instead of inotify (0, the default: inotify); and how often a
 folder whose inotify watch could not be added (ENOSPC) is rescanned instead (30 seconds).
+.TP
+.B watch.delete_delay_ms
+How long the whole tree must be quiet before a file gone from SOURCE is deleted in
+.B sitesync watch
+(2000), counted from the last change and from the return of a SOURCE that was removed: a file that a
+rebuild writes again within it is never deleted.
 .PP
 Example:
 .PP

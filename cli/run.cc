@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <set>
 
 #include <fmt/format.h>
@@ -98,6 +99,17 @@ class StopSignals {
   }
   static inline volatile std::sig_atomic_t requested_ = 0;
   static inline watcher::EventSource* source_ = nullptr;
+};
+
+// The watch loop's publish step, as a function of the Runner (watcher/ knows neither sync/ nor the CDN).
+class BatchPublisher final : public watcher::Publisher {
+ public:
+  explicit BatchPublisher(std::function<watcher::PublishOutcome(const watcher::PublishRequest&)> publish)
+      : publish_(std::move(publish)) {}
+  watcher::PublishOutcome Publish(const watcher::PublishRequest& request) override { return publish_(request); }
+
+ private:
+  std::function<watcher::PublishOutcome(const watcher::PublishRequest&)> publish_;
 };
 
 bool IsUsageLike(const aws::Error& e) {
@@ -311,7 +323,7 @@ class Runner {
       paths.insert(f);
     }
     if (paths.empty()) return;
-    auto extra = session.Batch(paths, false, std::chrono::milliseconds(0), *out_);
+    auto extra = session.Batch(paths, false, sync::BatchDeletes::kHold, *out_);
     if (!extra) {
       out_->OnError("sitemap", extra.error().message);
       ++result.failed;
@@ -330,6 +342,7 @@ class Runner {
     result.attempted_keys.insert(result.attempted_keys.end(), r.attempted_keys.begin(), r.attempted_keys.end());
     result.skipped += r.skipped;
     result.skipped_keys.insert(result.skipped_keys.end(), r.skipped_keys.begin(), r.skipped_keys.end());
+    result.failed_keys.insert(result.failed_keys.end(), r.failed_keys.begin(), r.failed_keys.end());
     if (r.outcome == sync::Outcome::kFailed) result.outcome = sync::Outcome::kFailed;
   }
 
@@ -427,68 +440,75 @@ class Runner {
       return kExitRefused;
     }
     PublishSitemap(session, sitemap_files, *initial, true);
-    int ignored = kExitOk;
-    std::uint64_t invalidated = InvalidateAfter(*initial, ignored);
+    int initial_exit = kExitOk;
+    const std::uint64_t invalidated = InvalidateAfter(*initial, initial_exit);
     out_->BatchSummary(0, *initial, invalidated, Elapsed(started_));
     out_->Note(fmt::format("watching {} for changes (Ctrl-C to stop)", resolved->sync.source.string()));
 
-    watcher::Coalescer changes(quiet, max_delay);
-    // When the batch's first change was seen (for "time from first change to done").
-    std::chrono::steady_clock::time_point first_change{};
-    bool have_first = false;
-    for (std::uint64_t batch = 1; !StopSignals::Requested();) {
-      if (auto ok = (*source)->Wait(changes.Deadline(), changes); !ok) {
-        out_->Fatal(ok.error().message);
-        return kExitFailed;
-      }
-      const auto now = std::chrono::steady_clock::now();
-      if (!changes.Empty() && !have_first) {
-        first_change = now;
-        have_first = true;
-      }
-      if (StopSignals::Requested()) break;
-      if (!changes.Due(now)) continue;
-      const watcher::Changes taken = changes.Take();
-      if (taken.Empty()) {
-        have_first = false;
-        continue;
-      }
-      if (taken.rescan) out_->Note("rescanning " + resolved->sync.source.string() + ": " + taken.rescan_reason);
-      // The sitemap before the batch, rewritten only when a page changed: its own write then comes back as an
-      // event that changes no page, so it never starts an endless round of batches.
-      sitemap_files.clear();
-      if (sitemap_) {
-        auto files = sitemap_->Update(taken.paths, taken.rescan, *out_);
-        if (files) {
-          sitemap_files = std::move(*files);
-        } else {
-          out_->OnError("sitemap", files.error().message);
-        }
-      }
-      auto done = session.Batch(taken.paths, taken.rescan, quiet, *out_);
-      if (!done) {
-        // Transient (the folder mid-rebuild, a read error): try again with the next change, keeping these.
-        out_->OnError("", done.error().message);
-        for (const std::string& p : taken.paths) changes.Add(p, now);
-        if (taken.rescan) changes.AddRescan(taken.rescan_reason, now);
-        continue;
-      }
-      for (const std::string& p : done->deferred) changes.Add(p, std::chrono::steady_clock::now());
-      sync::SyncResult& r = done->result;
-      PublishSitemap(session, sitemap_files, r, false);
-      if (r.uploaded == 0 && r.deleted == 0 && r.failed == 0 && !OwesAny()) {
-        have_first = !changes.Empty();  // nothing to publish: no summary, no invalidation
-        first_change = std::chrono::steady_clock::now();
-        continue;
-      }
-      int batch_exit = kExitOk;
-      invalidated = InvalidateAfter(r, batch_exit);
-      out_->BatchSummary(batch++, r, invalidated, Elapsed(have_first ? first_change : now));
-      have_first = !changes.Empty();
-      first_change = std::chrono::steady_clock::now();
+    // From here the policy (when a batch goes, when a delete may happen, when failures are tried again) is the
+    // watcher's Scheduler; this only wires it to the publish step below.
+    watcher::SchedulerOptions policy;
+    policy.quiet = quiet;
+    policy.max_delay = max_delay;
+    policy.delete_delay = std::chrono::milliseconds(settings_.delete_delay_ms.value_or(2000));
+    if (settings_.poll_ms.value_or(0) > 0) {
+      policy = watcher::ForPolling(policy, std::chrono::milliseconds(*settings_.poll_ms));
+    }
+    std::uint64_t batch = 1;
+    const std::string source_name = resolved->sync.source.string();
+    BatchPublisher publisher(
+        [&](const watcher::PublishRequest& request) { return PublishBatch(session, request, batch, source_name); });
+    watcher::Scheduler scheduler(**source, publisher, watcher::SteadyTime(), policy, log);
+    watcher::PublishOutcome first;
+    first.failed.insert(initial->failed_keys.begin(), initial->failed_keys.end());
+    first.invalidation_failed = initial_exit != kExitOk;
+    scheduler.Seed(first);
+    if (auto ran = scheduler.Run([] { return StopSignals::Requested(); }); !ran) {
+      out_->Fatal(ran.error().message);
+      return kExitFailed;
     }
     out_->Note("stopped");
     return kExitOk;
+  }
+
+  // One watch batch: the sitemap, the session's batch, then the invalidation after it, and its summary.
+  watcher::PublishOutcome PublishBatch(sync::Session& session, const watcher::PublishRequest& request,
+                                       std::uint64_t& batch, const std::string& source_name) {
+    watcher::PublishOutcome outcome;
+    if (request.rescan) out_->Note("rescanning " + source_name + ": " + request.rescan_reason);
+    // The sitemap before the batch, rewritten only when a page changed: its own write then comes back as an
+    // event that changes no page, so it never starts an endless round of batches.
+    std::vector<std::string> sitemap_files;
+    if (sitemap_) {
+      auto files = sitemap_->Update(request.paths, request.rescan, *out_);
+      if (files) {
+        sitemap_files = std::move(*files);
+      } else {
+        out_->OnError("sitemap", files.error().message);
+      }
+    }
+    const sync::BatchDeletes deletes = request.deletes == watcher::DeleteMode::kWith   ? sync::BatchDeletes::kWith
+                                       : request.deletes == watcher::DeleteMode::kOnly ? sync::BatchDeletes::kOnly
+                                                                                       : sync::BatchDeletes::kHold;
+    auto done = session.Batch(request.paths, request.rescan, deletes, *out_);
+    if (!done) {
+      // Transient (the folder mid-rebuild, a read error): the scheduler tries the whole batch again.
+      out_->OnError("", done.error().message);
+      outcome.not_run = true;
+      return outcome;
+    }
+    outcome.held_deletes.insert(done->held_deletes.begin(), done->held_deletes.end());
+    sync::SyncResult& r = done->result;
+    PublishSitemap(session, sitemap_files, r, false);
+    outcome.failed.insert(r.failed_keys.begin(), r.failed_keys.end());
+    if (r.uploaded == 0 && r.deleted == 0 && r.failed == 0 && !OwesAny()) {
+      return outcome;  // nothing to publish: no summary, no invalidation
+    }
+    int batch_exit = kExitOk;
+    const std::uint64_t invalidated = InvalidateAfter(r, batch_exit);
+    outcome.invalidation_failed = batch_exit != kExitOk;
+    out_->BatchSummary(batch++, r, invalidated, Elapsed(request.since));
+    return outcome;
   }
 
   static double Elapsed(std::chrono::steady_clock::time_point since) {

@@ -1,8 +1,9 @@
 // A sync run: walk, list once, diff, then assets, HTML and deletes through the multi loop. The Session keeps the
 // listing for watch batches.
+#include <algorithm>
 #include <charconv>
-#include <future>
 #include <functional>
+#include <future>
 
 #include <fmt/format.h>
 
@@ -56,6 +57,36 @@ std::map<std::string, std::string> LocalEtags(std::span<const sitemap::LocalFile
   }
   return etags;
 }
+
+// What Session::seen_ keeps of a file: its path's hash, and its mtime and size folded together.
+std::pair<std::uint64_t, std::uint64_t> Fingerprint(const sitemap::LocalFile& f) {
+  return {std::hash<std::string>{}(f.rel_path), static_cast<std::uint64_t>(f.mtime_ns) * 31u ^ f.size};
+}
+
+// Forwards everything to the caller's reporter and keeps the keys of the errors (a refusal of the whole batch
+// has none). Every Reporter method must be forwarded here.
+class ErrorKeys final : public Reporter {
+ public:
+  explicit ErrorKeys(Reporter& inner) : inner_(inner) {}
+  void OnWarning(std::string_view message) override { inner_.OnWarning(message); }
+  void OnPlan(const Plan& plan, bool dry_run) override { inner_.OnPlan(plan, dry_run); }
+  void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned) override {
+    inner_.OnUploaded(rel_key, bytes, planned);
+  }
+  void OnDeleted(std::string_view rel_key, bool planned) override { inner_.OnDeleted(rel_key, planned); }
+  void OnError(std::string_view rel_key, std::string_view message) override {
+    if (!rel_key.empty()) keys.emplace(rel_key);
+    inner_.OnError(rel_key, message);
+  }
+  void OnProgress(std::uint64_t files_done, std::uint64_t bytes_done) override {
+    inner_.OnProgress(files_done, bytes_done);
+  }
+  void OnSkipped(std::string_view rel_key, std::string_view reason) override { inner_.OnSkipped(rel_key, reason); }
+  std::set<std::string> keys;
+
+ private:
+  Reporter& inner_;
+};
 
 // True when `rel` is one of `paths` or lies under one of them (as a folder).
 bool Selected(std::string_view rel, const std::set<std::string>& paths) {
@@ -132,9 +163,6 @@ void Session::Apply(std::vector<RemoteObject> upserts, std::vector<std::string> 
 }
 
 aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
-  started_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
   // The walk (a stat per file: over a second for 50,000 files) runs on its own thread while the loop lists the
   // bucket. It touches nothing shared: only its own result, read after the listing.
   auto walking = std::async(std::launch::async,
@@ -152,59 +180,95 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   if (options_.compare == Compare::kChecksum) local_etags = LocalEtags(site->files, remote_, options_, reporter);
   DiffOptions diff{dest.prefix, options_.compare, options_.delete_stale, &options_.filters, &local_etags,
                    site->incomplete_folders};
-  return Execute(Diff(site->files, remote_, diff), reporter, false);
+  ErrorKeys recorder(reporter);
+  auto result = Execute(Diff(site->files, remote_, diff), recorder, false);
+  Remember(site->files);
+  if (result) result->failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
+  return result;
 }
 
-aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool rescan,
-                                        std::chrono::milliseconds settle, Reporter& reporter) {
+void Session::Remember(std::span<const sitemap::LocalFile> files) {
+  if (files.empty()) return;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> fresh;
+  fresh.reserve(files.size());
+  for (const sitemap::LocalFile& f : files) fresh.push_back(Fingerprint(f));
+  std::sort(fresh.begin(), fresh.end());
+  // The fresh entries replace older ones of the same path.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> merged;
+  merged.reserve(seen_.size() + fresh.size());
+  auto old = seen_.begin();
+  auto add = fresh.begin();
+  while (old != seen_.end() || add != fresh.end()) {
+    if (add == fresh.end() || (old != seen_.end() && old->first < add->first)) {
+      merged.push_back(*old++);
+    } else {
+      const std::uint64_t path = add->first;
+      while (old != seen_.end() && old->first == path) ++old;
+      while (add != fresh.end() && add->first == path) merged.push_back(*add++);
+    }
+  }
+  seen_ = std::move(merged);
+}
+
+bool Session::Seen(const sitemap::LocalFile& file) const {
+  return std::binary_search(seen_.begin(), seen_.end(), Fingerprint(file));
+}
+
+aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool rescan, BatchDeletes deletes,
+                                        Reporter& reporter) {
   // Deciding on the files' state now, with the same filters and symlink rules as a sync: the whole tree for a
-  // rescan, else only the changed paths (a full walk of a 5,000-file site costs ~100 ms of stat calls).
+  // rescan, else only the changed paths (a full walk of a 5,000-file site costs ~100 ms of stat calls). A
+  // deletes-only batch looks at exactly the paths it was given: the failed uploads wait for a batch that uploads.
   std::set<std::string> wanted = paths;
-  wanted.insert(failed_.begin(), failed_.end());
+  if (deletes != BatchDeletes::kOnly) wanted.insert(failed_.begin(), failed_.end());
   const std::vector<std::string> wanted_list(wanted.begin(), wanted.end());
   auto site = rescan ? sitemap::Walk(options_.source, options_.filters)
                      : sitemap::WalkPaths(options_.source, wanted_list, options_.filters);
   if (!site) return std::unexpected(site.error());
   const std::string& prefix = options_.destination.prefix;
 
+  // No file is held back for its mtime: the watcher says when a file is complete (close_write, moved_to, quiet
+  // since), and a comparison with the clock would hold a file dated in the future (clock skew, `cp -p`, NFS)
+  // back forever.
   std::vector<sitemap::LocalFile> local;
   std::vector<RemoteObject> remote;
-  BatchResult out;
-  const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  const auto settle_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(settle).count();
-  std::set<std::string> deferred;
   for (sitemap::LocalFile& f : site->files) {
     if (!rescan && !Selected(f.rel_path, wanted)) continue;
-    if (now_ns - f.mtime_ns < settle_ns) {
-      // Still being written (modified within the quiet period): the next batch takes it whole.
-      deferred.insert(f.rel_path);
-      continue;
-    }
     local.push_back(std::move(f));
   }
   for (const RemoteObject& object : remote_) {
     const std::string_view rel = std::string_view(object.key).substr(prefix.size());
     if (!rescan && !Selected(rel, wanted)) continue;
-    if (deferred.contains(std::string(rel))) continue;
     remote.push_back(object);
   }
-  out.deferred.assign(deferred.begin(), deferred.end());
 
   // An event says these changed: compare content, not only size (a same-size edit must go up). A rescan (after
-  // an overflow, or a rebuilt root folder) compares content for every file written since the session started,
-  // and the rest as the user asked, like a fresh sync.
+  // an overflow, or a rebuilt root folder) compares content for every file that is new or changed (mtime or
+  // size) since a walk last saw it, and the rest as the user asked, like a fresh sync.
   std::vector<sitemap::LocalFile> to_hash;
   for (const sitemap::LocalFile& f : local) {
-    if (!rescan || options_.compare == Compare::kChecksum || f.mtime_ns >= started_ns_) to_hash.push_back(f);
+    if (!rescan || options_.compare == Compare::kChecksum || !Seen(f)) to_hash.push_back(f);
   }
   std::map<std::string, std::string> local_etags = LocalEtags(to_hash, remote, options_, reporter);
   DiffOptions diff{prefix, Compare::kChecksum, options_.delete_stale, &options_.filters, &local_etags,
                    site->incomplete_folders};
-  auto result = Execute(Diff(local, remote, diff), reporter, true);
+  Plan plan = Diff(local, remote, diff);
+  BatchResult out;
+  if (deletes == BatchDeletes::kHold) {
+    for (const std::string& key : plan.deletes) out.held_deletes.push_back(Rel(key, prefix));
+    plan.deletes.clear();
+  } else if (deletes == BatchDeletes::kOnly) {
+    // A file that exists again is left alone here; its own event makes the batch that uploads it.
+    plan.uploads.clear();
+    plan.upload_bytes = 0;
+    plan.first_html = 0;
+  }
+  ErrorKeys recorder(reporter);
+  auto result = Execute(plan, recorder, true);
   if (!result) return std::unexpected(result.error());
+  Remember(local);
   out.result = std::move(*result);
+  out.result.failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
   return out;
 }
 

@@ -394,7 +394,7 @@ TEST_F(SafetyTest, InWatchTheGuardHoldsBackTheBatchsDeletesAndTheNextBatchRetrie
   }
   Write("p0.html", "page 0 new");
   Write("p1.html", "page 1 new");
-  auto batch = session.Batch(paths, false, std::chrono::milliseconds(0), reporter);
+  auto batch = session.Batch(paths, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->result.uploaded, 2u) << "the uploads go";
   EXPECT_EQ(batch->result.deleted, 0u);
@@ -410,7 +410,7 @@ TEST_F(SafetyTest, InWatchTheGuardHoldsBackTheBatchsDeletesAndTheNextBatchRetrie
   // The rebuild finishes with 25 of the pages: the next batch (named only the pages written last) retries the
   // held-back deletes and removes the 5 that stayed gone.
   for (int i = 2; i < 25; ++i) Write(fmt::format("p{}.html", i), "page");
-  auto next = session.Batch({"p24.html"}, false, std::chrono::milliseconds(0), reporter);
+  auto next = session.Batch({"p24.html"}, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->result.skipped, 0u);
   EXPECT_EQ(Sorted(next->result.deleted_keys),
@@ -419,7 +419,7 @@ TEST_F(SafetyTest, InWatchTheGuardHoldsBackTheBatchsDeletesAndTheNextBatchRetrie
   EXPECT_EQ(s3.objects.size(), 25u);
   // And nothing is retried a third time.
   const int requests = static_cast<int>(s3.log.size());
-  auto quiet = session.Batch({}, false, std::chrono::milliseconds(0), reporter);
+  auto quiet = session.Batch({}, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(quiet.has_value());
   EXPECT_EQ(quiet->result.deleted + quiet->result.uploaded + quiet->result.skipped, 0u);
   EXPECT_EQ(static_cast<int>(s3.log.size()), requests);
@@ -451,7 +451,7 @@ TEST_F(SafetyTest, InWatchTheMaxDeletesRefusalNeverAdvisesRaisingTheLimit) {
   Session session(options, endpoint_, s3);
   ASSERT_TRUE(session.Initial(reporter).has_value());
   for (int i = 0; i < 3; ++i) fs::remove(root_ / fmt::format("x{}.html", i));
-  auto batch = session.Batch({"x0.html", "x1.html", "x2.html"}, false, std::chrono::milliseconds(0), reporter);
+  auto batch = session.Batch({"x0.html", "x1.html", "x2.html"}, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->result.deleted, 0u);
   ASSERT_EQ(reporter.errors.size(), 1u);
@@ -525,14 +525,14 @@ TEST_F(SafetyTest, InWatchAHeldBackPageGoesUpWithTheNextBatch) {
   Write("a.css", "a changed");
   Write("index.html", "<p>i changed</p>");
   s3.put_faults["site/a.css"] = Fault::kFail;
-  auto batch = session.Batch({"a.css", "index.html"}, false, std::chrono::milliseconds(0), reporter);
+  auto batch = session.Batch({"a.css", "index.html"}, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->result.skipped_keys, std::vector<std::string>{"index.html"});
   EXPECT_EQ(s3.objects.at("site/index.html").first, 8u) << "the old page stays";
   s3.put_faults.clear();
   // The next batch is about another file; the failed asset and the held-back page go with it.
   Write("c.css", "c");
-  auto next = session.Batch({"c.css"}, false, std::chrono::milliseconds(0), reporter);
+  auto next = session.Batch({"c.css"}, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(Sorted(next->result.uploaded_keys), (std::vector<std::string>{"a.css", "c.css", "index.html"}));
   EXPECT_EQ(next->result.skipped, 0u);

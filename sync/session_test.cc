@@ -141,11 +141,13 @@ class SessionTest : public ::testing::Test {
   }
 
   std::map<std::string, std::pair<std::uint64_t, std::string>> FreshSync(
-      std::map<std::string, std::pair<std::uint64_t, std::string>> start) {
+      std::map<std::string, std::pair<std::uint64_t, std::string>> start, Compare compare = Compare::kSize) {
     FakeS3 fresh;
     fresh.objects = std::move(start);
     NullReporter reporter;
-    auto r = RunSync(Options(), {"http://fake", true, "us-east-1"}, fresh, reporter);
+    SyncOptions options = Options();
+    options.compare = compare;
+    auto r = RunSync(options, {"http://fake", true, "us-east-1"}, fresh, reporter);
     EXPECT_TRUE(r.has_value());
     return fresh.objects;
   }
@@ -164,20 +166,20 @@ TEST_F(SessionTest, BatchUploadsOnlyTheChangedFileWithoutListing) {
   EXPECT_EQ(s3.calls["PUT"], 20);
 
   Write("p3/index.html", "page X");  // same size as "page 3": only the content tells
-  auto batch = session.Batch({"p3/index.html"}, false, std::chrono::milliseconds(200), reporter);
+  auto batch = session.Batch({"p3/index.html"}, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->result.uploaded_keys, std::vector<std::string>{"p3/index.html"});
   EXPECT_EQ(s3.calls["GET list"], 1) << "no listing per batch";
   EXPECT_EQ(s3.calls["PUT"], 21);
 
   // Unchanged content named by an event: nothing goes up.
-  auto again = session.Batch({"p3/index.html", "p4/index.html"}, false, std::chrono::milliseconds(200), reporter);
+  auto again = session.Batch({"p3/index.html", "p4/index.html"}, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->result.uploaded, 0u);
   EXPECT_EQ(s3.calls["PUT"], 21);
 }
 
-TEST_F(SessionTest, DeletedFolderIsDeletedAndGrowingFileDeferred) {
+TEST_F(SessionTest, DeletedFolderIsDeletedAndAFileDatedAheadIsPublished) {
   Write("a/1.html", "1");
   Write("a/2.html", "2");
   Write("b.css", "b");
@@ -186,15 +188,65 @@ TEST_F(SessionTest, DeletedFolderIsDeletedAndGrowingFileDeferred) {
   Session session(Options(), endpoint_, s3);
   ASSERT_TRUE(session.Initial(reporter).has_value());
   fs::remove_all(root_ / "a");
-  {
-    std::ofstream(root_ / "b.css") << "still being written";  // mtime: now
-  }
-  auto batch = session.Batch({"a", "b.css"}, false, std::chrono::milliseconds(2000), reporter);
+  std::ofstream(root_ / "b.css") << "written by a machine whose clock is an hour ahead";
+  fs::last_write_time(root_ / "b.css", fs::file_time_type::clock::now() + std::chrono::hours(1));
+  auto batch = session.Batch({"a", "b.css"}, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->result.deleted, 2u);
-  EXPECT_EQ(batch->deferred, std::vector<std::string>{"b.css"});
+  EXPECT_EQ(batch->result.uploaded_keys, std::vector<std::string>{"b.css"}) << "a future mtime is no reason to wait";
   EXPECT_EQ(s3.objects.count("site/a/1.html"), 0u);
-  EXPECT_EQ(s3.objects.at("site/b.css").first, 1u) << "the growing file waits for the next batch";
+  EXPECT_EQ(s3.objects.at("site/b.css").first, 49u);
+  EXPECT_TRUE(batch->result.failed_keys.empty());
+}
+
+TEST_F(SessionTest, HeldDeletesComeBackAndGoAloneOnlyForFilesStillGone) {
+  Write("a.html", "a");
+  Write("b.html", "b");
+  Write("c.css", "c");
+  FakeS3 s3;
+  NullReporter reporter;
+  Session session(Options(), endpoint_, s3);
+  ASSERT_TRUE(session.Initial(reporter).has_value());
+  // A rebuild: everything removed, c.css written again (changed), a.html and b.html not yet.
+  fs::remove(root_ / "a.html");
+  fs::remove(root_ / "b.html");
+  Write("c.css", "c2");
+  auto hold = session.Batch({"a.html", "b.html", "c.css"}, false, BatchDeletes::kHold, reporter);
+  ASSERT_TRUE(hold.has_value());
+  EXPECT_EQ(hold->result.uploaded_keys, std::vector<std::string>{"c.css"});
+  EXPECT_EQ(hold->result.deleted, 0u);
+  EXPECT_EQ(hold->held_deletes, (std::vector<std::string>{"a.html", "b.html"}));
+  EXPECT_EQ(s3.calls["POST delete"], 0);
+  EXPECT_EQ(s3.objects.size(), 3u);
+  // a.html comes back (with new content) before the window ends; b.html does not.
+  Write("a.html", "a, rebuilt");
+  auto only = session.Batch({"a.html", "b.html"}, false, BatchDeletes::kOnly, reporter);
+  ASSERT_TRUE(only.has_value());
+  EXPECT_EQ(only->result.deleted_keys, std::vector<std::string>{"b.html"});
+  EXPECT_EQ(only->result.uploaded, 0u) << "a deletes-only batch uploads nothing; a.html's own event does";
+  EXPECT_EQ(s3.objects.count("site/a.html"), 1u);
+  EXPECT_EQ(s3.objects.count("site/b.html"), 0u);
+  auto up = session.Batch({"a.html"}, false, BatchDeletes::kHold, reporter);
+  ASSERT_TRUE(up.has_value());
+  EXPECT_EQ(up->result.uploaded_keys, std::vector<std::string>{"a.html"});
+  EXPECT_EQ(s3.objects.at("site/a.html").first, 10u);
+}
+
+TEST_F(SessionTest, RescanComparesContentOfFilesWhoseMtimeChangedEvenToAnOlderOne) {
+  Write("a.css", "aaaa");
+  Write("b.css", "bbbb");
+  FakeS3 s3;
+  NullReporter reporter;
+  Session session(Options(), endpoint_, s3);
+  ASSERT_TRUE(session.Initial(reporter).has_value());
+  // `cp -p` of an older build: same size, other content, an mtime from last year.
+  std::ofstream(root_ / "a.css") << "AAAA";
+  fs::last_write_time(root_ / "a.css", fs::file_time_type::clock::now() - std::chrono::hours(24 * 365));
+  const int puts = s3.calls["PUT"];
+  auto batch = session.Batch({}, true, BatchDeletes::kHold, reporter);
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->result.uploaded_keys, std::vector<std::string>{"a.css"});
+  EXPECT_EQ(s3.calls["PUT"], puts + 1) << "b.css, unchanged since the walk, is not uploaded again";
 }
 
 TEST_F(SessionTest, OverflowRescanThroughTheWatchersFakeEqualsAFreshSync) {
@@ -224,9 +276,11 @@ TEST_F(SessionTest, OverflowRescanThroughTheWatchersFakeEqualsAFreshSync) {
     ASSERT_TRUE(source.Wait(std::nullopt, coalescer).has_value());
     const watcher::Changes changes = coalescer.Take();
     ASSERT_TRUE(changes.rescan);
-    auto batch = session.Batch(changes.paths, changes.rescan, std::chrono::milliseconds(200), reporter);
+    auto batch = session.Batch(changes.paths, changes.rescan, BatchDeletes::kWith, reporter);
     ASSERT_TRUE(batch.has_value());
-    EXPECT_EQ(s3.objects, FreshSync(before)) << "round " << round;
+    // A rescan compares the content of every file whose mtime or size changed since the walk (the edits here
+    // are same-size ones too), so it ends where a fresh sync comparing content ends.
+    EXPECT_EQ(s3.objects, FreshSync(before, Compare::kChecksum)) << "round " << round;
     // And the session's idea of the bucket matches the bucket.
     std::map<std::string, std::pair<std::uint64_t, std::string>> believed;
     for (const RemoteObject& o : session.Remote()) believed[o.key] = {o.size, o.etag};
@@ -245,7 +299,7 @@ TEST_F(SessionTest, BatchDeletesBeyondTheGuardAreRefusedButUploadsGo) {
   for (int i = 0; i < 4; ++i) fs::remove(root_ / fmt::format("x{}.html", i));
   Write("new.css", "n");
   auto batch = session.Batch({"x0.html", "x1.html", "x2.html", "x3.html", "new.css"}, false,
-                             std::chrono::milliseconds(200), reporter);
+                             BatchDeletes::kWith, reporter);
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->result.deleted, 0u);
   EXPECT_EQ(batch->result.uploaded, 1u);

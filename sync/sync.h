@@ -153,6 +153,9 @@ struct SyncResult {
   /// deletes that failed, whose outcome may be unknown (an answer lost after S3 committed the change). The CDN
   /// journal keeps these owed until CloudFront accepts them. Not in a dry run.
   std::vector<std::string> attempted_keys;
+  /// Relative to the prefix, sorted: the uploads and deletes that failed after their retries (filled by
+  /// Session, for the watch loop's retry timer; a refusal of the whole run names no key).
+  std::vector<std::string> failed_keys;
 };
 
 /// A remote delete count at or below this never trips the fraction guard (a small site's few removals).
@@ -189,11 +192,18 @@ enum class RefusalContext {
 [[nodiscard]] aws::Result<SyncResult> RunSync(const SyncOptions& options, const S3Endpoint& endpoint,
                                               aws::HttpClient& client, Reporter& reporter);
 
+/// What a watch batch may do about remote objects whose local file is gone.
+enum class BatchDeletes {
+  kWith,  ///< Uploads and deletes, as a sync would.
+  kHold,  ///< Uploads only; the keys that would be deleted are returned in BatchResult::held_deletes.
+  kOnly,  ///< Deletes only (no upload), each decided by this batch's own stat: a file that is back is kept.
+};
+
 /// What one watch batch did.
 struct BatchResult {
   SyncResult result;
-  /// Paths (relative to SOURCE) left for the next batch: files still being written at flush time.
-  std::vector<std::string> deferred;
+  /// Keys (relative to the prefix) whose delete was held back (BatchDeletes::kHold), sorted.
+  std::vector<std::string> held_deletes;
 };
 
 struct ChecksumChoice;  // sync/s3_client.h
@@ -208,12 +218,15 @@ class Session {
   [[nodiscard]] aws::Result<SyncResult> Initial(Reporter& reporter);
 
   /// One batch. With `rescan`, everything is walked and diffed (as a fresh sync would, against the listing in
-  /// memory, but comparing content for files written since the initial sync); otherwise only `paths` (files or folders, relative to SOURCE) and the files whose upload failed
-  /// in an earlier batch, compared by content (MD5 against the ETag) since an event says they changed. A file
-  /// modified less than `settle` ago is still being written: it is deferred. Deletes (with delete_stale) beyond
-  /// max_deletes are refused for the batch (reported as an error); the uploads still go.
+  /// memory, but comparing content for files whose mtime or size changed since the walk that last saw them);
+  /// otherwise only `paths` (files or folders, relative to SOURCE) and the files whose upload failed in an
+  /// earlier batch, compared by content (MD5 against the ETag) since an event says they changed. Whether a file
+  /// is complete is the watcher's call (close_write, moved_to, quiet since): its mtime is not compared with the
+  /// clock, so a file dated in the future is published like any other. `deletes` says whether deletes (with
+  /// delete_stale) go, are held back and returned, or go alone (BatchDeletes::kOnly does not add the failed
+  /// uploads). Deletes beyond max_deletes are refused for the batch (reported as an error); the uploads still go.
   [[nodiscard]] aws::Result<BatchResult> Batch(const std::set<std::string>& paths, bool rescan,
-                                               std::chrono::milliseconds settle, Reporter& reporter);
+                                               BatchDeletes deletes, Reporter& reporter);
 
   /// Objects under the prefix as this session believes them to be (for tests).
   [[nodiscard]] std::vector<RemoteObject> Remote() const;
@@ -236,7 +249,12 @@ class Session {
   std::set<std::string> failed_;
   /// The PutObject checksum for this session (CRC-32 until the server refuses it); see sync/s3_client.h.
   std::shared_ptr<ChecksumChoice> checksum_;
-  std::int64_t started_ns_ = 0;                 ///< When the initial sync walked SOURCE (wall clock, ns).
+  /// (hash of rel path, mtime_ns ^ size) of every file the last walk that reached it saw, sorted: a rescan
+  /// compares content for the files not found here (new, or changed since), size alone for the rest. 16 bytes a
+  /// file; a hash collision only costs that file's content comparison. No wall clock involved.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> seen_;
+  void Remember(std::span<const sitemap::LocalFile> files);
+  bool Seen(const sitemap::LocalFile& file) const;
 };
 
 /// Lists every object under `prefix` with ListObjectsV2 (encoding-type=url): page by page up to 8 pages (the

@@ -10,6 +10,7 @@ Coalescer::Coalescer(std::chrono::milliseconds quiet, std::chrono::milliseconds 
     : quiet_(quiet), max_delay_(max_delay) {}
 
 void Coalescer::Touch(Clock::time_point now) {
+  last_seen_ = last_seen_ ? std::max(*last_seen_, now) : now;
   // min/max rather than "first call wins": callers may pass times that are not monotonic (e.g. a time taken
   // before a long scan and one taken after); the batch spans the earliest to the latest activity either way.
   if (!active_) {

@@ -61,6 +61,18 @@ TEST(Coalescer, MaxDelayCapsAContinuousStream) {
   EXPECT_FALSE(c.Deadline());
 }
 
+TEST(Coalescer, LastActivityOutlivesTake) {
+  Coalescer c(milliseconds(100), milliseconds(1000));
+  EXPECT_FALSE(c.LastActivity());
+  c.Add("a", At(50));
+  c.Touch(At(20));  // not monotonic: the latest wins
+  EXPECT_EQ(c.LastActivity(), At(50));
+  (void)c.Take();
+  EXPECT_EQ(c.LastActivity(), At(50)) << "the delete window counts from it after the batch went";
+  c.AddRescan("overflow", At(400));
+  EXPECT_EQ(c.LastActivity(), At(400));
+}
+
 TEST(Coalescer, MaxDelayShorterThanQuiet) {
   Coalescer c(milliseconds(500), milliseconds(200));
   c.Add("a", At(0));
