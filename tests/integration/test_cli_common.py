@@ -170,7 +170,8 @@ class CommonCase(unittest.TestCase):
             "_site/index.html": "<p>home</p>",
             "_site/sitesync.yaml": config,                                   # Jekyll's copy
             "_site/blog/sitesync.yaml": "title: a page's own data file\n",  # not the config: published
-            "_site/state/sitesync/E1.json": "{}",                             # the journal's folder
+            "_site/state/sitesync/E1.json":                                   # the journal's folder
+                '{"version": 1, "distribution": "E1", "caller_reference": "", "paths": []}',
         })
         os.link(os.path.join(project, "sitesync.yaml"), os.path.join(project, "_site", "deploy.yaml"))
         return project, os.path.join(project, "_site")

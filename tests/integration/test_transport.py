@@ -243,7 +243,10 @@ class SymlinkSwapTest(SyncCase):
         secret = os.path.join(secret_dir, "credentials")
         with open(secret, "wb") as f:
             f.write(SECRET + os.urandom(100 * 1024))  # large enough for the streamed-body path too
-        src = self.site({"index.html": "<p>home</p>", "about.html": "<p>about</p>", "app.js": b"x" * (100 * 1024)})
+        # Two assets are swapped (a small in-memory body and a streamed one); the pages wait for the assets, so a
+        # failed asset holds them back (point 4) and the untouched asset still goes up.
+        src = self.site({"index.html": "<p>home</p>", "about.html": "<p>about</p>", "note.txt": "note",
+                         "style.css": "b{}", "app.js": b"x" * (100 * 1024)})
         relay = Relay(upstream_port(self.proxy), hold_listing=True)
         self.addCleanup(relay.stop)
 
@@ -254,7 +257,7 @@ class SymlinkSwapTest(SyncCase):
         try:
             self.assertTrue(relay.listing_seen.wait(timeout=30), "sitesync never listed the bucket")
             time.sleep(0.5)  # the walk runs beside the listing; a few files take microseconds
-            for name in ("index.html", "app.js"):  # an in-memory body and a streamed one
+            for name in ("note.txt", "app.js"):  # an in-memory body and a streamed one
                 path = os.path.join(src, name)
                 os.rename(path, path + ".old")
                 os.symlink(secret, path)
@@ -265,16 +268,19 @@ class SymlinkSwapTest(SyncCase):
         self.assertExit(res, 1)
         events = harness.parse_json_lines(res.stdout)
         errors = {e["key"]: e["message"] for e in events_of(events, "error")}
-        self.assertEqual(set(errors), {"index.html", "app.js"}, res.describe())
+        self.assertEqual(set(errors), {"note.txt", "app.js"}, res.describe())
         for key, message in errors.items():
             self.assertIn(f"'{key}' now leads outside SOURCE", message)
         self.assertEqual(harness.summary_of(events)["failed"], 2)
         remote = self.remote()
-        self.assertNotIn("index.html", remote)
+        self.assertNotIn("note.txt", remote)
         self.assertNotIn("app.js", remote)
         for key in remote:
             self.assertNotIn(SECRET, harness.get_bytes(self.s3, self.bucket, key), key)
-        self.assertIn("about.html", remote, "the other files still went up")
+        self.assertIn("style.css", remote, "the other asset still went up")
+        skipped = {e["key"] for e in events_of(events, "skip")}
+        self.assertEqual(skipped, {"index.html", "about.html"}, "pages wait for their assets")
+        self.assertNotIn("index.html", remote)
 
 
 @needs_sitesync
