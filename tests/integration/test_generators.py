@@ -1,0 +1,175 @@
+"""`sitesync watch --delete` next to a REAL site generator's clean rebuild (issue 12, point 2, the shape users
+produce): `rm -rf _site && eleventy`, which empties the output folder and writes it again over a second or more
+(Eleventy 2 writes pages, passthrough CSS and images in its own order). Against moto_server with SigV4 on, behind
+the FaultProxy that records the DeleteObjects bodies; the bucket and the invalidations are read with boto3.
+
+What must hold after each rebuild: no DeleteObjects names a key that exists at the end (no page, CSS file or image
+goes missing while the generator runs), the bucket equals the folder, only the keys whose bytes changed or that
+are really gone are invalidated (a rebuild that writes the same bytes again invalidates nothing), and every
+changed URL is invalidated.
+
+Eleventy comes from npm (tests/generators/package-lock.json, installed by scripts/test with `npm ci`); the test
+is skipped, saying why, where it is not installed. SITESYNC_ELEVENTY=/path/to/eleventy overrides.
+
+    SITESYNC_BIN=$PWD/build/cli/sitesync python3 -m unittest -v tests/integration/test_generators.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from test_watch import WatchCase, expected_paths, keys_of, needs_watch  # noqa: E402
+from test_watch_rebuild import deleted_keys  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def eleventy_bin() -> str | None:
+    given = os.environ.get("SITESYNC_ELEVENTY")
+    if given:
+        return given if os.access(given, os.X_OK) else None
+    path = os.path.join(ROOT, "tests", "generators", "node_modules", ".bin", "eleventy")
+    return path if os.access(path, os.X_OK) else None
+
+
+ELEVENTY = eleventy_bin()
+needs_eleventy = unittest.skipUnless(
+    ELEVENTY and shutil.which("node"),
+    "Eleventy is not installed: run `npm ci --prefix tests/generators` (scripts/test does), or set SITESYNC_ELEVENTY")
+
+LAYOUT = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{{ title }}</title>
+<link rel="stylesheet" href="/css/site.css"></head>
+<body><nav><a href="/">home</a></nav><img src="/img/logo.png" alt="logo">
+<main>{{ content }}</main></body></html>
+"""
+
+
+def write_text(path: str, text: str | bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(text.encode() if isinstance(text, str) else text)
+
+
+def make_project(root: str, posts: dict[str, str]) -> None:
+    """An Eleventy project: a layout, an index listing the posts, one markdown file per post, passthrough CSS and
+    images (eleventy.config.js copies them)."""
+    write_text(os.path.join(root, ".eleventy.js"), """module.exports = function (cfg) {
+  cfg.addPassthroughCopy({ "src/css": "css", "src/img": "img" });
+  return { dir: { input: "src", output: "_site", includes: "_includes" } };
+};
+""")
+    write_text(os.path.join(root, "src", "_includes", "base.njk"), LAYOUT)
+    write_text(os.path.join(root, "src", "index.njk"), """---
+layout: base.njk
+title: Home
+---
+<ul>{% for post in collections.post %}<li><a href="{{ post.url }}">{{ post.data.title }}</a></li>{% endfor %}</ul>
+""")
+    write_text(os.path.join(root, "src", "css", "site.css"), "body{font-family:sans-serif}\n" * 40)
+    write_text(os.path.join(root, "src", "css", "print.css"), "@media print{nav{display:none}}\n")
+    for n in range(6):
+        write_text(os.path.join(root, "src", "img", f"photo{n}.png"), bytes([n]) * (20_000 + n))
+    write_text(os.path.join(root, "src", "img", "logo.png"), b"\x89PNG" + b"L" * 3000)
+    set_posts(root, posts)
+
+
+def set_posts(root: str, posts: dict[str, str]) -> None:
+    folder = os.path.join(root, "src", "posts")
+    shutil.rmtree(folder, ignore_errors=True)
+    for slug, body in posts.items():
+        write_text(os.path.join(folder, f"{slug}.md"),
+                   f"---\nlayout: base.njk\ntitle: {slug}\ntags: post\n---\n{body}\n")
+
+
+def build(root: str) -> float:
+    """`rm -rf _site && eleventy`, as the issue's users run it; returns the seconds the build took."""
+    shutil.rmtree(os.path.join(root, "_site"), ignore_errors=True)
+    started = time.monotonic()
+    res = subprocess.run([ELEVENTY, "--quiet"], cwd=root, capture_output=True, text=True, timeout=120)
+    if res.returncode != 0:
+        raise AssertionError(f"eleventy failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return time.monotonic() - started
+
+
+def folder_bytes(site: str) -> dict[str, bytes]:
+    out = {}
+    for dirpath, _dirs, files in os.walk(site):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, site).replace(os.sep, "/")] = f.read()
+    return out
+
+
+@needs_watch
+@needs_eleventy
+class EleventyRebuildTest(WatchCase):
+    def test_rm_rf_and_eleventy_rebuild_deletes_and_invalidates_only_what_changed(self):
+        project = os.path.join(self.tmp, "project")
+        posts = {f"post-{n:02d}": f"Post number {n}.\n\n" + ("Some words. " * (n + 5)) for n in range(40)}
+        make_project(project, posts)
+        build(project)
+        site = os.path.join(project, "_site")
+        self.start_watch(site, "--delete")
+        self.proxy.record_bodies = True
+
+        # Rebuild 1: one post edited, one removed, one added (the index page lists the posts: it changes too).
+        before = folder_bytes(site)
+        posts2 = dict(posts)
+        posts2["post-03"] = "Rewritten completely."
+        del posts2["post-07"]
+        posts2["post-new"] = "A brand new post."
+        set_posts(project, posts2)
+        self.check_rebuild(project, before, "rebuild 1 (an edit, a removal, an addition)")
+
+        # Rebuild 2: nothing changed in the sources: the same bytes come back, nothing may be deleted or invalidated.
+        before = folder_bytes(site)
+        self.check_rebuild(project, before, "rebuild 2 (same sources)")
+
+    def check_rebuild(self, project: str, before: dict[str, bytes], what: str) -> None:
+        w = self.watcher
+        site = os.path.join(project, "_site")
+        self.proxy.reset_counts()
+        mark = w.mark()
+        invs_before = len(self.invs())
+        seconds = build(project)
+        after = folder_bytes(site)
+        gone = sorted(set(before) - set(after))
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        # The deletes wait for watch.delete_delay_ms (2 s) of quiet; then the bucket must equal the folder.
+        harness.wait_until(lambda: sorted(self.remote()) == sorted(after), timeout=60, interval=0.3,
+                           what=f"{what}: the bucket to equal the folder")
+        w.settle(quiet=1.5, min_wait=2.5)
+        self.assertAlive()
+        deletes = deleted_keys(self.proxy.recorded)
+        self.assertEqual(sorted(k for k in deletes if k in after), [],
+                         f"{what}: a DeleteObjects named keys that exist at the end (build took {seconds:.1f} s)")
+        self.assertEqual(sorted(set(deletes)), gone, what)
+        self.assertEqual(sorted(keys_of(w.since(mark), "delete")), gone, what)
+        remote = self.remote()
+        for k, data in after.items():
+            self.assertEqual(remote[k][0], len(data), f"{what}: {k}")
+            if before.get(k) != data:
+                self.assertEqual(self.get(k), data, f"{what}: {k}")
+        uploaded = sorted(keys_of(w.since(mark), "upload"))
+        self.assertEqual(sorted(set(uploaded)), sorted(k for k in after if before.get(k) != after[k]),
+                         f"{what}: only the files whose bytes changed go up")
+        invs = self.invs()[invs_before:]
+        self.assertCovered(invs, expected_paths(changed), what)
+        submitted = sorted({p for inv in invs for p in inv["Paths"]})
+        self.assertEqual(submitted, sorted(expected_paths(changed)),
+                         f"{what}: exactly the changed URLs are invalidated (no page the rebuild wrote again)")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
