@@ -1,6 +1,8 @@
 """`sitesync watch --delete` next to a REAL site generator's clean rebuild (issue 12, point 2, the shape users
-produce): `rm -rf _site && eleventy`, which empties the output folder and writes it again over a second or more
-(Eleventy 2 writes pages, passthrough CSS and images in its own order). Against moto_server with SigV4 on, behind
+produce): `rm -rf _site && eleventy`, which empties the output folder and writes it again over a few seconds
+(Eleventy 2 writes pages, passthrough CSS and images in its own order; a per-post render step of 80 ms stands for
+the image processing or remote data that make real builds slow). Before issue 12's fix this test failed as the
+issue reports: the first batch after the root came back deleted (and invalidated) every page not yet rewritten. Against moto_server with SigV4 on, behind
 the FaultProxy that records the DeleteObjects bodies; the bucket and the invalidations are read with boto3.
 
 What must hold after each rebuild: no DeleteObjects names a key that exists at the end (no page, CSS file or image
@@ -29,6 +31,7 @@ import harness  # noqa: E402
 from test_watch import WatchCase, expected_paths, keys_of, needs_watch  # noqa: E402
 from test_watch_rebuild import deleted_keys  # noqa: E402
 
+WORK_MS = 80  # per post, see make_project
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -50,7 +53,7 @@ LAYOUT = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{{ title }}</title>
 <link rel="stylesheet" href="/css/site.css"></head>
 <body><nav><a href="/">home</a></nav><img src="/img/logo.png" alt="logo">
-<main>{{ content }}</main></body></html>
+<main>{{ content | safe }}</main></body></html>
 """
 
 
@@ -63,8 +66,12 @@ def write_text(path: str, text: str | bytes) -> None:
 def make_project(root: str, posts: dict[str, str]) -> None:
     """An Eleventy project: a layout, an index listing the posts, one markdown file per post, passthrough CSS and
     images (eleventy.config.js copies them)."""
+    # `work` stands for what makes real builds take seconds (eleventy-img resizing photos, remote data, a slow
+    # markdown plugin): each post waits a little while it renders, so the rebuild spreads its writes over a few
+    # seconds, with pauses, as the issue's Eleventy site did (its pages were gone for up to 4 s).
     write_text(os.path.join(root, ".eleventy.js"), """module.exports = function (cfg) {
   cfg.addPassthroughCopy({ "src/css": "css", "src/img": "img" });
+  cfg.addAsyncShortcode("work", (ms) => new Promise((done) => setTimeout(() => done(""), ms)));
   return { dir: { input: "src", output: "_site", includes: "_includes" } };
 };
 """)
@@ -88,7 +95,7 @@ def set_posts(root: str, posts: dict[str, str]) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     for slug, body in posts.items():
         write_text(os.path.join(folder, f"{slug}.md"),
-                   f"---\nlayout: base.njk\ntitle: {slug}\ntags: post\n---\n{body}\n")
+                   f"---\nlayout: base.njk\ntitle: {slug}\ntags: post\n---\n{{% work {WORK_MS} %}}{body}\n")
 
 
 def build(root: str) -> float:
