@@ -12,6 +12,7 @@ SITESYNC_PACKAGES=(
   awscli
   nodejs time  # bench/scale.py --check (ctest bench.scale_memory)
   man-db groff-base zsh  # the man page renders without warnings; the zsh completion is tried in a real zsh
+  jekyll  # a real generator's rebuild under watch (tests/integration/test_generators.py; Eleventy comes from npm)
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
