@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "sync/fake_s3_test.h"
 #include "sync/s3_client.h"
 #include "sync/sync.h"
 
@@ -14,198 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// How the fake answers one request.
-enum class Fault {
-  kNone,
-  kFail,        ///< Refused after the client's retries (503 SlowDown); nothing stored.
-  kLost,        ///< Done, then the answer lost on every retry (kNetwork, no HTTP status).
-  kLostRetry,   ///< Complete only: done, the answer lost, and the client's retry answered NoSuchUpload.
-  kError200,    ///< Complete only: 200 with an <Error> body; nothing done.
-  kWrongSize,   ///< HEAD only: the object there is of another size.
-};
-
-// Enough of S3 for a sync: ListObjectsV2 (one page), PutObject, multipart, HEAD, DeleteObjects. Records every
-// request in order ("PUT site/a.css", "DELETE site/x" per key of a DeleteObjects, "COMPLETE site/big.bin", ...).
-class FaultyS3 final : public aws::HttpClient {
- public:
-  std::map<std::string, std::pair<std::uint64_t, std::string>> objects;  // key -> (size, etag)
-  std::vector<std::string> log;
-  std::map<std::string, Fault> put_faults;       // by key
-  std::vector<Fault> complete_faults;            // one per Complete request, in order; then kNone
-  Fault head_fault = Fault::kNone;
-  Fault delete_fault = Fault::kNone;
-
-  void Submit(aws::HttpRequest request, Callback done) override { queue_.emplace_back(std::move(request), std::move(done)); }
-  void Run() override {
-    while (!queue_.empty()) {
-      auto [r, done] = std::move(queue_.front());
-      queue_.erase(queue_.begin());
-      if (r.prepare) {
-        if (auto ok = r.prepare(r); !ok) {
-          done(std::unexpected(ok.error()));
-          continue;
-        }
-      }
-      done(Handle(r));
-    }
-  }
-  aws::ClientStats Stats() const override { return {}; }
-
-  int Count(std::string_view prefix) const {
-    return static_cast<int>(std::count_if(log.begin(), log.end(), [&](const std::string& l) { return l.starts_with(prefix); }));
-  }
-
- private:
-  static aws::Result<aws::HttpResponse> Lost(const aws::HttpRequest& r) {
-    return std::unexpected(aws::Error{aws::ErrorCode::kNetwork,
-                                      r.what + ": Connection closed (gave up after 5 attempts)", true, 0, {}});
-  }
-  static aws::Result<aws::HttpResponse> Failed(const aws::HttpRequest& r) {
-    return std::unexpected(aws::Error{aws::ErrorCode::kHttp, r.what + ": 503 SlowDown (gave up after 5 attempts)",
-                                      true, 503, "SlowDown"});
-  }
-  static std::string Query(const aws::HttpRequest& r, std::string_view name) {
-    for (const auto& [k, v] : r.query) {
-      if (k == name) return v;
-    }
-    return "\x01";  // absent
-  }
-  static std::string Body(const aws::HttpRequest& r) {
-    if (r.body.kind != aws::Body::Kind::kFile) return r.body.bytes;
-    std::ifstream in(r.body.file_path, std::ios::binary);
-    std::string all(std::istreambuf_iterator<char>(in), {});
-    return all.substr(static_cast<std::size_t>(r.body.offset), static_cast<std::size_t>(r.body.length));
-  }
-  static std::string Md5Hex(std::string_view data) {
-    aws::Md5 md5;
-    md5.Update(data.data(), data.size());
-    return aws::HexEncode(md5.Final());
-  }
-
-  aws::Result<aws::HttpResponse> Handle(const aws::HttpRequest& r) {
-    const std::string bucket_path = "/bucket";
-    const std::string key = r.path.size() > bucket_path.size() ? r.path.substr(bucket_path.size() + 1) : "";
-    aws::HttpResponse res;
-    res.status = 200;
-    if (r.method == "GET" && key.empty()) {
-      log.push_back("LIST");
-      std::string prefix;
-      for (const auto& [k, v] : r.query) {
-        if (k == "prefix") prefix = v;
-      }
-      res.body = "<ListBucketResult><IsTruncated>false</IsTruncated>";
-      for (const auto& [k, o] : objects) {
-        if (!k.starts_with(prefix)) continue;
-        res.body += fmt::format("<Contents><Key>{}</Key><Size>{}</Size><ETag>\"{}\"</ETag></Contents>", k, o.first,
-                                o.second);
-      }
-      res.body += "</ListBucketResult>";
-      return res;
-    }
-    if (r.method == "PUT" && Query(r, "partNumber") != "\x01") {
-      const std::string body = Body(r);
-      log.push_back("PART " + key);
-      parts_[std::stoul(Query(r, "partNumber"))] = body;
-      res.headers.emplace_back("etag", "\"" + Md5Hex(body) + "\"");
-      return res;
-    }
-    if (r.method == "PUT") {
-      log.push_back("PUT " + key);
-      const Fault fault = put_faults.contains(key) ? put_faults.at(key) : Fault::kNone;
-      if (fault == Fault::kFail) return Failed(r);
-      const std::string body = Body(r);
-      const std::string etag = Md5Hex(body);
-      objects[key] = {body.size(), etag};
-      if (fault == Fault::kLost) return Lost(r);
-      res.headers.emplace_back("etag", "\"" + etag + "\"");
-      return res;
-    }
-    if (r.method == "POST" && Query(r, "uploads") != "\x01") {
-      log.push_back("CREATE " + key);
-      parts_.clear();
-      upload_open_ = true;
-      res.body = "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>";
-      return res;
-    }
-    if (r.method == "POST" && Query(r, "uploadId") != "\x01") {
-      log.push_back("COMPLETE " + key);
-      const Fault fault = completes_ < complete_faults.size() ? complete_faults[completes_] : Fault::kNone;
-      ++completes_;
-      if (!upload_open_) {
-        return std::unexpected(aws::Error{aws::ErrorCode::kNotFound, r.what + ": 404 NoSuchUpload", false, 404,
-                                          "NoSuchUpload"});
-      }
-      if (fault == Fault::kError200) {
-        res.body = "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>";
-        return res;
-      }
-      if (fault == Fault::kFail) return Failed(r);
-      // Done: the object is the parts together, its ETag the MD5 of the part MD5s.
-      std::string all, digests;
-      for (const auto& [n, body] : parts_) {
-        all += body;
-        aws::Md5 md5;
-        md5.Update(body.data(), body.size());
-        const auto d = md5.Final();
-        digests.append(reinterpret_cast<const char*>(d.data()), d.size());
-      }
-      const std::string etag = Md5Hex(digests) + "-" + std::to_string(parts_.size());
-      objects[key] = {all.size(), etag};
-      upload_open_ = false;
-      if (fault == Fault::kLost) return Lost(r);
-      if (fault == Fault::kLostRetry) {
-        return std::unexpected(aws::Error{aws::ErrorCode::kNotFound, r.what + ": 404 NoSuchUpload", false, 404,
-                                          "NoSuchUpload"});
-      }
-      res.body = fmt::format("<CompleteMultipartUploadResult><ETag>\"{}\"</ETag></CompleteMultipartUploadResult>", etag);
-      return res;
-    }
-    if (r.method == "DELETE" && Query(r, "uploadId") != "\x01") {
-      log.push_back("ABORT " + key);
-      if (!upload_open_) {
-        return std::unexpected(aws::Error{aws::ErrorCode::kNotFound, r.what + ": 404 NoSuchUpload", false, 404,
-                                          "NoSuchUpload"});
-      }
-      upload_open_ = false;
-      res.status = 204;
-      return res;
-    }
-    if (r.method == "HEAD") {
-      log.push_back("HEAD " + key);
-      auto it = objects.find(key);
-      if (it == objects.end()) {
-        return std::unexpected(aws::Error{aws::ErrorCode::kNotFound, r.what + ": 404", false, 404, {}});
-      }
-      const std::uint64_t size = head_fault == Fault::kWrongSize ? it->second.first + 1 : it->second.first;
-      res.headers.emplace_back("content-length", std::to_string(size));
-      res.headers.emplace_back("etag", "\"" + it->second.second + "\"");
-      return res;
-    }
-    if (r.method == "POST" && Query(r, "delete") != "\x01") {
-      auto doc = aws::ParseXml(r.body.bytes);
-      if (delete_fault == Fault::kFail) {
-        for (const auto& o : doc->children) {
-          if (o.name == "Object") log.push_back("DELETE " + o.ChildText("Key"));
-        }
-        return Failed(r);
-      }
-      for (const auto& o : doc->children) {
-        if (o.name != "Object") continue;
-        log.push_back("DELETE " + o.ChildText("Key"));
-        objects.erase(o.ChildText("Key"));
-      }
-      if (delete_fault == Fault::kLost) return Lost(r);
-      res.body = "<DeleteResult/>";
-      return res;
-    }
-    return aws::Fail(aws::ErrorCode::kHttp, "fake S3: unexpected " + r.method + " " + r.path);
-  }
-
-  std::vector<std::pair<aws::HttpRequest, Callback>> queue_;
-  std::map<std::size_t, std::string> parts_;
-  bool upload_open_ = false;
-  std::size_t completes_ = 0;
-};
+using testing::Fault;
+using FaultyS3 = testing::FakeS3;
 
 // Records what the run reported.
 class RecordingReporter final : public Reporter {
@@ -225,20 +36,8 @@ class RecordingReporter final : public Reporter {
   std::vector<std::pair<std::string, std::string>> skipped;
 };
 
-class SafetyTest : public ::testing::Test {
+class SafetyTest : public testing::TempSiteTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sitesync-safety-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  void Write(const std::string& rel, const std::string& content) {
-    fs::create_directories((root_ / rel).parent_path());
-    std::ofstream(root_ / rel, std::ios::binary) << content;
-    fs::last_write_time(root_ / rel, fs::file_time_type::clock::now() - std::chrono::seconds(5));
-  }
   // A remote object under the prefix that has no local file.
   static void Seed(FaultyS3& s3, const std::string& rel) { s3.objects["site/" + rel] = {3, "0123"}; }
 
@@ -254,7 +53,6 @@ class SafetyTest : public ::testing::Test {
     return v;
   }
 
-  fs::path root_;
   S3Endpoint endpoint_{"http://fake", true, "us-east-1"};
 };
 

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "sync/fake_s3_test.h"
 #include "sync/sync.h"
 #include "watcher/watcher.h"
 
@@ -16,77 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Enough of S3 for a sync: ListObjectsV2 (one page), PutObject, DeleteObjects. Bodies are hashed into ETags.
-class FakeS3 final : public aws::HttpClient {
- public:
-  std::map<std::string, std::pair<std::uint64_t, std::string>> objects;  // key -> (size, etag)
-  std::map<std::string, int> calls;                                       // "GET list", "PUT", "POST delete"
-
-  void Submit(aws::HttpRequest request, Callback done) override { queue_.emplace_back(std::move(request), std::move(done)); }
-  void Run() override {
-    while (!queue_.empty()) {
-      auto [r, done] = std::move(queue_.front());
-      queue_.erase(queue_.begin());
-      if (r.prepare) {
-        if (auto ok = r.prepare(r); !ok) {
-          done(std::unexpected(ok.error()));
-          continue;
-        }
-      }
-      done(Handle(r));
-    }
-  }
-  aws::ClientStats Stats() const override { return {}; }
-
- private:
-  aws::Result<aws::HttpResponse> Handle(const aws::HttpRequest& r) {
-    const std::string bucket_path = "/bucket";
-    aws::HttpResponse res;
-    res.status = 200;
-    if (r.method == "GET" && r.path == bucket_path) {
-      ++calls["GET list"];
-      std::string prefix;
-      for (const auto& [k, v] : r.query) {
-        if (k == "prefix") prefix = v;
-      }
-      res.body = "<ListBucketResult><IsTruncated>false</IsTruncated>";
-      for (const auto& [key, o] : objects) {
-        if (!key.starts_with(prefix)) continue;
-        res.body += fmt::format("<Contents><Key>{}</Key><Size>{}</Size><ETag>\"{}\"</ETag></Contents>", key, o.first,
-                                o.second);
-      }
-      res.body += "</ListBucketResult>";
-      return res;
-    }
-    if (r.method == "PUT") {
-      ++calls["PUT"];
-      std::string body = r.body.bytes;
-      if (r.body.kind == aws::Body::Kind::kFile) {  // read from the descriptor sync/ opened, as the transport does
-        body.assign(r.body.length, '\0');
-        const ssize_t n = ::pread(r.body.file->get(), body.data(), body.size(), static_cast<off_t>(r.body.offset));
-        body.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
-      }
-      aws::Md5 md5;
-      md5.Update(body.data(), body.size());
-      const std::string etag = aws::HexEncode(md5.Final());
-      objects[r.path.substr(bucket_path.size() + 1)] = {body.size(), etag};
-      res.headers.emplace_back("etag", "\"" + etag + "\"");
-      return res;
-    }
-    if (r.method == "POST" && !r.query.empty() && r.query[0].first == "delete") {
-      ++calls["POST delete"];
-      auto doc = aws::ParseXml(r.body.bytes);
-      for (const auto& o : doc->children) {
-        if (o.name == "Object") objects.erase(o.ChildText("Key"));
-      }
-      res.body = "<DeleteResult/>";
-      return res;
-    }
-    return aws::Fail(aws::ErrorCode::kHttp, "fake S3: unexpected " + r.method + " " + r.path);
-  }
-
-  std::vector<std::pair<aws::HttpRequest, Callback>> queue_;
-};
+using testing::FakeS3;  // sync/fake_s3_test.h
 
 class NullReporter final : public Reporter {
  public:
@@ -115,21 +46,8 @@ class FakeSource final : public watcher::EventSource {
   void Interrupt() override {}
 };
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public testing::TempSiteTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sitesync-session-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  void Write(const std::string& rel, const std::string& content) {
-    fs::create_directories((root_ / rel).parent_path());
-    std::ofstream(root_ / rel, std::ios::binary) << content;
-    // Older than the settle time, as if written a while ago.
-    fs::last_write_time(root_ / rel, fs::file_time_type::clock::now() - std::chrono::seconds(5));
-  }
 
   SyncOptions Options() const {
     SyncOptions o;
@@ -152,7 +70,6 @@ class SessionTest : public ::testing::Test {
     return fresh.objects;
   }
 
-  fs::path root_;
   S3Endpoint endpoint_{"http://fake", true, "us-east-1"};
 };
 
@@ -162,21 +79,21 @@ TEST_F(SessionTest, BatchUploadsOnlyTheChangedFileWithoutListing) {
   NullReporter reporter;
   Session session(Options(), endpoint_, s3);
   ASSERT_TRUE(session.Initial(reporter).has_value());
-  EXPECT_EQ(s3.calls["GET list"], 1);
-  EXPECT_EQ(s3.calls["PUT"], 20);
+  EXPECT_EQ(s3.Count("LIST"), 1);
+  EXPECT_EQ(s3.Count("PUT "), 20);
 
   Write("p3/index.html", "page X");  // same size as "page 3": only the content tells
   auto batch = session.Batch({"p3/index.html"}, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->result.uploaded_keys, std::vector<std::string>{"p3/index.html"});
-  EXPECT_EQ(s3.calls["GET list"], 1) << "no listing per batch";
-  EXPECT_EQ(s3.calls["PUT"], 21);
+  EXPECT_EQ(s3.Count("LIST"), 1) << "no listing per batch";
+  EXPECT_EQ(s3.Count("PUT "), 21);
 
   // Unchanged content named by an event: nothing goes up.
   auto again = session.Batch({"p3/index.html", "p4/index.html"}, false, BatchDeletes::kWith, reporter);
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->result.uploaded, 0u);
-  EXPECT_EQ(s3.calls["PUT"], 21);
+  EXPECT_EQ(s3.Count("PUT "), 21);
 }
 
 TEST_F(SessionTest, DeletedFolderIsDeletedAndAFileDatedAheadIsPublished) {
@@ -216,7 +133,7 @@ TEST_F(SessionTest, HeldDeletesComeBackAndGoAloneOnlyForFilesStillGone) {
   EXPECT_EQ(hold->result.uploaded_keys, std::vector<std::string>{"c.css"});
   EXPECT_EQ(hold->result.deleted, 0u);
   EXPECT_EQ(hold->held_deletes, (std::vector<std::string>{"a.html", "b.html"}));
-  EXPECT_EQ(s3.calls["POST delete"], 0);
+  EXPECT_EQ(s3.Count("DELETE "), 0);
   EXPECT_EQ(s3.objects.size(), 3u);
   // a.html comes back (with new content) before the window ends; b.html does not.
   Write("a.html", "a, rebuilt");
@@ -242,11 +159,11 @@ TEST_F(SessionTest, RescanComparesContentOfFilesWhoseMtimeChangedEvenToAnOlderOn
   // `cp -p` of an older build: same size, other content, an mtime from last year.
   std::ofstream(root_ / "a.css") << "AAAA";
   fs::last_write_time(root_ / "a.css", fs::file_time_type::clock::now() - std::chrono::hours(24 * 365));
-  const int puts = s3.calls["PUT"];
+  const int puts = s3.Count("PUT ");
   auto batch = session.Batch({}, true, BatchDeletes::kHold, reporter);
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->result.uploaded_keys, std::vector<std::string>{"a.css"});
-  EXPECT_EQ(s3.calls["PUT"], puts + 1) << "b.css, unchanged since the walk, is not uploaded again";
+  EXPECT_EQ(s3.Count("PUT "), puts + 1) << "b.css, unchanged since the walk, is not uploaded again";
 }
 
 TEST_F(SessionTest, OverflowRescanThroughTheWatchersFakeEqualsAFreshSync) {
