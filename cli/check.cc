@@ -81,7 +81,7 @@ class Report {
         text.replace(p, secret_.size(), "***");
       }
     }
-    return RedactKeyId(std::move(text), key_id_);
+    return aws::RedactKeyId(std::move(text), key_id_);
   }
 
   static void Print(const std::string& line) {
@@ -335,16 +335,6 @@ int Usage(std::string_view message) {
 std::string KeyIdHint(std::string_view access_key_id) {
   if (access_key_id.size() < 16) return {};
   return fmt::format("ending in {}", access_key_id.substr(access_key_id.size() - 4));
-}
-
-std::string RedactKeyId(std::string text, std::string_view access_key_id) {
-  if (access_key_id.empty()) return text;
-  const std::string shown =
-      access_key_id.size() >= 16 ? "..." + std::string(access_key_id.substr(access_key_id.size() - 4)) : "...";
-  for (auto p = text.find(access_key_id); p != std::string::npos; p = text.find(access_key_id, p + shown.size())) {
-    text.replace(p, access_key_id.size(), shown);
-  }
-  return text;
 }
 
 std::string RegionHint(const aws::Error& error) {

@@ -19,6 +19,7 @@ TEST(KeyIdHint, AtMostTheLastFourCharacters) {
 }
 
 TEST(RedactKeyId, EveryOccurrence) {
+  using aws::RedactKeyId;  // the one in aws/, which the transport also uses
   EXPECT_EQ(RedactKeyId("key AKIAIOSFODNN7EXAMPLE and AKIAIOSFODNN7EXAMPLE.", "AKIAIOSFODNN7EXAMPLE"),
             "key ...MPLE and ...MPLE.");
   EXPECT_EQ(RedactKeyId("key abc", "abc"), "key ...");

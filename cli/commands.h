@@ -139,9 +139,6 @@ struct CheckLine {
 /// (16+) that they give nothing away; else "".
 [[nodiscard]] std::string KeyIdHint(std::string_view access_key_id);
 
-/// `text` with every occurrence of `access_key_id` replaced by "..." plus its last 4 characters (or by "...").
-[[nodiscard]] std::string RedactKeyId(std::string text, std::string_view access_key_id);
-
 /// The region S3 says the bucket is in: Error::bucket_region, else the region named by the message of a 400
 /// AuthorizationHeaderMalformed ("... expecting 'us-west-2'") or IllegalLocationConstraintException ("The
 /// af-south-1 location constraint is incompatible ..."); empty when the error names none.
