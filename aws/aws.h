@@ -43,7 +43,71 @@ struct Credentials {
   std::string secret_access_key;
   std::string session_token;  ///< Empty when none.
   std::string source;         ///< e.g. "environment", "profile default in /root/.aws/credentials".
+  /// When temporary credentials stop working; std::nullopt for long-term keys.
+  std::optional<std::chrono::system_clock::time_point> expiration;
 };
+
+/// Temporary credentials are fetched again this long before they expire, as the AWS SDKs do.
+inline constexpr std::chrono::minutes kCredentialRefreshAhead{5};
+
+/// Where the signer gets its credentials: a fixed set, or a source that fetches them (STS, SSO, IMDS, ...) and
+/// fetches again before they expire. Used from the loop thread only.
+class CredentialProvider {
+ public:
+  virtual ~CredentialProvider() = default;
+  /// The credentials to sign with now. A fetching provider returns the ones it holds while they are good for more
+  /// than kCredentialRefreshAhead, and fetches again (blocking) when they are not, or when `force_refresh` (the
+  /// server answered ExpiredToken). Never fetches on every call.
+  [[nodiscard]] virtual Result<Credentials> Get(bool force_refresh) = 0;
+};
+
+/// A provider that always returns `credentials` (long-term keys, or temporary ones given from outside).
+[[nodiscard]] std::shared_ptr<CredentialProvider> StaticCredentials(Credentials credentials);
+
+// ---------------------------------------------------------------------------------------------------------------
+// The shared config and credentials files (~/.aws/config, ~/.aws/credentials), as the AWS CLI reads them
+// ---------------------------------------------------------------------------------------------------------------
+
+struct ConfigValue {
+  std::string value;
+  int line = 0;
+};
+
+/// One section of a shared file. Setting names are lowercased; the indented lines of a nested block ("s3 =" then
+/// "  endpoint_url = ...") are kept as "s3.endpoint_url".
+struct ConfigSection {
+  std::string file;  ///< The file's path, for messages.
+  int line = 0;      ///< Line of the (first) section header.
+  std::map<std::string, ConfigValue> values;
+
+  /// The setting's entry, or nullptr when absent or empty.
+  const ConfigValue* Find(std::string_view name) const;
+  /// The setting's value, or empty.
+  std::string Get(std::string_view name) const;
+};
+
+/// Both shared files, parsed. A file that does not exist gives no sections; a malformed one is a kConfig error
+/// naming its path and line (never the line's text: it may hold a secret).
+struct SharedConfig {
+  std::string config_path;       ///< AWS_CONFIG_FILE, else ~/.aws/config; empty without HOME.
+  std::string credentials_path;  ///< AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials; empty without HOME.
+  bool config_exists = false;
+  bool credentials_exists = false;
+  std::map<std::string, ConfigSection, std::less<>> config_profiles;       ///< "[default]", "[profile NAME]".
+  std::map<std::string, ConfigSection, std::less<>> credentials_profiles;  ///< "[NAME]" in the credentials file.
+  std::map<std::string, ConfigSection, std::less<>> sso_sessions;          ///< "[sso-session NAME]".
+  std::map<std::string, ConfigSection, std::less<>> services;              ///< "[services NAME]".
+
+  /// The profile's section in the config file, or nullptr.
+  const ConfigSection* ConfigProfile(std::string_view name) const;
+  /// The profile's section in the credentials file, or nullptr.
+  const ConfigSection* CredentialsProfile(std::string_view name) const;
+};
+
+[[nodiscard]] Result<SharedConfig> LoadSharedConfig(const EnvLookup& env);
+
+/// The profile in use: `explicit_profile` (--profile, `profile:`) if non-empty, else AWS_PROFILE, else "default".
+[[nodiscard]] std::string ChosenProfile(std::string_view explicit_profile, const EnvLookup& env);
 
 /// Finds credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else the profile
 /// (`profile` if non-empty, else AWS_PROFILE, else "default") in the shared credentials file
@@ -208,6 +272,9 @@ struct HttpRequest {
   std::string payload_hash;
   std::string what;                      ///< For messages: "PUT s3://bucket/key".
   PrepareFn prepare;
+  /// False for requests that carry no SigV4 signature (IMDS, the container endpoint, the SSO portal,
+  /// AssumeRoleWithWebIdentity): sent without Authorization and x-amz-* signing headers.
+  bool sign = true;
 };
 
 struct HttpResponse {
@@ -219,7 +286,17 @@ struct HttpResponse {
 };
 
 struct ClientOptions {
+  /// Signs every request when `credential_provider` is null.
   Credentials credentials;
+  /// When set, asked before every signed attempt (it caches; see CredentialProvider::Get), and asked once with
+  /// force_refresh when a server answers ExpiredToken, after which the request is retried.
+  std::shared_ptr<CredentialProvider> credential_provider;
+  /// PEM file of CAs to trust instead of the system's (--ca-bundle, AWS_CA_BUNDLE, the profile's ca_bundle).
+  std::string ca_bundle;
+  /// False only for --no-verify-ssl: certificates and host names are not checked.
+  bool verify_tls = true;
+  /// Sent as User-Agent on every request.
+  std::string user_agent = "sitesync";
   std::string region = "us-east-1";
   int max_in_flight = 64;  ///< Transfers running at once.
   int max_attempts = 5;    ///< Per request, including the first.

@@ -101,48 +101,43 @@ Result<std::optional<std::string>> ReadWholeFile(const std::string& path, std::s
 
 enum class IniKind { kCredentials, kConfig };
 
-struct IniValue {
-  std::string value;
-  int line = 0;
-};
-
-struct IniProfile {
-  int line = 0;                            ///< Line of the (first) section header.
-  std::map<std::string, IniValue> values;  ///< Setting names lowercased, as configparser does.
-
-  const IniValue* Find(std::string_view name) const {
-    auto it = values.find(std::string(name));
-    return it == values.end() || it->second.value.empty() ? nullptr : &it->second;
-  }
-};
-
-/// Profiles by name. Sections that are not profiles (config file "[sso-session x]", "[services x]", ...) are
-/// checked for syntax but not kept.
-using IniProfiles = std::map<std::string, IniProfile>;
+using Sections = std::map<std::string, ConfigSection, std::less<>>;
 
 std::unexpected<Error> Malformed(const std::string& path, int line, std::string_view problem) {
   return Fail(ErrorCode::kConfig, path + ":" + std::to_string(line) + ": " + std::string(problem) +
                                       " (the line is not shown: it may hold a secret); fix or remove that line");
 }
 
-/// The profile name a section header names, or nullopt for sections that are not profiles.
-std::optional<std::string> ProfileOfSection(std::string_view section, IniKind kind) {
-  if (kind == IniKind::kCredentials) return std::string(section);
-  if (section == "default") return std::string("default");
-  // "[profile name]": botocore splits on white space, so "[profile   name]" is the same profile.
-  if (section.starts_with("profile") && section.size() > 7 && IsSpace(section[7])) {
-    std::string_view name = Trim(section.substr(7));
-    if (!name.empty()) return std::string(name);
+/// Where a section header puts its settings: a profile, an sso-session, a services section, or nowhere.
+Sections* SectionTable(std::string_view section, IniKind kind, SharedConfig& into, std::string& name) {
+  if (kind == IniKind::kCredentials) {
+    name = std::string(section);
+    return &into.credentials_profiles;
   }
-  return std::nullopt;
+  if (section == "default") {
+    name = "default";
+    return &into.config_profiles;
+  }
+  // "[profile name]": botocore splits on white space, so "[profile   name]" is the same profile.
+  for (auto [prefix, table] : {std::pair<std::string_view, Sections*>{"profile", &into.config_profiles},
+                               {"sso-session", &into.sso_sessions},
+                               {"services", &into.services}}) {
+    if (section.starts_with(prefix) && section.size() > prefix.size() && IsSpace(section[prefix.size()])) {
+      std::string_view rest = Trim(section.substr(prefix.size()));
+      if (!rest.empty()) {
+        name = std::string(rest);
+        return table;
+      }
+    }
+  }
+  return nullptr;
 }
 
-Result<IniProfiles> ParseIni(std::string_view text, const std::string& path, IniKind kind) {
+Result<void> ParseIni(std::string_view text, const std::string& path, IniKind kind, SharedConfig& into) {
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 byte order mark (Windows editors).
-  IniProfiles profiles;
   bool in_section = false;
-  IniProfile* current = nullptr;  // nullptr inside a section that is not a profile.
-  bool in_nested = false;         // After "name =" with no value: the indented lines below are its block.
+  ConfigSection* current = nullptr;  // nullptr inside a section that is kept nowhere.
+  std::string nested;                // After "name =" with no value: the indented lines below are its block.
   int line_no = 0;
   std::size_t start = 0;
   while (start < text.size()) {
@@ -155,13 +150,13 @@ Result<IniProfiles> ParseIni(std::string_view text, const std::string& path, Ini
     const std::string_view line = Trim(raw);
     if (line.empty() || line.front() == '#' || line.front() == ';') continue;
 
-    // The AWS CLI's nested blocks: "s3 =" with no value, then indented "  max_concurrent_requests = 20"
-    // lines. They belong to that setting, not to the profile. An indented line anywhere else is read as an
+    // The AWS CLI's nested blocks: "s3 =" with no value, then indented "  max_concurrent_requests = 20" lines.
+    // They belong to that setting ("s3.max_concurrent_requests"). An indented line anywhere else is read as an
     // ordinary line (configparser would glue it onto the value above, which only ever yields a broken value).
-    if (IsSpace(raw.front()) && in_nested) continue;
-    in_nested = false;
+    const bool in_block = IsSpace(raw.front()) && !nested.empty();
+    if (!in_block) nested.clear();
 
-    if (line.front() == '[') {
+    if (!in_block && line.front() == '[') {
       const std::size_t close = line.find(']');
       if (close == std::string_view::npos) return Malformed(path, line_no, "section header has no closing ']'");
       const std::string_view rest = Trim(line.substr(close + 1));
@@ -172,9 +167,13 @@ Result<IniProfiles> ParseIni(std::string_view text, const std::string& path, Ini
       if (name.empty()) return Malformed(path, line_no, "empty section name '[]'");
       in_section = true;
       current = nullptr;
-      if (std::optional<std::string> profile = ProfileOfSection(name, kind)) {
-        auto [it, inserted] = profiles.try_emplace(std::move(*profile));
-        if (inserted) it->second.line = line_no;
+      std::string key;
+      if (Sections* table = SectionTable(name, kind, into, key)) {
+        auto [it, inserted] = table->try_emplace(std::move(key));
+        if (inserted) {
+          it->second.line = line_no;
+          it->second.file = path;
+        }
         current = &it->second;  // A repeated section adds to the first; later settings win.
       }
       continue;
@@ -197,29 +196,16 @@ Result<IniProfiles> ParseIni(std::string_view text, const std::string& path, Ini
         break;
       }
     }
-    in_nested = value.empty();
-    if (current != nullptr) current->values[Lower(name)] = IniValue{std::string(value), line_no};
+    const std::string key = in_block ? nested + "." + Lower(name) : Lower(name);
+    if (!in_block && value.empty()) nested = Lower(name);
+    if (current != nullptr) current->values[key] = ConfigValue{std::string(value), line_no};
   }
-  return profiles;
+  return {};
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // One file, as searched
 // ---------------------------------------------------------------------------------------------------------------
-
-/// A credentials or config file: where it is and what it holds.
-struct ProfileFile {
-  IniKind kind = IniKind::kCredentials;
-  std::string path;  ///< Empty when it has no location (default path but HOME unset).
-  bool exists = false;
-  IniProfiles profiles;
-
-  std::string_view What() const { return kind == IniKind::kCredentials ? "credentials" : "config"; }
-  std::string SectionName(std::string_view profile) const {
-    if (kind == IniKind::kConfig && profile != "default") return "[profile " + std::string(profile) + "]";
-    return "[" + std::string(profile) + "]";
-  }
-};
 
 /// The path of a credentials or config file: `variable` if set, else ~/.aws/`name`. Empty without HOME.
 std::string FilePath(const EnvLookup& env, std::string_view variable, std::string_view name) {
@@ -228,26 +214,19 @@ std::string FilePath(const EnvLookup& env, std::string_view variable, std::strin
   return {};
 }
 
-Result<ProfileFile> LoadFile(IniKind kind, const EnvLookup& env) {
-  ProfileFile file;
-  file.kind = kind;
-  file.path = kind == IniKind::kCredentials ? FilePath(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
-                                            : FilePath(env, "AWS_CONFIG_FILE", "config");
-  if (file.path.empty()) return file;
-  Result<std::optional<std::string>> text = ReadWholeFile(file.path, file.What());
+Result<bool> LoadFile(IniKind kind, const std::string& path, SharedConfig& into) {
+  if (path.empty()) return false;
+  const std::string_view what = kind == IniKind::kCredentials ? "credentials" : "config";
+  Result<std::optional<std::string>> text = ReadWholeFile(path, what);
   if (!text) return std::unexpected(std::move(text.error()));
-  if (!text->has_value()) return file;
-  file.exists = true;
-  Result<IniProfiles> profiles = ParseIni(**text, file.path, kind);
-  if (!profiles) return std::unexpected(std::move(profiles.error()));
-  file.profiles = std::move(*profiles);
-  return file;
+  if (!text->has_value()) return false;
+  if (auto ok = ParseIni(**text, path, kind, into); !ok) return std::unexpected(std::move(ok.error()));
+  return true;
 }
 
-std::string ChosenProfile(std::string_view profile, const EnvLookup& env) {
-  if (!profile.empty()) return std::string(profile);
-  if (std::optional<std::string> from_env = Env(env, "AWS_PROFILE")) return *from_env;
-  return "default";
+std::string SectionName(IniKind kind, std::string_view profile) {
+  if (kind == IniKind::kConfig && profile != "default") return "[profile " + std::string(profile) + "]";
+  return "[" + std::string(profile) + "]";
 }
 
 /// Settings that make the AWS CLI fetch credentials some other way, which sitesync does not do.
@@ -255,43 +234,41 @@ constexpr std::string_view kUnsupportedSources[] = {"role_arn", "credential_proc
                                                     "web_identity_token_file"};
 
 /// What a file said about the profile, for the "no credentials" message.
-std::string Describe(const ProfileFile& file, std::string_view profile) {
-  if (file.path.empty()) {
-    return "~/.aws/" + std::string(file.What()) + " (HOME is not set)";
-  }
-  if (!file.exists) return file.path + " (not found)";
-  auto it = file.profiles.find(std::string(profile));
-  if (it == file.profiles.end()) {
-    std::string out = file.path + " (no " + file.SectionName(profile) + " section";
-    if (!file.profiles.empty()) {
+std::string Describe(IniKind kind, const std::string& path, bool exists, const Sections& sections,
+                     std::string_view profile) {
+  const std::string_view what = kind == IniKind::kCredentials ? "credentials" : "config";
+  if (path.empty()) return "~/.aws/" + std::string(what) + " (HOME is not set)";
+  if (!exists) return path + " (not found)";
+  auto it = sections.find(profile);
+  if (it == sections.end()) {
+    std::string out = path + " (no " + SectionName(kind, profile) + " section";
+    if (!sections.empty()) {
       out += "; it has";
-      for (const auto& [name, unused] : file.profiles) out += " " + file.SectionName(name);
+      for (const auto& [name, unused] : sections) out += " " + SectionName(kind, name);
     }
     return out + ")";
   }
   for (std::string_view setting : kUnsupportedSources) {
     if (it->second.Find(setting) != nullptr) {
-      return file.path + " (" + file.SectionName(profile) + " uses " + std::string(setting) +
+      return path + " (" + SectionName(kind, profile) + " uses " + std::string(setting) +
              ", which sitesync does not support; export temporary credentials with `aws configure "
              "export-credentials --profile " +
              std::string(profile) + " --format env`)";
     }
   }
-  return file.path + " (" + file.SectionName(profile) + " has no aws_access_key_id)";
+  return path + " (" + SectionName(kind, profile) + " has no aws_access_key_id)";
 }
 
-/// Credentials from `file`'s section for `profile`: nullopt when it has none, kConfig when only half.
-Result<std::optional<Credentials>> FromFile(const ProfileFile& file, std::string_view profile) {
-  auto it = file.profiles.find(std::string(profile));
-  if (it == file.profiles.end()) return std::optional<Credentials>();
-  const IniProfile& section = it->second;
-  const IniValue* key_id = section.Find("aws_access_key_id");
-  const IniValue* secret = section.Find("aws_secret_access_key");
+/// Credentials from the section for `profile`: nullopt when it has none, kConfig when only half.
+Result<std::optional<Credentials>> FromSection(IniKind kind, const ConfigSection* section, std::string_view profile) {
+  if (section == nullptr) return std::optional<Credentials>();
+  const ConfigValue* key_id = section->Find("aws_access_key_id");
+  const ConfigValue* secret = section->Find("aws_secret_access_key");
   if (key_id == nullptr && secret == nullptr) return std::optional<Credentials>();
   if (key_id == nullptr || secret == nullptr) {
     const int line = key_id != nullptr ? key_id->line : secret->line;
     return Fail(ErrorCode::kConfig,
-                file.path + ":" + std::to_string(line) + ": " + file.SectionName(profile) + " has " +
+                section->file + ":" + std::to_string(line) + ": " + SectionName(kind, profile) + " has " +
                     (key_id != nullptr ? "aws_access_key_id but no aws_secret_access_key"
                                        : "aws_secret_access_key but no aws_access_key_id") +
                     "; add the missing setting or run `aws configure --profile " + std::string(profile) + "`");
@@ -299,14 +276,23 @@ Result<std::optional<Credentials>> FromFile(const ProfileFile& file, std::string
   Credentials out;
   out.access_key_id = key_id->value;
   out.secret_access_key = secret->value;
-  if (const IniValue* token = section.Find("aws_session_token")) {
+  if (const ConfigValue* token = section->Find("aws_session_token")) {
     out.session_token = token->value;
-  } else if (const IniValue* legacy = section.Find("aws_security_token")) {  // The AWS CLI still reads it.
+  } else if (const ConfigValue* legacy = section->Find("aws_security_token")) {  // The AWS CLI still reads it.
     out.session_token = legacy->value;
   }
-  out.source = "profile " + std::string(profile) + " in " + file.path;
+  out.source = "profile " + std::string(profile) + " in " + section->file;
   return std::optional<Credentials>(std::move(out));
 }
+
+class FixedProvider final : public CredentialProvider {
+ public:
+  explicit FixedProvider(Credentials credentials) : credentials_(std::move(credentials)) {}
+  Result<Credentials> Get(bool) override { return credentials_; }
+
+ private:
+  Credentials credentials_;
+};
 
 }  // namespace
 
@@ -317,6 +303,49 @@ EnvLookup ProcessEnv() {
     if (value == nullptr) return std::nullopt;
     return std::string(value);
   };
+}
+
+const ConfigValue* ConfigSection::Find(std::string_view name) const {
+  auto it = values.find(std::string(name));
+  return it == values.end() || it->second.value.empty() ? nullptr : &it->second;
+}
+
+std::string ConfigSection::Get(std::string_view name) const {
+  const ConfigValue* v = Find(name);
+  return v == nullptr ? std::string() : v->value;
+}
+
+const ConfigSection* SharedConfig::ConfigProfile(std::string_view name) const {
+  auto it = config_profiles.find(name);
+  return it == config_profiles.end() ? nullptr : &it->second;
+}
+
+const ConfigSection* SharedConfig::CredentialsProfile(std::string_view name) const {
+  auto it = credentials_profiles.find(name);
+  return it == credentials_profiles.end() ? nullptr : &it->second;
+}
+
+Result<SharedConfig> LoadSharedConfig(const EnvLookup& env) {
+  SharedConfig shared;
+  shared.credentials_path = FilePath(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
+  shared.config_path = FilePath(env, "AWS_CONFIG_FILE", "config");
+  Result<bool> credentials = LoadFile(IniKind::kCredentials, shared.credentials_path, shared);
+  if (!credentials) return std::unexpected(std::move(credentials.error()));
+  shared.credentials_exists = *credentials;
+  Result<bool> config = LoadFile(IniKind::kConfig, shared.config_path, shared);
+  if (!config) return std::unexpected(std::move(config.error()));
+  shared.config_exists = *config;
+  return shared;
+}
+
+std::string ChosenProfile(std::string_view profile, const EnvLookup& env) {
+  if (!profile.empty()) return std::string(profile);
+  if (std::optional<std::string> from_env = Env(env, "AWS_PROFILE")) return *from_env;
+  return "default";
+}
+
+std::shared_ptr<CredentialProvider> StaticCredentials(Credentials credentials) {
+  return std::make_shared<FixedProvider>(std::move(credentials));
 }
 
 Result<Credentials> LoadCredentials(std::string_view profile, const EnvLookup& env) {
@@ -342,19 +371,22 @@ Result<Credentials> LoadCredentials(std::string_view profile, const EnvLookup& e
   }
 
   const std::string name = ChosenProfile(profile, env);
-  std::vector<ProfileFile> files;
+  Result<SharedConfig> shared = LoadSharedConfig(env);
+  if (!shared) return std::unexpected(std::move(shared.error()));
   for (IniKind kind : {IniKind::kCredentials, IniKind::kConfig}) {
-    Result<ProfileFile> file = LoadFile(kind, env);
-    if (!file) return std::unexpected(std::move(file.error()));
-    Result<std::optional<Credentials>> found = FromFile(*file, name);
+    const ConfigSection* section =
+        kind == IniKind::kCredentials ? shared->CredentialsProfile(name) : shared->ConfigProfile(name);
+    Result<std::optional<Credentials>> found = FromSection(kind, section, name);
     if (!found) return std::unexpected(std::move(found.error()));
     if (found->has_value()) return std::move(**found);
-    files.push_back(std::move(*file));
   }
 
   std::string message = "no AWS credentials for profile " + name + ": looked in the environment " +
                         "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set)";
-  for (const ProfileFile& file : files) message += ", " + Describe(file, name);
+  message += ", " + Describe(IniKind::kCredentials, shared->credentials_path, shared->credentials_exists,
+                             shared->credentials_profiles, name);
+  message += ", " + Describe(IniKind::kConfig, shared->config_path, shared->config_exists, shared->config_profiles,
+                             name);
   message += ". Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure";
   if (name != "default") message += " --profile " + name;
   message += "`";
@@ -367,10 +399,9 @@ std::string ResolveRegion(std::string_view cli_region, std::string_view profile,
   if (std::optional<std::string> region = Env(env, "AWS_DEFAULT_REGION")) return *region;
   // ResolveRegion cannot fail: an unreadable or malformed config file just gives no region here (and
   // LoadCredentials reports it, naming file and line, whenever it has to read that file).
-  if (Result<ProfileFile> config = LoadFile(IniKind::kConfig, env)) {
-    auto it = config->profiles.find(ChosenProfile(profile, env));
-    if (it != config->profiles.end()) {
-      if (const IniValue* region = it->second.Find("region")) return region->value;
+  if (Result<SharedConfig> shared = LoadSharedConfig(env)) {
+    if (const ConfigSection* section = shared->ConfigProfile(ChosenProfile(profile, env))) {
+      if (const ConfigValue* region = section->Find("region")) return region->value;
     }
   }
   return std::string(kDefaultRegion);

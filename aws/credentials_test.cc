@@ -376,5 +376,85 @@ TEST_F(CredentialsTest, RegionDefaultsToUsEast1) {
   EXPECT_EQ(ResolveRegion("", "", Env()), "us-east-1");  // Empty variables count as unset.
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// LoadSharedConfig: every section kind the AWS CLI reads, nested blocks kept under "parent.name"
+// ---------------------------------------------------------------------------------------------------------------
+
+TEST_F(CredentialsTest, SharedConfigKeepsProfilesSsoSessionsServicesAndNestedBlocks) {
+  const std::string config = Write(".aws/config",
+                                   "[default]\nregion = eu-west-1\ns3 =\n  addressing_style = path\n"
+                                   "[profile   deploy]\nrole_arn = arn:aws:iam::123456789012:role/deploy\n"
+                                   "source_profile = default\nservices = local\n"
+                                   "[sso-session corp]\nsso_region = us-east-2\nsso_start_url = https://x/start\n"
+                                   "[services local]\ns3 =\n  endpoint_url = http://127.0.0.1:9000\n"
+                                   "cloudfront =\n\tendpoint_url = http://127.0.0.1:9001\nsts =\n"
+                                   "[unknown thing]\nkey = value\n");
+  Write(".aws/credentials", Profile("[deploy]", "AKIDDEPLOY", kFileSecret));
+  Result<SharedConfig> shared = LoadSharedConfig(Env());
+  ASSERT_TRUE(shared.has_value()) << shared.error().message;
+  EXPECT_TRUE(shared->config_exists);
+  EXPECT_TRUE(shared->credentials_exists);
+  EXPECT_EQ(shared->config_path, config);
+
+  const ConfigSection* def = shared->ConfigProfile("default");
+  ASSERT_NE(def, nullptr);
+  EXPECT_EQ(def->Get("region"), "eu-west-1");
+  EXPECT_EQ(def->Get("s3.addressing_style"), "path");
+  EXPECT_EQ(def->Find("addressing_style"), nullptr);
+
+  const ConfigSection* deploy = shared->ConfigProfile("deploy");
+  ASSERT_NE(deploy, nullptr);
+  EXPECT_EQ(deploy->Get("role_arn"), "arn:aws:iam::123456789012:role/deploy");
+  EXPECT_EQ(deploy->Get("services"), "local");
+  EXPECT_EQ(deploy->file, config);
+  EXPECT_EQ(deploy->line, 5);
+  ASSERT_NE(shared->CredentialsProfile("deploy"), nullptr);
+  EXPECT_EQ(shared->CredentialsProfile("deploy")->Get("aws_access_key_id"), "AKIDDEPLOY");
+
+  ASSERT_EQ(shared->sso_sessions.count("corp"), 1u);
+  EXPECT_EQ(shared->sso_sessions.at("corp").Get("sso_region"), "us-east-2");
+
+  ASSERT_EQ(shared->services.count("local"), 1u);
+  const ConfigSection& local = shared->services.at("local");
+  EXPECT_EQ(local.Get("s3.endpoint_url"), "http://127.0.0.1:9000");
+  EXPECT_EQ(local.Get("cloudfront.endpoint_url"), "http://127.0.0.1:9001");
+  EXPECT_EQ(local.Find("sts"), nullptr);  // an empty block has no settings
+  EXPECT_EQ(shared->ConfigProfile("unknown thing"), nullptr);
+}
+
+TEST_F(CredentialsTest, SharedConfigWithoutFilesIsEmptyAndMalformedNamesFileAndLine) {
+  Result<SharedConfig> none = LoadSharedConfig(Env());
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->config_exists);
+  EXPECT_TRUE(none->config_profiles.empty());
+
+  const std::string path = Write(".aws/config", "[services x]\ns3 =\n  endpoint_url = http://h\n[broken\n");
+  Result<SharedConfig> bad = LoadSharedConfig(Env());
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::kConfig);
+  EXPECT_NE(bad.error().message.find(path + ":4:"), std::string::npos) << bad.error().message;
+}
+
+TEST_F(CredentialsTest, ChosenProfileIsExplicitThenAwsProfileThenDefault) {
+  EXPECT_EQ(ChosenProfile("", Env()), "default");
+  vars_["AWS_PROFILE"] = "fromenv";
+  EXPECT_EQ(ChosenProfile("", Env()), "fromenv");
+  EXPECT_EQ(ChosenProfile("given", Env()), "given");
+}
+
+TEST(StaticCredentialsTest, ReturnsTheSameKeysWithOrWithoutForce) {
+  Credentials c;
+  c.access_key_id = "AKIDSTATIC";
+  c.secret_access_key = "secret";
+  c.source = "test";
+  auto provider = StaticCredentials(c);
+  for (bool force : {false, true}) {
+    Result<Credentials> got = provider->Get(force);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->access_key_id, "AKIDSTATIC");
+    EXPECT_FALSE(got->expiration.has_value());
+  }
+}
+
 }  // namespace
 }  // namespace sitesync::aws
