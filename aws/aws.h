@@ -346,6 +346,100 @@ class HttpClient {
   [[nodiscard]] virtual ClientStats Stats() const = 0;
 };
 
+// ---------------------------------------------------------------------------------------------------------------
+// The credential chain (aws/credentials.cc) and its sources that reach the network (aws/credential_sources.cc)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Where STS is called and the region it is signed for.
+struct StsTarget {
+  std::string endpoint;  ///< "https://sts.us-east-1.amazonaws.com" (or AWS_ENDPOINT_URL_STS, ...).
+  std::string region;
+};
+
+/// AssumeRole, with the settings the AWS CLI reads from a profile.
+struct AssumeRoleParams {
+  std::string role_arn;
+  std::string role_session_name;  ///< Required by STS: the chain fills in a default when the profile has none.
+  std::string external_id;        ///< Empty: not sent.
+  std::string mfa_serial;         ///< Empty: not sent.
+  std::string mfa_code;           ///< The code read for mfa_serial.
+  int duration_seconds = 0;       ///< 0: not sent (STS's default, one hour).
+};
+
+/// AssumeRoleWithWebIdentity (an unsigned STS call).
+struct WebIdentityParams {
+  std::string role_arn;
+  std::string role_session_name;
+  std::string token;          ///< The OIDC token read from the token file, never shown.
+  std::string token_file;     ///< For messages.
+  int duration_seconds = 0;
+};
+
+/// IAM Identity Center's GetRoleCredentials (an unsigned call with the cached bearer token).
+struct SsoParams {
+  std::string endpoint;  ///< "https://portal.sso.REGION.amazonaws.com" (or AWS_ENDPOINT_URL_SSO, ...).
+  std::string sso_region;
+  std::string account_id;
+  std::string role_name;
+  std::string access_token;  ///< From ~/.aws/sso/cache, never shown.
+  std::string profile;       ///< For the message "run `aws sso login --profile P`".
+};
+
+/// The network and process calls of the credential chain, behind an interface so that the chain's unit tests use
+/// fakes. Every call fetches anew (caching and refresh belong to the chain's providers). A source that is simply
+/// not there (no container variables, IMDS disabled or not answering) fails with ErrorCode::kNotFound so that the
+/// chain goes on; a source that is there and fails gives a kCredentials (or kConfig) error that names it and the
+/// fix.
+class CredentialFetcher {
+ public:
+  virtual ~CredentialFetcher() = default;
+  [[nodiscard]] virtual Result<Credentials> AssumeRole(const Credentials& source, const AssumeRoleParams& params,
+                                                       const StsTarget& sts) = 0;
+  [[nodiscard]] virtual Result<Credentials> AssumeRoleWithWebIdentity(const WebIdentityParams& params,
+                                                                      const StsTarget& sts) = 0;
+  [[nodiscard]] virtual Result<Credentials> SsoRoleCredentials(const SsoParams& params) = 0;
+  /// The container credentials endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI, with
+  /// AWS_CONTAINER_AUTHORIZATION_TOKEN or _TOKEN_FILE).
+  [[nodiscard]] virtual Result<Credentials> ContainerCredentials() = 0;
+  /// IMDSv2 (AWS_EC2_METADATA_DISABLED, AWS_EC2_METADATA_SERVICE_ENDPOINT honoured).
+  [[nodiscard]] virtual Result<Credentials> InstanceCredentials() = 0;
+  /// Runs a profile's credential_process command and reads its JSON (Version 1).
+  [[nodiscard]] virtual Result<Credentials> ProcessCredentials(const std::string& command,
+                                                               const std::string& profile) = 0;
+};
+
+/// The real fetcher: HTTP through HttpClient (its own small client per call, with `transport`'s TLS settings and
+/// trace, short timeouts), STS XML read with libxml2, JSON with nlohmann-json, processes run without a shell
+/// wrapper beyond `/bin/sh -c` as the AWS CLI does. `env` gives the container/IMDS variables.
+[[nodiscard]] std::unique_ptr<CredentialFetcher> NetworkCredentialFetcher(ClientOptions transport, EnvLookup env);
+
+/// What the chain needs to know, resolved once in cli/.
+struct CredentialChainOptions {
+  /// --profile or `profile:`, given explicitly; empty: AWS_PROFILE, else "default", and then the environment's
+  /// AWS_ACCESS_KEY_ID comes first (with an explicit profile it is not looked at, as botocore does).
+  std::string profile;
+  EnvLookup env;
+  std::string region;  ///< The run's region: regional STS is signed for it.
+  /// The STS endpoint for a region (the endpoint rules: AWS_ENDPOINT_URL_STS, the profile's services, the
+  /// partition's sts.REGION host).
+  std::function<StsTarget(std::string_view region)> sts;
+  /// The SSO portal endpoint for an sso_region (AWS_ENDPOINT_URL_SSO, ..., portal.sso.REGION.amazonaws.com).
+  std::function<std::string(std::string_view sso_region)> sso_endpoint;
+  /// Reads an MFA code for `mfa_serial` from the terminal; null when stdin is not a terminal (a profile that needs
+  /// one then fails with a message saying so).
+  std::function<std::optional<std::string>(std::string_view mfa_serial)> read_mfa_code;
+  std::function<std::chrono::system_clock::time_point()> now;  ///< Null: the system clock.
+};
+
+/// Resolves the chain in the AWS SDKs' order (environment unless a profile was named explicitly, web identity from
+/// the environment, the profile: role_arn with source_profile/credential_source, web_identity_token_file, SSO,
+/// credential_process, static keys; then container credentials, then IMDSv2) and fetches the first credentials,
+/// so that a broken setup fails before any work (kConfig/kCredentials naming every place looked at). The returned
+/// provider refreshes temporary credentials kCredentialRefreshAhead before they expire; its Credentials::source
+/// names the source ("assumed role arn:... via profile deploy (source profile default)").
+[[nodiscard]] Result<std::shared_ptr<CredentialProvider>> ResolveCredentialChain(const CredentialChainOptions& options,
+                                                                                 CredentialFetcher& fetcher);
+
 /// Call once in main before any thread: curl_global_init and xmlInitParser.
 void GlobalInit();
 
