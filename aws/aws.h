@@ -437,8 +437,9 @@ struct CredentialChainOptions {
 /// so that a broken setup fails before any work (kConfig/kCredentials naming every place looked at). The returned
 /// provider refreshes temporary credentials kCredentialRefreshAhead before they expire; its Credentials::source
 /// names the source ("assumed role arn:... via profile deploy (source profile default)").
-[[nodiscard]] Result<std::shared_ptr<CredentialProvider>> ResolveCredentialChain(const CredentialChainOptions& options,
-                                                                                 CredentialFetcher& fetcher);
+/// The provider keeps `fetcher` for its refreshes.
+[[nodiscard]] Result<std::shared_ptr<CredentialProvider>> ResolveCredentialChain(
+    const CredentialChainOptions& options, std::shared_ptr<CredentialFetcher> fetcher);
 
 /// Call once in main before any thread: curl_global_init and xmlInitParser.
 void GlobalInit();
