@@ -409,8 +409,9 @@ class CredentialFetcher {
 };
 
 /// The real fetcher: HTTP through HttpClient (its own small client per call, with `transport`'s TLS settings and
-/// trace, short timeouts), STS XML read with libxml2, JSON with nlohmann-json, processes run without a shell
-/// wrapper beyond `/bin/sh -c` as the AWS CLI does. `env` gives the container/IMDS variables.
+/// trace, short timeouts), STS XML read with libxml2, JSON with nlohmann-json, credential_process run with
+/// `/bin/sh -c` as the AWS SDKs for Go and Java do (botocore splits the words itself, without a shell). `env` gives
+/// the container/IMDS variables (and the test-only SITESYNC_CONTAINER_CREDENTIALS_HOST).
 [[nodiscard]] std::unique_ptr<CredentialFetcher> NetworkCredentialFetcher(ClientOptions transport, EnvLookup env);
 
 /// What the chain needs to know, resolved once in cli/.
