@@ -137,6 +137,8 @@ std::string HexEncode(std::span<const unsigned char> bytes);
 std::string Base64Encode(std::span<const unsigned char> bytes);
 /// Lowercase hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);
+/// Lowercase hex SHA-1 of `data` (names of the AWS CLI's SSO token cache files; not for security).
+std::string Sha1Hex(std::string_view data);
 /// Raw HMAC-SHA256.
 std::vector<unsigned char> HmacSha256(std::span<const unsigned char> key, std::string_view data);
 
