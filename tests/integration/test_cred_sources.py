@@ -51,6 +51,18 @@ class CredSourceCase(unittest.TestCase):
         key = iam.create_access_key(UserName="credential-source")["AccessKey"]
         cls.key_id = key["AccessKeyId"]
         cls.secret = key["SecretAccessKey"]
+        # What the fakes hand out: temporary credentials of a role, made by moto's own STS, since moto's S3 refuses
+        # a long-term key sent with a session token it did not issue (400 InvalidToken).
+        iam.create_role(RoleName="credential-source-role", AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))
+        iam.put_role_policy(RoleName="credential-source-role", PolicyName="allow-all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        sts = boto3.client("sts", endpoint_url=cls.server.endpoint, region_name=harness.REGION,
+                           aws_access_key_id=cls.key_id, aws_secret_access_key=cls.secret)
+        temp = sts.assume_role(RoleArn=f"arn:aws:iam::123456789012:role/credential-source-role",
+                               RoleSessionName="fakes", DurationSeconds=43200)["Credentials"]
+        cls.temp = Creds(temp["AccessKeyId"], temp["SecretAccessKey"], temp["SessionToken"])
 
     def setUp(self):
         self.proxy.clear_faults()
@@ -66,7 +78,7 @@ class CredSourceCase(unittest.TestCase):
         self.s3.create_bucket(Bucket=self.bucket)
 
     def creds(self) -> Creds:
-        return Creds(self.key_id, self.secret)
+        return self.temp
 
     def fake(self, fake):
         self.addCleanup(fake.stop)
@@ -94,7 +106,7 @@ class CredSourceCase(unittest.TestCase):
 
     def assert_no_secret(self, result, *secrets):
         text = result[1] + result[2]
-        for s in (self.secret,) + secrets:
+        for s in (self.secret, self.temp.secret_access_key, self.temp.session_token) + secrets:
             self.assertNotIn(s, text, "a secret was printed")
 
     def write_config(self, text: str) -> None:
@@ -212,13 +224,14 @@ class TestCredentialProcess(CredSourceCase):
         return path
 
     def test_process_credentials(self):
-        out = json.dumps({"Version": 1, "AccessKeyId": self.key_id, "SecretAccessKey": self.secret,
-                          "SessionToken": "process-token", "Expiration": iso_in(3600)})
+        out = json.dumps({"Version": 1, "AccessKeyId": self.temp.access_key_id,
+                          "SecretAccessKey": self.temp.secret_access_key, "SessionToken": self.temp.session_token,
+                          "Expiration": iso_in(3600)})
         helper = self.script("helper.sh", f"echo 'helper: fetching' >&2\ncat <<'EOF'\n{out}\nEOF\n")
         self.write_config(f"[profile proc]\ncredential_process = \"{helper}\" --role deploy\n")
         r = self.sync({}, "--profile", "proc")
         self.assert_published(r)
-        self.assert_no_secret(r, "process-token")
+        self.assert_no_secret(r)
 
     def test_failing_and_malformed_helpers(self):
         failing = self.script("failing.sh", f"echo '{self.secret}'\necho 'helper: not logged in' >&2\nexit 7\n")
