@@ -115,8 +115,8 @@ struct CdnResolved {
 /// The warning printed to stderr on every run with --no-verify-ssl (even with -q).
 inline constexpr const char* kNoVerifySslWarning =
     "WARNING: --no-verify-ssl: TLS certificates and host names are NOT verified. Anyone on the network path can "
-    "read the credentials' signatures and change what is published. Use --ca-bundle FILE (or AWS_CA_BUNDLE) with "
-    "the CA that signed the server's certificate instead.";
+    "pose as the server, read what is sent and change what is published. Use --ca-bundle FILE (or AWS_CA_BUNDLE) "
+    "with the CA that signed the server's certificate instead.";
 
 /// Runs the command; returns the exit code.
 int Run(const Settings& settings);

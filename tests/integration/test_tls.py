@@ -297,6 +297,19 @@ class TlsTest(unittest.TestCase):
             self.assertIsNotNone(agent)
             self.assertRegex(agent, r"^sitesync/\d+\.\d+\.\d+$")
 
+    def test_access_denied_names_the_action_not_the_secret_key(self):
+        self.proxy.inject(status=403, code="AccessDenied", message="Access Denied", count=100, op="PutObject")
+        res = harness.run_sitesync(["sync", self.site, f"s3://{self.bucket}", "--endpoint", self.proxy.endpoint],
+                                   server=self.server, timeout=120)
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertIn("IAM or the bucket policy refuses s3:PutObject to the credentials from environment",
+                      res.stderr, res.describe())
+        self.assertNotIn("secret key", res.stderr, res.describe())
+        self.assertNotIn(self.server.access_key_id, res.stdout + res.stderr)
+        self.assertIn("..." + self.server.access_key_id[-4:], res.stderr, res.describe())
+        # A refusal by policy is not retried: one PUT per asset tried (pages are held back after an asset fails).
+        self.assertEqual(self.proxy.count("PutObject", "PUT"), 2, self.proxy.counts())
+
 
 if __name__ == "__main__":
     unittest.main()
