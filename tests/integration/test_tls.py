@@ -114,34 +114,103 @@ class TlsFront:
         except OSError:
             tls.close()
             return
-        done = threading.Event()
+        relay(tls, up)
 
-        def pump(src, dst):
-            try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    dst.sendall(data)
-            except OSError:
-                pass
-            finally:
-                done.set()
-
-        t = threading.Thread(target=pump, args=(up, tls), daemon=True)
-        t.start()
-        pump(tls, up)
-        done.wait(60)
-        for s in (up, tls):
+    def stop(self):
+        self.stopping.set()
+        with self.lock:
+            conns = list(self.conns)
+        for s in [self.sock] + conns:
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             s.close()
-        t.join(10)
+        self.thread.join(10)
+
+
+def relay(a: socket.socket, b: socket.socket) -> None:
+    """Copies bytes both ways between a and b until either side closes; then closes both."""
+    done = threading.Event()
+
+    def pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            done.set()
+
+    t = threading.Thread(target=pump, args=(b, a), daemon=True)
+    t.start()
+    pump(a, b)
+    done.wait(60)
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
+    t.join(10)
+
+
+class ConnectProxy:
+    """An HTTP proxy on 127.0.0.1 that serves CONNECT only (what curl sends for an https:// URL through
+    HTTPS_PROXY) and records the targets asked for."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((harness.LOOPBACK, 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://{harness.LOOPBACK}:{self.port}"
+        self.lock = threading.Lock()
+        self.targets: list[str] = []
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True, name=f"ConnectProxy:{self.port}")
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(conn)
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket):
+        conn.settimeout(30)
+        head = b""
+        try:
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    raise OSError("closed")
+                head += chunk
+            method, target = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")[:2]
+            with self.lock:
+                self.targets.append(f"{method} {target}")
+            if method != "CONNECT":
+                conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                conn.close()
+                return
+            host, port = target.rsplit(":", 1)
+            if host != harness.LOOPBACK:
+                raise OSError("loopback only")
+            up = socket.create_connection((host, int(port)), timeout=30)
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        except (OSError, ValueError):
+            conn.close()
+            return
+        relay(conn, up)
 
     def stop(self):
-        self.stopping.set()
         with self.lock:
             conns = list(self.conns)
         for s in [self.sock] + conns:
@@ -232,6 +301,24 @@ class TlsTest(unittest.TestCase):
         self.assertIn(FIX, res.stderr, res.describe())
         self.assert_nothing_published()
         self.assert_published(self.sync("--ca-bundle", self.ca, env={"AWS_CA_BUNDLE": self.other_ca}))
+
+    # -- proxies -----------------------------------------------------------------------------------------------
+    def test_https_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(self):
+        proxy = ConnectProxy()
+        self.addCleanup(proxy.stop)
+        res = self.sync(env={"AWS_CA_BUNDLE": self.ca, "HTTPS_PROXY": proxy.url})
+        self.assert_published(res)
+        self.assertTrue(proxy.targets, "HTTPS_PROXY was not used")
+        self.assertEqual(set(proxy.targets), {f"CONNECT {harness.LOOPBACK}:{self.front.port}"})
+        # The certificate checked through the tunnel is still the endpoint's: without the CA it fails the same way.
+        res = self.sync(env={"HTTPS_PROXY": proxy.url})
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn(FIX, res.stderr, res.describe())
+        before = len(proxy.targets)
+        self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in self.expected]})
+        res = self.sync(env={"AWS_CA_BUNDLE": self.ca, "HTTPS_PROXY": proxy.url, "NO_PROXY": harness.LOOPBACK})
+        self.assert_published(res)
+        self.assertEqual(len(proxy.targets), before, "NO_PROXY was not honoured")
 
     # -- failures ----------------------------------------------------------------------------------------------
     def test_without_the_ca_fails_once_naming_the_problem_and_the_fix(self):
