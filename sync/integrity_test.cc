@@ -175,7 +175,9 @@ TEST_F(IntegrityTest, CorruptedMultipartPartIsRefusedAndSentAgain) {
   const std::string part2 = Md5Of(std::string_view(big).substr(5 << 20));
   std::string digests;
   for (const std::string& hex : {part1, part2}) {
-    for (std::size_t i = 0; i < hex.size(); i += 2) digests += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+      digests += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    }
   }
   EXPECT_EQ(s3.objects.at("site/big.bin").second, Md5Of(digests) + "-2");
 }

@@ -189,7 +189,7 @@ void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, Upload
     UploadSpec spec;
   };
   auto resend = std::make_shared<Resend>(Resend{&client, endpoint, std::move(spec)});
-  client.Submit(std::move(r), [sent, resend, resends, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
+  auto on_answer = [sent, resend, resends, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
     const UploadSpec& s = resend->spec;
     auto again = [&]() {
       SubmitSinglePut(*resend->client, resend->endpoint, std::move(resend->spec), std::move(done), resends + 1);
@@ -225,7 +225,8 @@ void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, Upload
     // whose answer the server's own check makes final.
     s.checksum->content_md5.store(true, std::memory_order_relaxed);
     again();
-  });
+  };
+  client.Submit(std::move(r), std::move(on_answer));
 }
 
 // One multipart upload: create, all parts in flight together, complete; abort when anything fails so that no

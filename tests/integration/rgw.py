@@ -193,8 +193,8 @@ rgw enable ops log = false
         """Runs a Ceph tool (against this cluster's config when `conf`); its stdout, or HarnessError naming `what`."""
         left = max(5.0, min(timeout, self._deadline - time.monotonic()))
         try:
-            r = subprocess.run(args + (["-c", self.conf] if conf else []), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                               timeout=left, env=self._env())
+            r = subprocess.run(args + (["-c", self.conf] if conf else []), stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=left, env=self._env())
         except subprocess.TimeoutExpired as e:
             raise HarnessError(f"RGW cluster: {what} did not finish within {left:.0f}s: {' '.join(args)}\n"
                                f"{harness.tail(str(e.stderr or ''), 4000)}") from None
