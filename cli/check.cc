@@ -458,6 +458,8 @@ int RunCheck(const Settings& s, const aws::EnvLookup& env) {
     return report.Finish(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   };
   aws::ClientOptions options;
+  if (auto ok = ApplyTransportSettings(s, env, options); !ok) return Usage(ok.error().message);
+  if (!options.verify_tls) std::fprintf(stderr, "sitesync: %s\n", kNoVerifySslWarning);
   options.region = endpoint->region;
   options.max_in_flight = 4;
   options.max_attempts = 3;  // a preflight reports; it need not ride out a long outage
@@ -467,7 +469,8 @@ int RunCheck(const Settings& s, const aws::EnvLookup& env) {
     };
   }
   auto provider = ResolveCredentials(s, env, endpoint->region, options);
-  auto credentials = provider ? (*provider)->Get(false) : aws::Result<aws::Credentials>(std::unexpected(provider.error()));
+  aws::Result<aws::Credentials> credentials =
+      provider ? (*provider)->Get(false) : aws::Result<aws::Credentials>(std::unexpected(provider.error()));
   if (!credentials) {
     std::string detail = credentials.error().message;
     // The chain's message ends with the way out; the fix line says it (with --profile), once.

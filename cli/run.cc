@@ -152,6 +152,8 @@ class Runner {
 
   aws::Result<void> MakeClient(const std::string& region, int jobs) {
     aws::ClientOptions options;
+    if (auto ok = ApplyTransportSettings(settings_, env_, options); !ok) return ok;
+    if (!options.verify_tls) std::fprintf(stderr, "sitesync: %s\n", kNoVerifySslWarning);
     options.region = region;
     options.max_in_flight = jobs;
     if (settings_.verbose) options.trace = [this](std::string_view line) { out_->Trace(line); };

@@ -16,10 +16,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -241,6 +244,76 @@ class CredentialChainCase(unittest.TestCase):
         self.assertIn("credential_process", res.stderr)
         self.assertRegex(res.stderr, r"(?i)json")
         self.assertEqual(self.proxy.total(), 0)
+
+    # -- refresh in a long watch ---------------------------------------------------------------------------------
+    @needs_sitesync
+    def test_watch_refreshes_credentials_before_they_expire_and_not_per_request(self):
+        # credential_process hands out credentials that expire 5 min 8 s after each run: every set is due for a
+        # refresh 8 s after it was fetched (kCredentialRefreshAhead is 5 minutes). Each run is counted in a file.
+        count_file = os.path.join(self.tmp, "runs")
+        doc = ('{"Version": 1, "AccessKeyId": "%s", "SecretAccessKey": "%s", "Expiration": "%s"}'
+               % (self.server.access_key_id, self.server.secret_access_key, "$(date -u -d '+308 seconds' "
+                  "+%Y-%m-%dT%H:%M:%SZ)"))
+        # An unquoted here-document: the shell expands $(date ...) in it.
+        path = self.script("expiring.sh", f"echo run >> {count_file}\ncat <<EOF\n{doc}\nEOF\n")
+        self.write_aws(config=f"[profile proc]\ncredential_process = {path}\n")
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.home,
+               "XDG_STATE_HOME": os.path.join(self.home, ".local", "state"),
+               "XDG_CACHE_HOME": os.path.join(self.home, ".cache"), "AWS_REGION": harness.REGION,
+               "AWS_EC2_METADATA_DISABLED": "true", "TMPDIR": self.tmp}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                env[k] = os.environ[k]
+        stderr_path = os.path.join(self.tmp, "watch.stderr")
+        with open(stderr_path, "wb") as err:
+            proc = subprocess.Popen([harness.sitesync_bin(), "watch", self.source, f"s3://{self.bucket}", "--endpoint",
+                                     self.proxy.endpoint, "--profile", "proc", "--json", "-v"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
+                                    cwd=self.tmp)
+        with harness._live_lock:
+            harness._live_processes.add(proc)
+
+        def stop():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+            with harness._live_lock:
+                harness._live_processes.discard(proc)
+        self.addCleanup(stop)
+
+        def wait_for_body(body: bytes, timeout: float = 20.0):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    if harness.get_bytes(self.s3, self.bucket, "index.html") == body:
+                        return
+                except Exception:  # noqa: BLE001 - not there yet
+                    pass
+                self.assertIsNone(proc.poll(), "watch exited:\n" + open(stderr_path, errors="replace").read())
+                time.sleep(0.2)
+            self.fail(f"index.html never became {body!r}:\n" + open(stderr_path, errors="replace").read())
+
+        wait_for_body(SITE["index.html"], timeout=30)
+        started = time.monotonic()
+        edits = 0
+        while time.monotonic() - started < 20 and edits < 40:
+            edits += 1
+            body = f"<h1>edit {edits}</h1>".encode()
+            with open(os.path.join(self.source, "index.html"), "wb") as f:
+                f.write(body)
+            wait_for_body(body)
+            time.sleep(1)
+        stop()
+        runs = len(open(count_file).read().split())
+        puts = self.proxy.count("PutObject")
+        # Fetched again when due (every ~8 s over 20+ s of edits), never once per request.
+        self.assertGreaterEqual(runs, 2, open(stderr_path, errors="replace").read())
+        self.assertLessEqual(runs, 6, open(stderr_path, errors="replace").read())
+        self.assertGreater(puts, runs * 2, f"{puts} PUTs, {runs} credential fetches")
 
     # -- nothing found -------------------------------------------------------------------------------------------
     @needs_sitesync
