@@ -64,8 +64,16 @@ int RunCheck(const Settings& settings, const aws::EnvLookup& env);
 /// identity, and its file name at SOURCE's root), the journal's folder and the cache's folder.
 [[nodiscard]] sitemap::OwnFiles OwnFilesOf(const Settings& settings, const aws::EnvLookup& env);
 
-/// The S3 endpoint, addressing and region from settings (cli/run.cc); kUsage for a bad --endpoint URL.
+/// The S3 endpoint, addressing and region from settings, the environment and the profile (cli/run.cc), like the
+/// AWS CLI (aws::ResolveEndpoint); kUsage for a bad --endpoint URL, kConfig for bad settings elsewhere.
 [[nodiscard]] aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& settings, const aws::EnvLookup& env);
+/// The same; `source` receives where the endpoint came from.
+[[nodiscard]] aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& settings, const aws::EnvLookup& env,
+                                                              std::string& source);
+/// The endpoint settings of the environment and the profile in use (--profile, AWS_PROFILE, default), read once:
+/// for aws::StsEndpoints / aws::SsoEndpoints (CredentialChainOptions::sts, ::sso_endpoint).
+[[nodiscard]] aws::Result<aws::EndpointSettings> ResolveEndpointSettings(const Settings& settings,
+                                                                         const aws::EnvLookup& env);
 
 // ---------------------------------------------------------------------------------------------------------------
 // init: generator detection and the config text (pure; cli/init.cc)
