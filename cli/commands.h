@@ -64,6 +64,18 @@ int RunCheck(const Settings& settings, const aws::EnvLookup& env);
 /// identity, and its file name at SOURCE's root), the journal's folder and the cache's folder.
 [[nodiscard]] sitemap::OwnFiles OwnFilesOf(const Settings& settings, const aws::EnvLookup& env);
 
+/// What the credential chain needs from this run (cli/credentials.cc): the profile if given explicitly
+/// (--profile, `profile:`), the run's region for STS, the STS endpoint and the SSO portal's as the AWS CLI finds
+/// them (aws::StsEndpoints, aws::SsoEndpoints: AWS_ENDPOINT_URL_STS / _SSO, AWS_ENDPOINT_URL, the profile's services
+/// and endpoint_url, else the partition's regional host), and an MFA prompt on /dev/tty when stdin is a terminal.
+[[nodiscard]] aws::CredentialChainOptions CredentialChainSettings(const Settings& settings, const aws::EnvLookup& env,
+                                                                  const std::string& region);
+/// Resolves the credential chain with the real fetcher (its requests use `transport`'s TLS settings and trace).
+/// Fails with kConfig or kCredentials naming every place looked at, before any other request is made.
+[[nodiscard]] aws::Result<std::shared_ptr<aws::CredentialProvider>> ResolveCredentials(
+    const Settings& settings, const aws::EnvLookup& env, const std::string& region,
+    const aws::ClientOptions& transport);
+
 /// The S3 endpoint, addressing and region from settings, the environment and the profile (cli/run.cc), like the
 /// AWS CLI (aws::ResolveEndpoint); kUsage for a bad --endpoint URL, kConfig for bad settings elsewhere.
 [[nodiscard]] aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& settings, const aws::EnvLookup& env);

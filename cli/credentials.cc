@@ -1,0 +1,70 @@
+// The credential chain of a run, wired: the profile named explicitly (--profile, `profile:`), the run's region
+// for STS, the STS and SSO endpoints (aws::ResolveEndpoint), MFA codes from the terminal, and the real fetcher.
+// The chain itself (order, refresh) is aws/'s; this file only resolves settings.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "aws/aws.h"
+#include "base/unique_fd.h"
+#include "cli/commands.h"
+
+namespace sitesync::cli {
+namespace {
+
+/// Reads one line from the terminal, prompting there (never on stdout, which may be JSON).
+std::optional<std::string> ReadMfaCodeFromTty(std::string_view serial) {
+  UniqueFd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
+  if (!tty) return std::nullopt;
+  const std::string prompt = "Enter MFA code for " + std::string(serial) + ": ";
+  if (::write(tty.get(), prompt.data(), prompt.size()) < 0) return std::nullopt;
+  std::string code;
+  char c = 0;
+  while (code.size() < 64) {
+    const ssize_t n = ::read(tty.get(), &c, 1);
+    if (n <= 0 || c == '\n') break;
+    if (c != '\r' && c != ' ') code.push_back(c);
+  }
+  if (code.empty()) return std::nullopt;
+  return code;
+}
+
+}  // namespace
+
+aws::CredentialChainOptions CredentialChainSettings(const Settings& settings, const aws::EnvLookup& env,
+                                                    const std::string& region) {
+  aws::CredentialChainOptions options;
+  options.profile = settings.profile.value_or("");
+  options.env = env;
+  options.region = region;
+  // STS and the SSO portal as the AWS CLI finds them (aws::ResolveEndpoint): AWS_ENDPOINT_URL_STS / _SSO,
+  // AWS_ENDPOINT_URL, the profile's services section and endpoint_url, else the partition's regional host (FIPS and
+  // dual-stack included). Settings that do not load were already reported by the S3 endpoint's resolution, which
+  // runs first; the partition's hosts are then the answer.
+  auto endpoints = ResolveEndpointSettings(settings, env);
+  const aws::EndpointSettings resolved = endpoints ? *endpoints : aws::EndpointSettings{};
+  options.sts = aws::StsEndpoints(resolved);
+  options.sso_endpoint = aws::SsoEndpoints(resolved);
+  // An MFA prompt only where someone can answer it: in CI (stdin not a terminal) a profile with mfa_serial fails
+  // with a message saying so, instead of waiting.
+  if (::isatty(STDIN_FILENO) == 1) options.read_mfa_code = ReadMfaCodeFromTty;
+  return options;
+}
+
+aws::Result<std::shared_ptr<aws::CredentialProvider>> ResolveCredentials(const Settings& settings,
+                                                                        const aws::EnvLookup& env,
+                                                                        const std::string& region,
+                                                                        const aws::ClientOptions& transport) {
+  aws::ClientOptions fetch_transport;
+  fetch_transport.region = region;
+  fetch_transport.ca_bundle = transport.ca_bundle;
+  fetch_transport.verify_tls = transport.verify_tls;
+  fetch_transport.user_agent = transport.user_agent;
+  fetch_transport.trace = transport.trace;
+  std::shared_ptr<aws::CredentialFetcher> fetcher = aws::NetworkCredentialFetcher(std::move(fetch_transport), env);
+  return aws::ResolveCredentialChain(CredentialChainSettings(settings, env, region), std::move(fetcher));
+}
+
+}  // namespace sitesync::cli
