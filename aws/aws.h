@@ -263,7 +263,7 @@ using PrepareFn = std::function<Result<void>(HttpRequest&)>;
 /// A request to an AWS endpoint. The client signs it anew on every attempt.
 struct HttpRequest {
   std::string service = "s3";            ///< SigV4 service name.
-  std::string region;                    ///< SigV4 region; empty: the client's (CloudFront signs us-east-1).
+  std::string region;                    ///< SigV4 region; empty: the client's (CloudFront: its partition's global region).
   SigningMode mode = SigningMode::kS3;
   std::string method = "GET";
   std::string endpoint;                  ///< "https://host[:port]", no path.
