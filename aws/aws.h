@@ -263,7 +263,7 @@ using PrepareFn = std::function<Result<void>(HttpRequest&)>;
 /// A request to an AWS endpoint. The client signs it anew on every attempt.
 struct HttpRequest {
   std::string service = "s3";            ///< SigV4 service name.
-  std::string region;                    ///< SigV4 region; empty: the client's (CloudFront signs us-east-1).
+  std::string region;                    ///< SigV4 region; empty: the client's (CloudFront: its partition's global region).
   SigningMode mode = SigningMode::kS3;
   std::string method = "GET";
   std::string endpoint;                  ///< "https://host[:port]", no path.
@@ -451,6 +451,100 @@ struct CredentialChainOptions {
 /// The provider keeps `fetcher` for its refreshes.
 [[nodiscard]] Result<std::shared_ptr<CredentialProvider>> ResolveCredentialChain(
     const CredentialChainOptions& options, std::shared_ptr<CredentialFetcher> fetcher);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Endpoints and partitions, as the AWS CLI resolves them (aws/endpoints.cc)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// An AWS partition (botocore's data/partitions.json): the DNS suffixes of its endpoints and the region that
+/// global services (CloudFront) are signed for.
+struct Partition {
+  std::string_view id;                    ///< "aws", "aws-cn", "aws-us-gov".
+  std::string_view dns_suffix;            ///< "amazonaws.com", "amazonaws.com.cn".
+  std::string_view dualstack_dns_suffix;  ///< "api.aws", "api.amazonwebservices.com.cn" (S3 keeps dns_suffix).
+  std::string_view global_region;         ///< implicitGlobalRegion: "us-east-1", "cn-northwest-1", "us-gov-west-1".
+  bool has_cloudfront = true;             ///< False for aws-us-gov: GovCloud offers no CloudFront endpoint.
+};
+
+/// The partition of `region`: a region it lists, else the first whose regionRegex matches (aws:
+/// ^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$, aws-cn: ^cn-\w+-\d+$, aws-us-gov: ^us-gov-\w+-\d+$), else aws (as
+/// the SDKs do for an unknown region).
+[[nodiscard]] const Partition& PartitionOf(std::string_view region);
+
+/// The services sitesync calls. Their SDK service IDs give the names of the settings: AWS_ENDPOINT_URL_S3,
+/// AWS_ENDPOINT_URL_CLOUDFRONT, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_SSO, and "s3", "cloudfront", "sts", "sso"
+/// in a [services NAME] section.
+enum class EndpointService { kS3, kCloudFront, kSts, kSso };
+
+/// A URL the user gave for an endpoint and where it came from (for messages: "--endpoint", "AWS_ENDPOINT_URL_S3",
+/// "s3.endpoint_url in [services local] (/root/.aws/config line 7)").
+struct ConfiguredUrl {
+  std::string url;
+  std::string source;
+};
+
+/// `url` checked and normalized to "scheme://host[:port]" (a trailing "/" dropped). Refused with kUsage (kConfig
+/// when `source` is not a command-line option) naming `source`: a scheme other than http or https, no host, user
+/// info, a query or fragment, and a path: sitesync signs requests for the server's root, and a gateway prefix
+/// such as http://host/s3 is not supported (a usage error, nothing is sent).
+[[nodiscard]] Result<std::string> CheckEndpointUrl(std::string_view url, std::string_view source,
+                                                   bool command_line);
+
+/// The endpoint settings of the environment and the profile in ~/.aws/config, read once.
+struct EndpointSettings {
+  bool use_fips = false;                 ///< AWS_USE_FIPS_ENDPOINT, else the profile's use_fips_endpoint.
+  bool use_dualstack = false;            ///< AWS_USE_DUALSTACK_ENDPOINT, else use_dualstack_endpoint.
+  /// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, else ignore_configured_endpoint_urls: the environment's and the
+  /// config's endpoint URLs are not used (an explicit --endpoint still is).
+  bool ignore_configured_urls = false;
+  /// The profile's `s3 = / addressing_style = path|virtual`; nullopt for auto or absent.
+  std::optional<bool> s3_path_style;
+  std::map<EndpointService, ConfiguredUrl> env_service;     ///< AWS_ENDPOINT_URL_<SERVICE>.
+  std::optional<ConfiguredUrl> env_global;                  ///< AWS_ENDPOINT_URL.
+  std::map<EndpointService, ConfiguredUrl> config_service;  ///< <service>.endpoint_url in the profile's services.
+  std::optional<ConfiguredUrl> config_global;               ///< The profile's endpoint_url.
+};
+
+/// Reads the settings for `profile` (the profile in use: ChosenProfile). Every URL is checked (CheckEndpointUrl)
+/// even when ignored. Fails with kConfig naming the setting: a boolean that is not true or false, a bad URL, or a
+/// profile whose `services = NAME` names no [services NAME] section (botocore refuses it too).
+[[nodiscard]] Result<EndpointSettings> LoadEndpointSettings(const EnvLookup& env, const SharedConfig& config,
+                                                            std::string_view profile);
+
+/// Where a service is called and the region its requests are signed for.
+struct ServiceEndpoint {
+  std::string url;             ///< "https://host[:port]".
+  std::string signing_region;
+  bool configured = false;     ///< From --endpoint, the environment or the config, not the partition.
+  std::string source;          ///< For -v: "--endpoint", "AWS_ENDPOINT_URL", "the aws partition", ...
+};
+
+/// The partition's own endpoint for `service` in `region` (the SDKs' endpoint rules): S3 s3[-fips][.dualstack].
+/// REGION.DNS; CloudFront cloudfront[-fips].amazonaws.com (dual-stack: cloudfront[-fips].global.api.aws) signed
+/// us-east-1, cloudfront[-fips].cn-northwest-1.amazonaws.com.cn signed cn-northwest-1 in aws-cn; STS
+/// sts[-fips].REGION.DNS (FIPS in aws-us-gov is sts.REGION.amazonaws.com); SSO portal.sso[-fips].REGION.DNS.
+/// CloudFront in aws-us-gov fails with kConfig (GovCloud has no CloudFront endpoint) saying what to do.
+[[nodiscard]] Result<ServiceEndpoint> PartitionEndpoint(EndpointService service, std::string_view region,
+                                                        bool fips, bool dualstack);
+
+/// The endpoint like the AWS CLI: `explicit_url` (--endpoint, --cloudfront-endpoint; already checked) >
+/// AWS_ENDPOINT_URL_<SERVICE> > AWS_ENDPOINT_URL > <service>.endpoint_url in the profile's services section > the
+/// profile's endpoint_url > the partition's endpoint; ignore_configured_urls skips the four in the middle. A
+/// configured URL with FIPS or dual-stack on fails with kConfig (the SDKs' rule: a custom endpoint cannot be
+/// combined with them). A configured URL is signed for `region` (CloudFront: the partition's global region, or
+/// us-east-1 where the partition has none).
+[[nodiscard]] Result<ServiceEndpoint> ResolveEndpoint(const EndpointSettings& settings, EndpointService service,
+                                                      std::string_view region,
+                                                      const std::optional<ConfiguredUrl>& explicit_url);
+
+/// For CredentialChainOptions::sts: the STS endpoint for a region per `settings` (AWS_ENDPOINT_URL_STS, ...,
+/// sts.REGION.DNS). Never fails: a configured URL wins over FIPS here; check ResolveEndpoint(kSts) once first to
+/// report that conflict.
+[[nodiscard]] std::function<StsTarget(std::string_view region)> StsEndpoints(EndpointSettings settings);
+
+/// For CredentialChainOptions::sso_endpoint: the IAM Identity Center portal for an sso_region
+/// (AWS_ENDPOINT_URL_SSO, ..., portal.sso.REGION.DNS). Never fails, as StsEndpoints.
+[[nodiscard]] std::function<std::string(std::string_view sso_region)> SsoEndpoints(EndpointSettings settings);
 
 /// Call once in main before any thread: curl_global_init and xmlInitParser.
 void GlobalInit();

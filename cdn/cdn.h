@@ -136,8 +136,11 @@ bool AddOwed(Owed& owed, std::span<const std::string> paths, bool new_batch);
 // CloudFront API
 // ---------------------------------------------------------------------------------------------------------------
 
+/// Where CloudFront is called (aws::ResolveEndpoint: cloudfront.amazonaws.com, the aws-cn one, or a configured
+/// URL) and the region its requests are signed for.
 struct CloudFrontEndpoint {
   std::string endpoint = "https://cloudfront.amazonaws.com";
+  std::string region = "us-east-1";  ///< aws: us-east-1; aws-cn: cn-northwest-1.
 };
 
 struct Invalidation {

@@ -18,7 +18,8 @@ constexpr std::string_view kXmlns = "http://cloudfront.amazonaws.com/doc/2020-05
 aws::HttpRequest CloudFrontRequest(const CloudFrontEndpoint& endpoint, std::string method, std::string path) {
   aws::HttpRequest r;
   r.service = "cloudfront";
-  r.region = "us-east-1";  // CloudFront is global: SigV4 scope is always us-east-1
+  // CloudFront is global: its SigV4 scope is the partition's global region (us-east-1; cn-northwest-1 in China).
+  r.region = endpoint.region.empty() ? "us-east-1" : endpoint.region;
   r.mode = aws::SigningMode::kGeneric;
   r.method = std::move(method);
   r.endpoint = endpoint.endpoint;
@@ -181,20 +182,45 @@ aws::Result<Distribution> GetDistribution(aws::HttpClient& client, const CloudFr
 std::optional<std::string> BucketOfOriginDomain(std::string_view domain) {
   std::string d = Lower(domain);
   while (d.ends_with('.')) d.pop_back();
-  constexpr std::string_view kSuffix = ".amazonaws.com";
-  if (!d.ends_with(kSuffix)) return std::nullopt;
-  d.resize(d.size() - kSuffix.size());
-  // Bucket names may contain dots, so the S3 part is recognised from the right:
-  //   BUCKET.s3 | BUCKET.s3-website-REGION | BUCKET.s3-REGION (legacy)   -> one label after the bucket
-  //   BUCKET.s3.REGION | BUCKET.s3-website.REGION                         -> two labels after the bucket
-  const auto last_dot = d.rfind('.');
-  if (last_dot == std::string::npos || last_dot == 0) return std::nullopt;
-  const std::string_view last = std::string_view(d).substr(last_dot + 1);
-  if (last == "s3" || last.starts_with("s3-")) return d.substr(0, last_dot);
-  const auto second_dot = d.rfind('.', last_dot - 1);
-  if (second_dot == std::string::npos || second_dot == 0) return std::nullopt;
-  const std::string_view second = std::string_view(d).substr(second_dot + 1, last_dot - second_dot - 1);
-  if (second == "s3" || second == "s3-website") return d.substr(0, second_dot);
+  // S3's domains in every partition: amazonaws.com (aws, aws-us-gov) and amazonaws.com.cn (aws-cn).
+  bool found_suffix = false;
+  for (std::string_view suffix : {std::string_view(".amazonaws.com.cn"), std::string_view(".amazonaws.com")}) {
+    if (d.ends_with(suffix)) {
+      d.resize(d.size() - suffix.size());
+      found_suffix = true;
+      break;
+    }
+  }
+  if (!found_suffix) return std::nullopt;
+  // Bucket names may contain dots, so the S3 part is recognised from the right, by the labels after the bucket:
+  //   s3 | s3-REGION (legacy) | s3-website-REGION | s3-external-1                    one label
+  //   s3.REGION | s3-website.REGION | s3-fips.REGION | s3.dualstack (legacy global)    two labels
+  //   s3.dualstack.REGION | s3-fips.dualstack.REGION                                  three labels
+  std::vector<std::string_view> labels;
+  std::size_t end = d.size();
+  while (labels.size() < 3) {
+    const auto dot = d.rfind('.', end == 0 ? 0 : end - 1);
+    if (dot == std::string::npos || dot == 0) break;
+    labels.push_back(std::string_view(d).substr(dot + 1, end - dot - 1));
+    end = dot;
+  }
+  // labels[0] is the last label, labels[1] the one before it, ...; `cut` is where the bucket would end.
+  const auto is_s3 = [](std::string_view l) { return l == "s3" || l.starts_with("s3-"); };
+  const auto bucket_before = [&](std::size_t n) -> std::optional<std::string> {
+    std::size_t cut = d.size();
+    for (std::size_t i = 0; i < n; ++i) cut -= labels[i].size() + 1;
+    if (cut == 0) return std::nullopt;
+    return d.substr(0, cut);
+  };
+  if (labels.size() >= 3 && labels[1] == "dualstack" && (labels[2] == "s3" || labels[2] == "s3-fips")) {
+    return bucket_before(3);
+  }
+  if (labels.size() >= 2 && (labels[1] == "s3" || labels[1] == "s3-website" || labels[1] == "s3-fips") &&
+      !labels[0].starts_with("s3")) {
+    return bucket_before(2);
+  }
+  if (labels.size() >= 1 && is_s3(labels[0]) && labels[0] != "s3-accesspoint") return bucket_before(1);
+  if (labels.size() >= 2 && labels[1] == "s3" && labels[0] == "dualstack") return bucket_before(2);
   return std::nullopt;
 }
 

@@ -26,6 +26,54 @@ TEST(BucketOfOriginDomain, S3OriginForms) {
   for (const auto& c : cases) EXPECT_EQ(BucketOfOriginDomain(c.domain), c.bucket) << c.domain;
 }
 
+TEST(BucketOfOriginDomain, EveryPartitionFipsDualStackAndWebsite) {
+  struct Case {
+    std::string domain;
+    std::optional<std::string> bucket;
+  } cases[] = {
+      // aws-cn: amazonaws.com.cn.
+      {"my-site.s3.cn-north-1.amazonaws.com.cn", "my-site"},
+      {"my-site.s3.cn-northwest-1.amazonaws.com.cn.", "my-site"},
+      {"my.dotted.site.s3.cn-north-1.amazonaws.com.cn", "my.dotted.site"},
+      {"my-site.s3-website.cn-north-1.amazonaws.com.cn", "my-site"},
+      {"my-site.s3.dualstack.cn-northwest-1.amazonaws.com.cn", "my-site"},
+      {"my-site.s3.amazonaws.com.cn", "my-site"},
+      // aws-us-gov shares amazonaws.com.
+      {"gov-site.s3.us-gov-west-1.amazonaws.com", "gov-site"},
+      {"gov-site.s3-fips.us-gov-east-1.amazonaws.com", "gov-site"},
+      // Dual-stack and FIPS hosts, and the website endpoints' both forms.
+      {"my-site.s3.dualstack.eu-west-1.amazonaws.com", "my-site"},
+      {"my.dotted.site.s3.dualstack.us-east-1.amazonaws.com", "my.dotted.site"},
+      {"my-site.s3-fips.dualstack.us-east-2.amazonaws.com", "my-site"},
+      {"my-site.s3-fips.us-east-2.amazonaws.com", "my-site"},
+      {"my-site.s3-website-ap-southeast-2.amazonaws.com", "my-site"},
+      {"my-site.s3-website.eu-west-3.amazonaws.com", "my-site"},
+      {"my-site.s3-external-1.amazonaws.com", "my-site"},
+      // Not S3 origins.
+      {"s3.cn-north-1.amazonaws.com.cn", std::nullopt},
+      {"s3.dualstack.eu-west-1.amazonaws.com", std::nullopt},
+      {"my-site.s3.example.com.cn", std::nullopt},
+      {"ap-123456789012.s3-accesspoint.us-east-1.amazonaws.com", std::nullopt},
+      {"bucket.elb.cn-north-1.amazonaws.com.cn", std::nullopt},
+      {"bucket.s3.amazonaws.co", std::nullopt},
+  };
+  for (const auto& c : cases) EXPECT_EQ(BucketOfOriginDomain(c.domain), c.bucket) << c.domain;
+}
+
+TEST(MatchDistribution, AutoFindsTheBucketsOriginInChina) {
+  std::vector<Distribution> ds = {
+      {"E1CN", "d1.cloudfront.cn", {{"site.s3.cn-north-1.amazonaws.com.cn", ""}}},
+      {"E2CN", "d2.cloudfront.cn", {{"other.s3-website.cn-northwest-1.amazonaws.com.cn", ""}}},
+  };
+  auto m = MatchDistribution(ds, "site", "blog/");
+  ASSERT_TRUE(m.has_value()) << m.error().message;
+  EXPECT_EQ(m->distribution_id, "E1CN");
+  EXPECT_EQ(m->url_prefix, "blog/");
+  auto other = MatchDistribution(ds, "other", "");
+  ASSERT_TRUE(other.has_value()) << other.error().message;
+  EXPECT_EQ(other->distribution_id, "E2CN");
+}
+
 TEST(MatchDistribution, PicksTheOneForBucketAndPrefix) {
   std::vector<Distribution> ds = {
       {"E1", "d1.cloudfront.net", {{"site.s3.amazonaws.com", ""}}},

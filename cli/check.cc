@@ -450,7 +450,7 @@ int RunCheck(const Settings& s, const aws::EnvLookup& env) {
   if (!dest) return Usage(dest.error().message);
   auto endpoint = ResolveS3Endpoint(s, env);
   if (!endpoint) return Usage(endpoint.error().message);
-  auto cdn = ResolveCdn(s);
+  auto cdn = ResolveCdn(s, env);
   if (!cdn) return Usage(cdn.error().message);
 
   Report report(s.json, s.quiet);

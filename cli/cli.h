@@ -89,6 +89,7 @@ ParsedArgs ParseCommandLine(int argc, const char* const* argv);
 struct Resolved {
   sync::SyncOptions sync;
   sync::S3Endpoint endpoint;
+  std::string endpoint_source;  ///< Where the S3 endpoint came from, for -v ("AWS_ENDPOINT_URL_S3", ...).
   int jobs = 64;
 };
 [[nodiscard]] aws::Result<Resolved> Resolve(const Settings& settings, const aws::EnvLookup& env);
@@ -101,8 +102,14 @@ struct CdnResolved {
   cdn::PathOptions paths;
   bool wait = false;
   std::optional<std::string> url_prefix;  ///< cdn.url_prefix, normalised ("" or ending in '/').
+  std::string endpoint_source;  ///< Where `endpoint` came from, for -v (set by the ResolveCdn that takes `env`).
 };
+/// The CloudFront settings, with `endpoint` from --cloudfront-endpoint only (no environment is read).
 [[nodiscard]] aws::Result<CdnResolved> ResolveCdn(const Settings& settings);
+/// The same, with the endpoint resolved like the AWS CLI (aws::ResolveEndpoint: --cloudfront-endpoint,
+/// AWS_ENDPOINT_URL_CLOUDFRONT, AWS_ENDPOINT_URL, the profile's services / endpoint_url, the partition's, signed
+/// for its global region) when CloudFront will be called. kConfig for CloudFront in GovCloud, bad settings.
+[[nodiscard]] aws::Result<CdnResolved> ResolveCdn(const Settings& settings, const aws::EnvLookup& env);
 
 /// The TLS settings and User-Agent every HTTP client of a run shares, resolved into `options`: the CA bundle from
 /// --ca-bundle, else `ca_bundle` in sitesync.yaml, else AWS_CA_BUNDLE, else the chosen profile's `ca_bundle` in the

@@ -65,9 +65,9 @@ int RunCheck(const Settings& settings, const aws::EnvLookup& env);
 [[nodiscard]] sitemap::OwnFiles OwnFilesOf(const Settings& settings, const aws::EnvLookup& env);
 
 /// What the credential chain needs from this run (cli/credentials.cc): the profile if given explicitly
-/// (--profile, `profile:`), the run's region for STS, the STS endpoint (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL,
-/// else https://sts.REGION.amazonaws.com signed for REGION) and the SSO portal's (AWS_ENDPOINT_URL_SSO, ...), and an
-/// MFA prompt on /dev/tty when stdin is a terminal.
+/// (--profile, `profile:`), the run's region for STS, the STS endpoint and the SSO portal's as the AWS CLI finds
+/// them (aws::StsEndpoints, aws::SsoEndpoints: AWS_ENDPOINT_URL_STS / _SSO, AWS_ENDPOINT_URL, the profile's services
+/// and endpoint_url, else the partition's regional host), and an MFA prompt on /dev/tty when stdin is a terminal.
 [[nodiscard]] aws::CredentialChainOptions CredentialChainSettings(const Settings& settings, const aws::EnvLookup& env,
                                                                   const std::string& region);
 /// Resolves the credential chain with the real fetcher (its requests use `transport`'s TLS settings and trace).
@@ -76,8 +76,16 @@ int RunCheck(const Settings& settings, const aws::EnvLookup& env);
     const Settings& settings, const aws::EnvLookup& env, const std::string& region,
     const aws::ClientOptions& transport);
 
-/// The S3 endpoint, addressing and region from settings (cli/run.cc); kUsage for a bad --endpoint URL.
+/// The S3 endpoint, addressing and region from settings, the environment and the profile (cli/run.cc), like the
+/// AWS CLI (aws::ResolveEndpoint); kUsage for a bad --endpoint URL, kConfig for bad settings elsewhere.
 [[nodiscard]] aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& settings, const aws::EnvLookup& env);
+/// The same; `source` receives where the endpoint came from.
+[[nodiscard]] aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& settings, const aws::EnvLookup& env,
+                                                              std::string& source);
+/// The endpoint settings of the environment and the profile in use (--profile, AWS_PROFILE, default), read once:
+/// for aws::StsEndpoints / aws::SsoEndpoints (CredentialChainOptions::sts, ::sso_endpoint).
+[[nodiscard]] aws::Result<aws::EndpointSettings> ResolveEndpointSettings(const Settings& settings,
+                                                                         const aws::EnvLookup& env);
 
 // ---------------------------------------------------------------------------------------------------------------
 // init: generator detection and the config text (pure; cli/init.cc)

@@ -1,5 +1,5 @@
 // The credential chain of a run, wired: the profile named explicitly (--profile, `profile:`), the run's region
-// for STS, the STS and SSO endpoints from the environment, MFA codes from the terminal, and the real fetcher.
+// for STS, the STS and SSO endpoints (aws::ResolveEndpoint), MFA codes from the terminal, and the real fetcher.
 // The chain itself (order, refresh) is aws/'s; this file only resolves settings.
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,24 +13,6 @@
 
 namespace sitesync::cli {
 namespace {
-
-std::string EnvOr(const aws::EnvLookup& env, std::string_view name) {
-  std::optional<std::string> v = env(name);
-  return v ? *v : std::string();
-}
-
-/// A service's endpoint URL the way the AWS CLI reads it from the environment: AWS_ENDPOINT_URL_<SERVICE>, then
-/// AWS_ENDPOINT_URL, unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true; empty: the default.
-/// (The full rules, with the profile's services section and the partitions, are the endpoint resolver's.)
-std::string ConfiguredEndpoint(const aws::EnvLookup& env, std::string_view service_variable) {
-  std::string ignore = EnvOr(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-  for (char& c : ignore) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  if (ignore == "true") return {};
-  std::string url = EnvOr(env, service_variable);
-  if (url.empty()) url = EnvOr(env, "AWS_ENDPOINT_URL");
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  return url;
-}
 
 /// Reads one line from the terminal, prompting there (never on stdout, which may be JSON).
 std::optional<std::string> ReadMfaCodeFromTty(std::string_view serial) {
@@ -57,18 +39,14 @@ aws::CredentialChainOptions CredentialChainSettings(const Settings& settings, co
   options.profile = settings.profile.value_or("");
   options.env = env;
   options.region = region;
-  options.sts = [env](std::string_view sts_region) {
-    aws::StsTarget target;
-    target.region = std::string(sts_region);
-    target.endpoint = ConfiguredEndpoint(env, "AWS_ENDPOINT_URL_STS");
-    if (target.endpoint.empty()) target.endpoint = "https://sts." + target.region + ".amazonaws.com";
-    return target;
-  };
-  options.sso_endpoint = [env](std::string_view sso_region) {
-    std::string endpoint = ConfiguredEndpoint(env, "AWS_ENDPOINT_URL_SSO");
-    if (endpoint.empty()) endpoint = "https://portal.sso." + std::string(sso_region) + ".amazonaws.com";
-    return endpoint;
-  };
+  // STS and the SSO portal as the AWS CLI finds them (aws::ResolveEndpoint): AWS_ENDPOINT_URL_STS / _SSO,
+  // AWS_ENDPOINT_URL, the profile's services section and endpoint_url, else the partition's regional host (FIPS and
+  // dual-stack included). Settings that do not load were already reported by the S3 endpoint's resolution, which
+  // runs first; the partition's hosts are then the answer.
+  auto endpoints = ResolveEndpointSettings(settings, env);
+  const aws::EndpointSettings resolved = endpoints ? *endpoints : aws::EndpointSettings{};
+  options.sts = aws::StsEndpoints(resolved);
+  options.sso_endpoint = aws::SsoEndpoints(resolved);
   // An MFA prompt only where someone can answer it: in CI (stdin not a terminal) a profile with mfa_serial fails
   // with a message saying so, instead of waiting.
   if (::isatty(STDIN_FILENO) == 1) options.read_mfa_code = ReadMfaCodeFromTty;

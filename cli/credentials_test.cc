@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
+#include <string>
 
 #include "cli/commands.h"
 
@@ -59,6 +61,26 @@ TEST(CredentialChainSettings, SsoPortalEndpoint) {
   EXPECT_EQ(CredentialChainSettings(s, Env({{"AWS_ENDPOINT_URL_SSO", "http://127.0.0.1:7"}}), "us-east-1")
                 .sso_endpoint("eu-central-1"),
             "http://127.0.0.1:7");
+}
+
+TEST(CredentialChainSettings, StsAndSsoFollowThePartitionAndTheProfilesServices) {
+  Settings s;
+  aws::CredentialChainOptions o = CredentialChainSettings(s, Env({}), "cn-north-1");
+  EXPECT_EQ(o.sts("cn-north-1").endpoint, "https://sts.cn-north-1.amazonaws.com.cn");
+  EXPECT_EQ(o.sso_endpoint("us-gov-west-1"), "https://portal.sso.us-gov-west-1.amazonaws.com");
+  EXPECT_EQ(CredentialChainSettings(s, Env({{"AWS_USE_FIPS_ENDPOINT", "true"}}), "us-east-1").sts("us-east-1").endpoint,
+            "https://sts-fips.us-east-1.amazonaws.com");
+  // The profile's services section (read from AWS_CONFIG_FILE) names STS's endpoint.
+  const std::string config = ::testing::TempDir() + "/sitesync-credentials-services-config";
+  {
+    std::FILE* f = std::fopen(config.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("[default]\nservices = local\n[services local]\nsts =\n  endpoint_url = http://127.0.0.1:4566\n", f);
+    std::fclose(f);
+  }
+  EXPECT_EQ(CredentialChainSettings(s, Env({{"AWS_CONFIG_FILE", config}}), "eu-west-1").sts("eu-west-1").endpoint,
+            "http://127.0.0.1:4566");
+  std::remove(config.c_str());
 }
 
 TEST(CredentialChainSettings, NoMfaPromptWithoutATerminal) {

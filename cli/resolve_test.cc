@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "cli/cli.h"
 
 namespace sitesync::cli {
@@ -38,6 +40,82 @@ TEST(Resolve, EndpointImpliesPathStyleUnlessSaidOtherwise) {
   EXPECT_TRUE(Resolve(s, NoEnv())->endpoint.path_style);
   s.path_style = false;
   EXPECT_FALSE(Resolve(s, NoEnv())->endpoint.path_style);
+}
+
+aws::EnvLookup EnvOf(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+TEST(Resolve, EndpointFromTheEnvironmentLikeTheAwsCli) {
+  // AWS_ENDPOINT_URL_S3 alone: used, and path-style as --endpoint is.
+  auto r = Resolve(Base(), EnvOf({{"AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000/"}}));
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->endpoint.endpoint, "http://127.0.0.1:9000");
+  EXPECT_TRUE(r->endpoint.path_style);
+  EXPECT_EQ(r->endpoint_source, "AWS_ENDPOINT_URL_S3");
+  // --endpoint beats it; --path-style false still wins over the implied path-style.
+  Settings s = Base();
+  s.endpoint = "http://127.0.0.1:5000";
+  s.path_style = false;
+  r = Resolve(s, EnvOf({{"AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000"}, {"AWS_ENDPOINT_URL", "http://x:1"}}));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->endpoint.endpoint, "http://127.0.0.1:5000");
+  EXPECT_FALSE(r->endpoint.path_style);
+  // Ignored: the partition's endpoint (left empty, so that it follows the region), virtual-hosted.
+  r = Resolve(Base(), EnvOf({{"AWS_ENDPOINT_URL", "http://127.0.0.1:9000"},
+                             {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"}, {"AWS_REGION", "cn-north-1"}}));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->endpoint.endpoint.empty());
+  EXPECT_FALSE(r->endpoint.path_style);
+  EXPECT_EQ(r->endpoint.region, "cn-north-1");
+  EXPECT_NE(r->endpoint_source.find("aws-cn"), std::string::npos) << r->endpoint_source;
+  // FIPS and dual-stack reach the S3 endpoint.
+  r = Resolve(Base(), EnvOf({{"AWS_USE_FIPS_ENDPOINT", "true"}, {"AWS_USE_DUALSTACK_ENDPOINT", "true"}}));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->endpoint.fips);
+  EXPECT_TRUE(r->endpoint.dualstack);
+  // Config errors: FIPS with a configured endpoint; a path in the URL.
+  r = Resolve(Base(), EnvOf({{"AWS_USE_FIPS_ENDPOINT", "true"}, {"AWS_ENDPOINT_URL_S3", "http://h:1"}}));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, aws::ErrorCode::kConfig);
+  r = Resolve(Base(), EnvOf({{"AWS_ENDPOINT_URL_S3", "http://h:1/s3"}}));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("AWS_ENDPOINT_URL_S3"), std::string::npos) << r.error().message;
+}
+
+TEST(ResolveCdn, EndpointAndSigningRegionFromThePartitionOrTheEnvironment) {
+  Settings s = Base();
+  s.distribution = "E2QWRUHAPOMQZL";
+  auto c = ResolveCdn(s, EnvOf({{"AWS_REGION", "eu-west-1"}}));
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->endpoint.endpoint, "https://cloudfront.amazonaws.com");
+  EXPECT_EQ(c->endpoint.region, "us-east-1");
+  c = ResolveCdn(s, EnvOf({{"AWS_REGION", "cn-north-1"}}));
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->endpoint.endpoint, "https://cloudfront.cn-northwest-1.amazonaws.com.cn");
+  EXPECT_EQ(c->endpoint.region, "cn-northwest-1");
+  c = ResolveCdn(s, EnvOf({{"AWS_REGION", "cn-north-1"}, {"AWS_ENDPOINT_URL_CLOUDFRONT", "http://127.0.0.1:5000"},
+                           {"AWS_ENDPOINT_URL", "http://127.0.0.1:9"}}));
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->endpoint.endpoint, "http://127.0.0.1:5000");
+  EXPECT_EQ(c->endpoint.region, "cn-northwest-1");
+  EXPECT_EQ(c->endpoint_source, "AWS_ENDPOINT_URL_CLOUDFRONT");
+  s.cloudfront_endpoint = "http://127.0.0.1:5001";
+  c = ResolveCdn(s, EnvOf({{"AWS_ENDPOINT_URL_CLOUDFRONT", "http://127.0.0.1:5000"}}));
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->endpoint.endpoint, "http://127.0.0.1:5001");
+  s.cloudfront_endpoint.reset();
+  // GovCloud has no CloudFront: a config error when invalidating, nothing when not.
+  c = ResolveCdn(s, EnvOf({{"AWS_REGION", "us-gov-west-1"}}));
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, aws::ErrorCode::kConfig);
+  EXPECT_NE(c.error().message.find("--cloudfront-endpoint"), std::string::npos) << c.error().message;
+  s.invalidate = false;
+  EXPECT_TRUE(ResolveCdn(s, EnvOf({{"AWS_REGION", "us-gov-west-1"}})).has_value());
 }
 
 TEST(Resolve, UsageErrors) {

@@ -26,13 +26,6 @@ using aws::ErrorCode;
 
 constexpr std::chrono::minutes kWaitTimeout{20};
 
-aws::Result<void> CheckUrl(std::string_view what, const std::string& url) {
-  if (!(url.starts_with("http://") || url.starts_with("https://")) || url.size() <= 8) {
-    return aws::Fail(ErrorCode::kUsage, fmt::format("bad {} '{}': use a URL such as https://host[:port]", what, url));
-  }
-  return {};
-}
-
 // Ends the process for `sig` the way the default action would (so the exit status still says "killed by
 // SIGINT"), after erasing the progress line: a shell prompt must not start in the middle of it. Only
 // async-signal-safe calls: write(2) in EraseProgressLineFromSignal, signal(2) and raise(3) (POSIX 2.4.3).
@@ -370,13 +363,28 @@ class Runner {
     }
   }
 
+  // -v: where S3 and CloudFront are called, and which setting said so.
+  void TraceEndpoints(const Resolved& resolved) {
+    if (!settings_.verbose) return;
+    const sync::S3Endpoint& e = resolved.endpoint;
+    auto regional = aws::PartitionEndpoint(aws::EndpointService::kS3, e.region, e.fips, e.dualstack);
+    out_->Trace(fmt::format("S3 endpoint {} ({}, {}-style, signed for {})",
+                            e.endpoint.empty() && regional ? regional->url : e.endpoint, resolved.endpoint_source,
+                            e.path_style ? "path" : "virtual-hosted", e.region));
+    if (cdn_.enabled) {
+      out_->Trace(fmt::format("CloudFront endpoint {} ({}, signed for {})", cdn_.endpoint.endpoint,
+                              cdn_.endpoint_source, cdn_.endpoint.region));
+    }
+  }
+
   int RunSync() {
     auto resolved = Resolve(settings_, env_);
     if (!resolved) return Fatal(resolved.error());
     NoteOwnFiles(*resolved);
-    auto cdn = ResolveCdn(settings_);
+    auto cdn = ResolveCdn(settings_, env_);
     if (!cdn) return Fatal(cdn.error());
     cdn_ = *cdn;
+    TraceEndpoints(*resolved);
     if (auto ok = SetUpSitemap(*resolved); !ok) return Fatal(ok.error());
     if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs); !ok) return Fatal(ok.error());
     if (auto ok = SetUpCdn(resolved->sync.destination); !ok) return Fatal(ok.error());
@@ -410,9 +418,10 @@ class Runner {
     auto resolved = Resolve(settings_, env_);
     if (!resolved) return Fatal(resolved.error());
     NoteOwnFiles(*resolved);
-    auto cdn = ResolveCdn(settings_);
+    auto cdn = ResolveCdn(settings_, env_);
     if (!cdn) return Fatal(cdn.error());
     cdn_ = *cdn;
+    TraceEndpoints(*resolved);
     if (settings_.dry_run) {
       return Fatal(aws::Error{ErrorCode::kUsage, "watch does not take --dry-run: use 'sitesync plan' to see what a "
                                                  "sync would do", false, 0, {}});
@@ -525,7 +534,7 @@ class Runner {
   }
 
   int RunInvalidate() {
-    auto cdn = ResolveCdn(settings_);
+    auto cdn = ResolveCdn(settings_, env_);
     if (!cdn) return Fatal(cdn.error());
     if (!settings_.distribution) {
       return Fatal(aws::Error{ErrorCode::kUsage,
@@ -741,20 +750,45 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   if (r.jobs < 1 || r.jobs > 1024) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("bad jobs {}: use 1 to 1024 transfers in flight", r.jobs));
   }
-  auto endpoint = ResolveS3Endpoint(s, env);
+  auto endpoint = ResolveS3Endpoint(s, env, r.endpoint_source);
   if (!endpoint) return std::unexpected(endpoint.error());
   r.endpoint = std::move(*endpoint);
   return r;
 }
 
+aws::Result<aws::EndpointSettings> ResolveEndpointSettings(const Settings& s, const aws::EnvLookup& env) {
+  auto shared = aws::LoadSharedConfig(env);
+  if (!shared) return std::unexpected(shared.error());
+  return aws::LoadEndpointSettings(env, *shared, aws::ChosenProfile(s.profile.value_or(""), env));
+}
+
 aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& s, const aws::EnvLookup& env) {
+  std::string source;
+  return ResolveS3Endpoint(s, env, source);
+}
+
+aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& s, const aws::EnvLookup& env, std::string& source) {
   sync::S3Endpoint e;
+  std::optional<aws::ConfiguredUrl> explicit_url;
   if (s.endpoint) {
-    if (auto ok = CheckUrl("endpoint", *s.endpoint); !ok) return std::unexpected(ok.error());
-    e.endpoint = *s.endpoint;
+    const std::string option = "--endpoint (endpoint: in sitesync.yaml)";
+    auto url = aws::CheckEndpointUrl(*s.endpoint, option, true);
+    if (!url) return std::unexpected(url.error());
+    explicit_url = aws::ConfiguredUrl{*url, option};
   }
-  e.path_style = s.path_style.value_or(s.endpoint.has_value());
+  auto settings = ResolveEndpointSettings(s, env);
+  if (!settings) return std::unexpected(settings.error());
   e.region = aws::ResolveRegion(s.region.value_or(""), s.profile.value_or(""), env);
+  auto resolved = aws::ResolveEndpoint(*settings, aws::EndpointService::kS3, e.region, explicit_url);
+  if (!resolved) return std::unexpected(resolved.error());
+  source = resolved->source;
+  // A configured endpoint (any source) is an S3-compatible server or a local one: path-style, as --endpoint has
+  // always meant, unless --path-style / path_style or the profile's s3.addressing_style says otherwise. The
+  // partition's endpoints are virtual-hosted (S3Request keeps dotted buckets path-style over HTTPS).
+  if (resolved->configured) e.endpoint = resolved->url;
+  e.fips = settings->use_fips;
+  e.dualstack = settings->use_dualstack;
+  e.path_style = s.path_style.value_or(settings->s3_path_style.value_or(resolved->configured));
   return e;
 }
 
@@ -763,8 +797,10 @@ aws::Result<CdnResolved> ResolveCdn(const Settings& s) {
   c.distribution = s.distribution.value_or("");
   c.enabled = !c.distribution.empty() && s.invalidate.value_or(true);
   if (s.cloudfront_endpoint) {
-    if (auto ok = CheckUrl("CloudFront endpoint", *s.cloudfront_endpoint); !ok) return std::unexpected(ok.error());
-    c.endpoint.endpoint = *s.cloudfront_endpoint;
+    auto url = aws::CheckEndpointUrl(*s.cloudfront_endpoint, "--cloudfront-endpoint (cdn.endpoint in sitesync.yaml)",
+                                     true);
+    if (!url) return std::unexpected(url.error());
+    c.endpoint.endpoint = *url;
   }
   if (!c.distribution.empty() && c.distribution != "auto") {
     for (char ch : c.distribution) {
@@ -795,6 +831,27 @@ aws::Result<CdnResolved> ResolveCdn(const Settings& s) {
   }
   c.paths.max_wildcards = static_cast<std::size_t>(s.max_wildcards.value_or(8));
   c.wait = s.wait.value_or(false);
+  return c;
+}
+
+aws::Result<CdnResolved> ResolveCdn(const Settings& s, const aws::EnvLookup& env) {
+  auto c = ResolveCdn(s);
+  if (!c) return c;
+  // Only when CloudFront will be called: `--discard-owed` is local, and a partition without CloudFront (GovCloud)
+  // must not stop a sync that invalidates nothing.
+  if (c->distribution.empty() || s.discard_owed || !(c->enabled || s.command == "invalidate")) return c;
+  std::optional<aws::ConfiguredUrl> explicit_url;
+  if (s.cloudfront_endpoint) {
+    explicit_url = aws::ConfiguredUrl{c->endpoint.endpoint, "--cloudfront-endpoint (cdn.endpoint in sitesync.yaml)"};
+  }
+  auto settings = ResolveEndpointSettings(s, env);
+  if (!settings) return std::unexpected(settings.error());
+  const std::string region = aws::ResolveRegion(s.region.value_or(""), s.profile.value_or(""), env);
+  auto resolved = aws::ResolveEndpoint(*settings, aws::EndpointService::kCloudFront, region, explicit_url);
+  if (!resolved) return std::unexpected(resolved.error());
+  c->endpoint.endpoint = resolved->url;
+  c->endpoint.region = resolved->signing_region;
+  c->endpoint_source = resolved->source;
   return c;
 }
 

@@ -413,8 +413,13 @@ aws::HttpRequest S3Request(const S3Endpoint& endpoint, const std::string& bucket
   r.service = "s3";
   r.mode = aws::SigningMode::kS3;
   r.method = std::move(method);
-  std::string base = endpoint.endpoint.empty() ? fmt::format("https://s3.{}.amazonaws.com", endpoint.region)
-                                               : endpoint.endpoint;
+  // The partition's regional endpoint (s3.cn-north-1.amazonaws.com.cn, s3-fips.dualstack...), unless configured.
+  std::string base = endpoint.endpoint;
+  if (base.empty()) {
+    auto regional = aws::PartitionEndpoint(aws::EndpointService::kS3, endpoint.region, endpoint.fips,
+                                           endpoint.dualstack);
+    base = regional ? regional->url : fmt::format("https://s3.{}.amazonaws.com", endpoint.region);
+  }
   while (base.ends_with('/')) base.pop_back();
   // Virtual-hosted style puts the bucket in the host name; a bucket with dots would not match the TLS
   // certificate's wildcard, so such buckets stay path-style (as the AWS SDKs do).

@@ -94,6 +94,42 @@ TEST(S3Request, PathAndVirtualHostedAddressing) {
   EXPECT_EQ(dotted.path, "/my.site/k");
 }
 
+TEST(S3Request, EveryPartitionFipsDualStackAndDottedBuckets) {
+  struct Case {
+    std::string region;
+    bool fips;
+    bool dualstack;
+    std::string bucket;
+    std::string endpoint;
+    std::string path;
+  } cases[] = {
+      {"cn-north-1", false, false, "site", "https://site.s3.cn-north-1.amazonaws.com.cn", "/k"},
+      {"cn-northwest-1", false, true, "site", "https://site.s3.dualstack.cn-northwest-1.amazonaws.com.cn", "/k"},
+      {"cn-north-1", false, false, "my.site", "https://s3.cn-north-1.amazonaws.com.cn", "/my.site/k"},
+      {"us-gov-west-1", false, false, "site", "https://site.s3.us-gov-west-1.amazonaws.com", "/k"},
+      {"us-gov-east-1", true, false, "site", "https://site.s3-fips.us-gov-east-1.amazonaws.com", "/k"},
+      {"us-east-1", true, true, "site", "https://site.s3-fips.dualstack.us-east-1.amazonaws.com", "/k"},
+      {"eu-west-1", false, true, "my.site", "https://s3.dualstack.eu-west-1.amazonaws.com", "/my.site/k"},
+      {"ap-south-2", true, false, "a.b.c", "https://s3-fips.ap-south-2.amazonaws.com", "/a.b.c/k"},
+  };
+  for (const auto& c : cases) {
+    S3Endpoint e;
+    e.region = c.region;
+    e.fips = c.fips;
+    e.dualstack = c.dualstack;
+    auto r = S3Request(e, c.bucket, "k", "GET");
+    EXPECT_EQ(r.endpoint, c.endpoint) << c.region << " " << c.bucket;
+    EXPECT_EQ(r.path, c.path) << c.region << " " << c.bucket;
+  }
+  // A configured endpoint is used as it is: FIPS and dual-stack only name the partition's hosts.
+  S3Endpoint configured{"https://minio.example.com", false, "cn-north-1"};
+  configured.fips = true;
+  EXPECT_EQ(S3Request(configured, "site", "k", "GET").endpoint, "https://site.minio.example.com");
+  // A dotted bucket over plain HTTP keeps virtual-hosted addressing (no certificate to mismatch).
+  S3Endpoint http{"http://s3.local:9000", false, "us-east-1"};
+  EXPECT_EQ(S3Request(http, "my.site", "k", "GET").endpoint, "http://my.site.s3.local:9000");
+}
+
 TEST(DeleteObjectsXml, EscapesKeys) {
   std::string xml = DeleteObjectsXml({"a&b<c>.txt", "a//b"});
   EXPECT_NE(xml.find("<Key>a&amp;b&lt;c&gt;.txt</Key>"), std::string::npos) << xml;

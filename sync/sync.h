@@ -34,9 +34,13 @@ struct Destination {
 
 /// How the S3 endpoint is addressed.
 struct S3Endpoint {
-  std::string endpoint;     ///< "https://host[:port]"; empty: the AWS regional endpoint.
+  /// "https://host[:port]" (a configured endpoint); empty: the regional endpoint of the region's partition
+  /// (aws::PartitionEndpoint), which follows `region` when it changes.
+  std::string endpoint;
   bool path_style = false;  ///< https://host/bucket/key rather than https://bucket.host/key.
   std::string region = "us-east-1";
+  bool fips = false;       ///< The partition's FIPS endpoint (use_fips_endpoint); only without `endpoint`.
+  bool dualstack = false;  ///< The partition's dual-stack endpoint (use_dualstack_endpoint); only without `endpoint`.
 };
 
 enum class Compare { kSize, kChecksum };
