@@ -28,15 +28,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import cred_fakes  # noqa: E402
 import harness  # noqa: E402
 
 BIN_OK, BIN_WHY = harness.sitesync_available()
@@ -363,10 +362,10 @@ def codebuild_spec():
 
 # --------------------------------------------------------------------------------------------------------------
 # Where the keyless recipes get their credentials: loopback stand-ins (threads of this process, stopped by the
-# class cleanup) for GitHub's OIDC token service, an STS that checks the documented trust policy, CodeBuild's
-# container credentials endpoint and the IAM Identity Center portal. Every session they hand out is a real
-# AssumeRole session of moto's role ROLE_NAME (auth on), so the S3 and CloudFront requests that follow are
-# verified by moto with that role's policy (iam-policy.md, whole-bucket variation).
+# class cleanup): cred_fakes' container credentials endpoint and IAM Identity Center portal, and two of the
+# recipes' own, GitHub's OIDC token service and an STS that checks the documented trust policy. Every session they
+# hand out is a real AssumeRole session of moto's role ROLE_NAME (auth on), so the S3 and CloudFront requests that
+# follow are verified by moto with that role's policy (iam-policy.md, whole-bucket variation).
 # --------------------------------------------------------------------------------------------------------------
 
 ROLE_NAME = "sitesync-publish"  # the recipes' and iam-policy.md's role, in moto's account
@@ -386,50 +385,6 @@ def in_moto_account(text: str) -> str:
 
 def iso_utc(when: datetime.datetime) -> str:
     return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class LoopbackServer:
-    """A small HTTP server on 127.0.0.1 in a thread of this process. handle(method, path, headers, body) returns
-    (status, content type, body). Every request is kept in .requests as (method, path, headers)."""
-
-    def __init__(self, handle):
-        self.requests = []
-        lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, fmt, *args):  # quiet
-                pass
-
-            def _any(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                with lock:
-                    outer.requests.append((self.command, self.path, dict(self.headers)))
-                try:
-                    status, ctype, out = handle(self.command, self.path, self.headers, body)
-                except Exception as e:  # a bug of the stand-in: a 500 that says so, not a hung client
-                    status, ctype, out = 500, "text/plain", f"stand-in failed: {e!r}".encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            do_GET = do_POST = do_PUT = _any
-
-        self.httpd = ThreadingHTTPServer((harness.LOOPBACK, 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://{harness.LOOPBACK}:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="recipe-stand-in", daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
 
 
 def b64url(data: bytes) -> str:
@@ -489,39 +444,116 @@ def trust_allows_web_identity(trust: dict, role_arn: str, claims: dict) -> bool:
     return False
 
 
+class GitHubTokenService(cred_fakes.FakeBase):
+    """GitHub's OIDC token service (ACTIONS_ID_TOKEN_REQUEST_URL with the bearer ACTIONS_ID_TOKEN_REQUEST_TOKEN):
+    GET ...&audience=AUD -> {"value": a token for AUD whose subject is .sub}."""
+
+    def __init__(self, tokens: OidcTokens):
+        super().__init__(creds=None)
+        self.tokens = tokens
+        self.request_token = uuid.uuid4().hex
+        self.sub = GITHUB_SUB
+        self.request_url = f"{self.endpoint}/_apis/distributedtask/token?api-version=2.0"
+
+    def answer(self, seen):
+        if seen.headers.get("authorization", "").lower() != f"bearer {self.request_token}":
+            return 401, json.dumps({"message": "bad request token"}), "application/json"
+        audience = (parse_qs(urlsplit(seen.path).query).get("audience") or ["https://github.com/my-org"])[0]
+        return 200, json.dumps({"value": self.tokens.mint(GITHUB_ISSUER, audience, self.sub)}), "application/json"
+
+    def token(self, audience: str) -> str:
+        """What the credentials action does first: the job's token for `audience`, from this service."""
+        import requests
+
+        r = requests.get(f"{self.request_url}&audience={audience}", timeout=10,
+                         headers={"Authorization": f"bearer {self.request_token}"})
+        r.raise_for_status()
+        return r.json()["value"]
+
+
+class TrustCheckingSts(cred_fakes.FakeBase):
+    """STS's AssumeRoleWithWebIdentity as the recipes need it: unlike cred_fakes.StsWebIdentityFake (one fixed
+    token, fixed keys), it evaluates the role's documented trust policy (.trust[role ARN]) against the token's
+    claims and hands out a fresh moto AssumeRole session of the role, so that the documented trust policy and
+    the role's policy are both what decides."""
+
+    def __init__(self, tokens: OidcTokens, session):
+        super().__init__(creds=None)
+        self.tokens = tokens
+        self.session = session
+        self.trust = {}
+
+    def forms(self) -> list[dict]:
+        return [{k: v[0] for k, v in parse_qs(s.body.decode()).items()} for s in self.seen() if s.method == "POST"]
+
+    def answer(self, seen):
+        param = {k: v[0] for k, v in parse_qs(seen.body.decode()).items()}
+
+        def error(status, code, message):
+            return status, cred_fakes._sts_error(code, message), "text/xml"
+
+        if seen.method != "POST" or param.get("Action") != "AssumeRoleWithWebIdentity":
+            return error(400, "InvalidAction", "only AssumeRoleWithWebIdentity here")
+        if "authorization" in seen.headers:
+            return error(400, "InvalidRequest", "AssumeRoleWithWebIdentity is not signed")
+        token, role_arn = param.get("WebIdentityToken", ""), param.get("RoleArn", "")
+        if token not in self.tokens.minted:
+            return error(400, "InvalidIdentityToken", "Couldn't verify the token")
+        claims = jwt_claims(token)
+        if claims["exp"] < time.time():
+            return error(400, "ExpiredTokenException", "Token expired")
+        if not param.get("RoleSessionName"):
+            return error(400, "ValidationError", "RoleSessionName is required")
+        trust = self.trust.get(role_arn)
+        if trust is None or not trust_allows_web_identity(trust, role_arn, claims):
+            return error(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+        c = self.session(param["RoleSessionName"])
+        return 200, (
+            f'<AssumeRoleWithWebIdentityResponse xmlns="{STS_NS}"><AssumeRoleWithWebIdentityResult>'
+            f'<Credentials><AccessKeyId>{c["AccessKeyId"]}</AccessKeyId>'
+            f'<SecretAccessKey>{c["SecretAccessKey"]}</SecretAccessKey>'
+            f'<SessionToken>{c["SessionToken"]}</SessionToken>'
+            f'<Expiration>{iso_utc(c["Expiration"])}</Expiration></Credentials>'
+            f'<SubjectFromWebIdentityToken>{claims["sub"]}</SubjectFromWebIdentityToken>'
+            f'<AssumedRoleUser><AssumedRoleId>AROA0000:{param["RoleSessionName"]}</AssumedRoleId>'
+            f'<Arn>{role_arn.replace(":iam:", ":sts:").replace(":role/", ":assumed-role/")}/'
+            f'{param["RoleSessionName"]}</Arn></AssumedRoleUser>'
+            f'<Provider>{urlsplit(claims["iss"]).netloc}</Provider><Audience>{claims["aud"]}</Audience>'
+            f'</AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId>'
+            f'</ResponseMetadata></AssumeRoleWithWebIdentityResponse>'), "text/xml"
+
+
 class CredentialStandIns:
-    """The loopback stand-ins of one test class, and the moto role whose sessions they hand out."""
+    """The loopback stand-ins of one test class (cred_fakes' container endpoint and SSO portal, the token
+    service and the trust-checking STS above), and the moto role whose sessions they hand out."""
 
     def __init__(self, server: harness.MotoServer):
         import boto3
 
-        self.server = server
         self.tokens = OidcTokens()
         self.role_arn = f"arn:aws:iam::{MOTO_ACCOUNT}:role/{ROLE_NAME}"
         kw = dict(endpoint_url=server.endpoint, region_name=harness.REGION,
                   aws_access_key_id=server.access_key_id, aws_secret_access_key=server.secret_access_key)
         self.iam = boto3.client("iam", **kw)
         self.sts = boto3.client("sts", **kw)
-        self.trust = {}  # role ARN -> the trust policy the stand-in STS checks (the documented one)
-        self.github_sub = GITHUB_SUB
-        self.github_request_token = uuid.uuid4().hex
-        self.container_token = "Bearer " + uuid.uuid4().hex
+        self.prepare_role({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::none"}]})
+        self.github = GitHubTokenService(self.tokens)
+        self.fake_sts = TrustCheckingSts(self.tokens, self.session)
+        # One session of the role for the two fakes that hand out fixed credentials: moto applies the role's
+        # policy of the moment (each test's) to every request signed with it.
+        c = self.session("stand-ins")
+        role_creds = cred_fakes.Creds(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+        self.container = cred_fakes.ContainerFake(role_creds, path="/v2/credentials/" + uuid.uuid4().hex,
+                                                  authorization="Bearer " + uuid.uuid4().hex)
         self.sso_token = "sso-" + uuid.uuid4().hex
-        self.sso_expect = ("111122223333", "SitePublisher")  # the account and role of the sso-profile recipe
-        self.sts_calls = []
-        self.container_calls = 0
-        self.sso_calls = []
-        self.github = LoopbackServer(self._github)
-        self.fake_sts = LoopbackServer(self._sts)
-        self.container = LoopbackServer(self._container)
-        self.portal = LoopbackServer(self._portal)
-        self.github_request_url = f"{self.github.url}/_apis/distributedtask/token?api-version=2.0"
+        # The account and role of the sso-profile recipe.
+        self.portal = cred_fakes.SsoFake(role_creds, self.sso_token, "111122223333", "SitePublisher")
 
     def stop(self):
-        for s in (self.github, self.fake_sts, self.container, self.portal):
-            s.stop()
+        for fake in (self.github, self.fake_sts, self.container, self.portal):
+            fake.stop()
 
-    # -- the role ------------------------------------------------------------------------------------------------
     def prepare_role(self, policy: dict, trust: dict | None = None):
         """ROLE_NAME with `policy`. Its trust in moto: `trust` (moto checks it on AssumeRole), else only the
         stand-ins' own identity (the test's admin user), which assumes it on behalf of a checked token."""
@@ -533,101 +565,20 @@ class CredentialStandIns:
         except self.iam.exceptions.EntityAlreadyExistsException:
             self.iam.update_assume_role_policy(RoleName=ROLE_NAME, PolicyDocument=json.dumps(trust))
         self.iam.put_role_policy(RoleName=ROLE_NAME, PolicyName="sitesync", PolicyDocument=json.dumps(policy))
-        self.trust.clear()
-        self.sts_calls.clear()
-        self.sso_calls.clear()
-        self.container_calls = 0
-        self.github_sub = GITHUB_SUB
 
     def session(self, name: str) -> dict:
         return self.sts.assume_role(RoleArn=self.role_arn, RoleSessionName=name)["Credentials"]
 
-    # -- GitHub's OIDC token service (ACTIONS_ID_TOKEN_REQUEST_URL / _TOKEN) --------------------------------------
-    def _github(self, method, path, headers, body):
-        if headers.get("Authorization", "").lower() != f"bearer {self.github_request_token}":
-            return 401, "application/json", b'{"message":"bad request token"}'
-        audience = (parse_qs(urlsplit(path).query).get("audience") or ["https://github.com/my-org"])[0]
-        token = self.tokens.mint(GITHUB_ISSUER, audience, self.github_sub)
-        return 200, "application/json", json.dumps({"value": token}).encode()
-
-    def github_token(self, audience: str) -> str:
-        """What the credentials action does first: the job's token for `audience`, from the token service."""
-        import requests
-
-        r = requests.get(f"{self.github_request_url}&audience={audience}", timeout=10,
-                         headers={"Authorization": f"bearer {self.github_request_token}"})
-        r.raise_for_status()
-        return r.json()["value"]
-
-    # -- STS: AssumeRoleWithWebIdentity, checked against the documented trust policy ------------------------------
-    def _sts(self, method, path, headers, body):
-        form = parse_qs(body.decode()) if method == "POST" else parse_qs(urlsplit(path).query)
-        param = {k: v[0] for k, v in form.items()}
-        self.sts_calls.append(param)
-
-        def error(status, code, message):
-            xml = (f'<ErrorResponse xmlns="{STS_NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
-                   f'<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>')
-            return status, "text/xml", xml.encode()
-
-        if param.get("Action") != "AssumeRoleWithWebIdentity":
-            return error(400, "InvalidAction", f"the stand-in STS answers only AssumeRoleWithWebIdentity, not "
-                                               f"{param.get('Action')}")
-        if "Authorization" in headers:
-            return error(400, "InvalidRequest", "AssumeRoleWithWebIdentity is not signed")
-        token, role_arn = param.get("WebIdentityToken", ""), param.get("RoleArn", "")
-        if token not in self.tokens.minted:
-            return error(400, "InvalidIdentityToken", "the token was not issued by the provider")
-        claims = jwt_claims(token)
-        if claims["exp"] < time.time():
-            return error(400, "ExpiredTokenException", "Token expired")
-        if not param.get("RoleSessionName"):
-            return error(400, "ValidationError", "RoleSessionName is required")
-        trust = self.trust.get(role_arn)
-        if trust is None or not trust_allows_web_identity(trust, role_arn, claims):
-            return error(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity")
-        c = self.session(param["RoleSessionName"])
-        xml = (f'<AssumeRoleWithWebIdentityResponse xmlns="{STS_NS}"><AssumeRoleWithWebIdentityResult>'
-               f'<Credentials><AccessKeyId>{c["AccessKeyId"]}</AccessKeyId>'
-               f'<SecretAccessKey>{c["SecretAccessKey"]}</SecretAccessKey>'
-               f'<SessionToken>{c["SessionToken"]}</SessionToken>'
-               f'<Expiration>{iso_utc(c["Expiration"])}</Expiration></Credentials>'
-               f'<SubjectFromWebIdentityToken>{claims["sub"]}</SubjectFromWebIdentityToken>'
-               f'<AssumedRoleUser><AssumedRoleId>AROA0000:{param["RoleSessionName"]}</AssumedRoleId>'
-               f'<Arn>arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/{ROLE_NAME}/{param["RoleSessionName"]}</Arn>'
-               f'</AssumedRoleUser><Provider>{urlsplit(claims["iss"]).netloc}</Provider>'
-               f'<Audience>{claims["aud"]}</Audience></AssumeRoleWithWebIdentityResult>'
-               f'<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>'
-               f'</AssumeRoleWithWebIdentityResponse>')
-        return 200, "text/xml", xml.encode()
-
     def web_identity_calls(self) -> list:
-        return [c for c in self.sts_calls if c.get("Action") == "AssumeRoleWithWebIdentity"]
+        return [f for f in self.fake_sts.forms() if f.get("Action") == "AssumeRoleWithWebIdentity"]
 
-    # -- CodeBuild's (ECS's) container credentials endpoint --------------------------------------------------------
-    def _container(self, method, path, headers, body):
-        if method != "GET" or headers.get("Authorization") != self.container_token:
-            return 401, "application/json", b'{"code":"Unauthorized","message":"bad authorization token"}'
-        self.container_calls += 1
-        c = self.session("codebuild")
-        return 200, "application/json", json.dumps({
-            "AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretAccessKey"], "Token": c["SessionToken"],
-            "Expiration": iso_utc(c["Expiration"]), "RoleArn": self.role_arn}).encode()
-
-    # -- the IAM Identity Center portal (GetRoleCredentials) -------------------------------------------------------
-    def _portal(self, method, path, headers, body):
-        q = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
-        self.sso_calls.append((urlsplit(path).path, q, headers.get("x-amz-sso_bearer_token")))
-        if urlsplit(path).path != "/federation/credentials":
-            return 404, "application/json", b'{"message":"not found"}'
-        if headers.get("x-amz-sso_bearer_token") != self.sso_token:
-            return 401, "application/json", b'{"message":"Session token not found or invalid"}'
-        if (q.get("account_id"), q.get("role_name")) != self.sso_expect:
-            return 403, "application/json", b'{"message":"No access"}'
-        c = self.session("sso")
-        return 200, "application/json", json.dumps({"roleCredentials": {
-            "accessKeyId": c["AccessKeyId"], "secretAccessKey": c["SecretAccessKey"],
-            "sessionToken": c["SessionToken"], "expiration": int(c["Expiration"].timestamp() * 1000)}}).encode()
+    def reset(self):
+        """Before each test: no trust policies known to the STS, the GitHub subject of main, no requests seen."""
+        self.fake_sts.trust.clear()
+        self.github.sub = GITHUB_SUB
+        for fake in (self.github, self.fake_sts, self.container, self.portal):
+            with fake._lock:
+                fake.requests.clear()
 
 
 # The stand-in for the AWS CLI v2's `aws sso login` (v2 is not installed here, and signing in needs a browser):
@@ -680,13 +631,14 @@ class CiRecipesTest(RecipeCase):
 
     def setUp(self):
         super().setUp()
+        self.stand_ins.reset()
         self.stand_ins.prepare_role(whole_bucket_policy(self.bucket, self.dist))
 
     def keyless_env(self, **extra) -> dict:
         """No stored keys: only where STS and the SSO portal are (the stand-ins; the test's other addition, next
         to sitesync.yaml)."""
-        return {"AWS_ENDPOINT_URL_STS": self.stand_ins.fake_sts.url, "AWS_ENDPOINT_URL_SSO": self.stand_ins.portal.url,
-                **extra}
+        return {"AWS_ENDPOINT_URL_STS": self.stand_ins.fake_sts.endpoint,
+                "AWS_ENDPOINT_URL_SSO": self.stand_ins.portal.endpoint, **extra}
 
     def assertNothingPublished(self):
         self.assertEqual(harness.list_bucket(self.s3, self.bucket, head=False), {}, self.last)
@@ -701,17 +653,18 @@ class CiRecipesTest(RecipeCase):
         (action,) = [s for s in steps if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
         role_arn = action["with"]["role-to-assume"]
         self.assertEqual(role_arn, self.stand_ins.role_arn)
-        self.stand_ins.trust[role_arn] = json.loads(recipes("iam-policy.md")["trust-github"][1])
+        self.stand_ins.fake_sts.trust[role_arn] = json.loads(recipes("iam-policy.md")["trust-github"][1])
         # What aws-actions/configure-aws-credentials does: the job's token for sts.amazonaws.com, the exchange
         # (unsigned), the session exported for the later steps.
         import boto3
         from botocore import UNSIGNED
         from botocore.config import Config
 
-        sts = boto3.client("sts", endpoint_url=self.stand_ins.fake_sts.url, region_name=action["with"]["aws-region"],
+        sts = boto3.client("sts", endpoint_url=self.stand_ins.fake_sts.endpoint,
+                           region_name=action["with"]["aws-region"],
                            config=Config(signature_version=UNSIGNED))
         c = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="GitHubActions",
-                                              WebIdentityToken=self.stand_ins.github_token("sts.amazonaws.com"),
+                                              WebIdentityToken=self.stand_ins.github.token("sts.amazonaws.com"),
                                               DurationSeconds=3600)["Credentials"]
         env.update({"AWS_ACCESS_KEY_ID": c["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
                     "AWS_SESSION_TOKEN": c["SessionToken"], "AWS_DEFAULT_REGION": action["with"]["aws-region"]})
@@ -738,8 +691,8 @@ class CiRecipesTest(RecipeCase):
         os.makedirs(runner_temp, exist_ok=True)
         github_env = os.path.join(runner_temp, "github-env")
         env = {**self.keyless_env(), **env, "RUNNER_TEMP": runner_temp, "GITHUB_ENV": github_env,
-               "ACTIONS_ID_TOKEN_REQUEST_URL": self.stand_ins.github_request_url,
-               "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.stand_ins.github_request_token}
+               "ACTIONS_ID_TOKEN_REQUEST_URL": self.stand_ins.github.request_url,
+               "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.stand_ins.github.request_token}
         for label, script in run:
             self.assertNotIn("${{", script, f"step {label}: an expression the test cannot evaluate")
             open(github_env, "w").close()
@@ -759,17 +712,16 @@ class CiRecipesTest(RecipeCase):
         self.assertEqual([label for label, _ in run], ["OIDC token for AWS", "Build", "Preflight", "Publish"])
         self.assertNotIn("AWS_ACCESS_KEY_ID", json.dumps(doc), "no keys exported")
         self.assertEqual(env["AWS_ROLE_ARN"], self.stand_ins.role_arn)
-        self.stand_ins.trust[env["AWS_ROLE_ARN"]] = json.loads(recipes("iam-policy.md")["trust-github"][1])
+        self.stand_ins.fake_sts.trust[env["AWS_ROLE_ARN"]] = json.loads(recipes("iam-policy.md")["trust-github"][1])
 
         # A pull request's token is not one the trust policy accepts: the preflight fails, nothing is written.
-        self.stand_ins.github_sub = "repo:my-org/my-site:pull_request"
+        self.stand_ins.github.sub = "repo:my-org/my-site:pull_request"
         out = self.run_github_steps(run, env)
         self.assertEqual(out["failed"], "Preflight", self.last)
         self.assertIn("AssumeRoleWithWebIdentity", self.last)
         self.assertNothingPublished()
 
-        self.stand_ins.github_sub = GITHUB_SUB
-        self.stand_ins.sts_calls.clear()
+        self.stand_ins.github.sub = GITHUB_SUB
         out = self.run_github_steps(run, env)
         self.assertIsNone(out["failed"], self.last)
         token_file = out["env"]["AWS_WEB_IDENTITY_TOKEN_FILE"]
@@ -796,7 +748,7 @@ class CiRecipesTest(RecipeCase):
         self.assertTrue(any("AWS_WEB_IDENTITY_TOKEN_FILE" in line for line in lines))
         self.assertTrue(any(is_check(line) for line in script))
         self.assertTrue(any("--delete" in line and "--distribution auto" in line for line in script))
-        self.stand_ins.trust[env["AWS_ROLE_ARN"]] = json.loads(recipes("iam-policy.md")["trust-gitlab"][1])
+        self.stand_ins.fake_sts.trust[env["AWS_ROLE_ARN"]] = json.loads(recipes("iam-policy.md")["trust-gitlab"][1])
         ((token_name, token_spec),) = job["id_tokens"].items()
 
         def run_job(sub):
@@ -813,10 +765,10 @@ class CiRecipesTest(RecipeCase):
         self.assertIn("AssumeRoleWithWebIdentity", self.last)
         self.assertNothingPublished()
 
-        self.stand_ins.sts_calls.clear()
+        refused = len(self.stand_ins.web_identity_calls())
         self.assertEqual(run_job(GITLAB_SUB), 0, self.last)
         self.assertPublished()
-        calls = self.stand_ins.web_identity_calls()
+        calls = self.stand_ins.web_identity_calls()[refused:]
         self.assertGreaterEqual(len(calls), 2, "the preflight and the publish each exchanged the token")
         self.assertTrue(all(c["RoleArn"] == env["AWS_ROLE_ARN"] for c in calls))
 
@@ -831,13 +783,14 @@ class CiRecipesTest(RecipeCase):
         self.assertTrue(is_check(commands[0]), "the preflight comes before the build")
         # The container credentials endpoint, as CodeBuild provides it; here in its loopback form (FULL_URI with
         # an authorization token), as the link-local address CodeBuild uses cannot be served on this machine.
-        cred_env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{self.stand_ins.container.url}/v2/credentials/build",
-                    "AWS_CONTAINER_AUTHORIZATION_TOKEN": self.stand_ins.container_token}
+        container = self.stand_ins.container
+        cred_env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": container.endpoint + container.path,
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN": container.authorization}
         rc, out = self.run_shell("\n".join(commands), self.keyless_env(**env, **cred_env), static_keys=False)
         self.assertEqual(rc, 0, self.last)
-        self.assertNotIn(self.stand_ins.container_token.split()[1], out, "the authorization token is never shown")
+        self.assertNotIn(container.authorization.split()[1], out, "the authorization token is never shown")
         self.assertPublished()
-        self.assertGreaterEqual(self.stand_ins.container_calls, 2, "the preflight and the publish each fetched")
+        self.assertGreaterEqual(container.fetches(), 2, "the preflight and the publish each fetched")
         self.assertGreaterEqual(self.proxy.count("GetInvalidation", "GET"), 1, "--wait polled the invalidation")
 
     def test_sso_watch(self):
@@ -863,11 +816,10 @@ class CiRecipesTest(RecipeCase):
         self.assertNotIn(self.stand_ins.sso_token, out, "the SSO token is never shown")
         invs = self.assertPublished(changed=True, min_invalidations=2)
         self.assertIn("/posts/changed/", invs[-1]["Paths"])
-        calls = [c for c in self.stand_ins.sso_calls if c[0] == "/federation/credentials"]
-        self.assertGreaterEqual(len(calls), 1, "the role's credentials came from the portal")
-        for _, query, bearer in calls:
-            self.assertEqual((query.get("account_id"), query.get("role_name"), bearer),
-                             (*self.stand_ins.sso_expect, self.stand_ins.sso_token))
+        portal = self.stand_ins.portal
+        self.assertGreaterEqual(portal.fetches(), 1, "the role's credentials came from the portal")
+        for seen in portal.seen():
+            self.assertEqual(seen.status, 200, f"{seen.path}: the profile's account and role, the cached token")
 
     def test_cross_account_role(self):
         """moto (auth on) checks all of it: the source user may only call sts:AssumeRole (cross-account-source),
