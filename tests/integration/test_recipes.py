@@ -174,6 +174,7 @@ class RecipeCase(unittest.TestCase):
             "XDG_STATE_HOME": os.path.join(self.home, ".local", "state"),
             "XDG_CONFIG_HOME": os.path.join(self.home, ".config"),
             "AWS_EC2_METADATA_DISABLED": "true",
+            "TMPDIR": self.tmp,  # a recipe's mktemp stays in the test's folder
             "WATCH_DELAY": "3",  # after the initial sync of the 6 files, so the change is a batch of its own
         }
         env.update(extra or {})
