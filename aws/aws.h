@@ -137,6 +137,8 @@ std::string HexEncode(std::span<const unsigned char> bytes);
 std::string Base64Encode(std::span<const unsigned char> bytes);
 /// Lowercase hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);
+/// Lowercase hex SHA-1 of `data` (names of the AWS CLI's SSO token cache files; not for security).
+std::string Sha1Hex(std::string_view data);
 /// Raw HMAC-SHA256.
 std::vector<unsigned char> HmacSha256(std::span<const unsigned char> key, std::string_view data);
 
@@ -277,6 +279,12 @@ struct HttpRequest {
   bool sign = true;
 };
 
+/// The IAM action a request needs, as a policy names it ("s3:PutObject", "s3:ListBucket", "s3:DeleteObject",
+/// "cloudfront:CreateInvalidation", "sts:AssumeRole"), derived from its service, method, query and headers; a
+/// PutObject with an acl, a copy source or SSE-KMS names the extra permission in parentheses. Empty when unknown.
+/// For the message of an AccessDenied answer to a request whose signature was accepted.
+[[nodiscard]] std::string IamAction(const HttpRequest& request);
+
 struct HttpResponse {
   long status = 0;
   HeaderList headers;  ///< Names lowercased.
@@ -409,8 +417,9 @@ class CredentialFetcher {
 };
 
 /// The real fetcher: HTTP through HttpClient (its own small client per call, with `transport`'s TLS settings and
-/// trace, short timeouts), STS XML read with libxml2, JSON with nlohmann-json, processes run without a shell
-/// wrapper beyond `/bin/sh -c` as the AWS CLI does. `env` gives the container/IMDS variables.
+/// trace, short timeouts), STS XML read with libxml2, JSON with nlohmann-json, credential_process run with
+/// `/bin/sh -c` as the AWS SDKs for Go and Java do (botocore splits the words itself, without a shell). `env` gives
+/// the container/IMDS variables (and the test-only SITESYNC_CONTAINER_CREDENTIALS_HOST).
 [[nodiscard]] std::unique_ptr<CredentialFetcher> NetworkCredentialFetcher(ClientOptions transport, EnvLookup env);
 
 /// What the chain needs to know, resolved once in cli/.

@@ -706,6 +706,34 @@ TEST(AssumeRoleTest, PostsTheFormSignedWithTheSourceAndReadsTheCredentials) {
   EXPECT_EQ(denied.error().message.find("sourcesecret"), std::string::npos);
 }
 
+TEST(AssumeRoleTest, SendsTheMfaCodeAndNamesRefusedSourceKeys) {
+  FakeHttpServer sts([](const SeenRequest& r) -> CannedAnswer {
+    if (r.body.find("SerialNumber=arn%3Aaws%3Aiam%3A%3A123456789012%3Amfa%2Fme&TokenCode=123456") !=
+        std::string::npos) {
+      return {200, kAssumeRoleXml};
+    }
+    return {403, "<ErrorResponse><Error><Code>InvalidClientTokenId</Code><Message>The security token included in "
+                 "the request is invalid.</Message></Error></ErrorResponse>"};
+  });
+  Credentials source{"AKIASOURCEKEY0000001", "sourcesecret", "", "profile base", std::nullopt};
+  AssumeRoleParams params{"arn:aws:iam::123456789012:role/admin", "s", "", "arn:aws:iam::123456789012:mfa/me",
+                          "123456", 0};
+  auto fetcher = NetworkCredentialFetcher(QuietTransport(), MapEnv({}));
+  auto got = fetcher->AssumeRole(source, params, StsTarget{sts.endpoint(), "us-east-1"});
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(sts.seen().at(0).body.find("DurationSeconds"), std::string::npos);  // 0: STS's default
+
+  params.mfa_serial.clear();
+  auto refused = fetcher->AssumeRole(source, params, StsTarget{sts.endpoint(), "us-east-1"});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kCredentials);
+  EXPECT_NE(refused.error().message.find("InvalidClientTokenId: STS refused the source credentials (profile base, "
+                                         "access key ID ...0001): check the source profile's access key ID and "
+                                         "secret key"),
+            std::string::npos)
+      << refused.error().message;
+}
+
 TEST(AssumeRoleWithWebIdentityTest, SendsTheTokenInTheFormAndReadsTheResult) {
   std::string xml = kAssumeRoleXml;
   for (std::string from = "AssumeRoleRe"; xml.find(from) != std::string::npos;) {

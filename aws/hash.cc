@@ -66,6 +66,17 @@ std::string Sha256Hex(std::string_view data) {
   return HexEncode(std::span<const unsigned char>(digest.data(), size));
 }
 
+std::string Sha1Hex(std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  EvpMdCtx ctx(EVP_MD_CTX_new());
+  if (!ctx) std::abort();
+  Check(EVP_DigestInit_ex(ctx.get(), EVP_sha1(), nullptr));
+  Check(EVP_DigestUpdate(ctx.get(), data.data(), data.size()));
+  Check(EVP_DigestFinal_ex(ctx.get(), digest.data(), &size));
+  return HexEncode(std::span<const unsigned char>(digest.data(), size));
+}
+
 std::vector<unsigned char> HmacSha256(std::span<const unsigned char> key, std::string_view data) {
   std::vector<unsigned char> out(EVP_MAX_MD_SIZE);
   unsigned int size = 0;

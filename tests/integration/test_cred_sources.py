@@ -238,6 +238,52 @@ class TestCredentialProcess(CredSourceCase):
                 self.assert_no_secret(r)
 
 
+class TestAssumeRole(CredSourceCase):
+    """role_arn + source_profile against moto's own STS (AWS_ENDPOINT_URL_STS), auth on: AssumeRole is signed with
+    the source profile's keys and moto checks the assumed role's temporary keys on every S3 request."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        import boto3
+        iam = boto3.client("iam", endpoint_url=cls.server.endpoint, region_name=harness.REGION,
+                           aws_access_key_id=cls.server.access_key_id,
+                           aws_secret_access_key=cls.server.secret_access_key)
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
+        allow = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+        cls.roles = {}
+        for name in ("deploy", "cross-account"):
+            arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+            iam.put_role_policy(RoleName=name, PolicyName="allow-all", PolicyDocument=allow)
+            cls.roles[name] = arn
+
+    def write_profiles(self, secret: str) -> None:
+        Path(self.home, ".aws", "credentials").write_text(
+            f"[base]\naws_access_key_id = {self.key_id}\naws_secret_access_key = {secret}\n")
+        self.write_config(
+            f"[profile deploy]\nrole_arn = {self.roles['deploy']}\nsource_profile = base\n"
+            f"role_session_name = sitesync-test\nduration_seconds = 900\n\n"
+            f"[profile chained]\nrole_arn = {self.roles['cross-account']}\nsource_profile = deploy\n")
+
+    def test_assumed_role_publishes(self):
+        self.write_profiles(self.secret)
+        for profile in ("deploy", "chained"):
+            with self.subTest(profile=profile):
+                r = self.sync({"AWS_ENDPOINT_URL_STS": self.server.endpoint}, "--profile", profile)
+                self.assert_published(r)
+                self.assert_no_secret(r)
+                self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in self.files]})
+
+    def test_a_wrong_source_secret_is_named(self):
+        self.write_profiles("not-the-secret-" + uuid.uuid4().hex)
+        r = self.sync({"AWS_ENDPOINT_URL_STS": self.server.endpoint}, "--profile", "deploy")
+        self.assert_nothing_published(r)
+        self.assertIn("sts:AssumeRole " + self.roles["deploy"], r[2], r.describe())
+        self.assertIn("source profile's access key ID and secret key", r[2], r.describe())
+        self.assertNotIn(self.key_id, r[2], "the full key ID is never printed")
+
+
 class TestRefresh(CredSourceCase):
     def test_expired_token_answer_gets_a_refresh_and_a_retry(self):
         ecs = self.fake(ContainerFake(self.creds()))
