@@ -457,25 +457,7 @@ int RunCheck(const Settings& s, const aws::EnvLookup& env) {
   const auto finish = [&] {
     return report.Finish(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   };
-  auto credentials = aws::LoadCredentials(s.profile.value_or(""), env);
-  if (!credentials) {
-    std::string detail = credentials.error().message;
-    // The loader's message ends with the way out; the fix line says it (with --profile), once.
-    if (auto cut = detail.find(". Set AWS_ACCESS_KEY_ID"); cut != std::string::npos) detail.resize(cut);
-    report.Add({"credentials", Status::kFail, detail,
-                credentials.error().code == aws::ErrorCode::kConfig
-                    ? "correct the file at the line named above"
-                    : "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure` (a profile in "
-                      "~/.aws/credentials), or give --profile NAME (profile: in sitesync.yaml)"});
-    for (const char* name : {"bucket", "region"}) report.Skip(name, "needs credentials");
-    for (const char* name : kCloudFrontChecks) report.Skip(name, "needs credentials");
-    return finish();
-  }
-  report.Redact(credentials->access_key_id, credentials->secret_access_key);
-  report.Add({"credentials", Status::kOk, CredentialsDetail(*credentials), ""});
-
   aws::ClientOptions options;
-  options.credentials = *credentials;
   options.region = endpoint->region;
   options.max_in_flight = 4;
   options.max_attempts = 3;  // a preflight reports; it need not ride out a long outage
@@ -484,6 +466,26 @@ int RunCheck(const Settings& s, const aws::EnvLookup& env) {
       std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
     };
   }
+  auto provider = ResolveCredentials(s, env, endpoint->region, options);
+  auto credentials = provider ? (*provider)->Get(false) : aws::Result<aws::Credentials>(std::unexpected(provider.error()));
+  if (!credentials) {
+    std::string detail = credentials.error().message;
+    // The chain's message ends with the way out; the fix line says it (with --profile), once.
+    if (auto cut = detail.find(". Set AWS_ACCESS_KEY_ID"); cut != std::string::npos) detail.resize(cut);
+    report.Add({"credentials", Status::kFail, detail,
+                credentials.error().code == aws::ErrorCode::kConfig
+                    ? "correct the setting named above"
+                    : "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure` (a profile in "
+                      "~/.aws/credentials) or `aws configure sso`, or give --profile NAME (profile: in "
+                      "sitesync.yaml)"});
+    for (const char* name : {"bucket", "region"}) report.Skip(name, "needs credentials");
+    for (const char* name : kCloudFrontChecks) report.Skip(name, "needs credentials");
+    return finish();
+  }
+  report.Redact(credentials->access_key_id, credentials->secret_access_key);
+  report.Add({"credentials", Status::kOk, CredentialsDetail(*credentials), ""});
+  options.credentials = *credentials;
+  options.credential_provider = *provider;
   auto client = aws::HttpClient::Create(std::move(options));
   if (!client) {
     std::fprintf(stderr, "sitesync: %s\n", client.error().message.c_str());

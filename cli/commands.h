@@ -64,6 +64,18 @@ int RunCheck(const Settings& settings, const aws::EnvLookup& env);
 /// identity, and its file name at SOURCE's root), the journal's folder and the cache's folder.
 [[nodiscard]] sitemap::OwnFiles OwnFilesOf(const Settings& settings, const aws::EnvLookup& env);
 
+/// What the credential chain needs from this run (cli/credentials.cc): the profile if given explicitly
+/// (--profile, `profile:`), the run's region for STS, the STS endpoint (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL,
+/// else https://sts.REGION.amazonaws.com signed for REGION) and the SSO portal's (AWS_ENDPOINT_URL_SSO, ...), and an
+/// MFA prompt on /dev/tty when stdin is a terminal.
+[[nodiscard]] aws::CredentialChainOptions CredentialChainSettings(const Settings& settings, const aws::EnvLookup& env,
+                                                                  const std::string& region);
+/// Resolves the credential chain with the real fetcher (its requests use `transport`'s TLS settings and trace).
+/// Fails with kConfig or kCredentials naming every place looked at, before any other request is made.
+[[nodiscard]] aws::Result<std::shared_ptr<aws::CredentialProvider>> ResolveCredentials(
+    const Settings& settings, const aws::EnvLookup& env, const std::string& region,
+    const aws::ClientOptions& transport);
+
 /// The S3 endpoint, addressing and region from settings (cli/run.cc); kUsage for a bad --endpoint URL.
 [[nodiscard]] aws::Result<sync::S3Endpoint> ResolveS3Endpoint(const Settings& settings, const aws::EnvLookup& env);
 

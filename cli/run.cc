@@ -151,20 +151,27 @@ class Runner {
   }
 
   aws::Result<void> MakeClient(const std::string& region, int jobs) {
-    auto credentials = aws::LoadCredentials(settings_.profile.value_or(""), env_);
-    if (!credentials) {
-      aws::Error e = credentials.error();
+    aws::ClientOptions options;
+    options.region = region;
+    options.max_in_flight = jobs;
+    if (settings_.verbose) options.trace = [this](std::string_view line) { out_->Trace(line); };
+    // The whole chain is resolved (and its first credentials fetched) before any other request: a broken setup
+    // is exit 2 with nothing changed.
+    auto provider = ResolveCredentials(settings_, env_, region, options);
+    if (!provider) {
+      aws::Error e = provider.error();
       if (e.code == ErrorCode::kCredentials) e.code = ErrorCode::kConfig;  // nothing was tried: exit 2
       return std::unexpected(std::move(e));
     }
-    aws::ClientOptions options;
-    options.credentials = *credentials;
-    options.region = region;
-    options.max_in_flight = jobs;
-    if (settings_.verbose) {
-      out_->Trace(fmt::format("credentials from {}; region {}", credentials->source, region));
-      options.trace = [this](std::string_view line) { out_->Trace(line); };
+    auto credentials = (*provider)->Get(false);
+    if (!credentials) {
+      aws::Error e = credentials.error();
+      if (e.code == ErrorCode::kCredentials) e.code = ErrorCode::kConfig;
+      return std::unexpected(std::move(e));
     }
+    options.credentials = *credentials;
+    options.credential_provider = *provider;
+    if (settings_.verbose) out_->Trace(fmt::format("credentials from {}; region {}", credentials->source, region));
     auto client = aws::HttpClient::Create(std::move(options));
     if (!client) return std::unexpected(client.error());
     client_ = std::move(*client);
