@@ -769,6 +769,8 @@ class CiRecipesTest(RecipeCase):
 
         refused = len(self.stand_ins.web_identity_calls())
         self.assertEqual(run_job(GITLAB_SUB), 0, self.last)
+        self.assertRegex(self.last, rf"ok +credentials: .*web identity \(role {env['AWS_ROLE_ARN']}",
+                         "the preflight names the source")
         self.assertPublished()
         calls = self.stand_ins.web_identity_calls()[refused:]
         self.assertGreaterEqual(len(calls), 2, "the preflight and the publish each exchanged the token")
@@ -790,6 +792,7 @@ class CiRecipesTest(RecipeCase):
                     "AWS_CONTAINER_AUTHORIZATION_TOKEN": container.authorization}
         rc, out = self.run_shell("\n".join(commands), self.keyless_env(**env, **cred_env), static_keys=False)
         self.assertEqual(rc, 0, self.last)
+        self.assertRegex(out, r"ok +credentials: .*container credentials endpoint", "the preflight names the source")
         self.assertNotIn(container.authorization.split()[1], out, "the authorization token is never shown")
         self.assertPublished()
         self.assertGreaterEqual(container.fetches(), 2, "the preflight and the publish each fetched")
@@ -865,7 +868,7 @@ class CiRecipesTest(RecipeCase):
         self.assertIn(ROLE_NAME, self.last, "the refusal names the role")
         self.assertNotIn(key["SecretAccessKey"], self.last)
         self.assertNothingPublished()
-        # As written: published with the role's session.
+        # As written: published with the role's session (the user's own keys may publish nothing).
         self.assertEqual(run_with(profile), 0, self.last)
         self.assertNotIn(key["SecretAccessKey"], self.last)
         self.assertPublished()
