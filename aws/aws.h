@@ -109,6 +109,8 @@ struct SharedConfig {
 /// The profile in use: `explicit_profile` (--profile, `profile:`) if non-empty, else AWS_PROFILE, else "default".
 [[nodiscard]] std::string ChosenProfile(std::string_view explicit_profile, const EnvLookup& env);
 
+/// Static keys only, never the network (runs use ResolveCredentialChain, which also differs in letting an explicit
+/// profile beat the environment, as botocore does).
 /// Finds credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else the profile
 /// (`profile` if non-empty, else AWS_PROFILE, else "default") in the shared credentials file
 /// (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials) and then the config file (AWS_CONFIG_FILE, else

@@ -195,11 +195,13 @@ class Resolver {
     looked_.push_back(DescribeFile(false));
     looked_.push_back(DescribeFile(true));
 
-    if (Found f = FromFetcher([this] { return fetcher_->ContainerCredentials(); }, "container credentials endpoint");
+    // The fetch functions outlive this resolver (the provider refreshes with them): they own the fetcher.
+    std::shared_ptr<CredentialFetcher> fetcher = fetcher_;
+    if (Found f = FromFetcher([fetcher] { return fetcher->ContainerCredentials(); }, "container credentials endpoint");
         Stops(f)) {
       return f;
     }
-    if (Found f = FromFetcher([this] { return fetcher_->InstanceCredentials(); }, "EC2 instance metadata (IMDSv2)");
+    if (Found f = FromFetcher([fetcher] { return fetcher->InstanceCredentials(); }, "EC2 instance metadata (IMDSv2)");
         Stops(f)) {
       return f;
     }

@@ -649,6 +649,30 @@ TEST_F(RefreshTest, ChainedSourceRolesAreRefreshedToo) {
   EXPECT_EQ(fetcher_->assume_role_calls[3].source.access_key_id, "ASIAROLE3") << "signed with the fresh source";
 }
 
+TEST_F(RefreshTest, ContainerAndInstanceCredentialsAreRefreshedAfterTheResolveReturned) {
+  fetcher_->container_answers.push_back(FakeFetcher::Temporary("ASIACONT1", now_ + minutes(30)));
+  auto provider = Resolve();  // [default] has static keys: the chain stops there.
+  ASSERT_TRUE(provider);
+  EXPECT_EQ(fetcher_->container_calls, 0);
+
+  fs::remove(home_ / ".aws/credentials");
+  provider = Resolve();
+  ASSERT_TRUE(provider) << provider.error().message;
+  EXPECT_EQ((*provider)->Get(false)->access_key_id, "ASIACONT1");
+  fetcher_->container_answers.push_back(FakeFetcher::Temporary("ASIACONT2", now_ + hours(6)));
+  now_ += minutes(26);
+  EXPECT_EQ((*provider)->Get(false)->access_key_id, "ASIACONT2");
+  EXPECT_EQ(fetcher_->container_calls, 2);
+
+  fetcher_->instance_answers.push_back(FakeFetcher::Temporary("ASIAIMDS1", now_ + minutes(10)));
+  auto imds = Resolve();
+  ASSERT_TRUE(imds) << imds.error().message;
+  fetcher_->instance_answers.push_back(FakeFetcher::Temporary("ASIAIMDS2", now_ + hours(6)));
+  EXPECT_EQ((*imds)->Get(true)->access_key_id, "ASIAIMDS2");
+  EXPECT_EQ((*imds)->Get(false)->source, "EC2 instance metadata (IMDSv2)");
+  EXPECT_EQ(fetcher_->instance_calls, 2);
+}
+
 TEST_F(RefreshTest, WebIdentityTokenFileIsReadAgainOnRefresh) {
   const std::string token_file = Write("token", "first-token");
   vars_["AWS_WEB_IDENTITY_TOKEN_FILE"] = token_file;

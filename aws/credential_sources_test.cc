@@ -500,6 +500,10 @@ TEST(InstanceCredentialsTest, FetchesATokenThenTheRoleThenItsCredentials) {
   const auto seen = imds.seen();
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen[0].method, "PUT");
+  for (const SeenRequest& r : seen) {
+    EXPECT_EQ(Header(r, "authorization"), "") << "IMDS requests are not signed";
+    EXPECT_EQ(Header(r, "user-agent"), "sitesync/test");
+  }
 }
 
 TEST(InstanceCredentialsTest, ARefusedTokenIsReplacedOnce) {
@@ -658,6 +662,7 @@ TEST(SsoRoleCredentialsTest, SendsTheBearerTokenAndReadsTheAnswer) {
   auto got = fetcher->SsoRoleCredentials(params);
   ASSERT_TRUE(got) << got.error().message;
   EXPECT_EQ(got->access_key_id, "ASIASSO");
+  EXPECT_EQ(Header(portal.seen().at(0), "authorization"), "") << "GetRoleCredentials is not signed";
 
   params.access_token = "expired-token";
   auto expired = fetcher->SsoRoleCredentials(params);
@@ -752,6 +757,8 @@ TEST(AssumeRoleWithWebIdentityTest, SendsTheTokenInTheFormAndReadsTheResult) {
   ASSERT_TRUE(got) << got.error().message;
   EXPECT_EQ(got->access_key_id, "ASIAEXAMPLEKEY00001");
   EXPECT_NE(sts.seen().at(0).body.find("Action=AssumeRoleWithWebIdentity"), std::string::npos);
+  EXPECT_EQ(Header(sts.seen().at(0), "authorization"), "") << "AssumeRoleWithWebIdentity is not signed";
+  EXPECT_EQ(Header(sts.seen().at(0), "x-amz-date"), "");
 
   params.token = "stale";
   auto refused = fetcher->AssumeRoleWithWebIdentity(params, StsTarget{sts.endpoint(), "us-east-1"});
