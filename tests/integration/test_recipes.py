@@ -1107,5 +1107,34 @@ class TrustPolicyTest(unittest.TestCase):
         self.assertEqual(st["Condition"]["StringEquals"]["kms:ViaService"], "s3.eu-west-1.amazonaws.com")
 
 
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+class DocLinksTest(unittest.TestCase):
+    """The links between the recipes, the IAM page and the README point at files and headings that exist."""
+
+    def test_links_resolve(self):
+        pages = {"docs/recipes.md": DOCS / "recipes.md", "docs/iam-policy.md": DOCS / "iam-policy.md",
+                 "README.md": harness.REPO_ROOT / "README.md"}
+        anchors = {}
+        for name, path in pages.items():
+            text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+            anchors[path.resolve()] = {github_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+        checked = 0
+        for name, path in pages.items():
+            for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]+))?\)", path.read_text(encoding="utf-8")):
+                if target.startswith(("http://", "https://", "mailto:")):
+                    continue
+                dest = (path.parent / target).resolve() if target else path.resolve()
+                self.assertTrue(dest.exists(), f"{name}: link to {target} (missing)")
+                if anchor:
+                    self.assertIn(anchor, anchors.get(dest, set()), f"{name}: link to {target}#{anchor}")
+                checked += 1
+        self.assertGreaterEqual(checked, 10)
+
+
 if __name__ == "__main__":
     unittest.main()
