@@ -138,8 +138,9 @@ bool RefusedChecksumHeaders(const aws::Error& e) {
   return e.http_status == 400 && (e.service_code == "InvalidArgument" || e.service_code == "InvalidRequest");
 }
 
-void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done) {
-  aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "PUT");
+void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
+                     UploadDone done) {
+  aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
   AddObjectHeaders(r, spec.file);
   // What the transfer sent, filled in when it starts: its size, and whether it carried the CRC-32 headers (the
   // choice is made then, so that PUTs queued behind a refusal already use Content-MD5).
@@ -161,11 +162,14 @@ void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, Upload
   // What the one resend with Content-MD5 needs (the spec's few strings, not the body).
   struct Resend {
     aws::HttpClient* client;
-    S3Endpoint endpoint;
+    std::shared_ptr<FollowedEndpoint> endpoint;
     UploadSpec spec;
   };
+  const std::string bucket = spec.bucket;
+  const std::string key = spec.key;
   auto resend = spec.checksum ? std::make_shared<Resend>(Resend{&client, endpoint, std::move(spec)}) : nullptr;
-  client.Submit(std::move(r), [sent, resend, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
+  SubmitS3(client, endpoint, bucket, key, std::move(r),
+           [sent, resend, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
     if (!res && resend && sent->crc32 && RefusedChecksumHeaders(res.error())) {
       resend->spec.checksum->content_md5.store(true, std::memory_order_relaxed);
       return SubmitSinglePut(*resend->client, resend->endpoint, std::move(resend->spec), std::move(done));
@@ -179,7 +183,7 @@ void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, Upload
 // orphan parts stay billed.
 struct Multipart : std::enable_shared_from_this<Multipart> {
   aws::HttpClient* client;
-  S3Endpoint endpoint;
+  std::shared_ptr<FollowedEndpoint> endpoint;
   UploadSpec spec;
   UploadDone done;
   std::string upload_id;
@@ -192,16 +196,21 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
   int complete_attempts = 0;  ///< CompleteMultipartUpload requests sent (each retried by the client as well).
   static constexpr int kCompleteAttempts = 4;
 
+  // Every request of the upload goes through the followed endpoint (sent again if the bucket's region changes).
+  void Send(aws::HttpRequest r, aws::HttpClient::Callback then) {
+    SubmitS3(*client, endpoint, spec.bucket, spec.key, std::move(r), std::move(then));
+  }
+
 
   void Start() {
     auto current = OpenForUpload(spec.file, body);
     if (!current) return done(std::unexpected(current.error()));
     size = *current;
     part_size = PartSizeFor(size, spec.part_size);
-    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "POST");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "POST");
     r.query.emplace_back("uploads", "");
     AddObjectHeaders(r, spec.file);
-    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) {
+    Send(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) {
       self->OnCreated(std::move(res));
     });
   }
@@ -220,14 +229,14 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
     for (std::uint64_t i = 0; i < parts; ++i) {
       const std::uint64_t offset = i * part_size;
       const std::uint64_t length = std::min(part_size, size - offset);
-      aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "PUT");
+      aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
       r.what = fmt::format("UploadPart {} of s3://{}/{}", i + 1, spec.bucket, spec.key);
       r.query.emplace_back("partNumber", std::to_string(i + 1));
       r.query.emplace_back("uploadId", upload_id);
       r.prepare = [file = body, offset, length](aws::HttpRequest& req) {
         return PrepareBody(req, file, offset, length, BodyChecksum::kContentMd5);
       };
-      client->Submit(std::move(r), [self = shared_from_this(), i](aws::Result<aws::HttpResponse> part) {
+      Send(std::move(r), [self = shared_from_this(), i](aws::Result<aws::HttpResponse> part) {
         self->OnPart(static_cast<std::size_t>(i), std::move(part));
       });
     }
@@ -253,13 +262,13 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
       part.children.push_back({"ETag", etags[i], {}});
       root.children.push_back(std::move(part));
     }
-    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "POST");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "POST");
     r.what = fmt::format("CompleteMultipartUpload s3://{}/{}", spec.bucket, spec.key);
     r.query.emplace_back("uploadId", upload_id);
     r.headers.emplace_back("content-type", "application/xml");
     r.body.kind = aws::Body::Kind::kBytes;
     r.body.bytes = aws::WriteXml(root, "http://s3.amazonaws.com/doc/2006-03-01/");
-    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res2) {
+    Send(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res2) {
       self->OnCompleted(std::move(res2));
     });
   }
@@ -313,9 +322,9 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
   // the right ETag) means this upload completed. Otherwise it failed with `failure`, after an abort when the
   // upload may still exist.
   void Verify(bool then_abort) {
-    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "HEAD");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "HEAD");
     r.what = fmt::format("HeadObject s3://{}/{}", spec.bucket, spec.key);
-    client->Submit(std::move(r), [self = shared_from_this(), then_abort](aws::Result<aws::HttpResponse> res) {
+    Send(std::move(r), [self = shared_from_this(), then_abort](aws::Result<aws::HttpResponse> res) {
       if (res) {
         const std::string etag = Unquote(res->Header("etag"));
         const std::string expected = self->ExpectedEtag();
@@ -335,10 +344,10 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
   }
 
   void Abort() {
-    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "DELETE");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "DELETE");
     r.what = fmt::format("AbortMultipartUpload s3://{}/{}", spec.bucket, spec.key);
     r.query.emplace_back("uploadId", upload_id);
-    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) {
+    Send(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) {
       aws::Error error = *self->failure;
       if (!res) error.message += "; aborting the multipart upload also failed: " + res.error().message;
       self->done(std::unexpected(std::move(error)));
@@ -352,6 +361,7 @@ aws::HttpRequest S3Request(const S3Endpoint& endpoint, const std::string& bucket
                            std::string method) {
   aws::HttpRequest r;
   r.service = "s3";
+  r.region = endpoint.region;  // followed when the bucket turns out to be elsewhere (FollowedEndpoint)
   r.mode = aws::SigningMode::kS3;
   r.method = std::move(method);
   std::string base = endpoint.endpoint.empty() ? fmt::format("https://s3.{}.amazonaws.com", endpoint.region)
@@ -369,6 +379,102 @@ aws::HttpRequest S3Request(const S3Endpoint& endpoint, const std::string& bucket
   }
   r.what = fmt::format("{} s3://{}/{}", r.method, bucket, key);
   return r;
+}
+
+namespace {
+
+// Whether `region` can be a region name ("eu-west-1", "us-gov-west-1", "cn-north-1"): it goes into host names
+// and credential scopes, so nothing but lowercase letters, digits and inner dashes is taken from an answer.
+bool WellFormedRegion(std::string_view region) {
+  if (region.size() < 4 || region.size() > 32 || region.front() == '-' || region.back() == '-') return false;
+  if (region.find('-') == std::string_view::npos || region.find("--") != std::string_view::npos) return false;
+  return std::all_of(region.begin(), region.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+// The region a 400 AuthorizationHeaderMalformed names in its message when the answer carried no header or
+// <Region> element: "... the region 'us-east-1' is wrong; expecting 'eu-west-1'".
+std::string ExpectedRegionInMessage(std::string_view message) {
+  constexpr std::string_view kExpecting = "expecting '";
+  const auto start = message.find(kExpecting);
+  if (start == std::string_view::npos) return {};
+  const auto from = start + kExpecting.size();
+  const auto end = message.find('\'', from);
+  if (end == std::string_view::npos) return {};
+  return std::string(message.substr(from, end - from));
+}
+
+}  // namespace
+
+std::string FollowableRegion(const aws::Error& error, std::string_view sent_region) {
+  // S3 answers a request that went to, or was signed for, the wrong region with 301 PermanentRedirect (a regional
+  // endpoint of another region; HEAD too, without a body), 307 TemporaryRedirect (a bucket still settling in DNS)
+  // or 400 AuthorizationHeaderMalformed (signed for another region), and names the bucket's region in the
+  // x-amz-bucket-region header or the body's <Region> (aws/ reads both into Error::bucket_region).
+  const int status = error.http_status;
+  if (!(status == 301 || status == 307 || status == 400)) return {};
+  std::string region = error.bucket_region;
+  if (region.empty() && status == 400 && error.service_code == "AuthorizationHeaderMalformed") {
+    region = ExpectedRegionInMessage(error.message);
+  }
+  if (!WellFormedRegion(region) || region == sent_region) return {};
+  return region;
+}
+
+FollowedEndpoint::FollowedEndpoint(S3Endpoint endpoint)
+    : endpoint_(std::move(endpoint)), configured_region_(endpoint_.region) {}
+
+FollowedEndpoint::Verdict FollowedEndpoint::OnFailure(const std::string& bucket, std::string_view sent_region,
+                                                      aws::Error& error) {
+  const std::string named = FollowableRegion(error, sent_region);
+  if (named.empty()) {
+    if (!endpoint_.endpoint.empty() && WellFormedRegion(error.bucket_region) && error.bucket_region == sent_region &&
+        error.http_status / 100 == 3) {
+      // Signed for the right region and still sent elsewhere: the configured endpoint serves another region.
+      error.message += fmt::format("; the endpoint {} does not serve region {}: give that region's S3 endpoint, or "
+                                   "leave the endpoint out",
+                                   endpoint_.endpoint, error.bucket_region);
+    }
+    return Verdict::kFail;
+  }
+  if (named == endpoint_.region) return Verdict::kResend;  // an answer to a request sent before the switch
+  if (switched_) {
+    // Followed once already: a third opinion is not chased (never a loop between regions).
+    error.message += fmt::format("; S3 named region {} for bucket {} earlier in this run and now {}: set the "
+                                 "bucket's region with --region (region: in sitesync.yaml)",
+                                 endpoint_.region, bucket, named);
+    return Verdict::kFail;
+  }
+  switched_ = true;
+  endpoint_.region = named;
+  if (on_note) {
+    on_note(fmt::format("bucket {} is in region {}, not {}: following it for the rest of this run (--region {} "
+                        "saves the redirect)",
+                        bucket, named, configured_region_, named));
+  }
+  return Verdict::kResend;
+}
+
+void SubmitS3(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& followed, const std::string& bucket,
+              const std::string& key, aws::HttpRequest request, aws::HttpClient::Callback done) {
+  if (request.region.empty()) request.region = followed->endpoint().region;
+  // The request as it is before its first attempt (prepare has not run: no body read, no checksum header yet),
+  // kept to be sent again; the transfer gets its own copy.
+  auto unsent = std::make_shared<aws::HttpRequest>(request);
+  client.Submit(std::move(request), [&client, followed, bucket, key, unsent,
+                                     done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
+    if (res) return done(std::move(res));
+    aws::Error error = std::move(res.error());
+    if (followed->OnFailure(bucket, unsent->region, error) == FollowedEndpoint::Verdict::kFail) {
+      return done(std::unexpected(std::move(error)));
+    }
+    // Addressed anew from the followed endpoint: on AWS the host names the region too.
+    const aws::HttpRequest addressed = S3Request(followed->endpoint(), bucket, key, unsent->method);
+    unsent->endpoint = addressed.endpoint;
+    unsent->path = addressed.path;
+    unsent->region = addressed.region;
+    SubmitS3(client, followed, bucket, key, std::move(*unsent), std::move(done));
+  });
 }
 
 std::string DecodeListedKey(std::string_view encoded) {
@@ -511,7 +617,7 @@ namespace {
 // the next. With `delimiter`, folders come back in `prefixes` instead of their keys.
 struct ListWalk : std::enable_shared_from_this<ListWalk> {
   aws::HttpClient* client = nullptr;
-  S3Endpoint endpoint;
+  std::shared_ptr<FollowedEndpoint> endpoint;
   std::string bucket;
   std::string prefix;
   std::string start_after;
@@ -525,7 +631,7 @@ struct ListWalk : std::enable_shared_from_this<ListWalk> {
   std::function<void()> on_done;  ///< Called once the walk has read its last page (not on an error).
 
   void Next() {
-    aws::HttpRequest r = S3Request(endpoint, bucket, "", "GET");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), bucket, "", "GET");
     r.what = fmt::format("ListObjectsV2 s3://{}/{}", bucket, prefix);
     r.query = {{"list-type", "2"}, {"encoding-type", "url"}};
     if (!prefix.empty()) r.query.emplace_back("prefix", prefix);
@@ -535,7 +641,8 @@ struct ListWalk : std::enable_shared_from_this<ListWalk> {
     } else if (!start_after.empty()) {
       r.query.emplace_back("start-after", start_after);
     }
-    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) { self->OnPage(res); });
+    SubmitS3(*client, endpoint, bucket, "", std::move(r),
+             [self = shared_from_this()](aws::Result<aws::HttpResponse> res) { self->OnPage(res); });
   }
 
   void OnPage(const aws::Result<aws::HttpResponse>& res) {
@@ -570,7 +677,8 @@ struct ListWalk : std::enable_shared_from_this<ListWalk> {
 };
 
 // Runs the walks of `prefixes` (all in flight together) and returns the folders they found (delimiter walks).
-aws::Result<std::vector<std::string>> WalkAll(aws::HttpClient& client, const S3Endpoint& endpoint,
+aws::Result<std::vector<std::string>> WalkAll(aws::HttpClient& client,
+                                              const std::shared_ptr<FollowedEndpoint>& endpoint,
                                               const std::string& bucket, const std::vector<std::string>& prefixes,
                                               const std::string& start_after, bool delimiter,
                                               std::vector<RemoteObject>& objects) {
@@ -610,7 +718,8 @@ namespace {
 // deeper while there are fewer than kEnough, at most three levels. Empty when the key space does not split into
 // a moderate number of folders (too many folders would cost a request each): then the caller goes on page by
 // page. Keys that come back directly in the listed folders are added to `out`.
-aws::Result<std::vector<std::string>> FindFolders(aws::HttpClient& client, const S3Endpoint& endpoint,
+aws::Result<std::vector<std::string>> FindFolders(aws::HttpClient& client,
+                                                  const std::shared_ptr<FollowedEndpoint>& endpoint,
                                                   const std::string& bucket, const std::string& prefix,
                                                   const std::string& after, std::vector<RemoteObject>& out) {
   constexpr std::size_t kEnough = 8;
@@ -655,6 +764,12 @@ aws::Result<bool> ProbeListing(aws::HttpClient& client, const S3Endpoint& endpoi
 
 aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
                                                    const std::string& bucket, const std::string& prefix) {
+  return ListObjectsFollowing(client, std::make_shared<FollowedEndpoint>(endpoint), bucket, prefix);
+}
+
+aws::Result<std::vector<RemoteObject>> ListObjectsFollowing(aws::HttpClient& client,
+                                                            const std::shared_ptr<FollowedEndpoint>& endpoint,
+                                                            const std::string& bucket, const std::string& prefix) {
   // Page by page first: a site of a few thousand objects is listed in a few requests, the fewest there can be.
   constexpr int kSequentialPages = 8;
   std::vector<RemoteObject> out;
@@ -697,6 +812,11 @@ aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, cons
 }
 
 void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done) {
+  SubmitUpload(client, std::make_shared<FollowedEndpoint>(endpoint), std::move(spec), std::move(done));
+}
+
+void SubmitUpload(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
+                  UploadDone done) {
   if (spec.file.size <= spec.multipart_threshold) return SubmitSinglePut(client, endpoint, std::move(spec), std::move(done));
   auto job = std::make_shared<Multipart>();
   job->client = &client;
@@ -732,10 +852,10 @@ aws::Result<std::vector<std::pair<std::string, std::string>>> ParseDeleteResult(
   return failed;
 }
 
-void SubmitDeleteBatch(aws::HttpClient& client, const S3Endpoint& endpoint, const std::string& bucket,
-                       std::vector<std::string> keys,
+void SubmitDeleteBatch(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint,
+                       const std::string& bucket, std::vector<std::string> keys,
                        std::function<void(aws::Result<std::vector<std::pair<std::string, std::string>>>)> done) {
-  aws::HttpRequest r = S3Request(endpoint, bucket, "", "POST");
+  aws::HttpRequest r = S3Request(endpoint->endpoint(), bucket, "", "POST");
   r.what = fmt::format("DeleteObjects s3://{} ({} keys)", bucket, keys.size());
   r.query.emplace_back("delete", "");
   r.headers.emplace_back("content-type", "application/xml");
@@ -745,7 +865,7 @@ void SubmitDeleteBatch(aws::HttpClient& client, const S3Endpoint& endpoint, cons
   md5.Update(r.body.bytes.data(), r.body.bytes.size());
   // DeleteObjects requires Content-MD5 (or a checksum header): S3 API reference.
   r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
-  client.Submit(std::move(r), [done = std::move(done)](aws::Result<aws::HttpResponse> res) {
+  SubmitS3(client, endpoint, bucket, "", std::move(r), [done = std::move(done)](aws::Result<aws::HttpResponse> res) {
     if (!res) return done(std::unexpected(res.error()));
     done(ParseDeleteResult(res->body));
   });
