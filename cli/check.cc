@@ -243,7 +243,7 @@ bool CheckBucket(Report& report, aws::HttpClient& client, sync::S3Endpoint& endp
     if (!followed.empty()) {
       // sync, plan and watch follow that answer (with a note), so it fails nothing; the setting saves a request.
       report.Add({"region", Status::kOk,
-                  fmt::format("{}: sync, plan and watch follow it for the run, with a note; --region {1} (or region: "
+                  fmt::format("{0}: sync, plan and watch follow it for the run, with a note; --region {1} (or region: "
                               "{1} in sitesync.yaml) saves the redirect",
                               found, hint),
                   ""});

@@ -145,8 +145,8 @@ INSTANTIATE_TEST_SUITE_P(S3Answers, RegionAnswerTest,
                          ::testing::Values(RegionAnswer::kPermanentRedirect,
                                            RegionAnswer::kAuthorizationHeaderMalformed,
                                            RegionAnswer::kMalformedMessageOnly),
-                         [](const ::testing::TestParamInfo<RegionAnswer>& info) -> std::string {
-                           switch (info.param) {
+                         [](const ::testing::TestParamInfo<RegionAnswer>& param) -> std::string {
+                           switch (param.param) {
                              case RegionAnswer::kPermanentRedirect: return "PermanentRedirect";
                              case RegionAnswer::kAuthorizationHeaderMalformed: return "AuthorizationHeaderMalformed";
                              case RegionAnswer::kMalformedMessageOnly: return "MalformedMessageOnly";

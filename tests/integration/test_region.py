@@ -299,7 +299,8 @@ class _Watch:
                 self._cond.notify_all()
 
     def stderr(self):
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         with open(self._stderr_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
@@ -325,6 +326,8 @@ class _Watch:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self._reader.join(timeout=5)
+        if not self._reader.is_alive():
+            self.proc.stdout.close()
         with harness._live_lock:
             harness._live_processes.discard(self.proc)
         if not self._stderr.closed:
