@@ -244,7 +244,7 @@ bool CheckBucket(Report& report, aws::HttpClient& client, sync::S3Endpoint& endp
       // sync, plan and watch follow that answer (with a note), so it fails nothing; the setting saves a request.
       report.Add({"region", Status::kOk,
                   fmt::format("{0}: sync, plan and watch follow it for the run, with a note; --region {1} (or region: "
-                              "{1} in sitesync.yaml) saves the redirect",
+                              "{1} in sitesync.yaml) saves a request each run",
                               found, hint),
                   ""});
       endpoint.region = hint;

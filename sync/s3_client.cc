@@ -201,7 +201,6 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
     SubmitS3(*client, endpoint, spec.bucket, spec.key, std::move(r), std::move(then));
   }
 
-
   void Start() {
     auto current = OpenForUpload(spec.file, body);
     if (!current) return done(std::unexpected(current.error()));
@@ -448,9 +447,9 @@ FollowedEndpoint::Verdict FollowedEndpoint::OnFailure(const std::string& bucket,
   switched_ = true;
   endpoint_.region = named;
   if (on_note) {
-    on_note(fmt::format("bucket {} is in region {}, not {}: following it for the rest of this run (--region {} "
-                        "saves the redirect)",
-                        bucket, named, configured_region_, named));
+    on_note(fmt::format("bucket {0} is in region {1}, not {2}: following it for the rest of this run (--region {1}, "
+                        "or region: {1} in sitesync.yaml, saves a request)",
+                        bucket, named, configured_region_));
   }
   return Verdict::kResend;
 }

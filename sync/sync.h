@@ -208,7 +208,7 @@ struct BatchResult {
   std::vector<std::string> held_deletes;
 };
 
-struct ChecksumChoice;    // sync/s3_client.h
+struct ChecksumChoice;   // sync/s3_client.h
 class FollowedEndpoint;  // sync/s3_client.h
 
 /// A sync that keeps the remote listing in memory, for watch mode: the initial sync lists the bucket once, and

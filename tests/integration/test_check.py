@@ -298,7 +298,7 @@ class CheckCase(unittest.TestCase):
         self.assertIn(f"bucket {self.bucket} is in us-west-2, not us-east-1", region["detail"])
         self.assertIn("301 PermanentRedirect", region["detail"])
         self.assertIn("sync, plan and watch follow it for the run, with a note", region["detail"])
-        self.assertIn("--region us-west-2 (or region: us-west-2 in sitesync.yaml) saves the redirect",
+        self.assertIn("--region us-west-2 (or region: us-west-2 in sitesync.yaml) saves a request each run",
                       region["detail"])
         # The hint was followed: the listing was sent again, signed for us-west-2, and worked.
         self.assertTrue(lines["bucket"]["ok"], lines["bucket"])
@@ -317,7 +317,7 @@ class CheckCase(unittest.TestCase):
         self.assertExit(res, 0)
         self.assertIn(f"ok   region: bucket {self.bucket} is in eu-central-1, not us-east-1 (S3 answered 400 "
                       "AuthorizationHeaderMalformed): sync, plan and watch follow it", res.stdout)
-        self.assertIn("--region eu-central-1 (or region: eu-central-1 in sitesync.yaml) saves the redirect",
+        self.assertIn("--region eu-central-1 (or region: eu-central-1 in sitesync.yaml) saves a request each run",
                       res.stdout)
 
     @needs_sitesync
