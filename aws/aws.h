@@ -277,6 +277,12 @@ struct HttpRequest {
   bool sign = true;
 };
 
+/// The IAM action a request needs, as a policy names it ("s3:PutObject", "s3:ListBucket", "s3:DeleteObject",
+/// "cloudfront:CreateInvalidation", "sts:AssumeRole"), derived from its service, method, query and headers; a
+/// PutObject with an acl, a copy source or SSE-KMS names the extra permission in parentheses. Empty when unknown.
+/// For the message of an AccessDenied answer to a request whose signature was accepted.
+[[nodiscard]] std::string IamAction(const HttpRequest& request);
+
 struct HttpResponse {
   long status = 0;
   HeaderList headers;  ///< Names lowercased.

@@ -54,6 +54,14 @@ struct Transfer {
   bool begun = false;  // counted by the SilenceRule (first attempt started) until its final answer
   curl_socket_t socket = CURL_SOCKET_BAD;  // this attempt's connection, as curl's socket callback names it
   char error_buffer[CURL_ERROR_SIZE] = {};
+  // Credentials (ClientOptions::credential_provider): what this attempt was signed with, for messages; the
+  // provider's refresh generation at that time; whether the next attempt asks the provider to fetch anew; whether
+  // this request already had its one refresh after an ExpiredToken answer (that retry is not counted as an attempt).
+  Credentials signed_with;
+  std::uint64_t signed_generation = 0;
+  bool force_refresh = false;
+  bool refreshed = false;
+  int free_attempts = 0;
 };
 
 std::string Lower(std::string_view s) {
@@ -148,6 +156,43 @@ bool IsRetryableServiceCode(std::string_view code) {
       "RequestTimeout",    "ServiceUnavailable", "InternalError",     "TooManyRequestsException",
       "RequestThrottled", "TooManyInvalidationsInProgress", "PriorRequestNotComplete"};
   return std::find(std::begin(kCodes), std::end(kCodes), code) != std::end(kCodes);
+}
+
+// A TLS failure that is about the server's certificate or the CA bundle: retrying cannot help, the fix is a CA.
+bool IsCertificateCurlCode(CURLcode code) {
+  switch (code) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_CRL_BADFILE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The answers that mean "the session token has expired; fetch credentials again and sign anew". The AWS SDKs
+// refresh on ExpiredToken (S3 400, STS/CloudFront 403) and ExpiredTokenException (JSON protocols); S3 also
+// documents 400 TokenRefreshRequired ("The provided token must be refreshed"). S3's InvalidToken usually means a
+// malformed token ("The provided token is malformed or otherwise invalid"): only one whose message says it expired
+// is a refresh case.
+bool IsExpiredTokenAnswer(long status, std::string_view code, std::string_view message) {
+  if (status != 400 && status != 403) return false;
+  if (code == "ExpiredToken" || code == "ExpiredTokenException" || code == "TokenRefreshRequired") return true;
+  return code == "InvalidToken" && Lower(message).find("expired") != std::string::npos;
+}
+
+// A refusal by policy (IAM, the bucket policy, an SCP) of a request whose signature the server accepted.
+bool IsAccessDeniedCode(std::string_view code) {
+  return code == "AccessDenied" || code == "AccessDeniedException" || code == "UnauthorizedOperation" ||
+         code == "AllAccessDisabled";
+}
+
+bool HasQuery(const HttpRequest& r, std::string_view name) {
+  return std::any_of(r.query.begin(), r.query.end(), [&](const auto& q) { return q.first == name; });
 }
 
 bool IsCredentialCode(std::string_view code) {
@@ -331,6 +376,8 @@ class CurlClient final : public HttpClient {
   void Abandon(std::unique_ptr<Transfer> t, Error error) {
     if (t->begun) silence_.Done(t->request.endpoint);
     error.message = RedactKeyId(std::move(error.message), options_.credentials.access_key_id);
+    error.message = RedactKeyId(std::move(error.message), latest_key_id_);
+    for (const std::string& id : earlier_key_ids_) error.message = RedactKeyId(std::move(error.message), id);
     Callback done = std::move(t->done);
     done(std::unexpected(std::move(error)));
   }
@@ -457,29 +504,58 @@ class CurlClient final : public HttpClient {
     t->response = HttpResponse{};
     t->error_buffer[0] = '\0';
 
-    // Sign this attempt: the date (corrected by any clock offset learnt) is new each time.
+    // Sign this attempt: the date (corrected by any clock offset learnt) is new each time, and so are the
+    // credentials when a provider hands them out (it caches them and fetches again only near their expiry, or when
+    // told to after an ExpiredToken answer).
     SignableRequest s;
     s.method = r.method;
     s.path = r.path;
     s.query = r.query;
     s.payload_hash = r.payload_hash;
-    const std::string amz_date = NowAmzDate();
-    s.headers.emplace_back("host", HostHeader(r.endpoint));
-    s.headers.emplace_back("x-amz-date", amz_date);
-    if (r.service == "s3") s.headers.emplace_back("x-amz-content-sha256", r.payload_hash);
-    if (!options_.credentials.session_token.empty()) {
-      s.headers.emplace_back("x-amz-security-token", options_.credentials.session_token);
+    std::string authorization;
+    if (r.sign) {
+      if (options_.credential_provider) {
+        const bool force = t->force_refresh;
+        t->force_refresh = false;
+        auto credentials = options_.credential_provider->Get(force);
+        if (!credentials) {
+          Error error = std::move(credentials.error());
+          if (error.message.find(r.what) == std::string::npos) {
+            error.message = fmt::format("{}: {}", r.what, error.message);
+          }
+          return FailEarly(std::move(t), std::move(error));
+        }
+        t->signed_with = std::move(*credentials);
+        if (t->signed_with.access_key_id != latest_key_id_) {
+          if (!latest_key_id_.empty()) earlier_key_ids_.insert(latest_key_id_);
+          latest_key_id_ = t->signed_with.access_key_id;
+        }
+      } else {
+        t->signed_with = options_.credentials;
+      }
+      t->signed_generation = refresh_generation_;
+      const std::string amz_date = NowAmzDate();
+      s.headers.emplace_back("host", HostHeader(r.endpoint));
+      s.headers.emplace_back("x-amz-date", amz_date);
+      if (r.service == "s3") s.headers.emplace_back("x-amz-content-sha256", r.payload_hash);
+      if (!t->signed_with.session_token.empty()) {
+        s.headers.emplace_back("x-amz-security-token", t->signed_with.session_token);
+      }
+      for (const auto& h : r.headers) s.headers.push_back(h);
+      authorization = Authorization(s, r.mode, t->signed_with, amz_date,
+                                    r.region.empty() ? options_.region : r.region, r.service);
+    } else {
+      // Unsigned (IMDS, the container endpoint, the SSO portal, AssumeRoleWithWebIdentity): only the caller's
+      // headers; curl sends Host itself.
+      s.headers = r.headers;
     }
-    for (const auto& h : r.headers) s.headers.push_back(h);
-    const std::string authorization =
-        Authorization(s, r.mode, options_.credentials, amz_date, r.region.empty() ? options_.region : r.region,
-                      r.service);
 
     curl_slist* list = nullptr;
     for (const auto& [name, value] : s.headers) {
+      if (!r.sign && Lower(name) == "host") continue;
       list = curl_slist_append(list, (name + ": " + value).c_str());
     }
-    list = curl_slist_append(list, ("authorization: " + authorization).c_str());
+    if (r.sign) list = curl_slist_append(list, ("authorization: " + authorization).c_str());
     list = curl_slist_append(list, "Expect:");  // no 100-continue round trip per upload
     if (r.method == "POST" && !HasHeader(r.headers, "content-type")) {
       list = curl_slist_append(list, "Content-Type:");  // curl would add an unsigned form type
@@ -509,6 +585,16 @@ class CurlClient final : public HttpClient {
     // full loop small, and the kernel's socket buffer is what keeps a fast link busy anyway.
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16L * 1024);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    // Server logs name the client (RGW, S3 access logs, CloudTrail's userAgent).
+    curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    // TLS: the CA bundle replaces the system's CAs (as AWS_CA_BUNDLE does for the AWS CLI). Proxies are left to
+    // curl, which reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY from the environment itself: no
+    // CURLOPT_PROXY or CURLOPT_NOPROXY is set here, since either would override them.
+    if (!options_.ca_bundle.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_bundle.c_str());
+    if (!options_.verify_tls) {
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     const auto body_size = static_cast<curl_off_t>(r.body.size());
     if (r.method == "GET") {
       curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
@@ -598,6 +684,20 @@ class CurlClient final : public HttpClient {
         error = Error{ErrorCode::kIo,
                       fmt::format("{}: reading {} failed: {}", r.what, r.body.file_path, t->body_error_message),
                       false, 0, {}};
+      } else if (IsCertificateCurlCode(code)) {
+        // Not retried: the same certificate would fail the same way. A config error (exit 2): the first request
+        // to an endpoint fails in the TLS handshake, before anything reached the server, and the fix is a setting.
+        std::string detail = t->error_buffer[0] != '\0' ? t->error_buffer : curl_easy_strerror(code);
+        std::string fix =
+            code == CURLE_SSL_CACERT_BADFILE && !options_.ca_bundle.empty()
+                ? fmt::format("the CA bundle {} could not be read as PEM certificates: give a PEM file of the CA "
+                              "that signed the server's certificate (--ca-bundle FILE, ca_bundle, AWS_CA_BUNDLE)",
+                              options_.ca_bundle)
+                : "pass --ca-bundle FILE or set AWS_CA_BUNDLE to the CA that signed the server's certificate";
+        error = Error{ErrorCode::kConfig,
+                      fmt::format("{}: TLS certificate verification of {} failed: {}; {}", r.what, r.endpoint,
+                                  detail, fix),
+                      false, 0, {}};
       } else {
         std::string detail = t->error_buffer[0] != '\0' ? t->error_buffer : curl_easy_strerror(code);
         error = Error{ErrorCode::kNetwork, fmt::format("{}: {} ({})", r.what, detail, r.endpoint),
@@ -633,13 +733,54 @@ class CurlClient final : public HttpClient {
         error.code = ErrorCode::kHttp;
         error.message = fmt::format("{}: {}", r.what, what);
         error.retryable = true;
+      } else if (IsExpiredTokenAnswer(status, service_code, message)) {
+        const Credentials& c = t->signed_with;
+        if (options_.credential_provider && !t->refreshed) {
+          // One refresh and an immediate retry, not counted as an attempt (the AWS SDKs do the same): a request
+          // signed before another one's refresh takes what that refresh brought instead of fetching again.
+          t->refreshed = true;
+          t->force_refresh = t->signed_generation == refresh_generation_;
+          if (t->force_refresh) ++refresh_generation_;  // answers collected with this one take its refresh
+          ++t->free_attempts;
+          ++stats_.retries;
+          Trace("{} -> {} {}: credentials from {} {}, retrying", r.what, status, service_code, c.source,
+                t->force_refresh ? "fetched again" : "already fetched again by another request");
+          waiting_.emplace_back(Clock::now(), std::move(t));
+          return;
+        }
+        error.code = ErrorCode::kCredentials;
+        while (what.ends_with('.')) what.pop_back();
+        error.message =
+            options_.credential_provider
+                ? fmt::format("{}: {}. The credentials from {} (access key ID {}) were fetched again and the server "
+                              "still says they have expired: {} hands out expired credentials; check the local "
+                              "clock and that source",
+                              r.what, what, c.source, ShortKeyId(c.access_key_id), c.source)
+                : fmt::format("{}: {}. The session token from {} (access key ID {}) has expired: get fresh "
+                              "temporary credentials (aws sso login, or a new aws sts assume-role) and give them "
+                              "again",
+                              r.what, what, c.source, ShortKeyId(c.access_key_id));
+      } else if (IsAccessDeniedCode(service_code)) {
+        // The signature was accepted (a bad one gives SignatureDoesNotMatch or InvalidAccessKeyId): the key is
+        // fine, and a policy (IAM, the bucket's, an SCP or a KMS key's) does not allow the action.
+        const Credentials& c = t->signed_with;
+        error.code = ErrorCode::kCredentials;
+        while (what.ends_with('.')) what.pop_back();
+        const std::string action = IamAction(r);
+        error.message = fmt::format(
+            "{}: {}. The signature was accepted, but IAM or the bucket policy refuses {} to the credentials from {} "
+            "(access key ID {}): allow {} in the identity's IAM policy (and in the bucket policy, if it restricts "
+            "access)",
+            r.what, what, action.empty() ? std::string("this request") : action, c.source,
+            ShortKeyId(c.access_key_id), action.empty() ? std::string("the action") : action);
       } else if (IsCredentialCode(service_code) || status == 401) {
+        const Credentials& c = t->signed_with;
         error.code = ErrorCode::kCredentials;
         while (what.ends_with('.')) what.pop_back();  // the server's message ends with one already
         error.message = fmt::format(
             "{}: {}. The server refused the credentials from {} (access key ID {}): check the secret key, the "
             "session token and the key's permissions",
-            r.what, what, options_.credentials.source, ShortKeyId(options_.credentials.access_key_id));
+            r.what, what, c.source, ShortKeyId(c.access_key_id));
       } else if (status == 404) {
         error.code = ErrorCode::kNotFound;
         error.message = fmt::format("{}: {}", r.what, what);
@@ -649,7 +790,7 @@ class CurlClient final : public HttpClient {
       }
     }
 
-    if (error.retryable && t->attempt < options_.max_attempts) {
+    if (error.retryable && t->attempt < options_.max_attempts + t->free_attempts) {
       ++stats_.retries;
       const auto delay = retry_now ? std::chrono::milliseconds(0) : Backoff(t->attempt - 1, error.service_code);
       waiting_.emplace_back(Clock::now() + delay, std::move(t));
@@ -696,6 +837,12 @@ class CurlClient final : public HttpClient {
   std::vector<CurlEasy> idle_;
   std::chrono::seconds clock_offset_{0};
   ClientStats stats_;
+  // Credentials from the provider: how many forced refreshes were asked for (a request signed before the latest
+  // one is retried with what that refresh brought, without another fetch), and the access key IDs seen, so that
+  // messages never carry one in full (a refresh may bring a new one).
+  std::uint64_t refresh_generation_ = 0;
+  std::string latest_key_id_;
+  std::set<std::string, std::less<>> earlier_key_ids_;
 };
 
 }  // namespace
@@ -714,6 +861,73 @@ std::optional<std::string> HeaderValueProblem(std::string_view value) {
                        name != nullptr ? std::string(name) : fmt::format("the control character 0x{:02X}", c), i + 1);
   }
   return std::nullopt;
+}
+
+std::string IamAction(const HttpRequest& r) {
+  const auto has_header = [&](std::string_view name) {
+    return std::any_of(r.headers.begin(), r.headers.end(), [&](const auto& h) { return Lower(h.first) == name; });
+  };
+  const auto header = [&](std::string_view name) {
+    for (const auto& [n, v] : r.headers) {
+      if (Lower(n) == name) return v;
+    }
+    return std::string();
+  };
+  if (r.service == "s3") {
+    // The actions of the S3 API reference's "Permissions" sections, chosen by the subresource in the query.
+    if (HasQuery(r, "list-type")) return "s3:ListBucket";
+    if (HasQuery(r, "location")) return "s3:GetBucketLocation";
+    if (HasQuery(r, "delete")) return "s3:DeleteObject";  // DeleteObjects checks s3:DeleteObject per key
+    if (HasQuery(r, "uploads")) return r.method == "GET" ? "s3:ListBucketMultipartUploads" : "s3:PutObject";
+    if (HasQuery(r, "uploadId")) {
+      if (r.method == "DELETE") return "s3:AbortMultipartUpload";
+      if (r.method == "GET") return "s3:ListMultipartUploadParts";
+      return "s3:PutObject";  // UploadPart, CompleteMultipartUpload
+    }
+    if (HasQuery(r, "tagging")) return r.method == "GET" ? "s3:GetObjectTagging" : "s3:PutObjectTagging";
+    if (HasQuery(r, "acl")) return r.method == "GET" ? "s3:GetObjectAcl" : "s3:PutObjectAcl";
+    if (r.method == "PUT") {
+      std::string action = "s3:PutObject";
+      if (has_header("x-amz-copy-source")) action += " (and s3:GetObject on the copy source)";
+      if (has_header("x-amz-acl")) action += " (and s3:PutObjectAcl, for the acl)";
+      if (header("x-amz-server-side-encryption").starts_with("aws:kms")) {
+        action += " (and kms:GenerateDataKey on the KMS key)";
+      }
+      return action;
+    }
+    if (r.method == "GET" && r.path == "/") return "s3:ListBucket";  // ListObjects (v1), virtual-hosted
+    if (r.method == "GET" || r.method == "HEAD") return "s3:GetObject";
+    if (r.method == "DELETE") return "s3:DeleteObject";
+    return {};
+  }
+  if (r.service == "cloudfront") {
+    // CloudFront's REST paths: /2020-05-31/distribution[/ID[/config|/invalidation[/ID]]].
+    const std::string_view path = r.path;
+    if (const auto at = path.find("/invalidation"); at != std::string_view::npos) {
+      if (r.method == "POST") return "cloudfront:CreateInvalidation";
+      return path.size() == at + std::string_view("/invalidation").size() ? "cloudfront:ListInvalidations"
+                                                                          : "cloudfront:GetInvalidation";
+    }
+    if (path.ends_with("/config")) return "cloudfront:GetDistributionConfig";
+    if (path.ends_with("/distribution")) return "cloudfront:ListDistributions";
+    if (path.find("/distribution/") != std::string_view::npos) return "cloudfront:GetDistribution";
+    return {};
+  }
+  // Query protocols (STS): the Action parameter, in the query or the form-encoded body.
+  for (const auto& [name, value] : r.query) {
+    if (name == "Action") return r.service + ":" + value;
+  }
+  if (r.body.kind == Body::Kind::kBytes) {
+    std::string_view body = r.body.bytes;
+    for (std::size_t at = 0; at < body.size();) {
+      std::size_t end = body.find('&', at);
+      if (end == std::string_view::npos) end = body.size();
+      const std::string_view pair = body.substr(at, end - at);
+      if (pair.starts_with("Action=")) return r.service + ":" + std::string(pair.substr(7));
+      at = end + 1;
+    }
+  }
+  return {};
 }
 
 std::string HttpResponse::Header(std::string_view name) const {

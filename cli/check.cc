@@ -471,6 +471,9 @@ int RunCheck(const Settings& s, const aws::EnvLookup& env) {
   const auto finish = [&] {
     return report.Finish(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   };
+  aws::ClientOptions options;
+  if (auto ok = ApplyTransportSettings(s, env, options); !ok) return Usage(ok.error().message);
+  if (!options.verify_tls) std::fprintf(stderr, "sitesync: %s\n", kNoVerifySslWarning);
   auto credentials = aws::LoadCredentials(s.profile.value_or(""), env);
   if (!credentials) {
     std::string detail = credentials.error().message;
@@ -488,7 +491,6 @@ int RunCheck(const Settings& s, const aws::EnvLookup& env) {
   report.Redact(credentials->access_key_id, credentials->secret_access_key);
   report.Add({"credentials", Status::kOk, CredentialsDetail(*credentials), ""});
 
-  aws::ClientOptions options;
   options.credentials = *credentials;
   options.region = endpoint->region;
   options.max_in_flight = 4;

@@ -57,6 +57,10 @@ struct Settings {
   std::optional<std::string> base_url;
   std::optional<std::string> sitemap_output;  ///< -o FILE; relative to SOURCE when from the config.
 
+  // TLS (issue 13): --ca-bundle / ca_bundle (relative to the config file's folder), --no-verify-ssl.
+  std::optional<std::string> ca_bundle;
+  bool no_verify_ssl = false;
+
   bool dry_run = false;
   bool json = false;
   bool quiet = false;
@@ -99,6 +103,20 @@ struct CdnResolved {
   std::optional<std::string> url_prefix;  ///< cdn.url_prefix, normalised ("" or ending in '/').
 };
 [[nodiscard]] aws::Result<CdnResolved> ResolveCdn(const Settings& settings);
+
+/// The TLS settings and User-Agent every HTTP client of a run shares, resolved into `options`: the CA bundle from
+/// --ca-bundle, else `ca_bundle` in sitesync.yaml, else AWS_CA_BUNDLE, else the chosen profile's `ca_bundle` in the
+/// shared config file (else the system's CAs); verify_tls off for --no-verify-ssl; User-Agent sitesync/VERSION.
+/// Fails with kConfig naming a bundle file that is missing or unreadable (and where it was set), or a malformed
+/// shared config file.
+[[nodiscard]] aws::Result<void> ApplyTransportSettings(const Settings& settings, const aws::EnvLookup& env,
+                                                       aws::ClientOptions& options);
+
+/// The warning printed to stderr on every run with --no-verify-ssl (even with -q).
+inline constexpr const char* kNoVerifySslWarning =
+    "WARNING: --no-verify-ssl: TLS certificates and host names are NOT verified. Anyone on the network path can "
+    "pose as the server, read what is sent and change what is published. Use --ca-bundle FILE (or AWS_CA_BUNDLE) "
+    "with the CA that signed the server's certificate instead.";
 
 /// Runs the command; returns the exit code.
 int Run(const Settings& settings);

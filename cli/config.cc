@@ -228,6 +228,13 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       ok = set_string(into.endpoint, "a URL");
     } else if (key == "profile") {
       ok = set_string(into.profile, "a profile name");
+    } else if (key == "ca_bundle") {
+      // Relative to the config file's folder, like source: the file travels with the config.
+      auto s = Scalar<std::string>(ctx, v, key, "the path of a PEM file of CA certificates");
+      if (!s) return std::unexpected(s.error());
+      if (s->empty()) return ctx.At(v, "'ca_bundle' must be the path of a PEM file of CA certificates");
+      std::filesystem::path p(*s);
+      if (!into.ca_bundle) into.ca_bundle = (p.is_relative() && !base.empty() ? base / p : p).string();
     } else if (key == "compare") {
       ok = set_string(into.compare, "size or checksum");
     } else if (key == "path_style" || key == "delete") {
@@ -288,7 +295,7 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
     } else {
       return ctx.At(kv.first, fmt::format("unknown key '{}' (known: source, destination, region, endpoint, "
                                           "path_style, profile, compare, delete, max_deletes, max_delete_fraction, "
-                                          "jobs, exclude, include, headers, cdn, watch, sitemap)",
+                                          "jobs, exclude, include, headers, cdn, watch, sitemap, ca_bundle)",
                                           key));
     }
     if (!ok) return ok;

@@ -143,6 +143,15 @@ void AddCommonOptions(CLI::App& cmd, Command self, Settings& s, Settings& sink, 
   c.Use(kPublish | kCheck, [&](Settings& to) {
      return cmd.add_option("--endpoint", to.endpoint, "S3-compatible endpoint URL (implies --path-style)");
    })->option_text("URL");
+  c.Use(kPublish | kInvalidate | kCheck, [&](Settings& to) {
+     return cmd.add_option("--ca-bundle", to.ca_bundle,
+                           "PEM file of the CAs to trust for HTTPS (default: AWS_CA_BUNDLE, the profile's ca_bundle, "
+                           "the system's)");
+   })->option_text("FILE");
+  c.Use(kPublish | kInvalidate | kCheck, [&](Settings& to) {
+    return cmd.add_flag("--no-verify-ssl", to.no_verify_ssl,
+                        "Do not verify TLS certificates (insecure: warns on every run; prefer --ca-bundle)");
+  });
   // Flags read after parsing (ApplyFlags), and only when the command uses them.
   f.path_style = c.Use(kPublish | kCheck, [&](Settings&) {
     return cmd.add_flag("--path-style")->description("Address the bucket in the path, not the host name");

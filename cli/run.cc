@@ -151,14 +151,18 @@ class Runner {
   }
 
   aws::Result<void> MakeClient(const std::string& region, int jobs) {
+    aws::ClientOptions options;
+    if (auto ok = ApplyTransportSettings(settings_, env_, options); !ok) return ok;
+    if (!options.verify_tls) std::fprintf(stderr, "sitesync: %s\n", kNoVerifySslWarning);
     auto credentials = aws::LoadCredentials(settings_.profile.value_or(""), env_);
     if (!credentials) {
       aws::Error e = credentials.error();
       if (e.code == ErrorCode::kCredentials) e.code = ErrorCode::kConfig;  // nothing was tried: exit 2
       return std::unexpected(std::move(e));
     }
-    aws::ClientOptions options;
     options.credentials = *credentials;
+    // Asked before every signed attempt, and once more after an ExpiredToken answer (then the request is retried).
+    options.credential_provider = aws::StaticCredentials(*credentials);
     options.region = region;
     options.max_in_flight = jobs;
     if (settings_.verbose) {

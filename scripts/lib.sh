@@ -13,6 +13,7 @@ SITESYNC_PACKAGES=(
   nodejs time  # bench/scale.py --check (ctest bench.scale_memory)
   man-db groff-base zsh  # the man page renders without warnings; the zsh completion is tried in a real zsh
   jekyll  # a real generator's rebuild under watch (tests/integration/test_generators.py; Eleventy comes from npm)
+  radosgw ceph-mon ceph-osd ceph-mgr  # a single-host Ceph cluster, the second S3 server (tests/integration/rgw.py)
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -42,6 +42,12 @@ enum class RegionAnswer {
   kMalformedMessageOnly,          ///< 400 AuthorizationHeaderMalformed naming the region in its message only.
 };
 
+// What the fake does with the checksums of a PutObject or UploadPart body.
+enum class Checksums {
+  kAws,  ///< Checks Content-MD5 and x-amz-checksum-crc32 over the body received (400 BadDigest); echoes the CRC-32.
+  kRgw,  ///< Checks Content-MD5 (400 BadDigest); takes x-amz-checksum-crc32 unread and does not echo it (RGW 16.2).
+};
+
 // Enough of S3 for a sync: ListObjectsV2 (one page), PutObject, multipart, HEAD, DeleteObjects. Records every
 // request in order ("PUT site/a.css", "DELETE site/x" per key of a DeleteObjects, "COMPLETE site/big.bin", ...).
 // Path-style requests ("/bucket/KEY") and virtual-hosted ones ("/KEY") are both understood.
@@ -49,6 +55,11 @@ class FakeS3 final : public aws::HttpClient {
  public:
   std::map<std::string, std::pair<std::uint64_t, std::string>> objects;  // key -> (size, etag)
   std::vector<std::string> log;
+  Checksums checksums = Checksums::kAws;
+  /// key -> how many of its next PutObject / UploadPart bodies arrive with one byte flipped (in transit).
+  std::map<std::string, int> corrupt_bodies;
+  /// Per PutObject, in order: "crc32 KEY", "md5 KEY" or "none KEY" (the checksum header it carried).
+  std::vector<std::string> sent_checksums;
   std::map<std::string, Fault> put_faults;       // by key
   std::vector<Fault> complete_faults;            // one per Complete request, in order; then kNone
   Fault head_fault = Fault::kNone;
@@ -110,6 +121,40 @@ class FakeS3 final : public aws::HttpClient {
     md5.Update(data.data(), data.size());
     return aws::HexEncode(md5.Final());
   }
+  static std::string Header(const aws::HttpRequest& r, std::string_view name) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == name) return v;
+    }
+    return {};
+  }
+
+  // The body as it arrived: one byte flipped when `key` has a corruption pending.
+  std::string Received(const aws::HttpRequest& r, const std::string& key) {
+    std::string body = Body(r);
+    if (auto it = corrupt_bodies.find(key); it != corrupt_bodies.end() && it->second > 0 && !body.empty()) {
+      --it->second;
+      body[body.size() / 2] = static_cast<char>(body[body.size() / 2] ^ 0x20);
+    }
+    return body;
+  }
+
+  // 400 BadDigest when a checksum the server checks does not match `body`; else the CRC-32 to echo (kAws), if any.
+  aws::Result<std::string> CheckDigests(const aws::HttpRequest& r, const std::string& body) const {
+    const auto bad = [&] {
+      return std::unexpected(aws::Error{aws::ErrorCode::kHttp, r.what + ": 400 BadDigest", false, 400, "BadDigest"});
+    };
+    if (const std::string md5 = Header(r, "content-md5"); !md5.empty()) {
+      aws::Md5 h;
+      h.Update(body.data(), body.size());
+      if (aws::Base64Encode(h.Final()) != md5) return bad();
+    }
+    const std::string crc = Header(r, "x-amz-checksum-crc32");
+    if (crc.empty() || checksums == Checksums::kRgw) return std::string{};
+    aws::Crc32 h;
+    h.Update(body.data(), body.size());
+    if (h.Base64() != crc) return bad();
+    return crc;
+  }
 
   // As aws/curl_transport.cc reports S3's answer to a request for a bucket of another region.
   aws::Result<aws::HttpResponse> WrongRegion(const aws::HttpRequest& r, const std::string& key) {
@@ -157,8 +202,9 @@ class FakeS3 final : public aws::HttpClient {
       return res;
     }
     if (r.method == "PUT" && Query(r, "partNumber") != "\x01") {
-      const std::string body = Body(r);
+      const std::string body = Received(r, key);
       log.push_back("PART " + key);
+      if (auto ok = CheckDigests(r, body); !ok) return std::unexpected(ok.error());
       parts_[std::stoul(Query(r, "partNumber"))] = body;
       res.headers.emplace_back("etag", "\"" + Md5Hex(body) + "\"");
       return res;
@@ -167,11 +213,17 @@ class FakeS3 final : public aws::HttpClient {
       log.push_back("PUT " + key);
       const Fault fault = put_faults.contains(key) ? put_faults.at(key) : Fault::kNone;
       if (fault == Fault::kFail) return Failed(r);
-      const std::string body = Body(r);
+      sent_checksums.push_back(!Header(r, "x-amz-checksum-crc32").empty() ? "crc32 " + key
+                               : !Header(r, "content-md5").empty()        ? "md5 " + key
+                                                                          : "none " + key);
+      const std::string body = Received(r, key);
+      auto echo = CheckDigests(r, body);
+      if (!echo) return std::unexpected(echo.error());
       const std::string etag = Md5Hex(body);
       objects[key] = {body.size(), etag};
       if (fault == Fault::kLost) return Lost(r);
       res.headers.emplace_back("etag", "\"" + etag + "\"");
+      if (!echo->empty()) res.headers.emplace_back("x-amz-checksum-crc32", *echo);
       return res;
     }
     if (r.method == "POST" && Query(r, "uploads") != "\x01") {

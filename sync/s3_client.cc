@@ -138,45 +138,96 @@ bool RefusedChecksumHeaders(const aws::Error& e) {
   return e.http_status == 400 && (e.service_code == "InvalidArgument" || e.service_code == "InvalidRequest");
 }
 
+// Hex MD5 of the first `length` bytes of an open body: what a PUT read from it.
+aws::Result<std::string> Md5Hex(const OpenBody& body, std::uint64_t length) {
+  aws::Md5 md5;
+  auto ok = ReadRange(body.file->get(), body.path, 0, length, [&](const char* p, std::size_t n) { md5.Update(p, n); });
+  if (!ok) return std::unexpected(ok.error());
+  return aws::HexEncode(md5.Final());
+}
+
+// A body that reached the server other than it was sent: S3 (and RGW) recompute the Content-MD5 / checksum over
+// what they received and refuse a mismatch with 400 BadDigest. Corruption in transit is passing: the body is sent
+// again (the transport does not retry a 4xx).
+bool BadDigest(const aws::Error& e) { return e.http_status == 400 && e.service_code == "BadDigest"; }
+
+// How many times one PutObject or UploadPart body is sent again after its answer showed that what was stored is not
+// what was sent (400 BadDigest, an ETag that is not the MD5 sent, a checksum echoed with another value).
+constexpr int kIntegrityResends = 2;
+
 void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
-                     UploadDone done) {
+                     UploadDone done, int resends = 0) {
   aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
   AddObjectHeaders(r, spec.file);
-  // What the transfer sent, filled in when it starts: its size, and whether it carried the CRC-32 headers (the
-  // choice is made then, so that PUTs queued behind a refusal already use Content-MD5).
+  // What the transfer sent, filled in when it starts: its size, the open file it was read from, and the CRC-32 it
+  // carried if any (the choice is made then, so that PUTs queued behind a switch already use Content-MD5).
   struct Sent {
     std::uint64_t size = 0;
-    bool crc32 = false;
+    std::string crc32;  ///< the x-amz-checksum-crc32 value sent; empty: Content-MD5 was sent
+    OpenBody body;
   };
   auto sent = std::make_shared<Sent>();
   // The file is opened when the transfer starts, beneath SOURCE, and uploaded whole as it is then (its size may
   // have changed since the walk).
   r.prepare = [file = spec.file, sent, choice = spec.checksum](aws::HttpRequest& req) -> aws::Result<void> {
-    OpenBody body;
-    auto current = OpenForUpload(file, body);
+    sent->crc32.clear();  // prepare runs again when the request is sent again for the bucket's region (SubmitS3)
+    auto current = OpenForUpload(file, sent->body);
     if (!current) return std::unexpected(current.error());
     sent->size = *current;
-    sent->crc32 = !choice || !choice->content_md5.load(std::memory_order_relaxed);
-    return PrepareBody(req, body, 0, *current, sent->crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5);
+    const bool crc32 = !choice->content_md5.load(std::memory_order_relaxed);
+    auto ok = PrepareBody(req, sent->body, 0, *current, crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5);
+    if (ok && crc32) {
+      for (const auto& [name, value] : req.headers) {
+        if (name == "x-amz-checksum-crc32") sent->crc32 = value;
+      }
+    }
+    return ok;
   };
-  // What the one resend with Content-MD5 needs (the spec's few strings, not the body).
+  // What a resend needs (the spec's few strings, not the body).
   struct Resend {
     aws::HttpClient* client;
     std::shared_ptr<FollowedEndpoint> endpoint;
     UploadSpec spec;
   };
-  const std::string bucket = spec.bucket;
-  const std::string key = spec.key;
-  auto resend = spec.checksum ? std::make_shared<Resend>(Resend{&client, endpoint, std::move(spec)}) : nullptr;
-  SubmitS3(client, endpoint, bucket, key, std::move(r),
-           [sent, resend, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
-    if (!res && resend && sent->crc32 && RefusedChecksumHeaders(res.error())) {
-      resend->spec.checksum->content_md5.store(true, std::memory_order_relaxed);
-      return SubmitSinglePut(*resend->client, resend->endpoint, std::move(resend->spec), std::move(done));
+  auto resend = std::make_shared<Resend>(Resend{&client, endpoint, std::move(spec)});
+  auto on_answer = [sent, resend, resends, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
+    const UploadSpec& s = resend->spec;
+    auto again = [&]() {
+      SubmitSinglePut(*resend->client, resend->endpoint, std::move(resend->spec), std::move(done), resends + 1);
+    };
+    if (!res && !sent->crc32.empty() && RefusedChecksumHeaders(res.error())) {
+      s.checksum->content_md5.store(true, std::memory_order_relaxed);
+      return again();
     }
-    if (!res) return done(std::unexpected(res.error()));
-    done(Uploaded{sent->size, Unquote(res->Header("etag"))});
-  });
+    if (!res && BadDigest(res.error()) && resends < kIntegrityResends) return again();
+    if (!res) {
+      aws::Error e = res.error();
+      if (BadDigest(e)) {
+        e.message += fmt::format(" (sent {} times: every time the server received other bytes than were sent; "
+                                 "something between here and the server alters request bodies)", resends + 1);
+      }
+      return done(std::unexpected(std::move(e)));
+    }
+    const std::string etag = Unquote(res->Header("etag"));
+    if (sent->crc32.empty()) return done(Uploaded{sent->size, etag});  // Content-MD5: checked by the server
+    // S3 echoes the checksum it verified (x-amz-checksum-crc32 in the PutObject answer). A server that answers
+    // 200 without it has not checked it (RGW 16.2 accepts the header and ignores it), so the body may have been
+    // stored as corrupted in transit: from now on this run sends Content-MD5, which every S3 server checks, and
+    // this object is checked by its ETag (the MD5 of what was stored) against the MD5 of what was sent.
+    const std::string echoed = res->Header("x-amz-checksum-crc32");
+    if (echoed == sent->crc32) return done(Uploaded{sent->size, etag});
+    if (echoed.empty()) {
+      s.checksum->content_md5.store(true, std::memory_order_relaxed);
+      auto md5 = Md5Hex(sent->body, sent->size);
+      if (!md5) return done(std::unexpected(md5.error()));
+      if (*md5 == etag) return done(Uploaded{sent->size, etag});
+    }
+    // Stored other than sent (or not provably the same: an ETag that is no MD5): sent again with Content-MD5,
+    // whose answer the server's own check makes final.
+    s.checksum->content_md5.store(true, std::memory_order_relaxed);
+    again();
+  };
+  SubmitS3(client, endpoint, resend->spec.bucket, resend->spec.key, std::move(r), std::move(on_answer));
 }
 
 // One multipart upload: create, all parts in flight together, complete; abort when anything fails so that no
@@ -225,20 +276,25 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
     const std::uint64_t parts = std::max<std::uint64_t>(1, (size + part_size - 1) / part_size);
     etags.assign(static_cast<std::size_t>(parts), {});
     parts_left = etags.size();
-    for (std::uint64_t i = 0; i < parts; ++i) {
-      const std::uint64_t offset = i * part_size;
-      const std::uint64_t length = std::min(part_size, size - offset);
-      aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
-      r.what = fmt::format("UploadPart {} of s3://{}/{}", i + 1, spec.bucket, spec.key);
-      r.query.emplace_back("partNumber", std::to_string(i + 1));
-      r.query.emplace_back("uploadId", upload_id);
-      r.prepare = [file = body, offset, length](aws::HttpRequest& req) {
-        return PrepareBody(req, file, offset, length, BodyChecksum::kContentMd5);
-      };
-      Send(std::move(r), [self = shared_from_this(), i](aws::Result<aws::HttpResponse> part) {
-        self->OnPart(static_cast<std::size_t>(i), std::move(part));
-      });
-    }
+    for (std::uint64_t i = 0; i < parts; ++i) SubmitPart(static_cast<std::size_t>(i), 0);
+  }
+
+  // Parts always carry Content-MD5, which S3 and RGW check (400 BadDigest): a part is never stored other than it
+  // was sent, whatever the server makes of checksum headers. A part refused so is sent again.
+  void SubmitPart(std::size_t i, int resends) {
+    const std::uint64_t offset = i * part_size;
+    const std::uint64_t length = std::min(part_size, size - offset);
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
+    r.what = fmt::format("UploadPart {} of s3://{}/{}", i + 1, spec.bucket, spec.key);
+    r.query.emplace_back("partNumber", std::to_string(i + 1));
+    r.query.emplace_back("uploadId", upload_id);
+    r.prepare = [file = body, offset, length](aws::HttpRequest& req) {
+      return PrepareBody(req, file, offset, length, BodyChecksum::kContentMd5);
+    };
+    Send(std::move(r), [self = shared_from_this(), i, resends](aws::Result<aws::HttpResponse> part) {
+      if (!part && BadDigest(part.error()) && resends < kIntegrityResends) return self->SubmitPart(i, resends + 1);
+      self->OnPart(i, std::move(part));
+    });
   }
 
   void OnPart(std::size_t index, aws::Result<aws::HttpResponse> res) {
@@ -816,6 +872,7 @@ void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpe
 
 void SubmitUpload(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
                   UploadDone done) {
+  if (!spec.checksum) spec.checksum = std::make_shared<ChecksumChoice>();
   if (spec.file.size <= spec.multipart_threshold) return SubmitSinglePut(client, endpoint, std::move(spec), std::move(done));
   auto job = std::make_shared<Multipart>();
   job->client = &client;

@@ -63,14 +63,20 @@ std::string DecodeListedKey(std::string_view encoded);
 aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out,
                                        std::vector<std::string>* common_prefixes = nullptr);
 
-/// How a PutObject body is protected. S3 recomputes either over what it received and refuses a mismatch.
-/// kCrc32 (x-amz-checksum-crc32, with x-amz-sdk-checksum-algorithm: CRC32, as the AWS SDKs send it by default)
-/// costs a fifth of MD5's CPU; kContentMd5 is for S3-compatible servers that refuse the checksum headers.
+/// How a PutObject body is protected. S3 recomputes either over what it received and refuses a mismatch
+/// (400 BadDigest). kCrc32 (x-amz-checksum-crc32, with x-amz-sdk-checksum-algorithm: CRC32, as the AWS SDKs send it
+/// by default) costs a fifth of MD5's CPU; kContentMd5 is for S3-compatible servers that refuse the checksum
+/// headers or do not check them.
 enum class BodyChecksum { kCrc32, kContentMd5 };
 
 /// The checksum PutObject uses for the rest of a session: starts at kCrc32 and falls back to Content-MD5, once and
-/// for good, when the server refuses the checksum headers (400 InvalidArgument / InvalidRequest, 501
-/// NotImplemented); the refused PUT is sent again with Content-MD5.
+/// for good, when the server
+///  - refuses the checksum headers (400 InvalidArgument / InvalidRequest, 501 NotImplemented): the refused PUT is
+///    sent again with Content-MD5;
+///  - answers a PUT with 200 without echoing the x-amz-checksum-crc32 it was sent (S3 echoes the checksum it
+///    verified; RGW 16.2 accepts the header and ignores it): that PUT was not verified, so its ETag is compared with
+///    the MD5 of what was sent, and on a mismatch it is sent again with Content-MD5.
+/// A PUT or part answered 400 BadDigest (the body changed in transit) is sent again, at most twice.
 struct ChecksumChoice {
   std::atomic<bool> content_md5{false};
 };
@@ -82,7 +88,7 @@ struct UploadSpec {
   sitemap::LocalFile file;
   std::uint64_t multipart_threshold = 16ull << 20;
   std::uint64_t part_size = 8ull << 20;
-  /// Shared by a session's uploads; null: CRC-32 without fallback. Multipart parts always carry Content-MD5.
+  /// Shared by a session's uploads; null: one of its own. Multipart parts always carry Content-MD5.
   std::shared_ptr<ChecksumChoice> checksum{};
 };
 

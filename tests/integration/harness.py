@@ -440,7 +440,7 @@ class _Fault:
     remaining: int
     op: str | None
     method: str | None
-    action: str  # "error" | "reset" | "close" | "forward_error" | "forward_close"
+    action: str  # "error" | "reset" | "close" | "forward_error" | "forward_close" | "corrupt"
     status: int
     code: str
     message: str
@@ -599,6 +599,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if fault.action.startswith("forward_"):
                 self._forward(method, target, after=fault, op=op)
                 return
+            if fault.action == "corrupt":
+                self._forward(method, target, corrupt=True)
+                return
             if fault.action == "reset":
                 self._reset()
                 return
@@ -651,10 +654,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         else:
             self._send_own(fault.status, s3_error_xml(fault.code, fault.message))
 
-    def _forward(self, method: str, target: bytes, after: "_Fault | None" = None, op: str | None = None):
+    def _forward(self, method: str, target: bytes, after: "_Fault | None" = None, op: str | None = None,
+                 corrupt: bool = False):
         """Relay the request to moto and moto's answer to the client. With `after` (a "forward_*" fault) the
         request is relayed and moto's answer read in full (so the operation took effect), but the client gets the
-        fault's error (forward_error) or a closed connection (forward_close) instead: a lost response."""
+        fault's error (forward_error) or a closed connection (forward_close) instead: a lost response. With
+        `corrupt`, the byte in the middle of the (Content-Length) body has its bits flipped on the way up, headers
+        untouched: a body damaged in transit."""
         proxy = self.proxy
         try:
             up = socket.create_connection((proxy.upstream_host, proxy.upstream_port), timeout=proxy.upstream_timeout)
@@ -675,7 +681,19 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             up.sendall(b"\r\n".join(head) + b"\r\n\r\n")
             digest, body_len = (hashlib.md5(usedforsecurity=False), 0) if proxy.record_bodies else (None, 0)
             kept: list | None = [] if proxy.record_bodies else None
+            flip_at = int(self.headers.get("Content-Length") or 0) // 2 if corrupt else -1
+            if corrupt and (flip_at <= 0 or "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()):
+                proxy._log(f"corrupt: {method} {target!r} has no Content-Length body to damage; forwarded as is")
+                flip_at = -1
+            sent = 0
             for chunk in self._body_chunks():
+                if 0 <= flip_at - sent < len(chunk):
+                    i = flip_at - sent
+                    chunk = chunk[:i] + bytes([chunk[i] ^ 0xFF]) + chunk[i + 1:]
+                    with proxy._lock:
+                        proxy.corrupted += 1
+                    proxy._log(f"corrupt: flipped body byte {flip_at} of {method} {target!r}")
+                sent += len(chunk)
                 up.sendall(chunk)
                 if digest is not None:
                     digest.update(chunk)
@@ -780,6 +798,7 @@ class FaultProxy:
         self._conns: set = set()
         self.connections_accepted = 0
         self.injected = 0
+        self.corrupted = 0  # request bodies damaged by a "corrupt" fault
         self.skew_rejections = 0
         self.forwarded = 0
         self.requests: collections.deque = collections.deque(maxlen=20000)  # (method, op, target)
@@ -851,6 +870,7 @@ class FaultProxy:
             self.recorded.clear()
             self.faulted.clear()
             self.injected = 0
+            self.corrupted = 0
             self.skew_rejections = 0
             self.forwarded = 0
 
@@ -863,8 +883,10 @@ class FaultProxy:
         for CloudFront operations); "reset" = TCP RST; "close" = read the request, close without answering.
         Lost responses (the request DOES reach moto and takes effect, the client never sees moto's answer):
         "forward_error" = forward, read moto's answer, then answer the client with the error `status`/`code`;
-        "forward_close" = forward, read moto's answer, then close the connection without answering."""
-        if action not in ("error", "reset", "close", "forward_error", "forward_close"):
+        "forward_close" = forward, read moto's answer, then close the connection without answering.
+        Damaged in transit: "corrupt" = forward with the middle byte of the body flipped (counted in .corrupted),
+        moto's answer relayed as is."""
+        if action not in ("error", "reset", "close", "forward_error", "forward_close", "corrupt"):
             raise ValueError(action)
         if code is None:
             if op in CLOUDFRONT_OPS:

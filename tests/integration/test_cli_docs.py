@@ -281,7 +281,8 @@ class CliDocsTest(unittest.TestCase):
         self.assertEqual(bash_complete(self.bash, ["sitesync", "sync", "--com"]), ["--compare"])
         self.assertEqual(bash_complete(self.bash, ["sitesync", "--ver"]), ["--version"])
         self.assertEqual(bash_complete(self.bash, ["sitesync", "watch", "--deb"]), ["--debounce"])
-        self.assertEqual(bash_complete(self.bash, ["sitesync", "sync", "--no-"]), ["--no-delete", "--no-invalidate"])
+        self.assertEqual(bash_complete(self.bash, ["sitesync", "sync", "--no-"]),
+                         ["--no-verify-ssl", "--no-delete", "--no-invalidate"])
         self.assertEqual(bash_complete(self.bash, ["sitesync", "sitemap", "--o"]), ["--output"])
         self.assertEqual(bash_complete(self.bash, ["sitesync", "invalidate", "--w"]), ["--wait"])
 

@@ -524,6 +524,22 @@ class FaultProxyTest(_ServerCase):
         self.assertEqual(self.proxy.count("PutObject"), 3)
         self.assertEqual(self.proxy.pending_faults(), 0)
 
+    def test_corrupt_flips_one_body_byte_of_the_next_put_only(self):
+        b = self.bucket()
+        c = self.via_proxy()
+        body = bytes(range(256)) * 800  # 200 KiB
+        self.proxy.inject(op="PutObject", action="corrupt", count=1)
+        c.put_object(Bucket=b, Key="damaged.bin", Body=body)  # moto stores what it receives, unchecked
+        c.put_object(Bucket=b, Key="intact.bin", Body=body)
+        damaged = harness.get_bytes(self.s3, b, "damaged.bin")
+        self.assertEqual(len(damaged), len(body))
+        diff = [i for i in range(len(body)) if damaged[i] != body[i]]
+        self.assertEqual(diff, [len(body) // 2])
+        self.assertEqual(damaged[len(body) // 2], body[len(body) // 2] ^ 0xFF)
+        self.assertEqual(harness.get_bytes(self.s3, b, "intact.bin"), body)
+        self.assertEqual(self.proxy.corrupted, 1)
+        self.assertEqual(self.proxy.pending_faults(), 0)
+
     def test_inject_500_and_a_retrying_client_recovers(self):
         b = self.bucket()
         self.proxy.inject(status=500, count=1, op="ListObjectsV2")
