@@ -205,8 +205,9 @@ void CheckOwed(Report& report, const aws::EnvLookup& env) {
 }
 
 // The bucket and region lines. Returns false when the credentials were refused (CloudFront would refuse them too).
-bool CheckBucket(Report& report, aws::HttpClient& client, const sync::S3Endpoint& endpoint,
-                 const sync::Destination& dest, const aws::Credentials& credentials) {
+// When S3 names a region that sync follows, `endpoint` takes it for the checks after this one.
+bool CheckBucket(Report& report, aws::HttpClient& client, sync::S3Endpoint& endpoint, const sync::Destination& dest,
+                 const aws::Credentials& credentials) {
   const std::string key_hint = KeyIdHint(credentials.access_key_id);
   auto probe = sync::ProbeListing(client, endpoint, dest);
   if (probe) {
@@ -218,7 +219,9 @@ bool CheckBucket(Report& report, aws::HttpClient& client, const sync::S3Endpoint
     return true;
   }
   const aws::Error& error = probe.error();
-  const std::string hint = RegionHint(error);
+  // The region a sync would follow (sync::FollowableRegion), else any region the answer names.
+  const std::string followed = sync::FollowableRegion(error, endpoint.region);
+  const std::string hint = followed.empty() ? RegionHint(error) : followed;
   if (!hint.empty() && hint != endpoint.region) {
     // Follow S3's hint, so that the bucket line still says whether listing works once the region is right.
     sync::S3Endpoint right = endpoint;
@@ -234,9 +237,20 @@ bool CheckBucket(Report& report, aws::HttpClient& client, const sync::S3Endpoint
       report.Add(BucketFailure(again.error(), dest, hint, credentials.source, key_hint));
       accepted = !CredentialsRefused(again.error());
     }
-    report.Add({"region", Status::kFail,
-                fmt::format("bucket {} is in {}, not {} (S3 answered {} {})", dest.bucket, hint, endpoint.region,
-                            error.http_status, error.service_code.empty() ? "error" : error.service_code),
+    const std::string found = fmt::format("bucket {} is in {}, not {} (S3 answered {} {})", dest.bucket, hint,
+                                          endpoint.region, error.http_status,
+                                          error.service_code.empty() ? "error" : error.service_code);
+    if (!followed.empty()) {
+      // sync, plan and watch follow that answer (with a note), so it fails nothing; the setting saves a request.
+      report.Add({"region", Status::kOk,
+                  fmt::format("{0}: sync, plan and watch follow it for the run, with a note; --region {1} (or region: "
+                              "{1} in sitesync.yaml) saves a request each run",
+                              found, hint),
+                  ""});
+      endpoint.region = hint;
+      return accepted;
+    }
+    report.Add({"region", Status::kFail, found,
                 fmt::format("bucket is in {0}: use --region {0}, or region: {0} in sitesync.yaml", hint)});
     return accepted;
   }

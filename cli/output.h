@@ -54,6 +54,8 @@ class Output : public sync::Reporter {
   virtual void OnInvalidation(std::string_view id, std::span<const std::string> paths, bool planned) = 0;
   /// An informational line for people (stderr); suppressed by -q.
   virtual void Note(std::string_view message) = 0;
+  /// sync's notes (the bucket's region followed) are notes like any other.
+  void OnNote(std::string_view message) override { Note(message); }
   /// Prints a line of -v tracing.
   virtual void Trace(std::string_view line) = 0;
 };

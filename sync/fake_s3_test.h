@@ -35,6 +35,13 @@ enum class Fault {
   kWrongSize,   ///< HEAD only: the object there is of another size.
 };
 
+// How the fake answers a request signed for another region than the bucket's, as S3 does.
+enum class RegionAnswer {
+  kPermanentRedirect,             ///< 301 PermanentRedirect with x-amz-bucket-region.
+  kAuthorizationHeaderMalformed,  ///< 400 AuthorizationHeaderMalformed with <Region> in the body.
+  kMalformedMessageOnly,          ///< 400 AuthorizationHeaderMalformed naming the region in its message only.
+};
+
 // What the fake does with the checksums of a PutObject or UploadPart body.
 enum class Checksums {
   kAws,  ///< Checks Content-MD5 and x-amz-checksum-crc32 over the body received (400 BadDigest); echoes the CRC-32.
@@ -43,6 +50,7 @@ enum class Checksums {
 
 // Enough of S3 for a sync: ListObjectsV2 (one page), PutObject, multipart, HEAD, DeleteObjects. Records every
 // request in order ("PUT site/a.css", "DELETE site/x" per key of a DeleteObjects, "COMPLETE site/big.bin", ...).
+// Path-style requests ("/bucket/KEY") and virtual-hosted ones ("/KEY") are both understood.
 class FakeS3 final : public aws::HttpClient {
  public:
   std::map<std::string, std::pair<std::uint64_t, std::string>> objects;  // key -> (size, etag)
@@ -56,6 +64,14 @@ class FakeS3 final : public aws::HttpClient {
   std::vector<Fault> complete_faults;            // one per Complete request, in order; then kNone
   Fault head_fault = Fault::kNone;
   Fault delete_fault = Fault::kNone;
+  // "The bucket lives in region X": a request signed for another region is refused as `region_answer` says and
+  // logged "WRONG-REGION METHOD KEY"; nothing is done for it. Empty: any region is accepted.
+  std::string bucket_region;
+  RegionAnswer region_answer = RegionAnswer::kPermanentRedirect;
+  bool region_checks_listing = true;  ///< false: ListObjectsV2 passes whatever its region (the PUTs meet it first).
+  bool redirect_always = false;       ///< Every request is redirected, whatever its region (an endpoint of another).
+  std::vector<std::string> regions;    ///< The signing region of every request, in order.
+  std::vector<std::string> endpoints;  ///< The endpoint of every request, in order.
 
   void Submit(aws::HttpRequest request, Callback done) override { queue_.emplace_back(std::move(request), std::move(done)); }
   void Run() override {
@@ -140,9 +156,34 @@ class FakeS3 final : public aws::HttpClient {
     return crc;
   }
 
+  // As aws/curl_transport.cc reports S3's answer to a request for a bucket of another region.
+  aws::Result<aws::HttpResponse> WrongRegion(const aws::HttpRequest& r, const std::string& key) {
+    log.push_back("WRONG-REGION " + r.method + " " + key);
+    aws::Error e{aws::ErrorCode::kHttp, "", false, 400, "AuthorizationHeaderMalformed"};
+    const std::string expecting = fmt::format("the region '{}' is wrong; expecting '{}'", r.region, bucket_region);
+    if (region_answer == RegionAnswer::kPermanentRedirect || redirect_always) {
+      e.http_status = 301;
+      e.service_code = "PermanentRedirect";
+      e.bucket_region = bucket_region;
+      e.message = r.what + ": 301 PermanentRedirect: The bucket you are attempting to access must be addressed "
+                           "using the specified endpoint.";
+    } else if (region_answer == RegionAnswer::kAuthorizationHeaderMalformed) {
+      e.bucket_region = bucket_region;
+      e.message = r.what + ": 400 AuthorizationHeaderMalformed: The authorization header is malformed; " + expecting;
+    } else {
+      e.message = r.what + ": 400 AuthorizationHeaderMalformed: The authorization header is malformed; " + expecting;
+    }
+    return std::unexpected(std::move(e));
+  }
+
   aws::Result<aws::HttpResponse> Handle(const aws::HttpRequest& r) {
-    const std::string bucket_path = "/bucket";
-    const std::string key = r.path.size() > bucket_path.size() ? r.path.substr(bucket_path.size() + 1) : "";
+    const bool path_style = r.path == "/bucket" || r.path.starts_with("/bucket/");
+    const std::string key = path_style ? (r.path.size() > 8 ? r.path.substr(8) : "") : r.path.substr(1);
+    regions.push_back(r.region);
+    endpoints.push_back(r.endpoint);
+    const bool listing = r.method == "GET" && key.empty();
+    const bool wrong = r.region != bucket_region && (region_checks_listing || !listing);
+    if (!bucket_region.empty() && (redirect_always || wrong)) return WrongRegion(r, key);
     aws::HttpResponse res;
     res.status = 200;
     if (r.method == "GET" && key.empty()) {

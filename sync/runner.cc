@@ -69,6 +69,7 @@ class ErrorKeys final : public Reporter {
  public:
   explicit ErrorKeys(Reporter& inner) : inner_(inner) {}
   void OnWarning(std::string_view message) override { inner_.OnWarning(message); }
+  void OnNote(std::string_view message) override { inner_.OnNote(message); }
   void OnPlan(const Plan& plan, bool dry_run) override { inner_.OnPlan(plan, dry_run); }
   void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned) override {
     inner_.OnUploaded(rel_key, bytes, planned);
@@ -86,6 +87,20 @@ class ErrorKeys final : public Reporter {
 
  private:
   Reporter& inner_;
+};
+
+// For the duration of a Session call: the note of a region switch goes to that call's reporter.
+class NotesTo {
+ public:
+  NotesTo(FollowedEndpoint& endpoint, Reporter& reporter) : endpoint_(endpoint) {
+    endpoint_.on_note = [&reporter](std::string_view note) { reporter.OnNote(note); };
+  }
+  ~NotesTo() { endpoint_.on_note = nullptr; }
+  NotesTo(const NotesTo&) = delete;
+  NotesTo& operator=(const NotesTo&) = delete;
+
+ private:
+  FollowedEndpoint& endpoint_;
 };
 
 // True when `rel` is one of `paths` or lies under one of them (as a folder).
@@ -122,13 +137,15 @@ bool SourceHoldsAFile(const std::filesystem::path& source, const sitemap::WalkOp
 
 Session::Session(SyncOptions options, S3Endpoint endpoint, aws::HttpClient& client)
     : options_(std::move(options)),
-      endpoint_(std::move(endpoint)),
+      endpoint_(std::make_shared<FollowedEndpoint>(std::move(endpoint))),
       client_(client),
       checksum_(std::make_shared<ChecksumChoice>()) {}
 
 std::vector<RemoteObject> Session::Remote() const {
   return remote_;
 }
+
+const S3Endpoint& Session::Endpoint() const { return endpoint_->endpoint(); }
 
 void Session::Apply(std::vector<RemoteObject> upserts, std::vector<std::string> erased) {
   if (upserts.empty() && erased.empty()) return;
@@ -168,7 +185,9 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   auto walking = std::async(std::launch::async,
                             [source = options_.source, filters = options_.filters] { return sitemap::Walk(source, filters); });
   const Destination& dest = options_.destination;
-  auto remote = ListObjects(client_, endpoint_, dest.bucket, dest.prefix);
+  // The listing is the run's first request: a bucket in another region is found here, before anything changes.
+  const NotesTo notes(*endpoint_, reporter);
+  auto remote = ListObjectsFollowing(client_, endpoint_, dest.bucket, dest.prefix);
   auto site = walking.get();
   // A missing SOURCE is the first thing to report (nothing was changed either way).
   if (!site) return std::unexpected(site.error());
@@ -216,6 +235,7 @@ bool Session::Seen(const sitemap::LocalFile& file) const {
 
 aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool rescan, BatchDeletes deletes,
                                         Reporter& reporter) {
+  const NotesTo notes(*endpoint_, reporter);
   // Deciding on the files' state now, with the same filters and symlink rules as a sync: the whole tree for a
   // rescan, else only the changed paths (a full walk of a 5,000-file site costs ~100 ms of stat calls). A
   // deletes-only batch looks at exactly the paths it was given: the failed uploads wait for a batch that uploads.

@@ -155,9 +155,9 @@ bool BadDigest(const aws::Error& e) { return e.http_status == 400 && e.service_c
 // what was sent (400 BadDigest, an ETag that is not the MD5 sent, a checksum echoed with another value).
 constexpr int kIntegrityResends = 2;
 
-void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done,
-                     int resends = 0) {
-  aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "PUT");
+void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
+                     UploadDone done, int resends = 0) {
+  aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
   AddObjectHeaders(r, spec.file);
   // What the transfer sent, filled in when it starts: its size, the open file it was read from, and the CRC-32 it
   // carried if any (the choice is made then, so that PUTs queued behind a switch already use Content-MD5).
@@ -170,6 +170,7 @@ void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, Upload
   // The file is opened when the transfer starts, beneath SOURCE, and uploaded whole as it is then (its size may
   // have changed since the walk).
   r.prepare = [file = spec.file, sent, choice = spec.checksum](aws::HttpRequest& req) -> aws::Result<void> {
+    sent->crc32.clear();  // prepare runs again when the request is sent again for the bucket's region (SubmitS3)
     auto current = OpenForUpload(file, sent->body);
     if (!current) return std::unexpected(current.error());
     sent->size = *current;
@@ -185,7 +186,7 @@ void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, Upload
   // What a resend needs (the spec's few strings, not the body).
   struct Resend {
     aws::HttpClient* client;
-    S3Endpoint endpoint;
+    std::shared_ptr<FollowedEndpoint> endpoint;
     UploadSpec spec;
   };
   auto resend = std::make_shared<Resend>(Resend{&client, endpoint, std::move(spec)});
@@ -226,14 +227,14 @@ void SubmitSinglePut(aws::HttpClient& client, const S3Endpoint& endpoint, Upload
     s.checksum->content_md5.store(true, std::memory_order_relaxed);
     again();
   };
-  client.Submit(std::move(r), std::move(on_answer));
+  SubmitS3(client, endpoint, resend->spec.bucket, resend->spec.key, std::move(r), std::move(on_answer));
 }
 
 // One multipart upload: create, all parts in flight together, complete; abort when anything fails so that no
 // orphan parts stay billed.
 struct Multipart : std::enable_shared_from_this<Multipart> {
   aws::HttpClient* client;
-  S3Endpoint endpoint;
+  std::shared_ptr<FollowedEndpoint> endpoint;
   UploadSpec spec;
   UploadDone done;
   std::string upload_id;
@@ -246,16 +247,20 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
   int complete_attempts = 0;  ///< CompleteMultipartUpload requests sent (each retried by the client as well).
   static constexpr int kCompleteAttempts = 4;
 
+  // Every request of the upload goes through the followed endpoint (sent again if the bucket's region changes).
+  void Send(aws::HttpRequest r, aws::HttpClient::Callback then) {
+    SubmitS3(*client, endpoint, spec.bucket, spec.key, std::move(r), std::move(then));
+  }
 
   void Start() {
     auto current = OpenForUpload(spec.file, body);
     if (!current) return done(std::unexpected(current.error()));
     size = *current;
     part_size = PartSizeFor(size, spec.part_size);
-    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "POST");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "POST");
     r.query.emplace_back("uploads", "");
     AddObjectHeaders(r, spec.file);
-    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) {
+    Send(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) {
       self->OnCreated(std::move(res));
     });
   }
@@ -279,14 +284,14 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
   void SubmitPart(std::size_t i, int resends) {
     const std::uint64_t offset = i * part_size;
     const std::uint64_t length = std::min(part_size, size - offset);
-    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "PUT");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
     r.what = fmt::format("UploadPart {} of s3://{}/{}", i + 1, spec.bucket, spec.key);
     r.query.emplace_back("partNumber", std::to_string(i + 1));
     r.query.emplace_back("uploadId", upload_id);
     r.prepare = [file = body, offset, length](aws::HttpRequest& req) {
       return PrepareBody(req, file, offset, length, BodyChecksum::kContentMd5);
     };
-    client->Submit(std::move(r), [self = shared_from_this(), i, resends](aws::Result<aws::HttpResponse> part) {
+    Send(std::move(r), [self = shared_from_this(), i, resends](aws::Result<aws::HttpResponse> part) {
       if (!part && BadDigest(part.error()) && resends < kIntegrityResends) return self->SubmitPart(i, resends + 1);
       self->OnPart(i, std::move(part));
     });
@@ -312,13 +317,13 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
       part.children.push_back({"ETag", etags[i], {}});
       root.children.push_back(std::move(part));
     }
-    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "POST");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "POST");
     r.what = fmt::format("CompleteMultipartUpload s3://{}/{}", spec.bucket, spec.key);
     r.query.emplace_back("uploadId", upload_id);
     r.headers.emplace_back("content-type", "application/xml");
     r.body.kind = aws::Body::Kind::kBytes;
     r.body.bytes = aws::WriteXml(root, "http://s3.amazonaws.com/doc/2006-03-01/");
-    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res2) {
+    Send(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res2) {
       self->OnCompleted(std::move(res2));
     });
   }
@@ -372,9 +377,9 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
   // the right ETag) means this upload completed. Otherwise it failed with `failure`, after an abort when the
   // upload may still exist.
   void Verify(bool then_abort) {
-    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "HEAD");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "HEAD");
     r.what = fmt::format("HeadObject s3://{}/{}", spec.bucket, spec.key);
-    client->Submit(std::move(r), [self = shared_from_this(), then_abort](aws::Result<aws::HttpResponse> res) {
+    Send(std::move(r), [self = shared_from_this(), then_abort](aws::Result<aws::HttpResponse> res) {
       if (res) {
         const std::string etag = Unquote(res->Header("etag"));
         const std::string expected = self->ExpectedEtag();
@@ -394,10 +399,10 @@ struct Multipart : std::enable_shared_from_this<Multipart> {
   }
 
   void Abort() {
-    aws::HttpRequest r = S3Request(endpoint, spec.bucket, spec.key, "DELETE");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "DELETE");
     r.what = fmt::format("AbortMultipartUpload s3://{}/{}", spec.bucket, spec.key);
     r.query.emplace_back("uploadId", upload_id);
-    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) {
+    Send(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) {
       aws::Error error = *self->failure;
       if (!res) error.message += "; aborting the multipart upload also failed: " + res.error().message;
       self->done(std::unexpected(std::move(error)));
@@ -411,6 +416,7 @@ aws::HttpRequest S3Request(const S3Endpoint& endpoint, const std::string& bucket
                            std::string method) {
   aws::HttpRequest r;
   r.service = "s3";
+  r.region = endpoint.region;  // followed when the bucket turns out to be elsewhere (FollowedEndpoint)
   r.mode = aws::SigningMode::kS3;
   r.method = std::move(method);
   // The partition's regional endpoint (s3.cn-north-1.amazonaws.com.cn, s3-fips.dualstack...), unless configured.
@@ -433,6 +439,102 @@ aws::HttpRequest S3Request(const S3Endpoint& endpoint, const std::string& bucket
   }
   r.what = fmt::format("{} s3://{}/{}", r.method, bucket, key);
   return r;
+}
+
+namespace {
+
+// Whether `region` can be a region name ("eu-west-1", "us-gov-west-1", "cn-north-1"): it goes into host names
+// and credential scopes, so nothing but lowercase letters, digits and inner dashes is taken from an answer.
+bool WellFormedRegion(std::string_view region) {
+  if (region.size() < 4 || region.size() > 32 || region.front() == '-' || region.back() == '-') return false;
+  if (region.find('-') == std::string_view::npos || region.find("--") != std::string_view::npos) return false;
+  return std::all_of(region.begin(), region.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+// The region a 400 AuthorizationHeaderMalformed names in its message when the answer carried no header or
+// <Region> element: "... the region 'us-east-1' is wrong; expecting 'eu-west-1'".
+std::string ExpectedRegionInMessage(std::string_view message) {
+  constexpr std::string_view kExpecting = "expecting '";
+  const auto start = message.find(kExpecting);
+  if (start == std::string_view::npos) return {};
+  const auto from = start + kExpecting.size();
+  const auto end = message.find('\'', from);
+  if (end == std::string_view::npos) return {};
+  return std::string(message.substr(from, end - from));
+}
+
+}  // namespace
+
+std::string FollowableRegion(const aws::Error& error, std::string_view sent_region) {
+  // S3 answers a request that went to, or was signed for, the wrong region with 301 PermanentRedirect (a regional
+  // endpoint of another region; HEAD too, without a body), 307 TemporaryRedirect (a bucket still settling in DNS)
+  // or 400 AuthorizationHeaderMalformed (signed for another region), and names the bucket's region in the
+  // x-amz-bucket-region header or the body's <Region> (aws/ reads both into Error::bucket_region).
+  const int status = error.http_status;
+  if (!(status == 301 || status == 307 || status == 400)) return {};
+  std::string region = error.bucket_region;
+  if (region.empty() && status == 400 && error.service_code == "AuthorizationHeaderMalformed") {
+    region = ExpectedRegionInMessage(error.message);
+  }
+  if (!WellFormedRegion(region) || region == sent_region) return {};
+  return region;
+}
+
+FollowedEndpoint::FollowedEndpoint(S3Endpoint endpoint)
+    : endpoint_(std::move(endpoint)), configured_region_(endpoint_.region) {}
+
+FollowedEndpoint::Verdict FollowedEndpoint::OnFailure(const std::string& bucket, std::string_view sent_region,
+                                                      aws::Error& error) {
+  const std::string named = FollowableRegion(error, sent_region);
+  if (named.empty()) {
+    if (!endpoint_.endpoint.empty() && WellFormedRegion(error.bucket_region) && error.bucket_region == sent_region &&
+        error.http_status / 100 == 3) {
+      // Signed for the right region and still sent elsewhere: the configured endpoint serves another region.
+      error.message += fmt::format("; the endpoint {} does not serve region {}: give that region's S3 endpoint, or "
+                                   "leave the endpoint out",
+                                   endpoint_.endpoint, error.bucket_region);
+    }
+    return Verdict::kFail;
+  }
+  if (named == endpoint_.region) return Verdict::kResend;  // an answer to a request sent before the switch
+  if (switched_) {
+    // Followed once already: a third opinion is not chased (never a loop between regions).
+    error.message += fmt::format("; S3 named region {} for bucket {} earlier in this run and now {}: set the "
+                                 "bucket's region with --region (region: in sitesync.yaml)",
+                                 endpoint_.region, bucket, named);
+    return Verdict::kFail;
+  }
+  switched_ = true;
+  endpoint_.region = named;
+  if (on_note) {
+    on_note(fmt::format("bucket {0} is in region {1}, not {2}: following it for the rest of this run (--region {1}, "
+                        "or region: {1} in sitesync.yaml, saves a request)",
+                        bucket, named, configured_region_));
+  }
+  return Verdict::kResend;
+}
+
+void SubmitS3(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& followed, const std::string& bucket,
+              const std::string& key, aws::HttpRequest request, aws::HttpClient::Callback done) {
+  if (request.region.empty()) request.region = followed->endpoint().region;
+  // The request as it is before its first attempt (prepare has not run: no body read, no checksum header yet),
+  // kept to be sent again; the transfer gets its own copy.
+  auto unsent = std::make_shared<aws::HttpRequest>(request);
+  client.Submit(std::move(request), [&client, followed, bucket, key, unsent,
+                                     done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
+    if (res) return done(std::move(res));
+    aws::Error error = std::move(res.error());
+    if (followed->OnFailure(bucket, unsent->region, error) == FollowedEndpoint::Verdict::kFail) {
+      return done(std::unexpected(std::move(error)));
+    }
+    // Addressed anew from the followed endpoint: on AWS the host names the region too.
+    const aws::HttpRequest addressed = S3Request(followed->endpoint(), bucket, key, unsent->method);
+    unsent->endpoint = addressed.endpoint;
+    unsent->path = addressed.path;
+    unsent->region = addressed.region;
+    SubmitS3(client, followed, bucket, key, std::move(*unsent), std::move(done));
+  });
 }
 
 std::string DecodeListedKey(std::string_view encoded) {
@@ -575,7 +677,7 @@ namespace {
 // the next. With `delimiter`, folders come back in `prefixes` instead of their keys.
 struct ListWalk : std::enable_shared_from_this<ListWalk> {
   aws::HttpClient* client = nullptr;
-  S3Endpoint endpoint;
+  std::shared_ptr<FollowedEndpoint> endpoint;
   std::string bucket;
   std::string prefix;
   std::string start_after;
@@ -589,7 +691,7 @@ struct ListWalk : std::enable_shared_from_this<ListWalk> {
   std::function<void()> on_done;  ///< Called once the walk has read its last page (not on an error).
 
   void Next() {
-    aws::HttpRequest r = S3Request(endpoint, bucket, "", "GET");
+    aws::HttpRequest r = S3Request(endpoint->endpoint(), bucket, "", "GET");
     r.what = fmt::format("ListObjectsV2 s3://{}/{}", bucket, prefix);
     r.query = {{"list-type", "2"}, {"encoding-type", "url"}};
     if (!prefix.empty()) r.query.emplace_back("prefix", prefix);
@@ -599,7 +701,8 @@ struct ListWalk : std::enable_shared_from_this<ListWalk> {
     } else if (!start_after.empty()) {
       r.query.emplace_back("start-after", start_after);
     }
-    client->Submit(std::move(r), [self = shared_from_this()](aws::Result<aws::HttpResponse> res) { self->OnPage(res); });
+    SubmitS3(*client, endpoint, bucket, "", std::move(r),
+             [self = shared_from_this()](aws::Result<aws::HttpResponse> res) { self->OnPage(res); });
   }
 
   void OnPage(const aws::Result<aws::HttpResponse>& res) {
@@ -634,7 +737,8 @@ struct ListWalk : std::enable_shared_from_this<ListWalk> {
 };
 
 // Runs the walks of `prefixes` (all in flight together) and returns the folders they found (delimiter walks).
-aws::Result<std::vector<std::string>> WalkAll(aws::HttpClient& client, const S3Endpoint& endpoint,
+aws::Result<std::vector<std::string>> WalkAll(aws::HttpClient& client,
+                                              const std::shared_ptr<FollowedEndpoint>& endpoint,
                                               const std::string& bucket, const std::vector<std::string>& prefixes,
                                               const std::string& start_after, bool delimiter,
                                               std::vector<RemoteObject>& objects) {
@@ -674,7 +778,8 @@ namespace {
 // deeper while there are fewer than kEnough, at most three levels. Empty when the key space does not split into
 // a moderate number of folders (too many folders would cost a request each): then the caller goes on page by
 // page. Keys that come back directly in the listed folders are added to `out`.
-aws::Result<std::vector<std::string>> FindFolders(aws::HttpClient& client, const S3Endpoint& endpoint,
+aws::Result<std::vector<std::string>> FindFolders(aws::HttpClient& client,
+                                                  const std::shared_ptr<FollowedEndpoint>& endpoint,
                                                   const std::string& bucket, const std::string& prefix,
                                                   const std::string& after, std::vector<RemoteObject>& out) {
   constexpr std::size_t kEnough = 8;
@@ -719,6 +824,12 @@ aws::Result<bool> ProbeListing(aws::HttpClient& client, const S3Endpoint& endpoi
 
 aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
                                                    const std::string& bucket, const std::string& prefix) {
+  return ListObjectsFollowing(client, std::make_shared<FollowedEndpoint>(endpoint), bucket, prefix);
+}
+
+aws::Result<std::vector<RemoteObject>> ListObjectsFollowing(aws::HttpClient& client,
+                                                            const std::shared_ptr<FollowedEndpoint>& endpoint,
+                                                            const std::string& bucket, const std::string& prefix) {
   // Page by page first: a site of a few thousand objects is listed in a few requests, the fewest there can be.
   constexpr int kSequentialPages = 8;
   std::vector<RemoteObject> out;
@@ -761,6 +872,11 @@ aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, cons
 }
 
 void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done) {
+  SubmitUpload(client, std::make_shared<FollowedEndpoint>(endpoint), std::move(spec), std::move(done));
+}
+
+void SubmitUpload(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
+                  UploadDone done) {
   if (!spec.checksum) spec.checksum = std::make_shared<ChecksumChoice>();
   if (spec.file.size <= spec.multipart_threshold) return SubmitSinglePut(client, endpoint, std::move(spec), std::move(done));
   auto job = std::make_shared<Multipart>();
@@ -797,10 +913,10 @@ aws::Result<std::vector<std::pair<std::string, std::string>>> ParseDeleteResult(
   return failed;
 }
 
-void SubmitDeleteBatch(aws::HttpClient& client, const S3Endpoint& endpoint, const std::string& bucket,
-                       std::vector<std::string> keys,
+void SubmitDeleteBatch(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint,
+                       const std::string& bucket, std::vector<std::string> keys,
                        std::function<void(aws::Result<std::vector<std::pair<std::string, std::string>>>)> done) {
-  aws::HttpRequest r = S3Request(endpoint, bucket, "", "POST");
+  aws::HttpRequest r = S3Request(endpoint->endpoint(), bucket, "", "POST");
   r.what = fmt::format("DeleteObjects s3://{} ({} keys)", bucket, keys.size());
   r.query.emplace_back("delete", "");
   r.headers.emplace_back("content-type", "application/xml");
@@ -810,7 +926,7 @@ void SubmitDeleteBatch(aws::HttpClient& client, const S3Endpoint& endpoint, cons
   md5.Update(r.body.bytes.data(), r.body.bytes.size());
   // DeleteObjects requires Content-MD5 (or a checksum header): S3 API reference.
   r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
-  client.Submit(std::move(r), [done = std::move(done)](aws::Result<aws::HttpResponse> res) {
+  SubmitS3(client, endpoint, bucket, "", std::move(r), [done = std::move(done)](aws::Result<aws::HttpResponse> res) {
     if (!res) return done(std::unexpected(res.error()));
     done(ParseDeleteResult(res->body));
   });

@@ -12,9 +12,48 @@
 
 namespace sitesync::sync {
 
-/// A request for `key` in `bucket` (key empty: the bucket itself), addressed per `endpoint`.
+/// A request for `key` in `bucket` (key empty: the bucket itself), addressed per `endpoint` and signed for its
+/// region.
 aws::HttpRequest S3Request(const S3Endpoint& endpoint, const std::string& bucket, const std::string& key,
                            std::string method);
+
+/// The S3 endpoint shared by every request of a run or a watch session, whose region follows the bucket's: the
+/// first answer that names another region (FollowableRegion) replaces the region for the rest of the session, with
+/// one note, and SubmitS3 sends the request again, addressed anew. Requests already in flight with the old region
+/// are sent again as their answers come. A second, different region is an error, never a loop. Loop thread only.
+class FollowedEndpoint {
+ public:
+  explicit FollowedEndpoint(S3Endpoint endpoint);
+
+  /// The endpoint to address requests with now.
+  const S3Endpoint& endpoint() const { return endpoint_; }
+  /// Receives the one note of a switch (set by Session for the call in progress); null: no note.
+  std::function<void(std::string_view)> on_note;
+
+  enum class Verdict { kFail, kResend };
+  /// Decides about a request for `bucket` signed for `sent_region` that failed with `error`: kResend when S3 named
+  /// the bucket's region and that is now the endpoint's (switching to it on the first such answer); kFail
+  /// otherwise, with `error`'s message telling why when the region cannot be followed (a second region, or an
+  /// endpoint that does not serve the region it was signed for).
+  Verdict OnFailure(const std::string& bucket, std::string_view sent_region, aws::Error& error);
+
+ private:
+  S3Endpoint endpoint_;
+  std::string configured_region_;
+  bool switched_ = false;
+};
+
+/// Submits `request`, made with S3Request(followed->endpoint(), bucket, key, ...) and then completed (query,
+/// headers, body, prepare). When it fails because the bucket is in another region (FollowedEndpoint::OnFailure),
+/// the request as it was before its first attempt is addressed for the followed endpoint (S3Request's endpoint,
+/// path and region) and sent again; `done` gets the final answer.
+void SubmitS3(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& followed, const std::string& bucket,
+              const std::string& key, aws::HttpRequest request, aws::HttpClient::Callback done);
+
+/// ListObjects (sync/sync.h) through `followed`.
+aws::Result<std::vector<RemoteObject>> ListObjectsFollowing(aws::HttpClient& client,
+                                                            const std::shared_ptr<FollowedEndpoint>& followed,
+                                                            const std::string& bucket, const std::string& prefix);
 
 /// Decodes a key from a listing made with encoding-type=url: %XX escapes, and '+' as space (form encoding).
 std::string DecodeListedKey(std::string_view encoded);
@@ -63,6 +102,9 @@ using UploadDone = std::function<void(aws::Result<Uploaded>)>;
 
 /// Queues the upload of one file (PutObject with its checksum, see BodyChecksum, or multipart above the threshold
 /// with parts in flight together and an abort on failure). `done` runs on the loop when it finished.
+void SubmitUpload(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
+                  UploadDone done);
+/// SubmitUpload with an endpoint of its own (its region followed for this upload only).
 void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpec spec, UploadDone done);
 
 /// The DeleteObjects request body for `keys` (at most 1,000), quiet mode.
@@ -73,8 +115,8 @@ aws::Result<std::vector<std::pair<std::string, std::string>>> ParseDeleteResult(
 
 /// Queues DeleteObjects for `keys` (at most 1,000). `done` gets the failed (key, message) pairs, or the error
 /// that failed the whole request.
-void SubmitDeleteBatch(aws::HttpClient& client, const S3Endpoint& endpoint, const std::string& bucket,
-                       std::vector<std::string> keys,
+void SubmitDeleteBatch(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint,
+                       const std::string& bucket, std::vector<std::string> keys,
                        std::function<void(aws::Result<std::vector<std::pair<std::string, std::string>>>)> done);
 
 /// Hex MD5 of `length` bytes of `file` from `offset`, read in chunks (opened beneath SOURCE: sitemap::OpenInSource).

@@ -97,6 +97,8 @@ class Reporter {
  public:
   virtual ~Reporter() = default;
   virtual void OnWarning(std::string_view message) = 0;
+  /// An informational line for people, e.g. that the bucket's region is followed. Default: dropped.
+  virtual void OnNote(std::string_view message) { static_cast<void>(message); }
   /// The plan is known; nothing has been changed yet.
   virtual void OnPlan(const Plan& plan, bool dry_run) = 0;
   virtual void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned) = 0;
@@ -210,10 +212,14 @@ struct BatchResult {
   std::vector<std::string> held_deletes;
 };
 
-struct ChecksumChoice;  // sync/s3_client.h
+struct ChecksumChoice;   // sync/s3_client.h
+class FollowedEndpoint;  // sync/s3_client.h
 
 /// A sync that keeps the remote listing in memory, for watch mode: the initial sync lists the bucket once, and
 /// each batch is decided against that listing (updated with what the batch did), with no listing per batch.
+/// The bucket's region is followed for the whole session: when S3 answers that the bucket is in another region
+/// than the endpoint's (FollowableRegion), that region is used from then on, for every request of this and every
+/// later call, with one Reporter::OnNote; requests sent with the old region are sent again, not failed.
 class Session {
  public:
   Session(SyncOptions options, S3Endpoint endpoint, aws::HttpClient& client);
@@ -235,6 +241,9 @@ class Session {
   /// Objects under the prefix as this session believes them to be (for tests).
   [[nodiscard]] std::vector<RemoteObject> Remote() const;
 
+  /// The endpoint requests are addressed with now: the one given, with the bucket's region once S3 named it.
+  [[nodiscard]] const S3Endpoint& Endpoint() const;
+
  private:
   /// Carries out `plan`: assets, then HTML (none after a failed asset), then deletes (none after a failed upload);
   /// what is held back is skipped and reconsidered by the next batch. Deletes that trip a guard (CheckDeletes)
@@ -244,7 +253,8 @@ class Session {
   void Apply(std::vector<RemoteObject> upserts, std::vector<std::string> erased);
 
   SyncOptions options_;
-  S3Endpoint endpoint_;
+  /// Shared by every request of the session; its region follows the bucket's.
+  std::shared_ptr<FollowedEndpoint> endpoint_;
   aws::HttpClient& client_;
   /// By full key, sorted and unique: the listing itself, moved in (a map would hold every key twice and a
   /// node per object; this is 72 bytes an object plus the key and ETag).
@@ -264,10 +274,17 @@ class Session {
 /// Lists every object under `prefix` with ListObjectsV2 (encoding-type=url): page by page up to 8 pages (the
 /// fewest requests for a site of a few thousand objects); past that, when the rest splits into 8 to 64 folders
 /// (found with delimiter '/' from the last key seen, up to three levels down), they are walked in parallel, else
-/// page by page on. Sorted by key.
+/// page by page on. Sorted by key. A request answered with the bucket's region (FollowableRegion) is sent again
+/// signed for it, as are the rest.
 [[nodiscard]] aws::Result<std::vector<RemoteObject>> ListObjects(aws::HttpClient& client, const S3Endpoint& endpoint,
                                                                  const std::string& bucket,
                                                                  const std::string& prefix);
+
+/// The region a run switches to after `error`, the answer to a request signed for `sent_region`: the region S3
+/// named (Error::bucket_region, else the "expecting 'REGION'" of a 400 AuthorizationHeaderMalformed) when the
+/// answer is a 301 or 307 redirect or a 400, and the name is a well-formed region other than `sent_region`; empty
+/// when the answer is not about the bucket's region, or names none that can be followed.
+[[nodiscard]] std::string FollowableRegion(const aws::Error& error, std::string_view sent_region);
 
 /// One ListObjectsV2 request for at most one key under `destination`'s prefix, signed for `endpoint.region`: the
 /// cheapest proof that the bucket exists, answers in that region and may be listed with these credentials (for
