@@ -106,17 +106,17 @@ struct SharedConfig {
 
 [[nodiscard]] Result<SharedConfig> LoadSharedConfig(const EnvLookup& env);
 
+/// The static keys (aws_access_key_id, aws_secret_access_key, aws_session_token or the legacy aws_security_token)
+/// of `profile`'s section in the config file (`config_file`) or the credentials file: nullopt when it has none,
+/// kConfig naming the file and line when only one of the pair is there. Never puts a secret in a message.
+[[nodiscard]] Result<std::optional<Credentials>> StaticKeysOf(const SharedConfig& shared, bool config_file,
+                                                              std::string_view profile);
+
 /// The profile in use: `explicit_profile` (--profile, `profile:`) if non-empty, else AWS_PROFILE, else "default".
 [[nodiscard]] std::string ChosenProfile(std::string_view explicit_profile, const EnvLookup& env);
 
 /// Static keys only, never the network (runs use ResolveCredentialChain, which also differs in letting an explicit
 /// profile beat the environment, as botocore does).
-/// Finds credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else the profile
-/// (`profile` if non-empty, else AWS_PROFILE, else "default") in the shared credentials file
-/// (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials) and then the config file (AWS_CONFIG_FILE, else
-/// ~/.aws/config, section "[profile NAME]" or "[default]"). Fails with kCredentials naming every place it
-/// looked, or kConfig when a file is malformed (naming the file and line). Never puts a secret in a message.
-[[nodiscard]] Result<Credentials> LoadCredentials(std::string_view profile, const EnvLookup& env);
 
 /// The access key ID as every message shows it: "..." and its last 4 characters ("...MPLE"), or "..." alone for an
 /// ID shorter than 16 characters (4 of them would give away too much of it). The full ID is never printed.
@@ -127,7 +127,7 @@ struct SharedConfig {
 [[nodiscard]] std::string RedactKeyId(std::string text, std::string_view access_key_id);
 
 /// The region: `cli_region` if non-empty, else AWS_REGION, AWS_DEFAULT_REGION, the profile's `region` in the
-/// config file (profile chosen as in LoadCredentials), else "us-east-1".
+/// config file (profile chosen as in ChosenProfile), else "us-east-1".
 [[nodiscard]] std::string ResolveRegion(std::string_view cli_region, std::string_view profile,
                                         const EnvLookup& env);
 

@@ -403,30 +403,7 @@ class Resolver {
 
   /// Static keys of the profile's section in one file: nullopt when it has none, kConfig when only half.
   Result<std::optional<Credentials>> StaticKeys(bool config_file, std::string_view profile) const {
-    const ConfigSection* section =
-        config_file ? shared_.ConfigProfile(profile) : shared_.CredentialsProfile(profile);
-    if (section == nullptr) return std::optional<Credentials>();
-    const ConfigValue* key_id = section->Find("aws_access_key_id");
-    const ConfigValue* secret = section->Find("aws_secret_access_key");
-    if (key_id == nullptr && secret == nullptr) return std::optional<Credentials>();
-    if (key_id == nullptr || secret == nullptr) {
-      const int line = key_id != nullptr ? key_id->line : secret->line;
-      return Fail(ErrorCode::kConfig,
-                  section->file + ":" + std::to_string(line) + ": " + SectionName(config_file, profile) + " has " +
-                      (key_id != nullptr ? "aws_access_key_id but no aws_secret_access_key"
-                                         : "aws_secret_access_key but no aws_access_key_id") +
-                      "; add the missing setting or run `aws configure --profile " + std::string(profile) + "`");
-    }
-    Credentials out;
-    out.access_key_id = key_id->value;
-    out.secret_access_key = secret->value;
-    if (const ConfigValue* token = section->Find("aws_session_token")) {
-      out.session_token = token->value;
-    } else if (const ConfigValue* legacy = section->Find("aws_security_token")) {
-      out.session_token = legacy->value;
-    }
-    out.source = "profile " + std::string(profile) + " in " + section->file;
-    return std::optional<Credentials>(std::move(out));
+    return StaticKeysOf(shared_, config_file, profile);
   }
 
   // -- assumed roles ------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-// Credentials and region, found the way the AWS CLI finds them: environment variables, then the shared
-// credentials file, then the config file. The INI files are parsed here (no library): "#"/";" comments,
+// The shared config and credentials files as the AWS CLI reads them, their static keys, and the region. The
+// credential chain that uses them is aws/credential_chain.cc. The INI files are parsed here (no library): "#"/";" comments,
 // "[default]" and "[name]" sections in the credentials file, "[default]" and "[profile name]" in the config
 // file, "name = value" (or "name: value") settings, and the indented lines of a nested block such as
 // "s3 =", which belong to that setting.
@@ -229,36 +229,6 @@ std::string SectionName(IniKind kind, std::string_view profile) {
   return "[" + std::string(profile) + "]";
 }
 
-/// Settings that make the AWS CLI fetch credentials some other way, which sitesync does not do.
-constexpr std::string_view kUnsupportedSources[] = {"role_arn", "credential_process", "sso_session", "sso_start_url",
-                                                    "web_identity_token_file"};
-
-/// What a file said about the profile, for the "no credentials" message.
-std::string Describe(IniKind kind, const std::string& path, bool exists, const Sections& sections,
-                     std::string_view profile) {
-  const std::string_view what = kind == IniKind::kCredentials ? "credentials" : "config";
-  if (path.empty()) return "~/.aws/" + std::string(what) + " (HOME is not set)";
-  if (!exists) return path + " (not found)";
-  auto it = sections.find(profile);
-  if (it == sections.end()) {
-    std::string out = path + " (no " + SectionName(kind, profile) + " section";
-    if (!sections.empty()) {
-      out += "; it has";
-      for (const auto& [name, unused] : sections) out += " " + SectionName(kind, name);
-    }
-    return out + ")";
-  }
-  for (std::string_view setting : kUnsupportedSources) {
-    if (it->second.Find(setting) != nullptr) {
-      return path + " (" + SectionName(kind, profile) + " uses " + std::string(setting) +
-             ", which sitesync does not support; export temporary credentials with `aws configure "
-             "export-credentials --profile " +
-             std::string(profile) + " --format env`)";
-    }
-  }
-  return path + " (" + SectionName(kind, profile) + " has no aws_access_key_id)";
-}
-
 /// Credentials from the section for `profile`: nullopt when it has none, kConfig when only half.
 Result<std::optional<Credentials>> FromSection(IniKind kind, const ConfigSection* section, std::string_view profile) {
   if (section == nullptr) return std::optional<Credentials>();
@@ -348,49 +318,10 @@ std::shared_ptr<CredentialProvider> StaticCredentials(Credentials credentials) {
   return std::make_shared<FixedProvider>(std::move(credentials));
 }
 
-Result<Credentials> LoadCredentials(std::string_view profile, const EnvLookup& env) {
-  const std::optional<std::string> key_id = Env(env, "AWS_ACCESS_KEY_ID");
-  const std::optional<std::string> secret = Env(env, "AWS_SECRET_ACCESS_KEY");
-  if (key_id && secret) {
-    Credentials out;
-    out.access_key_id = *key_id;
-    out.secret_access_key = *secret;
-    out.session_token = Env(env, "AWS_SESSION_TOKEN").value_or("");
-    out.source = "environment";
-    // As documented in aws.h the environment wins even over an explicit profile; say so, for -v.
-    if (!profile.empty()) {
-      out.source += " (AWS_ACCESS_KEY_ID takes precedence over profile " + std::string(profile) + ")";
-    }
-    return out;
-  }
-  if (key_id || secret) {
-    return Fail(ErrorCode::kCredentials,
-                std::string(key_id ? "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not"
-                                   : "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not") +
-                    "; set both, or unset it to use a profile from ~/.aws/credentials");
-  }
-
-  const std::string name = ChosenProfile(profile, env);
-  Result<SharedConfig> shared = LoadSharedConfig(env);
-  if (!shared) return std::unexpected(std::move(shared.error()));
-  for (IniKind kind : {IniKind::kCredentials, IniKind::kConfig}) {
-    const ConfigSection* section =
-        kind == IniKind::kCredentials ? shared->CredentialsProfile(name) : shared->ConfigProfile(name);
-    Result<std::optional<Credentials>> found = FromSection(kind, section, name);
-    if (!found) return std::unexpected(std::move(found.error()));
-    if (found->has_value()) return std::move(**found);
-  }
-
-  std::string message = "no AWS credentials for profile " + name + ": looked in the environment " +
-                        "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set)";
-  message += ", " + Describe(IniKind::kCredentials, shared->credentials_path, shared->credentials_exists,
-                             shared->credentials_profiles, name);
-  message += ", " + Describe(IniKind::kConfig, shared->config_path, shared->config_exists, shared->config_profiles,
-                             name);
-  message += ". Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure";
-  if (name != "default") message += " --profile " + name;
-  message += "`";
-  return Fail(ErrorCode::kCredentials, std::move(message));
+Result<std::optional<Credentials>> StaticKeysOf(const SharedConfig& shared, bool config_file,
+                                                std::string_view profile) {
+  return config_file ? FromSection(IniKind::kConfig, shared.ConfigProfile(profile), profile)
+                     : FromSection(IniKind::kCredentials, shared.CredentialsProfile(profile), profile);
 }
 
 std::string ResolveRegion(std::string_view cli_region, std::string_view profile, const EnvLookup& env) {
@@ -398,7 +329,7 @@ std::string ResolveRegion(std::string_view cli_region, std::string_view profile,
   if (std::optional<std::string> region = Env(env, "AWS_REGION")) return *region;
   if (std::optional<std::string> region = Env(env, "AWS_DEFAULT_REGION")) return *region;
   // ResolveRegion cannot fail: an unreadable or malformed config file just gives no region here (and
-  // LoadCredentials reports it, naming file and line, whenever it has to read that file).
+  // the credential chain reports it, naming file and line, when it reads that file).
   if (Result<SharedConfig> shared = LoadSharedConfig(env)) {
     if (const ConfigSection* section = shared->ConfigProfile(ChosenProfile(profile, env))) {
       if (const ConfigValue* region = section->Find("region")) return region->value;
