@@ -245,7 +245,35 @@ cdn:
 constexpr const char* kEnvironment = R"(.SH ENVIRONMENT
 .TP
 .BR AWS_ACCESS_KEY_ID ", " AWS_SECRET_ACCESS_KEY ", " AWS_SESSION_TOKEN
-Credentials. Without them, the profile is read from the shared credentials and config files.
+Credentials, first in the chain unless
+.B \-\-profile
+(or profile: in the config) names a profile. Then web identity, the profile (role_arn with source_profile or
+credential_source, SSO, credential_process, static keys), container credentials and IMDSv2, as the AWS SDKs
+search them; temporary credentials are fetched again five minutes before they expire.
+.TP
+.BR AWS_WEB_IDENTITY_TOKEN_FILE ", " AWS_ROLE_ARN ", " AWS_ROLE_SESSION_NAME
+Web identity (OIDC in GitHub Actions, GitLab CI, EKS): the role assumed with the token in the file.
+.TP
+.BR AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ", " AWS_CONTAINER_CREDENTIALS_FULL_URI ", " AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+The container credentials endpoint (CodeBuild, ECS, Fargate).
+.TP
+.BR AWS_EC2_METADATA_DISABLED ", " AWS_EC2_METADATA_SERVICE_ENDPOINT
+The instance metadata service (IMDSv2), last in the chain.
+.TP
+.BR AWS_ENDPOINT_URL_S3 ", " AWS_ENDPOINT_URL_CLOUDFRONT ", " AWS_ENDPOINT_URL_STS ", " AWS_ENDPOINT_URL
+Endpoints, as the AWS CLI reads them, below
+.B \-\-endpoint
+and
+.BR \-\-cloudfront\-endpoint ;
+AWS_IGNORE_CONFIGURED_ENDPOINT_URLS turns them and the profile's off.
+.TP
+.BR AWS_USE_FIPS_ENDPOINT ", " AWS_USE_DUALSTACK_ENDPOINT
+FIPS and dual\-stack AWS endpoints.
+.TP
+.B AWS_CA_BUNDLE
+The CAs to trust (below
+.BR \-\-ca\-bundle ).
+HTTPS_PROXY and NO_PROXY are read as curl reads them.
 .TP
 .B AWS_PROFILE
 The profile when

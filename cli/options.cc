@@ -18,8 +18,10 @@ namespace {
 constexpr const char* kFooterText = R"(DEST is s3://BUCKET[/PREFIX]; s3://b/site and s3://b/site/ both mean the folder site/.
 SOURCE and DEST may also come from the config file (./sitesync.yaml when present).
 
-Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else the profile
-(--profile, AWS_PROFILE, default) in ~/.aws/credentials and ~/.aws/config.
+Credentials: the AWS SDKs' chain, refreshed before they expire: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+(skipped when --profile is given), web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN), the profile
+(--profile, AWS_PROFILE, default: role_arn, SSO, credential_process, keys), container credentials, IMDSv2.
+Endpoints as the AWS CLI: --endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's services section.
 
 Main options (see 'sitesync sync --help' for all): --delete removes remote objects that have no local
 file, at most --max-deletes N of them (default 256, -1: no limit); --compare checksum also compares MD5s;
