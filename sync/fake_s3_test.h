@@ -266,6 +266,12 @@ class FakeS3 final : public aws::HttpClient {
       res.body = fmt::format("<CompleteMultipartUploadResult><ETag>\"{}\"</ETag></CompleteMultipartUploadResult>", etag);
       return res;
     }
+    if (r.method == "DELETE" && Query(r, "uploadId") == "\x01") {  // DeleteObject
+      log.push_back("DELETE " + key);
+      objects.erase(key);
+      res.status = 204;
+      return res;
+    }
     if (r.method == "DELETE" && Query(r, "uploadId") != "\x01") {
       log.push_back("ABORT " + key);
       if (!upload_open_) {

@@ -155,6 +155,35 @@ TEST_F(IntegrityTest, BodyCorruptedOnEveryAttemptFailsTheFileAfterTwoResends) {
   EXPECT_NE(reporter.errors[0].find("sent 3 times"), std::string::npos) << reporter.errors[0];
 }
 
+// The first PUTs of a run go out with CRC-32 before any answer shows that the server ignores it: one of them may be
+// stored damaged. When every resend of it (Content-MD5) is refused too, the damaged copy must not stay behind the
+// failure, since the next run compares sizes and would leave it: it is deleted, and the next run uploads it again.
+TEST_F(IntegrityTest, DamagedCopyStoredUnderAnUncheckedChecksumIsDeletedWhenEveryResendFails) {
+  const auto md5s = Site({{"only.html", std::string(4096, 'p')}});
+  FakeS3 s3;
+  s3.checksums = Checksums::kRgw;
+  s3.corrupt_bodies["site/only.html"] = 100;
+  CountingReporter reporter;
+  auto r = RunSync(Options(), endpoint_, s3, reporter);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->failed, 1u);
+  EXPECT_EQ(r->outcome, Outcome::kFailed) << "the run exits 1";
+  EXPECT_EQ(s3.Count("PUT site/only.html"), 3) << "CRC-32 once (stored damaged), then Content-MD5 twice (refused)";
+  EXPECT_EQ(s3.Count("DELETE site/only.html"), 1);
+  EXPECT_EQ(s3.objects.count("site/only.html"), 0u) << "no damaged copy left for a size-only run to keep";
+  ASSERT_EQ(reporter.errors.size(), 1u);
+  EXPECT_NE(reporter.errors[0].find("damaged copy"), std::string::npos) << reporter.errors[0];
+  EXPECT_NE(reporter.errors[0].find("was deleted"), std::string::npos) << reporter.errors[0];
+
+  // The next run, with a clean path, uploads it (the key is missing) and stores the right bytes.
+  s3.corrupt_bodies.clear();
+  CountingReporter next;
+  auto again = RunSync(Options(), endpoint_, s3, next);
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  EXPECT_EQ(again->failed, 0u);
+  EXPECT_EQ(Stored(s3), md5s);
+}
+
 TEST_F(IntegrityTest, CorruptedMultipartPartIsRefusedAndSentAgain) {
   std::string big(6 << 20, '\0');
   for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) >> 5);

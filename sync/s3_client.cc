@@ -155,8 +155,25 @@ bool BadDigest(const aws::Error& e) { return e.http_status == 400 && e.service_c
 // what was sent (400 BadDigest, an ETag that is not the MD5 sent, a checksum echoed with another value).
 constexpr int kIntegrityResends = 2;
 
+// The last word on a PUT whose every resend failed after an earlier attempt was stored damaged (its ETag is not the
+// MD5 of what was sent): that copy is deleted, so that the key is missing rather than wrong and the next run, which
+// compares sizes, uploads it again. The failure stands (exit 1) and says what became of the damaged copy.
+void DeleteDamagedCopy(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint,
+                       const UploadSpec& spec, aws::Error failure, UploadDone done) {
+  aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "DELETE");
+  r.what = fmt::format("DeleteObject s3://{}/{} (the damaged copy)", spec.bucket, spec.key);
+  SubmitS3(client, endpoint, spec.bucket, spec.key, std::move(r),
+           [failure = std::move(failure), done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
+             failure.message +=
+                 res ? "; the damaged copy an earlier attempt stored was deleted, so the next run uploads the file again"
+                     : "; the damaged copy an earlier attempt stored could not be deleted (" + res.error().message +
+                           "): run `sitesync sync --compare checksum` to replace it";
+             done(std::unexpected(std::move(failure)));
+           });
+}
+
 void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
-                     UploadDone done, int resends = 0) {
+                     UploadDone done, int resends = 0, bool damaged_stored = false) {
   aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
   AddObjectHeaders(r, spec.file);
   // What the transfer sent, filled in when it starts: its size, the open file it was read from, and the CRC-32 it
@@ -190,10 +207,12 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     UploadSpec spec;
   };
   auto resend = std::make_shared<Resend>(Resend{&client, endpoint, std::move(spec)});
-  auto on_answer = [sent, resend, resends, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
+  auto on_answer = [sent, resend, resends, damaged_stored,
+                    done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
     const UploadSpec& s = resend->spec;
-    auto again = [&]() {
-      SubmitSinglePut(*resend->client, resend->endpoint, std::move(resend->spec), std::move(done), resends + 1);
+    auto again = [&](bool damaged = false) {
+      SubmitSinglePut(*resend->client, resend->endpoint, std::move(resend->spec), std::move(done), resends + 1,
+                      damaged_stored || damaged);
     };
     if (!res && !sent->crc32.empty() && RefusedChecksumHeaders(res.error())) {
       s.checksum->content_md5.store(true, std::memory_order_relaxed);
@@ -205,6 +224,9 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
       if (BadDigest(e)) {
         e.message += fmt::format(" (sent {} times: every time the server received other bytes than were sent; "
                                  "something between here and the server alters request bodies)", resends + 1);
+      }
+      if (damaged_stored) {
+        return DeleteDamagedCopy(*resend->client, resend->endpoint, s, std::move(e), std::move(done));
       }
       return done(std::unexpected(std::move(e)));
     }
@@ -225,7 +247,7 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     // Stored other than sent (or not provably the same: an ETag that is no MD5): sent again with Content-MD5,
     // whose answer the server's own check makes final.
     s.checksum->content_md5.store(true, std::memory_order_relaxed);
-    again();
+    again(/*damaged=*/echoed.empty());
   };
   SubmitS3(client, endpoint, resend->spec.bucket, resend->spec.key, std::move(r), std::move(on_answer));
 }

@@ -299,6 +299,18 @@ class RgwIntegrityTest(RgwCase):
         self.assertStoredAsLocal(res, files)
         self.assertEqual(harness.summary_of(harness.parse_json_lines(res.stdout))["uploaded"], 2)
 
+    def test_put_body_flipped_on_every_attempt_leaves_no_damaged_copy_and_the_next_run_repairs(self):
+        page = pseudo_random_bytes(200 * 1024, seed=11)
+        files = {"page.bin": page}
+        # The CRC-32 PUT (stored damaged: RGW ignores the header), then both Content-MD5 resends (refused).
+        res = self.corrupted_run(files, "PutObject", 3)
+        self.assertEqual(res.returncode, 1, f"the file failed: exit 1\n{res.describe()}")
+        self.assertIn("damaged copy", res.stderr + res.stdout)
+        self.assertNotIn("page.bin", self.keys(), "the damaged copy was deleted, not left for a size-only run")
+        # The next run, with nothing in the way, uploads it again (the key is missing) and stores the right bytes.
+        self.ok_sync(os.path.join(self.tmp, "site"), self.dest())
+        self.assertHolds(files)
+
     def test_multipart_part_flipped_is_refused_and_sent_again(self):
         big = pseudo_random_bytes(17 * MiB, seed=17)
         files = {"big.bin": big}
