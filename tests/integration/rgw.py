@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import string
 import subprocess
 import sys
@@ -42,6 +43,32 @@ START_TIMEOUT = 180.0  # generous: the machine is shared; a healthy start takes 
 
 def _random_key(n: int, alphabet: str) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def _listen_port(avoid: frozenset | set = frozenset()) -> int:
+    """A free port on 127.0.0.1 BELOW the kernel's ephemeral range (ip_local_port_range, 32768-60999 here) and away
+    from Ceph's 6800-7300. radosgw binds its port only ~10 s after it is chosen (once its pools exist); a port from
+    the ephemeral range can meanwhile become the local end of one of the many client connections the other test
+    modules make under ctest -j2, and radosgw then exits with EADDRINUSE (98). Ports below the range are never
+    handed out to client sockets."""
+    low, _high = 32768, 60999
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    rng = secrets.SystemRandom()
+    top = max(min(low, 32768), 12001)
+    for _ in range(200):
+        port = rng.randrange(10000, top)
+        if 6800 <= port <= 7300 or port in avoid:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        return port
+    raise HarnessError("RGW cluster: no free port below the ephemeral range on 127.0.0.1 after 200 tries")
 
 
 class RgwCluster:
@@ -118,10 +145,8 @@ class RgwCluster:
     def _configure(self) -> None:
         for d in ("run", "log", "mon", "mgr", "osd", "rgw"):
             os.makedirs(self._path(d))
-        mon_port = harness.free_loopback_port()
-        self.port = harness.free_loopback_port()
-        while self.port == mon_port:
-            self.port = harness.free_loopback_port()
+        mon_port = _listen_port()
+        self.port = _listen_port(avoid={mon_port})
         self.endpoint = f"http://{LOOPBACK}:{self.port}"
         self.fsid = str(uuid.uuid4())
         self.mon_addr = f"v2:{LOOPBACK}:{mon_port}"
