@@ -62,6 +62,7 @@ struct Settings {
   bool no_verify_ssl = false;
 
   bool dry_run = false;
+  bool force = false;  ///< --force: upload every file, changed or not.
   bool json = false;
   bool quiet = false;
   bool verbose = false;

@@ -139,6 +139,9 @@ void AddCommonOptions(CLI::App& cmd, Command self, Settings& s, Settings& sink, 
   // check changes nothing anyway; watch refuses it (ignoring it would publish).
   c.Use(kPublish | kInvalidate | kSitemap,
         [&](Settings& to) { return cmd.add_flag("--dry-run", to.dry_run, "Print the plan and change nothing"); });
+  c.Use(kPublish, [&](Settings& to) {
+    return cmd.add_flag("--force", to.force, "Upload every file, changed or not (in watch: the initial sync)");
+  });
   c.Use(kAll, [&](Settings& to) { return cmd.add_flag("--json", to.json, "One JSON object per line on stdout"); });
   c.Use(kAll, [&](Settings& to) { return cmd.add_flag("-q,--quiet", to.quiet, "Print errors only"); });
   c.Use(kAll, [&](Settings& to) { return cmd.add_flag("-v,--verbose", to.verbose, "Print every request"); });

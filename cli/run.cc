@@ -746,6 +746,7 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
                                                     "the check off)", r.sync.max_delete_fraction));
   }
   r.sync.dry_run = s.dry_run;
+  r.sync.force = s.force;
   r.jobs = s.jobs.value_or(64);
   if (r.jobs < 1 || r.jobs > 1024) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("bad jobs {}: use 1 to 1024 transfers in flight", r.jobs));

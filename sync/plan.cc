@@ -85,6 +85,7 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
         reason = UploadReason::kContentChanged;
       }
     }
+    if (!reason && options.force) reason = UploadReason::kForced;
     if (!reason) {
       ++plan.unchanged;
       continue;

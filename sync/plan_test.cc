@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "sync/sync.h"
 
 namespace sitesync::sync {
@@ -60,6 +62,22 @@ TEST(Diff, UploadsMissingAndResizedAssetsBeforeHtml) {
   EXPECT_EQ(plan.uploads[1].reason, UploadReason::kSizeChanged);
   EXPECT_EQ(plan.uploads[0].reason, UploadReason::kNew);
   EXPECT_TRUE(plan.deletes.empty());
+}
+
+TEST(Diff, ForceUploadsUnchangedFilesTooAndKeepsTheOrderAndTheDeletes) {
+  std::vector<sitemap::LocalFile> local = {File("index.html", 5), File("same.js", 7), File("new.css", 3)};
+  std::vector<RemoteObject> remote = {{"site/index.html", 5, "e1"}, {"site/same.js", 7, "e2"}, {"site/old", 1, "e3"}};
+  Plan plan = Diff(local, remote, {.prefix = "site/", .delete_stale = true, .force = true});
+  EXPECT_EQ(Keys(plan), (std::vector<std::string>{"site/same.js", "site/new.css", "site/index.html"}));
+  EXPECT_EQ(plan.first_html, 2u) << "assets still go before pages";
+  EXPECT_EQ(plan.unchanged, 0u);
+  std::map<std::string, UploadReason> reasons;
+  for (const PlannedUpload& up : plan.uploads) reasons[up.key] = up.reason;
+  EXPECT_EQ(reasons["site/new.css"], UploadReason::kNew);
+  EXPECT_EQ(reasons["site/same.js"], UploadReason::kForced);
+  EXPECT_EQ(reasons["site/index.html"], UploadReason::kForced);
+  EXPECT_EQ(plan.deletes, (std::vector<std::string>{"site/old"}));
+  EXPECT_EQ(Diff(local, remote, {.prefix = "site/"}).unchanged, 2u) << "without --force the same files are unchanged";
 }
 
 TEST(Diff, DeletesOnlyWhenAskedAndOnlyUnderPrefix) {

@@ -196,9 +196,13 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   remote_ = std::move(*remote);
 
   std::map<std::string, std::string> local_etags;
-  if (options_.compare == Compare::kChecksum) local_etags = LocalEtags(site->files, remote_, options_, reporter);
+  // With --force everything goes up: hashing would decide nothing.
+  if (options_.compare == Compare::kChecksum && !options_.force) {
+    local_etags = LocalEtags(site->files, remote_, options_, reporter);
+  }
   DiffOptions diff{dest.prefix, options_.compare, options_.delete_stale, &options_.filters, &local_etags,
                    site->incomplete_folders};
+  diff.force = options_.force;
   ErrorKeys recorder(reporter);
   auto result = Execute(Diff(site->files, remote_, diff), recorder, false);
   Remember(site->files);

@@ -52,7 +52,7 @@ struct RemoteObject {
   std::string etag;  ///< Without quotes.
 };
 
-enum class UploadReason { kNew, kSizeChanged, kContentChanged };
+enum class UploadReason { kNew, kSizeChanged, kContentChanged, kForced };
 
 struct PlannedUpload {
   std::string key;  ///< Full key (prefix + rel_path).
@@ -81,6 +81,8 @@ struct DiffOptions {
   const std::map<std::string, std::string>* local_etags = nullptr;
   /// Folders (relative to prefix) the walk could not read in full: nothing under them is deleted.
   std::span<const std::string> incomplete_folders = {};
+  /// --force: every local file is uploaded, the unchanged ones as UploadReason::kForced.
+  bool force = false;
 };
 
 /// The files whose content must be hashed for kChecksum: same size as the remote object, and an ETag that can
@@ -126,6 +128,8 @@ struct SyncOptions {
   /// For watch: a refusal of the initial sync never advises raising a limit (SOURCE may be mid-rebuild).
   bool watching = false;
   bool dry_run = false;
+  /// --force: upload every file, changed or not (in watch, in the initial sync only).
+  bool force = false;
   std::uint64_t multipart_threshold = 16ull << 20;
   std::uint64_t part_size = 8ull << 20;
   /// Runs once the plan is known and passed the guards, before the first change (not in a dry run). An error

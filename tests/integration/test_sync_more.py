@@ -131,6 +131,38 @@ class ListingPaginationTest(MoreSyncCase):
 
 
 @needs_sitesync
+class ForceTest(MoreSyncCase):
+    def test_force_uploads_every_file_and_plan_shows_them(self):
+        spec = {"index.html": "<h1>home</h1>\n", "css/site.css": "body{}\n", "a/index.html": "<p>a</p>\n"}
+        src = self.site(spec)
+        self.ok_sync(src, self.dest())
+        before = {k: self.s3.head_object(Bucket=self.bucket, Key=k)["LastModified"] for k in spec}
+
+        # Without --force a resync uploads nothing, also with --compare checksum.
+        self.proxy.reset_counts()
+        self.ok_sync(src, self.dest(), "--compare", "checksum")
+        self.assertEqual(self.proxy.count("PutObject"), 0)
+
+        # plan --force names every file as a planned upload and changes nothing.
+        self.proxy.reset_counts()
+        res = harness.run_sitesync(["plan", src, self.dest(), "--endpoint", self.proxy.endpoint, "--json",
+                                    "--force"], server=self.server)
+        self.assertEqual(res.returncode, 0, res.describe())
+        planned = {e["key"] for e in events_of(harness.parse_json_lines(res.stdout), "upload")}
+        self.assertEqual(planned, set(spec))
+        self.assertNoWrites()
+
+        self.proxy.reset_counts()
+        _res, events = self.ok_sync(src, self.dest(), "--force", "--compare", "checksum")
+        self.assertEqual(self.proxy.count("PutObject"), len(spec), self.proxy.counts())
+        s = harness.summary_of(events)
+        self.assertEqual((s["uploaded"], s["unchanged"], s["failed"]), (len(spec), 0, 0))
+        for key, body in spec.items():
+            self.assertEqual(harness.get_bytes(self.s3, self.bucket, key), body.encode())
+            self.assertGreaterEqual(self.s3.head_object(Bucket=self.bucket, Key=key)["LastModified"], before[key])
+
+
+@needs_sitesync
 class MultipartMoreTest(MoreSyncCase):
     def test_failed_parts_abort_the_upload_and_the_rest_is_done(self):
         big = random.Random(20).randbytes(20 * MiB)
