@@ -223,9 +223,13 @@ class Runner {
     const std::string prefix = options.destination.prefix;
     options.before_changes = [this, prefix](const sync::Plan& plan) -> aws::Result<void> {
       std::vector<std::string> rel;
-      for (const auto& up : plan.uploads) rel.push_back(up.file.rel_path);
+      std::vector<std::string> fresh;  // not in the listing this plan was made from (cdn.invalidate_new)
+      for (const auto& up : plan.uploads) {
+        rel.push_back(up.file.rel_path);
+        if (up.reason == sync::UploadReason::kNew) fresh.push_back(up.file.rel_path);
+      }
       for (const auto& key : plan.deletes) rel.push_back(key.substr(prefix.size()));
-      return ledger_->Owe(rel);
+      return ledger_->Owe(rel, fresh);
     };
   }
 
@@ -830,6 +834,8 @@ aws::Result<CdnResolved> ResolveCdn(const Settings& s) {
     c.url_prefix = *prefix;
   }
   c.paths.max_wildcards = static_cast<std::size_t>(s.max_wildcards.value_or(8));
+  c.paths.skip = s.cdn_skip;
+  c.paths.invalidate_new = s.invalidate_new.value_or(true);
   c.wait = s.wait.value_or(false);
   return c;
 }
