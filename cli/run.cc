@@ -110,6 +110,36 @@ bool IsUsageLike(const aws::Error& e) {
 }
 
 // One run's wiring: output, client, exit codes.
+// Passes every report on, and keeps the keys a plan uploads as new (not in the listing), for the invalidation a
+// dry run previews (cdn.invalidate_new: false).
+class NewKeysTap final : public sync::Reporter {
+ public:
+  explicit NewKeysTap(sync::Reporter& inner) : inner_(inner) {}
+  void OnWarning(std::string_view message) override { inner_.OnWarning(message); }
+  void OnNote(std::string_view message) override { inner_.OnNote(message); }
+  void OnPlan(const sync::Plan& plan, bool dry_run) override {
+    new_keys.clear();
+    for (const auto& up : plan.uploads) {
+      if (up.reason == sync::UploadReason::kNew) new_keys.push_back(up.file.rel_path);
+    }
+    inner_.OnPlan(plan, dry_run);
+  }
+  void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned) override {
+    inner_.OnUploaded(rel_key, bytes, planned);
+  }
+  void OnDeleted(std::string_view rel_key, bool planned) override { inner_.OnDeleted(rel_key, planned); }
+  void OnError(std::string_view rel_key, std::string_view message) override { inner_.OnError(rel_key, message); }
+  void OnSkipped(std::string_view rel_key, std::string_view reason) override { inner_.OnSkipped(rel_key, reason); }
+  void OnProgress(std::uint64_t files_done, std::uint64_t bytes_done) override {
+    inner_.OnProgress(files_done, bytes_done);
+  }
+
+  std::vector<std::string> new_keys;  ///< Relative to the prefix.
+
+ private:
+  sync::Reporter& inner_;
+};
+
 class Runner {
  public:
   explicit Runner(Settings settings) : settings_(std::move(settings)), started_(std::chrono::steady_clock::now()) {
@@ -249,7 +279,7 @@ class Runner {
     if (settings_.dry_run) {
       std::vector<std::string> changed = result.uploaded_keys;
       changed.insert(changed.end(), result.deleted_keys.begin(), result.deleted_keys.end());
-      auto set = ledger_->Preview(changed);
+      auto set = ledger_->Preview(changed, planned_new_);
       if (!set) {
         out_->OnError("invalidation", set.error().message);
         exit_code = kExitFailed;
@@ -404,8 +434,10 @@ class Runner {
     const InterruptCleanup interrupt_cleanup;
     // A Session's initial sync is sync::RunSync; the session can then also check the sitemap by content.
     sync::Session session(resolved->sync, resolved->endpoint, *client_);
-    auto result = session.Initial(*out_);
+    NewKeysTap tap(*out_);
+    auto result = session.Initial(tap);
     if (!result) return Fatal(result.error());
+    planned_new_ = std::move(tap.new_keys);
     if (result->outcome == sync::Outcome::kRefused) {
       out_->Fatal(result->refusal);
       Finish(*result, 0);
@@ -670,6 +702,7 @@ class Runner {
   CdnResolved cdn_;
   std::unique_ptr<cdn::CloudFrontApi> cloudfront_;
   std::optional<cdn::Ledger> ledger_;
+  std::vector<std::string> planned_new_;  ///< A dry run's keys planned as new uploads (for Preview).
   std::optional<SitemapStep> sitemap_;
 };
 
