@@ -122,6 +122,18 @@ TEST(KeysToInvalidate, SkipGlobsLeaveOutExactlyTheMatchingKeys) {
             (Paths{"/about.html"}));
 }
 
+// The patterns README gives for generators' fingerprinted names.
+TEST(KeysToInvalidate, ReadmePatternsForHugoViteAndEleventy) {
+  PathOptions o;
+  o.skip = {"*.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*.css",
+            "*.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*.js", "/assets/*-*.js",
+            "/assets/*-*.css", "/img/*-[0-9]*.*"};
+  const Paths keys = {"css/main.min.62e4aa01df1b0c9e.css", "js/main.0123abcd.js", "js/jquery.form.js",
+                      "assets/index-Bx3k9QzA.js", "assets/style-D1a2b3c4.css", "img/6dfd7ac6-300.jpeg",
+                      "img/logo.png", "blog/index.html", "js/app.js"};
+  EXPECT_EQ(KeysToInvalidate(keys, {}, o), (Paths{"blog/index.html", "img/logo.png", "js/app.js", "js/jquery.form.js"}));
+}
+
 TEST(KeysToInvalidate, NewKeysAreLeftOutOnlyWhenInvalidateNewIsFalse) {
   PathOptions o;
   const Paths keys = {"changed.html", "new.html", "deleted.html", "new/index.html"};
