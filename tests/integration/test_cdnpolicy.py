@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from test_cdn import CdnCase, events_of, expected_paths, needs_sitesync  # noqa: E402
+from test_watch import WatchCase, needs_watch, write  # noqa: E402
 
 # A generator's output: pages, fingerprinted assets in the Hugo, Vite and Eleventy styles, and plain assets.
 SITE = {
@@ -116,6 +117,38 @@ class InvalidateNewTest(CdnCase):
         before = len(self.invs())
         _res, events = self.ok_sync(src)
         self.assertOneNewInvalidation(before, expected_paths(["fresh.html"]), events)
+
+
+@needs_watch
+class WatchPolicyTest(WatchCase):
+    def test_every_watch_batch_leaves_skipped_and_new_keys_out(self):
+        src = self.site({"index.html": "<p>v1</p>", "blog/index.html": "<p>b</p>", "app.0123abcd.js": "x()"})
+        cfg = os.path.join(self.tmp, "sitesync.yaml")
+        with open(cfg, "w", encoding="utf-8") as f:
+            f.write('cdn:\n  skip: ["*.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*.js"]\n'
+                    "  invalidate_new: false\n")
+        w = self.start_watch(src, "--config", cfg, "--debounce", "200")
+        # batch 0 (the initial sync into an empty bucket): every key is new, the asset is skipped: no invalidation.
+        self.assertEqual(self.invs0, 0, self.invs())
+        # A changed page, a new page, a changed fingerprinted asset.
+        mark = w.mark()
+        write(os.path.join(src, "index.html"), b"<p>version 2</p>")
+        write(os.path.join(src, "fresh/index.html"), b"<p>fresh</p>")
+        write(os.path.join(src, "app.0123abcd.js"), b"xx()")
+        w.wait_keys("upload", ["index.html", "fresh/index.html", "app.0123abcd.js"], mark)
+        w.settle(1.0)
+        paths = [p for inv in self.new_invs() for p in inv["Paths"]]
+        self.assertEqual(set(paths), expected_paths(["index.html"]))
+        # The page that was new is in the session's listing now: its edit is invalidated.
+        before = len(self.invs())
+        mark = w.mark()
+        write(os.path.join(src, "fresh/index.html"), b"<p>fresh, edited</p>")
+        w.wait_keys("upload", ["fresh/index.html"], mark)
+        w.settle(1.0)
+        new = self.invs()[before:]
+        self.assertEqual(len(new), 1, new)
+        self.assertEqual(set(new[0]["Paths"]), expected_paths(["fresh/index.html"]))
+        self.assertAlive()
 
 
 if __name__ == "__main__":
