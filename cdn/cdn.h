@@ -25,6 +25,11 @@ struct PathOptions {
   bool bare_alias = true;        ///< Also "/dir" besides "/dir/" for "dir/index.html".
   std::size_t max_paths = 1000;  ///< Past this many exact paths, collapse to wildcards.
   std::size_t max_wildcards = 8;
+  /// cdn.skip: keys (relative to the DEST prefix) matching any of these globs (sitemap::GlobMatch syntax, as
+  /// exclude) are never invalidated, nor their index-document aliases.
+  std::vector<std::string> skip{};
+  /// cdn.invalidate_new: false leaves out keys that did not exist in the bucket before the run or batch.
+  bool invalidate_new = true;
 };
 
 /// Percent-encodes a URL path for CloudFront (uppercase hex): bytes >= 0x80, control bytes, space and
@@ -36,6 +41,12 @@ struct PathOptions {
 /// index document "/a/b/" and (bare_alias) "/a/b"; the root index gives "/". Deduplicated and sorted.
 [[nodiscard]] std::vector<std::string> InvalidationPaths(std::span<const std::string> rel_keys,
                                                          const PathOptions& options);
+
+/// The keys of `rel_keys` (relative to the DEST prefix) whose paths are owed an invalidation: those no cdn.skip
+/// glob matches and, with invalidate_new false, that are not in `new_keys` (keys uploaded as new). Sorted, unique.
+[[nodiscard]] std::vector<std::string> KeysToInvalidate(std::span<const std::string> rel_keys,
+                                                        std::span<const std::string> new_keys,
+                                                        const PathOptions& options);
 
 /// A set of paths to submit, and whether it was collapsed.
 struct PathSet {
@@ -316,14 +327,19 @@ class Ledger {
   /// Journals `rel_keys` (relative to the DEST prefix) as owed, before they change: mapped to URL paths, or
   /// unmapped when the mapping is not known yet. Under the lock, merged with what is on disk; a new
   /// CallerReference (new content). Fails (kIo) when the journal cannot be written or locked within the timeout.
-  [[nodiscard]] aws::Result<void> Owe(std::span<const std::string> rel_keys);
+  /// Keys cdn.skip matches, and those in `new_keys` when cdn.invalidate_new is false, are left out
+  /// (KeysToInvalidate): they are neither owed nor owed again by Settle.
+  [[nodiscard]] aws::Result<void> Owe(std::span<const std::string> rel_keys,
+                                      std::span<const std::string> new_keys = {});
   /// Journals URL paths as given (already encoded; `sitesync invalidate`).
   [[nodiscard]] aws::Result<void> OwePaths(std::span<const std::string> paths);
 
   /// What is owed now, as on disk (no lock: the file is replaced atomically).
   [[nodiscard]] aws::Result<Owed> Peek() const;
   /// The paths a run that changes `rel_keys` would submit, changing nothing (dry run): owed ∪ their paths.
-  [[nodiscard]] aws::Result<PathSet> Preview(std::span<const std::string> rel_keys) const;
+  /// The same keys as Owe are left out.
+  [[nodiscard]] aws::Result<PathSet> Preview(std::span<const std::string> rel_keys,
+                                             std::span<const std::string> new_keys = {}) const;
 
   /// One CreateInvalidation for everything owed (collapsed past max_paths). On success removes exactly the paths
   /// submitted from the journal (what another process added meanwhile stays). On failure everything stays owed

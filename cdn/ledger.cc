@@ -239,7 +239,9 @@ aws::Result<void> Ledger::Update(const std::function<aws::Result<bool>(Owed&)>& 
   return journal_.Save(*owed);
 }
 
-aws::Result<void> Ledger::Owe(std::span<const std::string> rel_keys) {
+aws::Result<void> Ledger::Owe(std::span<const std::string> all_keys, std::span<const std::string> new_keys) {
+  const std::vector<std::string> kept = KeysToInvalidate(all_keys, new_keys, options_.paths);
+  const std::span<const std::string> rel_keys(kept);
   if (rel_keys.empty()) return {};
   Merge(attempted_, rel_keys);
   return Update([&](Owed& owed) -> aws::Result<bool> {
@@ -274,7 +276,9 @@ aws::Result<Owed> Ledger::Peek() const {
   return owed;
 }
 
-aws::Result<PathSet> Ledger::Preview(std::span<const std::string> rel_keys) const {
+aws::Result<PathSet> Ledger::Preview(std::span<const std::string> all_keys,
+                                     std::span<const std::string> new_keys) const {
+  const std::vector<std::string> rel_keys = KeysToInvalidate(all_keys, new_keys, options_.paths);
   auto owed = Peek();
   if (!owed) return std::unexpected(owed.error());
   MapUnmapped(*owed);

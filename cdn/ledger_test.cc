@@ -142,6 +142,32 @@ TEST_F(LedgerTest, OweThenSubmitSendsEverythingOwedOnceAndClearsIt) {
   EXPECT_EQ(cf_.created.size(), 1u);
 }
 
+TEST_F(LedgerTest, SkippedAndNewKeysAreNeitherOwedNorPreviewedNorOwedAgain) {
+  LedgerOptions o = Options("site/");
+  o.paths.skip = {"assets/*"};
+  o.paths.invalidate_new = false;
+  Ledger ledger = Make(o);
+  ASSERT_TRUE(ledger.Start(true).has_value());
+  const Paths keys = {"assets/app-1f2e.js", "blog/index.html", "fresh.html", "gone.html"};
+  const Paths fresh = {"fresh.html"};
+  auto preview = ledger.Preview(keys, fresh);
+  ASSERT_TRUE(preview.has_value());
+  EXPECT_EQ(preview->paths, (Paths{"/site/blog", "/site/blog/", "/site/blog/index.html", "/site/gone.html"}));
+  ASSERT_TRUE(ledger.Owe(keys, fresh).has_value());
+  EXPECT_EQ(OnDisk().paths, preview->paths);
+  // Nothing done: what was owed is submitted, and only the kept keys are owed again.
+  auto settled = ledger.Settle(Paths{});
+  ASSERT_TRUE(settled.has_value()) << settled.error().message;
+  ASSERT_EQ(cf_.created.size(), 1u);
+  EXPECT_EQ(cf_.created[0].paths, preview->paths);
+  EXPECT_EQ(settled->owed_again, 2u);
+  EXPECT_EQ(OnDisk().paths, preview->paths);
+  // Only skipped keys: nothing is journaled at all.
+  ASSERT_TRUE(ledger.SubmitOwed().has_value());
+  ASSERT_TRUE(ledger.Owe(Paths{"assets/x.css", "fresh.html"}, fresh).has_value());
+  EXPECT_FALSE(fs::exists(ledger.File()));
+}
+
 TEST_F(LedgerTest, EveryAttemptedKeyStaysOwedUntilAcceptedEvenWhenItsUploadFailed) {
   // Point 5: the run journals every planned change before it starts; whether an upload then succeeded, failed or
   // had its answer lost, the ledger submits the whole journal, and a failed submission keeps all of it.

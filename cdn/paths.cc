@@ -56,6 +56,24 @@ std::vector<std::string> InvalidationPaths(std::span<const std::string> rel_keys
   return paths;
 }
 
+std::vector<std::string> KeysToInvalidate(std::span<const std::string> rel_keys,
+                                          std::span<const std::string> new_keys, const PathOptions& options) {
+  std::vector<sitemap::Glob> skip;
+  skip.reserve(options.skip.size());
+  for (const std::string& pattern : options.skip) skip.emplace_back(pattern);
+  const std::set<std::string_view> fresh(new_keys.begin(), new_keys.end());
+  std::vector<std::string> keys;
+  keys.reserve(rel_keys.size());
+  for (const std::string& key : rel_keys) {
+    if (!options.invalidate_new && fresh.contains(key)) continue;
+    if (std::any_of(skip.begin(), skip.end(), [&](const sitemap::Glob& g) { return g.Matches(key); })) continue;
+    keys.push_back(key);
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
 bool Covers(std::string_view pattern, std::string_view path) {
   // CloudFront: '*' is a wildcard only as the last character and matches any rest, including '/' and nothing.
   if (!pattern.empty() && pattern.back() == '*') return path.starts_with(pattern.substr(0, pattern.size() - 1));

@@ -104,6 +104,47 @@ PathOptions DefaultHtm() {
   return options;
 }
 
+// ------------------------------------------------------------------------------------------ KeysToInvalidate
+
+TEST(KeysToInvalidate, SkipGlobsLeaveOutExactlyTheMatchingKeys) {
+  PathOptions o;
+  o.skip = {"*.min.*.css", "assets/*-*.js", "/fonts/"};
+  const Paths keys = {"index.html",         "css/site.min.0a1b2c.css", "css/site.css",  "assets/main-Bx3k9.js",
+                      "deep/assets/x-1.js", "fonts/a.woff2",           "blog/fonts.html", "assets/sub/a-1.js"};
+  // '*' does not cross '/', a pattern without '/' matches the base name at any depth, "/fonts/" is anchored.
+  EXPECT_EQ(KeysToInvalidate(keys, {}, o),
+            (Paths{"assets/sub/a-1.js", "blog/fonts.html", "css/site.css", "deep/assets/x-1.js", "index.html"}));
+  o.skip = {"**/index.html"};
+  EXPECT_EQ(KeysToInvalidate(Paths{"a/b/index.html", "index.html", "a.html"}, {}, o), (Paths{"a.html"}));
+  // Skipping an index document also drops its folder aliases: no path of it is left.
+  o.skip = {"docs/**"};
+  EXPECT_EQ(InvalidationPaths(KeysToInvalidate(Paths{"docs/index.html", "about.html"}, {}, o), o),
+            (Paths{"/about.html"}));
+}
+
+// The patterns README gives for generators' fingerprinted names.
+TEST(KeysToInvalidate, ReadmePatternsForHugoViteAndEleventy) {
+  PathOptions o;
+  o.skip = {"*.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*.css",
+            "*.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*.js", "/assets/*-*.js",
+            "/assets/*-*.css", "/img/*-[0-9]*.*"};
+  const Paths keys = {"css/main.min.62e4aa01df1b0c9e.css", "js/main.0123abcd.js", "js/jquery.form.js",
+                      "assets/index-Bx3k9QzA.js", "assets/style-D1a2b3c4.css", "img/6dfd7ac6-300.jpeg",
+                      "img/logo.png", "blog/index.html", "js/app.js"};
+  EXPECT_EQ(KeysToInvalidate(keys, {}, o), (Paths{"blog/index.html", "img/logo.png", "js/app.js", "js/jquery.form.js"}));
+}
+
+TEST(KeysToInvalidate, NewKeysAreLeftOutOnlyWhenInvalidateNewIsFalse) {
+  PathOptions o;
+  const Paths keys = {"changed.html", "new.html", "deleted.html", "new/index.html"};
+  const Paths fresh = {"new.html", "new/index.html"};
+  EXPECT_EQ(KeysToInvalidate(keys, fresh, o), (Paths{"changed.html", "deleted.html", "new.html", "new/index.html"}));
+  o.invalidate_new = false;
+  EXPECT_EQ(KeysToInvalidate(keys, fresh, o), (Paths{"changed.html", "deleted.html"}));
+  o.skip = {"changed.*"};
+  EXPECT_EQ(KeysToInvalidate(keys, fresh, o), (Paths{"deleted.html"}));
+}
+
 TEST(InvalidationPaths, Table) {
   const InvalidationCase cases[] = {
       {"index", {"a/b/index.html"}, {}, {"/a/b", "/a/b/", "/a/b/index.html"}},

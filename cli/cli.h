@@ -44,6 +44,8 @@ struct Settings {
   std::optional<std::int64_t> max_paths;
   std::optional<std::int64_t> max_wildcards;
   std::optional<std::string> url_prefix;      ///< cdn.url_prefix: the URL path the DEST prefix is served under.
+  std::vector<std::string> cdn_skip;          ///< cdn.skip: globs of keys never invalidated.
+  std::optional<bool> invalidate_new;         ///< cdn.invalidate_new (true): invalidate keys uploaded as new.
   std::vector<std::string> invalidate_paths;  ///< The PATH... of `sitesync invalidate`.
   bool discard_owed = false;                  ///< `sitesync invalidate --discard-owed`.
   // watch.* in the config.

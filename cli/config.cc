@@ -149,6 +149,16 @@ aws::Result<void> LoadCdn(const Ctx& ctx, const YAML::Node& cdn, Settings& into)
       }
     }
     if (key == "cdn.max_wildcards") ok = count(into.max_wildcards);
+    if (key == "cdn.invalidate_new") ok = flag(into.invalidate_new);
+    if (key == "cdn.skip") {
+      if (!v.IsSequence()) return ctx.At(v, "'cdn.skip' must be a list of globs, e.g. [\"*.min.*.css\"]");
+      auto list = StringList(ctx, v, key);
+      if (!list) return std::unexpected(list.error());
+      for (const std::string& pattern : *list) {
+        if (pattern.empty()) return ctx.At(v, "'cdn.skip' holds an empty glob, which matches nothing; remove it");
+      }
+      into.cdn_skip = std::move(*list);
+    }
     if (!ok) return ok;
   }
   return {};
@@ -266,7 +276,7 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       into.headers = std::move(*rules);
     } else if (key == "cdn") {
       ok = CheckSection(ctx, v, key, {"distribution", "endpoint", "invalidate", "index_document", "bare_alias",
-                                      "max_paths", "max_wildcards", "wait", "url_prefix"});
+                                      "max_paths", "max_wildcards", "wait", "url_prefix", "skip", "invalidate_new"});
       if (!ok) return ok;
       ok = LoadCdn(ctx, v, into);
     } else if (key == "watch") {

@@ -225,6 +225,29 @@ TEST_F(ConfigTest, CdnMaxPathsAboveCloudFrontsLimitAndUrlPrefix) {
   EXPECT_EQ(refused.error().code, aws::ErrorCode::kConfig);
 }
 
+TEST_F(ConfigTest, CdnSkipAndInvalidateNew) {
+  Settings s;
+  ASSERT_TRUE(LoadConfig(Write("cdn:\n  skip: [\"*.min.*.css\", \"assets/**\"]\n  invalidate_new: false\n"), s)
+                  .has_value());
+  auto cdn = ResolveCdn(s);
+  ASSERT_TRUE(cdn.has_value()) << cdn.error().message;
+  EXPECT_EQ(cdn->paths.skip, (std::vector<std::string>{"*.min.*.css", "assets/**"}));
+  EXPECT_FALSE(cdn->paths.invalidate_new);
+  Settings none;
+  auto defaults = ResolveCdn(none);
+  ASSERT_TRUE(defaults.has_value());
+  EXPECT_TRUE(defaults->paths.skip.empty());
+  EXPECT_TRUE(defaults->paths.invalidate_new);
+  for (const char* text : {"cdn:\n  skip: \"*.css\"\n", "cdn:\n  skip: [\"\"]\n", "cdn:\n  skip: {a: b}\n",
+                           "cdn:\n  skip: [[a]]\n", "cdn:\n  invalidate_new: maybe\n"}) {
+    Settings bad;
+    auto r = LoadConfig(Write(text), bad);
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_EQ(r.error().code, aws::ErrorCode::kConfig) << text;
+    EXPECT_NE(r.error().message.find("cdn."), std::string::npos) << r.error().message;
+  }
+}
+
 TEST_F(ConfigTest, EmptyFileIsEmptyConfigAndMissingFileFails) {
   Settings s;
   EXPECT_TRUE(LoadConfig(Write(""), s).has_value());

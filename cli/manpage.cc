@@ -211,6 +211,11 @@ applied in order; the last matching rule wins per field.
 The index document (index.html), whether its folder is also invalidated without the trailing slash (true),
 and the number of exact paths past which the set is collapsed to at most max_wildcards wildcard paths (1000, 8).
 .TP
+.BR cdn.skip ", " cdn.invalidate_new
+A list of globs (exclude syntax) of keys never invalidated, e.g. fingerprinted assets; and false to leave out
+keys that did not exist before the run or watch batch (true: CloudFront caches the 403 or 404 a URL got before
+its object existed).
+.TP
 .BR watch.debounce_ms ", " watch.max_delay_ms
 The quiet time (200) and the longest delay (2000) of a batch in
 .BR "sitesync watch" .

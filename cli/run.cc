@@ -110,6 +110,36 @@ bool IsUsageLike(const aws::Error& e) {
 }
 
 // One run's wiring: output, client, exit codes.
+// Passes every report on, and keeps the keys a plan uploads as new (not in the listing), for the invalidation a
+// dry run previews (cdn.invalidate_new: false).
+class NewKeysTap final : public sync::Reporter {
+ public:
+  explicit NewKeysTap(sync::Reporter& inner) : inner_(inner) {}
+  void OnWarning(std::string_view message) override { inner_.OnWarning(message); }
+  void OnNote(std::string_view message) override { inner_.OnNote(message); }
+  void OnPlan(const sync::Plan& plan, bool dry_run) override {
+    new_keys.clear();
+    for (const auto& up : plan.uploads) {
+      if (up.reason == sync::UploadReason::kNew) new_keys.push_back(up.file.rel_path);
+    }
+    inner_.OnPlan(plan, dry_run);
+  }
+  void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned) override {
+    inner_.OnUploaded(rel_key, bytes, planned);
+  }
+  void OnDeleted(std::string_view rel_key, bool planned) override { inner_.OnDeleted(rel_key, planned); }
+  void OnError(std::string_view rel_key, std::string_view message) override { inner_.OnError(rel_key, message); }
+  void OnSkipped(std::string_view rel_key, std::string_view reason) override { inner_.OnSkipped(rel_key, reason); }
+  void OnProgress(std::uint64_t files_done, std::uint64_t bytes_done) override {
+    inner_.OnProgress(files_done, bytes_done);
+  }
+
+  std::vector<std::string> new_keys;  ///< Relative to the prefix.
+
+ private:
+  sync::Reporter& inner_;
+};
+
 class Runner {
  public:
   explicit Runner(Settings settings) : settings_(std::move(settings)), started_(std::chrono::steady_clock::now()) {
@@ -223,9 +253,13 @@ class Runner {
     const std::string prefix = options.destination.prefix;
     options.before_changes = [this, prefix](const sync::Plan& plan) -> aws::Result<void> {
       std::vector<std::string> rel;
-      for (const auto& up : plan.uploads) rel.push_back(up.file.rel_path);
+      std::vector<std::string> fresh;  // not in the listing this plan was made from (cdn.invalidate_new)
+      for (const auto& up : plan.uploads) {
+        rel.push_back(up.file.rel_path);
+        if (up.reason == sync::UploadReason::kNew) fresh.push_back(up.file.rel_path);
+      }
       for (const auto& key : plan.deletes) rel.push_back(key.substr(prefix.size()));
-      return ledger_->Owe(rel);
+      return ledger_->Owe(rel, fresh);
     };
   }
 
@@ -245,7 +279,7 @@ class Runner {
     if (settings_.dry_run) {
       std::vector<std::string> changed = result.uploaded_keys;
       changed.insert(changed.end(), result.deleted_keys.begin(), result.deleted_keys.end());
-      auto set = ledger_->Preview(changed);
+      auto set = ledger_->Preview(changed, planned_new_);
       if (!set) {
         out_->OnError("invalidation", set.error().message);
         exit_code = kExitFailed;
@@ -400,8 +434,10 @@ class Runner {
     const InterruptCleanup interrupt_cleanup;
     // A Session's initial sync is sync::RunSync; the session can then also check the sitemap by content.
     sync::Session session(resolved->sync, resolved->endpoint, *client_);
-    auto result = session.Initial(*out_);
+    NewKeysTap tap(*out_);
+    auto result = session.Initial(tap);
     if (!result) return Fatal(result.error());
+    planned_new_ = std::move(tap.new_keys);
     if (result->outcome == sync::Outcome::kRefused) {
       out_->Fatal(result->refusal);
       Finish(*result, 0);
@@ -666,6 +702,7 @@ class Runner {
   CdnResolved cdn_;
   std::unique_ptr<cdn::CloudFrontApi> cloudfront_;
   std::optional<cdn::Ledger> ledger_;
+  std::vector<std::string> planned_new_;  ///< A dry run's keys planned as new uploads (for Preview).
   std::optional<SitemapStep> sitemap_;
 };
 
@@ -831,6 +868,8 @@ aws::Result<CdnResolved> ResolveCdn(const Settings& s) {
     c.url_prefix = *prefix;
   }
   c.paths.max_wildcards = static_cast<std::size_t>(s.max_wildcards.value_or(8));
+  c.paths.skip = s.cdn_skip;
+  c.paths.invalidate_new = s.invalidate_new.value_or(true);
   c.wait = s.wait.value_or(false);
   return c;
 }
