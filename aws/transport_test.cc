@@ -199,6 +199,13 @@ ClientOptions FastOptions() {
   return o;
 }
 
+/// FastOptions signing with `provider`'s credentials.
+ClientOptions ProviderOptions(std::shared_ptr<CredentialProvider> provider) {
+  ClientOptions o = FastOptions();
+  o.credential_provider = std::move(provider);
+  return o;
+}
+
 HttpRequest Put(const std::string& endpoint, const std::string& key) {
   HttpRequest r;
   r.method = "PUT";
@@ -236,8 +243,7 @@ TEST_F(TransportTest, ProviderAskedBeforeEverySignedAttemptFetchesOnlyWhenItDeci
     return ++n == 2 ? Reply{503, ErrorXml("SlowDown", "Reduce your request rate.")} : Reply{200, ""};
   });
   auto provider = std::make_shared<FakeProvider>();
-  ClientOptions o = FastOptions();
-  o.credential_provider = provider;
+  ClientOptions o = ProviderOptions(provider);
   auto client = MakeClient(o);
 
   ASSERT_TRUE(client->Send(Put(server.endpoint(), "a")).has_value());
@@ -261,8 +267,7 @@ TEST_F(TransportTest, ExpiredTokenOnceRefreshesOnceAndRetriesAtOnceUncounted) {
     return ++n == 1 ? Reply{400, ErrorXml("ExpiredToken", "The provided token has expired.")} : Reply{200, ""};
   });
   auto provider = std::make_shared<FakeProvider>();
-  ClientOptions o = FastOptions();
-  o.credential_provider = provider;
+  ClientOptions o = ProviderOptions(provider);
   o.max_attempts = 1;  // the refresh retry is not an attempt: it happens even when no retry is allowed
   auto client = MakeClient(o);
 
@@ -281,8 +286,7 @@ TEST_F(TransportTest, ExpiredTokenAfterTheRefreshIsACredentialsErrorNamingTheSou
     return Reply{403, ErrorXml("ExpiredToken", "The security token included in the request is expired")};
   });
   auto provider = std::make_shared<FakeProvider>();
-  ClientOptions o = FastOptions();
-  o.credential_provider = provider;
+  ClientOptions o = ProviderOptions(provider);
   auto client = MakeClient(o);
 
   auto r = client->Send(Put(server.endpoint(), "a"));
@@ -303,8 +307,7 @@ TEST_F(TransportTest, ManyRequestsAnsweredExpiredTokenTogetherShareOneRefresh) {
                             : Reply{200, ""};
   });
   auto provider = std::make_shared<FakeProvider>();
-  ClientOptions o = FastOptions();
-  o.credential_provider = provider;
+  ClientOptions o = ProviderOptions(provider);
   auto client = MakeClient(o);
   int ok = 0;
   for (const char* key : {"a", "b", "c", "d"}) {
@@ -339,8 +342,7 @@ TEST_F(TransportTest, InvalidTokenRefreshesOnlyWhenItSaysExpired) {
     return Reply{400, ErrorXml("InvalidToken", "The provided token is malformed or otherwise invalid.")};
   });
   auto provider = std::make_shared<FakeProvider>();
-  ClientOptions o = FastOptions();
-  o.credential_provider = provider;
+  ClientOptions o = ProviderOptions(provider);
   auto client = MakeClient(o);
   auto r = client->Send(Put(server.endpoint(), "a"));
   ASSERT_FALSE(r.has_value());
@@ -353,8 +355,7 @@ TEST_F(TransportTest, ProviderErrorFailsTheRequestWithItsOwnMessage) {
   LoopbackServer server([&](const Seen&) { return Reply{200, ""}; });
   auto provider = std::make_shared<FakeProvider>();
   provider->fail = true;
-  ClientOptions o = FastOptions();
-  o.credential_provider = provider;
+  ClientOptions o = ProviderOptions(provider);
   auto client = MakeClient(o);
   auto r = client->Send(Put(server.endpoint(), "a"));
   ASSERT_FALSE(r.has_value());
@@ -366,8 +367,7 @@ TEST_F(TransportTest, ProviderErrorFailsTheRequestWithItsOwnMessage) {
 TEST_F(TransportTest, UnsignedRequestCarriesNoSigningHeadersAndAsksNoProvider) {
   LoopbackServer server([&](const Seen&) { return Reply{200, "{}"}; });
   auto provider = std::make_shared<FakeProvider>();
-  ClientOptions o = FastOptions();
-  o.credential_provider = provider;
+  ClientOptions o = ProviderOptions(provider);
   auto client = MakeClient(o);
   HttpRequest r;
   r.sign = false;
@@ -407,8 +407,7 @@ TEST_F(TransportTest, UserAgentIsSentOnEveryRequest) {
 TEST_F(TransportTest, AccessDeniedNamesTheActionAndTheSourceNotTheSecretKey) {
   LoopbackServer server([&](const Seen&) { return Reply{403, ErrorXml("AccessDenied", "Access Denied")}; });
   auto provider = std::make_shared<FakeProvider>();
-  ClientOptions o = FastOptions();
-  o.credential_provider = provider;
+  ClientOptions o = ProviderOptions(provider);
   auto client = MakeClient(o);
   auto r = client->Send(Put(server.endpoint(), "a"));
   ASSERT_FALSE(r.has_value());
