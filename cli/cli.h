@@ -65,6 +65,11 @@ struct Settings {
 
   bool dry_run = false;
   bool force = false;  ///< --force: upload every file, changed or not.
+  bool refresh_headers = false;  ///< --refresh-headers: HEAD objects without a record entry, fix their headers.
+  std::vector<sitemap::CompressRule> compress;  ///< compress: [{match, encoding}]
+  std::vector<sitemap::Redirect> redirects;     ///< redirects: [{from, to}]
+  std::optional<bool> clean_urls;               ///< clean_urls (false)
+  std::optional<std::int64_t> invalidate_interval_s;  ///< watch.invalidate_interval_s (0: every batch)
   bool json = false;
   bool quiet = false;
   bool verbose = false;

@@ -23,6 +23,50 @@ struct HeaderRule {
   std::string match;  ///< Glob, same syntax as --exclude.
   std::optional<std::string> cache_control;
   std::optional<std::string> content_type;
+  // Issue 14: every header per glob. Validated by the config loader (a bad value is a config error naming the rule).
+  std::optional<std::string> content_encoding;
+  std::optional<std::string> content_disposition;
+  std::optional<std::string> content_language;
+  std::optional<std::string> storage_class;  ///< STANDARD, STANDARD_IA, INTELLIGENT_TIERING, ...
+  std::optional<std::string> acl;            ///< A canned ACL: private, public-read, ...
+  std::optional<std::string> sse;            ///< AES256 or aws:kms.
+  std::optional<std::string> kms_key_id;     ///< Only with sse: aws:kms.
+  std::optional<std::string> website_redirect;  ///< x-amz-website-redirect-location: "/path" or an absolute URL.
+  /// x-amz-meta-NAME: value; names lowercase, without the prefix. Replaces (not merges) what earlier rules set.
+  std::optional<std::vector<std::pair<std::string, std::string>>> metadata;
+};
+
+/// How a file's body is uploaded: as it is on disk, or compressed (`compress:` rules) with Content-Encoding.
+enum class Encoding : std::uint8_t { kIdentity, kGzip, kBrotli };
+
+/// One `compress:` rule: files matching `match` are uploaded compressed. The last matching rule wins.
+struct CompressRule {
+  std::string match;  ///< Glob, same syntax as --exclude.
+  Encoding encoding = Encoding::kGzip;
+};
+
+/// The headers beyond Content-Type and Cache-Control that a file gets from the `headers:` rules (empty: not
+/// sent). Interned with InternHeaders: files with the same set share one copy.
+struct ExtraHeaders {
+  std::string content_encoding;
+  std::string content_disposition;
+  std::string content_language;
+  std::string storage_class;
+  std::string acl;
+  std::string sse;
+  std::string kms_key_id;
+  std::string website_redirect;
+  std::vector<std::pair<std::string, std::string>> metadata;  ///< Sorted by name; names lowercase.
+  bool operator==(const ExtraHeaders&) const = default;
+};
+
+/// A process-lifetime copy of `headers`, shared by equal sets (as Intern). Thread-safe.
+[[nodiscard]] const ExtraHeaders* InternHeaders(const ExtraHeaders& headers);
+
+/// One redirect: `redirects:` in the config or a line of SOURCE's `_redirects` (Netlify's simple form).
+struct Redirect {
+  std::string from;  ///< A URL path starting with '/': "/old/", "/old.html".
+  std::string to;    ///< A URL path starting with '/', or an absolute http(s) URL.
 };
 
 /// sitesync's own files: the config file in use and the folders sitesync writes (the journal's, the cache's).
@@ -42,7 +86,17 @@ struct WalkOptions {
   std::vector<std::string> include;  ///< Globs; a matching file is kept even if excluded (also dotfiles).
   std::vector<HeaderRule> headers;   ///< Applied in order; the last matching rule wins per field.
   OwnFiles own;                      ///< Never published (see FindOwnFiles).
+  std::vector<CompressRule> compress;  ///< Sets LocalFile::encoding; the last matching rule wins.
+  /// clean_urls: HTML pages are published under SiteKey() (LocalFile::key), "about.html" as "about".
+  bool clean_urls = false;
+  std::string index_document = "index.html";  ///< cdn.index_document: index pages keep their key.
 };
+
+/// The key (relative to DEST's prefix) a file of SOURCE is published under: its rel_path; with `clean_urls`, an
+/// HTML page (.html) other than the index document loses its extension ("about.html" -> "about", "a/b.html" ->
+/// "a/b"; "a/index.html" stays). The one mapping for uploads, deletes, invalidation paths, aliases and
+/// sitemap.xml.
+[[nodiscard]] std::string SiteKey(std::string_view rel_path, bool clean_urls, std::string_view index_document);
 
 /// The OwnFiles of a walk of `source`: each of `paths` (files or folders, anywhere; relative ones from the
 /// current folder) by device and inode when it exists, and by its path relative to `source` (both after
@@ -68,6 +122,20 @@ struct LocalFile {
   /// kernel cannot confine the open itself. 0: unknown.
   std::uint64_t dev = 0;
   std::uint64_t ino = 0;
+  /// From the `headers:` rules beyond content_type and cache_control; null: none. Interned (InternHeaders).
+  const ExtraHeaders* extra = nullptr;
+  /// From the `compress:` rules. For an encoded file, sync sets `size` to the size of the encoded body before it
+  /// compares (the object's size); `disk_size` stays the file's.
+  Encoding encoding = Encoding::kIdentity;
+  /// No file behind it: a redirect object (an empty body, extra->website_redirect set). Never opened.
+  bool generated = false;
+  /// The file's size on disk when walked (== size unless encoded).
+  std::uint64_t disk_size = 0;
+  /// The key relative to DEST's prefix when it is not rel_path (clean_urls: SiteKey); empty: rel_path.
+  std::string key;
+
+  /// The key relative to DEST's prefix: `key`, else rel_path.
+  [[nodiscard]] std::string_view Key() const { return key.empty() ? std::string_view(rel_path) : std::string_view(key); }
 
   /// Where to read it: root + "/" + rel_path (a symlink's target is read through the link).
   [[nodiscard]] std::string AbsPath() const;

@@ -201,6 +201,7 @@ class Walker {
     LocalFile file;
     file.root = shared_root_;
     file.size = static_cast<std::uint64_t>(st.st_size);
+    file.disk_size = file.size;
     file.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
     file.dev = static_cast<std::uint64_t>(st.st_dev);
     file.ino = static_cast<std::uint64_t>(st.st_ino);

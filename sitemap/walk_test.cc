@@ -335,13 +335,21 @@ TEST(Walk, HeaderRulesLastMatchWinsPerField) {
   tree.File("robots.txt");
 
   WalkOptions options;
+  const auto rule = [](std::string match, std::optional<std::string> cache_control,
+                        std::optional<std::string> content_type) {
+    HeaderRule r;
+    r.match = std::move(match);
+    r.cache_control = std::move(cache_control);
+    r.content_type = std::move(content_type);
+    return r;
+  };
   options.headers = {
-      {"*", "public, max-age=300", std::nullopt},
-      {"*.html", "no-cache", std::nullopt},
-      {"/assets/**", "public, max-age=31536000, immutable", std::nullopt},
-      {"data/*.json", std::nullopt, "application/vnd.custom+json"},  // Leaves cache_control as it was.
-      {"robots.txt", std::nullopt, "text/plain"},
-      {"robots.txt", "max-age=60", std::nullopt},  // Leaves the content_type of the rule before.
+      rule("*", "public, max-age=300", std::nullopt),
+      rule("*.html", "no-cache", std::nullopt),
+      rule("/assets/**", "public, max-age=31536000, immutable", std::nullopt),
+      rule("data/*.json", std::nullopt, "application/vnd.custom+json"),  // Leaves cache_control as it was.
+      rule("robots.txt", std::nullopt, "text/plain"),
+      rule("robots.txt", "max-age=60", std::nullopt),  // Leaves the content_type of the rule before.
   };
   const SiteMap map = WalkOk(tree.root(), options);
   ASSERT_EQ(map.files.size(), 5u);
@@ -476,7 +484,10 @@ TEST(Walk, TenThousandFilesWalkQuickly) {
   }
   WalkOptions options;
   options.exclude = {"*.psd", "drafts/"};
-  options.headers = {{"*.html", "no-cache", std::nullopt}};
+  HeaderRule no_cache;
+  no_cache.match = "*.html";
+  no_cache.cache_control = "no-cache";
+  options.headers = {no_cache};
   const auto start = std::chrono::steady_clock::now();
   const SiteMap map = WalkOk(tree.root(), options);
   const auto elapsed = std::chrono::steady_clock::now() - start;

@@ -119,6 +119,47 @@ void SubmitDeleteBatch(aws::HttpClient& client, const std::shared_ptr<FollowedEn
                        const std::string& bucket, std::vector<std::string> keys,
                        std::function<void(aws::Result<std::vector<std::pair<std::string, std::string>>>)> done);
 
+// ---- Issue 14: headers, CopyObject, HEAD, encoded bodies ------------------------------------------------------
+
+/// The headers an object of `file` is stored with (lowercase names, sorted by name): content-type, cache-control,
+/// content-encoding (the compress: encoding, else the rule's), content-disposition, content-language,
+/// x-amz-meta-*, x-amz-storage-class, x-amz-acl, x-amz-server-side-encryption (+ -aws-kms-key-id),
+/// x-amz-website-redirect-location. PutObject, CreateMultipartUpload and CopyObject send exactly these.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> ObjectHeaders(const sitemap::LocalFile& file);
+
+/// A digest of ObjectHeaders(file) (hex SHA-256 of a canonical form), kept in the record: a different digest
+/// means the object must be updated.
+[[nodiscard]] std::string HeadersDigest(const sitemap::LocalFile& file);
+
+/// Updates the headers of the object spec.key to ObjectHeaders(spec.file) by CopyObject onto itself with
+/// x-amz-metadata-directive: REPLACE; no body is sent. `done` gets the object's new ETag (bytes: 0).
+void SubmitCopy(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
+                UploadDone done);
+
+/// An object's headers as HeadObject shows them (lowercase names), with its ETag and size.
+struct ObjectHead {
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string etag;
+  std::uint64_t size = 0;
+};
+
+/// Queues a HeadObject of `key`.
+void SubmitHead(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, const std::string& bucket,
+                const std::string& key, std::function<void(aws::Result<ObjectHead>)> done);
+
+/// True when the object `head` describes would change if stored with `wanted` (ObjectHeaders), comparing the
+/// headers HEAD shows (x-amz-acl is never shown, so not compared; STANDARD storage class is not echoed by S3).
+[[nodiscard]] bool HeadersDiffer(const ObjectHead& head, std::span<const std::pair<std::string, std::string>> wanted);
+
+/// The body of a file with an encoding (compress:): its content compressed with gzip (zlib) or br (libbrotli),
+/// deterministic (no timestamp or name in the gzip header; fixed levels), so the same file always gives the same
+/// bytes; and their hex MD5. Opened beneath SOURCE. Fails with kIo naming the file.
+struct EncodedBody {
+  std::string bytes;
+  std::string md5;
+};
+[[nodiscard]] aws::Result<EncodedBody> EncodeFile(const sitemap::LocalFile& file);
+
 /// Hex MD5 of `length` bytes of `file` from `offset`, read in chunks (opened beneath SOURCE: sitemap::OpenInSource).
 aws::Result<std::string> Md5FileHex(const sitemap::LocalFile& file, std::uint64_t offset, std::uint64_t length);
 

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "aws/aws.h"
@@ -50,9 +51,12 @@ struct RemoteObject {
   std::string key;  ///< Full key, decoded.
   std::uint64_t size = 0;
   std::string etag;  ///< Without quotes.
+  std::int64_t last_modified_s = 0;  ///< LastModified from the listing, seconds since the epoch; 0: unknown.
 };
 
-enum class UploadReason { kNew, kSizeChanged, kContentChanged, kForced };
+/// Why a file is in the plan. kHeadersChanged: only the headers it would get differ from the recorded ones; the
+/// object is updated by CopyObject onto itself (MetadataDirective REPLACE), no body sent.
+enum class UploadReason { kNew, kSizeChanged, kContentChanged, kForced, kHeadersChanged };
 
 struct PlannedUpload {
   std::string key;  ///< Full key (prefix + rel_path).
@@ -83,6 +87,37 @@ struct DiffOptions {
   std::span<const std::string> incomplete_folders = {};
   /// --force: every local file is uploaded, the unchanged ones as UploadReason::kForced.
   bool force = false;
+};
+
+/// What was published for one key, as the local record keeps it.
+struct RecordEntry {
+  std::uint64_t file_size = 0;  ///< The local file's size on disk when recorded.
+  std::int64_t mtime_ns = 0;    ///< Its mtime then.
+  std::uint64_t ino = 0;        ///< Its inode then.
+  std::uint64_t body_size = 0;  ///< The object's size (the encoded size when compressed).
+  std::string md5;              ///< Hex MD5 of the body as uploaded (encoded when compressed).
+  std::string etag;             ///< The ETag S3 answered (or listed) for that body, without quotes.
+  std::string headers_digest;   ///< HeadersDigest() of the headers the object was stored with.
+  bool operator==(const RecordEntry&) const = default;
+};
+
+/// The local record of what was published to one destination (a cache: losing it costs a rehash, never
+/// correctness): one SQLite file per destination, safe with a watch and a sync writing at once.
+class Record {
+ public:
+  /// Opens the record at `file`, creating it and its folder. Fails with kIo naming the file.
+  [[nodiscard]] static aws::Result<std::unique_ptr<Record>> Open(const std::filesystem::path& file);
+  /// The record's file for `destination` reached through `endpoint_identity` (the endpoint URL, or the region
+  /// for AWS) under `cache_dir` ($XDG_CACHE_HOME/sitesync, else ~/.cache/sitesync).
+  [[nodiscard]] static std::filesystem::path FileFor(const std::filesystem::path& cache_dir,
+                                                     const Destination& destination,
+                                                     std::string_view endpoint_identity);
+  virtual ~Record() = default;
+  /// Every entry, by key relative to the destination's prefix.
+  [[nodiscard]] virtual aws::Result<std::unordered_map<std::string, RecordEntry>> Load() = 0;
+  /// Writes `upserts` and removes `erased` (keys relative to the prefix) in one transaction.
+  [[nodiscard]] virtual aws::Result<void> Update(std::span<const std::pair<std::string, RecordEntry>> upserts,
+                                                 std::span<const std::string> erased) = 0;
 };
 
 /// The files whose content must be hashed for kChecksum: same size as the remote object, and an ETag that can
@@ -130,6 +165,13 @@ struct SyncOptions {
   bool dry_run = false;
   /// --force: upload every file, changed or not (in watch, in the initial sync only).
   bool force = false;
+  /// --refresh-headers: HEAD the objects that have no record entry and update (CopyObject) those whose headers
+  /// differ from what the config gives them.
+  bool refresh_headers = false;
+  /// The local record (Record::FileFor); empty: none (size-only or checksum as without a record).
+  std::filesystem::path record_file;
+  /// Redirect objects (generated LocalFiles) published with the site: `redirects:` and SOURCE's `_redirects`.
+  std::vector<sitemap::Redirect> redirects;
   std::uint64_t multipart_threshold = 16ull << 20;
   std::uint64_t part_size = 8ull << 20;
   /// Runs once the plan is known and passed the guards, before the first change (not in a dry run). An error
@@ -150,6 +192,13 @@ struct SyncResult {
   std::uint64_t unchanged = 0;
   std::uint64_t failed = 0;
   std::uint64_t bytes_uploaded = 0;
+  /// Files whose content was read to compare it (hashed, or encoded and hashed).
+  std::uint64_t hashed = 0;
+  /// Objects whose headers alone were updated (CopyObject); counted in `uploaded` too.
+  std::uint64_t headers_updated = 0;
+  /// Without a record entry, size-only: same-size files newer than their objects (mtime against the listing's
+  /// LastModified), whose content was not compared; for the summary's note.
+  std::uint64_t newer_same_size = 0;
   bool dry_run = false;
   std::string refusal;  ///< Why, when kRefused.
   std::vector<std::string> uploaded_keys;  ///< Relative to the prefix, for the CDN.
