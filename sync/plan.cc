@@ -57,7 +57,7 @@ std::vector<std::pair<std::size_t, std::string>> ChecksumCandidates(std::span<co
   const auto by_rel = IndexByRelKey(remote, prefix);
   std::vector<std::pair<std::size_t, std::string>> out;
   for (std::size_t i = 0; i < local.size(); ++i) {
-    auto it = by_rel.find(local[i].rel_path);
+    auto it = by_rel.find(local[i].Key());
     if (it == by_rel.end() || it->second->size != local[i].size || it->second->etag.empty()) continue;
     out.emplace_back(i, it->second->etag);
   }
@@ -72,15 +72,15 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
   std::unordered_map<std::string_view, bool> local_rel;
   local_rel.reserve(local.size());
   for (const sitemap::LocalFile& f : local) {
-    local_rel.emplace(f.rel_path, true);
-    auto it = by_rel.find(f.rel_path);
+    local_rel.emplace(f.Key(), true);
+    auto it = by_rel.find(f.Key());
     std::optional<UploadReason> reason;
     if (it == by_rel.end()) {
       reason = UploadReason::kNew;
     } else if (it->second->size != f.size) {
       reason = UploadReason::kSizeChanged;
     } else if (options.compare == Compare::kChecksum && options.local_etags != nullptr) {
-      auto etag = options.local_etags->find(f.rel_path);
+      auto etag = options.local_etags->find(std::string(f.Key()));
       if (etag != options.local_etags->end() && etag->second != it->second->etag) {
         reason = UploadReason::kContentChanged;
       }
@@ -90,7 +90,7 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
       ++plan.unchanged;
       continue;
     }
-    PlannedUpload up{options.prefix + f.rel_path, f, *reason};
+    PlannedUpload up{options.prefix + std::string(f.Key()), f, *reason};
     plan.upload_bytes += f.size;
     (sitemap::IsHtml(f.rel_path) ? html : plan.uploads).push_back(std::move(up));
   }

@@ -52,7 +52,7 @@ std::map<std::string, std::string> LocalEtags(std::span<const sitemap::LocalFile
     if (!etag) {
       reporter.OnWarning(fmt::format("{}: {}; compared by size only", file.rel_path, etag.error().message));
     } else if (*etag) {
-      etags.emplace(file.rel_path, std::move(**etag));
+      etags.emplace(std::string(file.Key()), std::move(**etag));
     }
   }
   return etags;
@@ -347,8 +347,8 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
 
   if (options_.dry_run) {
     for (const PlannedUpload& up : plan->uploads) {
-      reporter.OnUploaded(up.file.rel_path, up.file.size, true);
-      result.uploaded_keys.push_back(up.file.rel_path);
+      reporter.OnUploaded(up.file.Key(), up.file.size, true);
+      result.uploaded_keys.emplace_back(up.file.Key());
       ++result.uploaded;
       result.bytes_uploaded += up.file.size;
     }
@@ -364,7 +364,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   // always reconsiders every such path), so it is retried no more.
   {
     std::set<std::string> in_plan;
-    for (const PlannedUpload& up : plan->uploads) in_plan.insert(up.file.rel_path);
+    for (const PlannedUpload& up : plan->uploads) in_plan.emplace(up.file.Key());
     for (const std::string& key : plan->deletes) in_plan.insert(Rel(key, dest.prefix));
     for (const std::string& rel : result.skipped_keys) in_plan.insert(rel);
     std::erase_if(failed_, [&](const std::string& rel) { return !in_plan.contains(rel); });
@@ -388,7 +388,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
       UploadSpec spec{dest.bucket, up.key, up.file, options_.multipart_threshold, options_.part_size, checksum_};
       SubmitUpload(client_, endpoint_, std::move(spec), [&, i](aws::Result<Uploaded> done) {
         const PlannedUpload& planned = plan->uploads[i];
-        const std::string& rel = planned.file.rel_path;
+        const std::string rel(planned.file.Key());
         ++files_done;
         // Attempted either way: a failure may be an answer lost after S3 stored the object.
         result.attempted_keys.push_back(rel);
@@ -422,7 +422,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   const bool asset_failed = upload_failures > 0;
   if (asset_failed) {
     for (std::size_t i = plan->first_html; i < plan->uploads.size(); ++i) {
-      hold(plan->uploads[i].file.rel_path, kHeldByAsset);
+      hold(std::string(plan->uploads[i].file.Key()), kHeldByAsset);
     }
   } else {
     upload_range(plan->first_html, plan->uploads.size());

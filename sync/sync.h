@@ -80,7 +80,7 @@ struct DiffOptions {
   bool delete_stale = false;
   /// Remote keys (relative to prefix) that the filters exclude are never deleted (as aws-cli and rclone do).
   const sitemap::WalkOptions* filters = nullptr;
-  /// For kChecksum: the local ETag-equivalent by rel_path, for files ChecksumCandidates named. A file missing
+  /// For kChecksum: the local ETag-equivalent by key (LocalFile::Key), for files ChecksumCandidates named. A file missing
   /// here is compared by size only.
   const std::map<std::string, std::string>* local_etags = nullptr;
   /// Folders (relative to prefix) the walk could not read in full: nothing under them is deleted.
