@@ -381,4 +381,137 @@ class Ledger {
   std::vector<std::string> attempted_;        ///< Keys journaled by Owe since the last Settle, sorted.
 };
 
+// ---------------------------------------------------------------------------------------------------------------
+// Pacing the invalidations of watch (watch.invalidate_interval_s)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// When `watch` submits what its batches owe. With an interval of 0 every batch that owes paths submits them at
+/// once (one invalidation per batch). With N > 0 the first batch that owes paths after a submission opens a window
+/// of N seconds; the batches in it add their paths, and what is owed when it closes goes in one CreateInvalidation
+/// (so at most one every N seconds), or at exit. The paths themselves stay in the journal (Ledger::Owe wrote them
+/// before the change; only an accepted CreateInvalidation clears them), so a crash in between loses nothing: the
+/// pacer only decides the time. A failed submission is tried again after max(N, 5 s), doubling up to 5 minutes.
+class InvalidationPacer {
+ public:
+  InvalidationPacer(std::chrono::seconds interval, Clock& clock);
+
+  /// True when invalidations are gathered (interval > 0).
+  [[nodiscard]] bool Paced() const { return interval_.count() > 0; }
+  /// A batch ended: `done` are the keys (relative to the DEST prefix) it uploaded or deleted, `failed` those whose
+  /// change failed; `owes` says whether the journal owes anything now. Returns true when the owed paths are to be
+  /// submitted now (always, when not paced and something is owed); else they wait for DueAt().
+  bool AfterBatch(std::span<const std::string> done, std::span<const std::string> failed, bool owes);
+  /// When the gathered paths are due (the window's end, or the retry after a failure); nullopt: nothing waits.
+  [[nodiscard]] std::optional<std::chrono::steady_clock::time_point> DueAt() const { return due_; }
+  /// True when something waits and its time has come.
+  [[nodiscard]] bool Due() const;
+  /// True when owed paths wait for the window (what exit must still submit).
+  [[nodiscard]] bool Waiting() const { return due_.has_value(); }
+  /// How many batches added to what waits.
+  [[nodiscard]] std::size_t Batches() const { return batches_; }
+  /// The keys changed since the last accepted submission (for Ledger::Settle: the others it attempted are owed
+  /// again). A key that failed in a later batch is not in it.
+  [[nodiscard]] const std::vector<std::string>& DoneKeys() const { return done_; }
+  /// CloudFront accepted the submission: the window closes, the done keys are forgotten, the backoff resets.
+  void Submitted();
+  /// The submission failed (the paths stay owed): it is tried again after the backoff.
+  void Failed();
+
+ private:
+  std::chrono::seconds interval_;
+  Clock& clock_;
+  std::optional<std::chrono::steady_clock::time_point> due_;
+  std::vector<std::string> done_;  ///< sorted, unique
+  std::size_t batches_ = 0;
+  std::chrono::seconds backoff_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// What invalidations cost this month (`sitesync plan` with a distribution)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// CloudFront pricing ("Pay for file invalidation"): the first 1,000 invalidation paths submitted in a month are
+/// free, across all the distributions of the AWS account; each path over that costs $0.005. A wildcard path
+/// counts as one path.
+inline constexpr std::uint64_t kFreeInvalidationPathsPerMonth = 1000;
+/// $0.005 a path, in thousandths of a US dollar.
+inline constexpr std::uint64_t kInvalidationPathPriceMilliUsd = 5;
+
+/// One entry of ListInvalidations.
+struct InvalidationSummary {
+  std::string id;
+  std::string status;
+  std::string create_time;  ///< As CloudFront gives it: ISO 8601 (2026-12-06T08:31:25.123Z).
+};
+
+/// An invalidation with its paths (GetInvalidation).
+struct InvalidationDetail {
+  std::string id;
+  std::string status;
+  std::string create_time;
+  std::vector<std::string> paths;
+};
+
+/// One page of ListInvalidations: the summaries, and the marker of the next page ("" on the last).
+struct InvalidationPage {
+  std::vector<InvalidationSummary> items;
+  std::string next_marker;
+};
+
+/// Parses a ListInvalidations answer (InvalidationList). kParse when it is not one.
+[[nodiscard]] aws::Result<InvalidationPage> ParseInvalidationList(std::string_view xml);
+/// Parses a GetInvalidation answer (Invalidation with its InvalidationBatch). kParse when it is not one.
+[[nodiscard]] aws::Result<InvalidationDetail> ParseInvalidationDetail(std::string_view xml);
+
+/// The CloudFront calls that read past invalidations: one real implementation over aws::HttpClient, fakes in tests.
+class InvalidationHistory {
+ public:
+  virtual ~InvalidationHistory() = default;
+  /// One page of ListInvalidations (newest first, CloudFront says), from `marker` ("" for the first).
+  virtual aws::Result<InvalidationPage> ListInvalidations(const std::string& distribution_id,
+                                                          const std::string& marker) = 0;
+  /// GetInvalidation with its paths.
+  virtual aws::Result<InvalidationDetail> GetInvalidation(const std::string& distribution_id,
+                                                          const std::string& invalidation_id) = 0;
+};
+
+/// InvalidationHistory over the aws/ client.
+[[nodiscard]] std::unique_ptr<InvalidationHistory> MakeInvalidationHistory(aws::HttpClient& client,
+                                                                           CloudFrontEndpoint endpoint);
+
+/// An ISO 8601 timestamp (YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)) as a UTC time; nullopt when malformed.
+[[nodiscard]] std::optional<std::chrono::sys_seconds> ParseIsoTime(std::string_view text);
+
+/// The invalidation paths of one distribution in one calendar month (UTC), and what a plan adds to them.
+struct MonthCost {
+  std::string distribution_id;
+  std::string month;              ///< "2026-12": the UTC calendar month of the injected time.
+  std::uint64_t invalidations = 0;  ///< Created this month (CreateTime).
+  std::uint64_t submitted = 0;    ///< Their paths.
+  std::uint64_t planned = 0;      ///< This plan's paths.
+  std::uint64_t total = 0;        ///< submitted + planned.
+  std::uint64_t above_free = 0;   ///< total minus the 1,000 free ones (0 when under).
+  std::uint64_t price_milli_usd = 0;  ///< above_free at $0.005: thousandths of a US dollar.
+  std::uint64_t planned_above_free = 0;  ///< The part of this plan's paths that is above the free ones.
+};
+
+/// The month's numbers for `submitted` paths already sent and `planned` ones (pure).
+[[nodiscard]] MonthCost PriceMonth(std::uint64_t submitted, std::uint64_t planned);
+
+/// Counts the paths of the invalidations of `distribution_id` created in the UTC calendar month of `now`: lists
+/// them page by page (Marker / NextMarker; it stops at the first page that reaches back before the month, since
+/// CloudFront lists the newest first) and reads each one of the month (GetInvalidation). Fails with the call's
+/// error (AccessDenied for cloudfront:ListInvalidations: the caller warns) or kParse.
+[[nodiscard]] aws::Result<MonthCost> CountMonth(InvalidationHistory& history, const std::string& distribution_id,
+                                                std::chrono::system_clock::time_point now, std::uint64_t planned);
+
+/// "$0.05", "$0.005", "$12.34": a price in thousandths of a US dollar (cents when they suffice).
+[[nodiscard]] std::string FormatUsd(std::uint64_t milli_usd);
+/// "1,010".
+[[nodiscard]] std::string FormatCount(std::uint64_t n);
+/// The plan's cost line: "this month (2026-12, UTC): 970 paths submitted to E123 + 40 in this plan = 1,010: 10
+/// above the 1,000 free, $0.05 (...)", with the note that the free paths are per AWS account, across
+/// distributions, and only this distribution is counted.
+[[nodiscard]] std::string CostLine(const MonthCost& cost);
+
 }  // namespace sitesync::cdn

@@ -346,6 +346,83 @@ std::string PermanentErrorAdvice(const aws::Error& error, const std::string& dis
   return {};
 }
 
+aws::Result<InvalidationPage> ParseInvalidationList(std::string_view xml) {
+  auto doc = aws::ParseXml(xml);
+  if (!doc) return std::unexpected(doc.error());
+  if (doc->name != "InvalidationList") {
+    return Fail(ErrorCode::kParse, "ListInvalidations: the answer is not an InvalidationList");
+  }
+  InvalidationPage page;
+  if (const aws::XmlElement* items = doc->Child("Items")) {
+    for (const aws::XmlElement& i : items->children) {
+      if (i.name != "InvalidationSummary") continue;
+      page.items.push_back({i.ChildText("Id"), i.ChildText("Status"), i.ChildText("CreateTime")});
+    }
+  }
+  // NextMarker is there only when IsTruncated is true (ListInvalidations).
+  if (doc->ChildText("IsTruncated") == "true") page.next_marker = doc->ChildText("NextMarker");
+  return page;
+}
+
+aws::Result<InvalidationDetail> ParseInvalidationDetail(std::string_view xml) {
+  auto doc = aws::ParseXml(xml);
+  if (!doc) return std::unexpected(doc.error());
+  if (doc->name != "Invalidation" || doc->ChildText("Id").empty()) {
+    return Fail(ErrorCode::kParse, "GetInvalidation: the answer is not an Invalidation");
+  }
+  InvalidationDetail d{doc->ChildText("Id"), doc->ChildText("Status"), doc->ChildText("CreateTime"), {}};
+  const aws::XmlElement* batch = doc->Child("InvalidationBatch");
+  const aws::XmlElement* paths = batch != nullptr ? batch->Child("Paths") : nullptr;
+  if (paths == nullptr) {
+    return Fail(ErrorCode::kParse, fmt::format("GetInvalidation {}: the answer has no InvalidationBatch/Paths", d.id));
+  }
+  if (const aws::XmlElement* items = paths->Child("Items")) {
+    for (const aws::XmlElement& p : items->children) {
+      if (p.name == "Path") d.paths.push_back(p.text);
+    }
+  }
+  return d;
+}
+
+namespace {
+
+class HttpInvalidationHistory final : public InvalidationHistory {
+ public:
+  HttpInvalidationHistory(aws::HttpClient& client, CloudFrontEndpoint endpoint)
+      : client_(client), endpoint_(std::move(endpoint)) {}
+
+  aws::Result<InvalidationPage> ListInvalidations(const std::string& distribution_id,
+                                                  const std::string& marker) override {
+    aws::HttpRequest r = CloudFrontRequest(endpoint_, "GET", "/distribution/" + distribution_id + "/invalidation");
+    r.what = fmt::format("ListInvalidations on distribution {}", distribution_id);
+    r.query.emplace_back("MaxItems", "100");
+    if (!marker.empty()) r.query.emplace_back("Marker", marker);
+    auto res = client_.Send(std::move(r));
+    if (!res) return std::unexpected(res.error());
+    return ParseInvalidationList(res->body);
+  }
+
+  aws::Result<InvalidationDetail> GetInvalidation(const std::string& distribution_id,
+                                                  const std::string& invalidation_id) override {
+    aws::HttpRequest r = CloudFrontRequest(endpoint_, "GET",
+                                           "/distribution/" + distribution_id + "/invalidation/" + invalidation_id);
+    r.what = fmt::format("GetInvalidation {} on distribution {}", invalidation_id, distribution_id);
+    auto res = client_.Send(std::move(r));
+    if (!res) return std::unexpected(res.error());
+    return ParseInvalidationDetail(res->body);
+  }
+
+ private:
+  aws::HttpClient& client_;
+  CloudFrontEndpoint endpoint_;
+};
+
+}  // namespace
+
+std::unique_ptr<InvalidationHistory> MakeInvalidationHistory(aws::HttpClient& client, CloudFrontEndpoint endpoint) {
+  return std::make_unique<HttpInvalidationHistory>(client, std::move(endpoint));
+}
+
 namespace {
 
 class HttpCloudFront final : public CloudFrontApi {

@@ -281,19 +281,23 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       ok = LoadCdn(ctx, v, into);
     } else if (key == "watch") {
       ok = CheckSection(ctx, v, key,
-                        {"debounce_ms", "max_delay_ms", "poll_ms", "rescan_interval_s", "delete_delay_ms"});
+                        {"debounce_ms", "max_delay_ms", "poll_ms", "rescan_interval_s", "delete_delay_ms",
+                         "invalidate_interval_s"});
       if (!ok) return ok;
       for (const auto& item : v) {
         const std::string name = "watch." + item.first.Scalar();
-        const bool seconds = name == "watch.rescan_interval_s";
+        // watch.invalidate_interval_s: 0 (the default) is one invalidation per batch.
+        const bool pacing = name == "watch.invalidate_interval_s";
+        const bool seconds = name == "watch.rescan_interval_s" || pacing;
         auto n = Scalar<std::int64_t>(ctx, item.second, name,
                                       seconds ? "a number of seconds" : "a number of milliseconds");
         if (!n) return std::unexpected(n.error());
         if (*n < 0) return ctx.At(item.second, fmt::format("'{}' must not be negative", name));
-        if (seconds && *n == 0) return ctx.At(item.second, fmt::format("'{}' must be at least 1", name));
+        if (seconds && !pacing && *n == 0) return ctx.At(item.second, fmt::format("'{}' must be at least 1", name));
         auto& field = name == "watch.debounce_ms"       ? into.debounce_ms
                       : name == "watch.poll_ms"         ? into.poll_ms
                       : name == "watch.delete_delay_ms" ? into.delete_delay_ms
+                      : pacing                          ? into.invalidate_interval_s
                       : seconds                         ? into.rescan_interval_s
                                                         : into.max_delay_ms;
         if (!field) field = *n;

@@ -105,6 +105,24 @@ TEST_F(ConfigTest, WatchSourceKeys) {
   EXPECT_NE(negative.error().message.find("watch.poll_ms"), std::string::npos) << negative.error().message;
 }
 
+TEST_F(ConfigTest, WatchInvalidateInterval) {
+  Settings s;
+  ASSERT_TRUE(LoadConfig(Write("watch:\n  invalidate_interval_s: 60\n"), s).has_value());
+  EXPECT_EQ(*s.invalidate_interval_s, 60);
+  Settings zero;
+  ASSERT_TRUE(LoadConfig(Write("watch:\n  invalidate_interval_s: 0\n"), zero).has_value());
+  EXPECT_EQ(*zero.invalidate_interval_s, 0);
+  Settings bad;
+  auto negative = LoadConfig(Write("watch:\n  invalidate_interval_s: -1\n"), bad);
+  ASSERT_FALSE(negative.has_value());
+  EXPECT_EQ(negative.error().code, aws::ErrorCode::kConfig);
+  EXPECT_NE(negative.error().message.find("'watch.invalidate_interval_s' must not be negative"), std::string::npos)
+      << negative.error().message;
+  auto words = LoadConfig(Write("watch:\n  invalidate_interval_s: soon\n"), bad);
+  ASSERT_FALSE(words.has_value());
+  EXPECT_NE(words.error().message.find("watch.invalidate_interval_s"), std::string::npos) << words.error().message;
+}
+
 TEST_F(ConfigTest, CommandLineWins) {
   auto path = Write("source: public\njobs: 4\ndelete: true\nexclude: [a]\n");
   Settings s;

@@ -99,6 +99,19 @@ class JsonOutput final : public Output {
     if (planned) j["planned"] = true;
     Emit(j);
   }
+  void OnCost(const cdn::MonthCost& c) override {
+    nlohmann::ordered_json j{{"event", "cost"},
+                             {"distribution", c.distribution_id},
+                             {"month", c.month},
+                             {"invalidations", c.invalidations},
+                             {"submitted_paths", c.submitted},
+                             {"planned_paths", c.planned},
+                             {"total_paths", c.total},
+                             {"free_paths", cdn::kFreeInvalidationPathsPerMonth},
+                             {"above_free", c.above_free},
+                             {"price_usd", static_cast<double>(c.price_milli_usd) / 1000.0}};
+    Emit(j);
+  }
   void Note(std::string_view message) override {
     if (quiet_) return;
     std::fprintf(stderr, "%.*s\n", Len(message), message.data());
@@ -225,6 +238,11 @@ class HumanOutput final : public Output {
     for (std::size_t i = 0; i < shown; ++i) line += " " + paths[i];
     if (shown < paths.size()) line += fmt::format(" ... ({} more; -v lists all)", paths.size() - shown);
     Line(stdout, planned ? Paint(options_.color_stdout, kDim, line) : line);
+  }
+  void OnCost(const cdn::MonthCost& c) override {
+    if (options_.quiet) return;
+    ClearProgress();
+    Line(stdout, cdn::CostLine(c));
   }
   void Note(std::string_view message) override {
     if (options_.quiet) return;

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 
+#include "cdn/cdn.h"
 #include "sync/sync.h"
 
 namespace sitesync::cli {
@@ -52,6 +53,8 @@ class Output : public sync::Reporter {
                             double seconds) = 0;
   /// An invalidation was created (or, `planned`, would be).
   virtual void OnInvalidation(std::string_view id, std::span<const std::string> paths, bool planned) = 0;
+  /// plan: the invalidation paths of this month and their price (cdn::CostLine; with --json a "cost" event).
+  virtual void OnCost(const cdn::MonthCost& cost) = 0;
   /// An informational line for people (stderr); suppressed by -q.
   virtual void Note(std::string_view message) = 0;
   /// sync's notes (the bucket's region followed) are notes like any other.

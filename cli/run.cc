@@ -105,6 +105,23 @@ class BatchPublisher final : public watcher::Publisher {
   std::function<watcher::PublishOutcome(const watcher::PublishRequest&)> publish_;
 };
 
+// The event source the watch scheduler waits on, with its wait also ending when the gathered invalidation is due
+// (watch.invalidate_interval_s), so that the loop submits it on time even when no file changes.
+class PacedSource final : public watcher::EventSource {
+ public:
+  PacedSource(watcher::EventSource& inner, const cdn::InvalidationPacer& pacer) : inner_(inner), pacer_(pacer) {}
+  Result<void> Wait(std::optional<watcher::Clock::time_point> deadline, watcher::Coalescer& sink) override {
+    // cdn::Clock's Now() and the watcher's clock are both std::chrono::steady_clock.
+    if (const auto due = pacer_.DueAt(); due && (!deadline || *due < *deadline)) deadline = *due;
+    return inner_.Wait(deadline, sink);
+  }
+  void Interrupt() override { inner_.Interrupt(); }
+
+ private:
+  watcher::EventSource& inner_;
+  const cdn::InvalidationPacer& pacer_;
+};
+
 bool IsUsageLike(const aws::Error& e) {
   return e.code == ErrorCode::kUsage || e.code == ErrorCode::kConfig || e.code == ErrorCode::kInput;
 }
@@ -274,7 +291,8 @@ class Runner {
   // attempted (journaled before it was made, whether it then succeeded, failed or had its answer lost) and what
   // earlier runs or other processes owe. Returns the paths submitted (or planned); a failure is reported,
   // counted and turns `exit_code` to 1 (or 2).
-  std::uint64_t InvalidateAfter(sync::SyncResult& result, int& exit_code) {
+  std::uint64_t InvalidateAfter(sync::SyncResult& result, int& exit_code,
+                                const std::vector<std::string>* gathered_done = nullptr) {
     if (!cdn_.enabled) return 0;
     if (settings_.dry_run) {
       std::vector<std::string> changed = result.uploaded_keys;
@@ -285,13 +303,14 @@ class Runner {
         exit_code = kExitFailed;
         return 0;
       }
-      if (set->paths.empty()) return 0;
-      out_->OnInvalidation("", set->paths, true);
+      if (!set->paths.empty()) out_->OnInvalidation("", set->paths, true);
+      ReportCost(set->paths.size());
       return set->paths.size();
     }
     std::vector<std::string> done = result.uploaded_keys;
     done.insert(done.end(), result.deleted_keys.begin(), result.deleted_keys.end());
-    auto settled = ledger_->Settle(done);
+    // A paced watch settles what several batches did (watch.invalidate_interval_s).
+    auto settled = ledger_->Settle(gathered_done != nullptr ? *gathered_done : done);
     if (!settled) {
       out_->OnError("invalidation", settled.error().message);
       ++result.failed;
@@ -324,6 +343,25 @@ class Runner {
                              settled->owed_again, ledger_->distribution_id()));
     }
     return settled->submitted.size();
+  }
+
+  // plan: the paths this distribution was sent this calendar month (UTC), this plan's, and their price. Reading
+  // them needs cloudfront:ListInvalidations and GetInvalidation; without them (or with CloudFront failing) the
+  // line is left out with a warning: never a failed plan.
+  void ReportCost(std::uint64_t planned) {
+    const std::string& id = ledger_->distribution_id();
+    if (id.starts_with("auto:")) return;  // the distribution could not be found: warned about already
+    auto history = cdn::MakeInvalidationHistory(*client_, cdn_.endpoint);
+    auto cost = cdn::CountMonth(*history, id, std::chrono::system_clock::now(), planned);
+    if (!cost) {
+      out_->OnWarning(fmt::format("this month's invalidation paths of distribution {} could not be counted ({}); "
+                                  "the plan is complete without them. To see the cost line, allow "
+                                  "cloudfront:ListInvalidations and cloudfront:GetInvalidation to these credentials "
+                                  "(docs/iam-policy.md)",
+                                  id, cost.error().message));
+      return;
+    }
+    out_->OnCost(*cost);
   }
 
   aws::Result<void> Wait(const CdnResolved& cdn, const std::string& distribution_id, const std::string& id) {
@@ -510,19 +548,55 @@ class Runner {
     }
     std::uint64_t batch = 1;
     const std::string source_name = resolved->sync.source.string();
+    // watch.invalidate_interval_s: when the owed paths are submitted is cdn::InvalidationPacer's to say.
+    pacer_.emplace(std::chrono::seconds(std::max<std::int64_t>(settings_.invalidate_interval_s.value_or(0), 0)),
+                   cdn::SystemClock());
     BatchPublisher publisher(
         [&](const watcher::PublishRequest& request) { return PublishBatch(session, request, batch, source_name); });
-    watcher::Scheduler scheduler(**source, publisher, watcher::SteadyTime(), policy, log);
+    PacedSource paced(**source, *pacer_);
+    watcher::Scheduler scheduler(paced, publisher, watcher::SteadyTime(), policy, log);
     watcher::PublishOutcome first;
     first.failed.insert(initial->failed_keys.begin(), initial->failed_keys.end());
     first.invalidation_failed = initial_exit != kExitOk;
     scheduler.Seed(first);
-    if (auto ran = scheduler.Run([] { return StopSignals::Requested(); }); !ran) {
+    const auto stop = [] { return StopSignals::Requested(); };
+    Result<void> ran;
+    while (ran && !stop()) {
+      ran = scheduler.Step(stop);
+      if (ran && !stop() && pacer_->Due()) SubmitGathered(batch, "the interval ended");
+    }
+    // What the batches gathered is submitted at exit (SIGINT/SIGTERM) too; a crash leaves it in the journal.
+    if (pacer_->Waiting()) SubmitGathered(batch, "watch is stopping");
+    if (!ran) {
       out_->Fatal(ran.error().message);
       return kExitFailed;
     }
     out_->Note("stopped");
     return kExitOk;
+  }
+
+  // A paced watch: submits what the batches since the last invalidation owe, as a summary of its own (a batch
+  // that uploaded nothing), so that the summaries' invalidation_paths still add up to what CloudFront bills.
+  void SubmitGathered(std::uint64_t& batch, std::string_view why) {
+    const auto since = std::chrono::steady_clock::now();
+    out_->Note(fmt::format("{}: submitting the invalidation paths gathered from {} batches "
+                           "(watch.invalidate_interval_s: {})",
+                           why, pacer_->Batches(), settings_.invalidate_interval_s.value_or(0)));
+    sync::SyncResult r;
+    int code = kExitOk;
+    const std::vector<std::string> done = pacer_->DoneKeys();
+    const std::uint64_t invalidated = InvalidateAfter(r, code, &done);
+    if (code == kExitOk) {
+      pacer_->Submitted();
+    } else {
+      pacer_->Failed();
+      if (const auto due = pacer_->DueAt()) {
+        out_->Note(fmt::format("the gathered invalidation paths stay owed; tried again in {} s, and at exit",
+                               std::chrono::ceil<std::chrono::seconds>(*due - std::chrono::steady_clock::now())
+                                   .count()));
+      }
+    }
+    out_->BatchSummary(batch++, r, invalidated, Elapsed(since));
   }
 
   // One watch batch: the sitemap, the session's batch, then the invalidation after it, and its summary.
@@ -555,12 +629,41 @@ class Runner {
     sync::SyncResult& r = done->result;
     PublishSitemap(session, sitemap_files, r, false);
     outcome.failed.insert(r.failed_keys.begin(), r.failed_keys.end());
-    if (r.uploaded == 0 && r.deleted == 0 && r.failed == 0 && !OwesAny()) {
+    const bool owes = OwesAny();
+    const bool changed = r.uploaded != 0 || r.deleted != 0 || r.failed != 0;
+    if (!changed && !owes) {
       return outcome;  // nothing to publish: no summary, no invalidation
     }
     int batch_exit = kExitOk;
-    const std::uint64_t invalidated = InvalidateAfter(r, batch_exit);
-    outcome.invalidation_failed = batch_exit != kExitOk;
+    std::uint64_t invalidated = 0;
+    if (cdn_.enabled && pacer_ && pacer_->Paced()) {
+      // watch.invalidate_interval_s: the paths stay owed in the journal and go with the other batches' when the
+      // interval ends (the pacer owns the retry of a failed submission too).
+      std::vector<std::string> done = r.uploaded_keys;
+      done.insert(done.end(), r.deleted_keys.begin(), r.deleted_keys.end());
+      if (pacer_->AfterBatch(done, r.failed_keys, owes)) {
+        const std::vector<std::string> gathered = pacer_->DoneKeys();
+        invalidated = InvalidateAfter(r, batch_exit, &gathered);
+        if (batch_exit == kExitOk) {
+          pacer_->Submitted();
+        } else {
+          pacer_->Failed();
+        }
+      } else if (!changed) {
+        return outcome;  // only owed paths, already waiting for the interval: no batch to report
+      } else if (pacer_->Waiting()) {
+        auto owed = ledger_->Peek();
+        const std::size_t n = owed ? owed->paths.size() : 0;
+        const auto due = std::chrono::ceil<std::chrono::seconds>(*pacer_->DueAt() - std::chrono::steady_clock::now());
+        out_->Note(fmt::format("invalidation deferred: {} paths owed to distribution {} are gathered with the next "
+                               "batches' and submitted in {} s or at exit (watch.invalidate_interval_s: {})",
+                               n, ledger_->distribution_id(), std::max<std::int64_t>(due.count(), 0),
+                               settings_.invalidate_interval_s.value_or(0)));
+      }
+    } else {
+      invalidated = InvalidateAfter(r, batch_exit);
+      outcome.invalidation_failed = batch_exit != kExitOk;
+    }
     out_->BatchSummary(batch++, r, invalidated, Elapsed(request.since));
     return outcome;
   }
@@ -703,6 +806,7 @@ class Runner {
   std::unique_ptr<cdn::CloudFrontApi> cloudfront_;
   std::optional<cdn::Ledger> ledger_;
   std::vector<std::string> planned_new_;  ///< A dry run's keys planned as new uploads (for Preview).
+  std::optional<cdn::InvalidationPacer> pacer_;  ///< watch: when the owed paths are submitted.
   std::optional<SitemapStep> sitemap_;
 };
 
