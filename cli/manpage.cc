@@ -229,6 +229,12 @@ How long the whole tree must be quiet before a file gone from SOURCE is deleted 
 .B sitesync watch
 (2000), counted from the last change and from the return of a SOURCE that was removed: a file that a
 rebuild writes again within it is never deleted.
+.TP
+.B watch.invalidate_interval_s
+0 (the default): each
+.B sitesync watch
+batch invalidates what it changed. N: the paths owed by the batches of N seconds go in one invalidation when
+they end, and at exit; they wait in the journal, so a killed watcher loses none.
 .PP
 Example:
 .PP

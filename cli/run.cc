@@ -559,11 +559,11 @@ class Runner {
     first.failed.insert(initial->failed_keys.begin(), initial->failed_keys.end());
     first.invalidation_failed = initial_exit != kExitOk;
     scheduler.Seed(first);
-    const auto stop = [] { return StopSignals::Requested(); };
+    const std::function<bool()> stopping = [] { return StopSignals::Requested(); };
     Result<void> ran;
-    while (ran && !stop()) {
-      ran = scheduler.Step(stop);
-      if (ran && !stop() && pacer_->Due()) SubmitGathered(batch, "the interval ended");
+    while (ran && !stopping()) {
+      ran = scheduler.Step(stopping);
+      if (ran && !stopping() && pacer_->Due()) SubmitGathered(batch, "the interval ended");
     }
     // What the batches gathered is submitted at exit (SIGINT/SIGTERM) too; a crash leaves it in the journal.
     if (pacer_->Waiting()) SubmitGathered(batch, "watch is stopping");
@@ -639,9 +639,9 @@ class Runner {
     if (cdn_.enabled && pacer_ && pacer_->Paced()) {
       // watch.invalidate_interval_s: the paths stay owed in the journal and go with the other batches' when the
       // interval ends (the pacer owns the retry of a failed submission too).
-      std::vector<std::string> done = r.uploaded_keys;
-      done.insert(done.end(), r.deleted_keys.begin(), r.deleted_keys.end());
-      if (pacer_->AfterBatch(done, r.failed_keys, owes)) {
+      std::vector<std::string> changed_keys = r.uploaded_keys;
+      changed_keys.insert(changed_keys.end(), r.deleted_keys.begin(), r.deleted_keys.end());
+      if (pacer_->AfterBatch(changed_keys, r.failed_keys, owes)) {
         const std::vector<std::string> gathered = pacer_->DoneKeys();
         invalidated = InvalidateAfter(r, batch_exit, &gathered);
         if (batch_exit == kExitOk) {
