@@ -654,7 +654,8 @@ class Runner {
       } else if (pacer_->Waiting()) {
         auto owed = ledger_->Peek();
         const std::size_t n = owed ? owed->paths.size() : 0;
-        const auto due = std::chrono::ceil<std::chrono::seconds>(*pacer_->DueAt() - std::chrono::steady_clock::now());
+        const auto due =
+            std::chrono::round<std::chrono::seconds>(*pacer_->DueAt() - std::chrono::steady_clock::now());
         out_->Note(fmt::format("invalidation deferred: {} paths owed to distribution {} are gathered with the next "
                                "batches' and submitted in {} s or at exit (watch.invalidate_interval_s: {})",
                                n, ledger_->distribution_id(), std::max<std::int64_t>(due.count(), 0),
