@@ -570,3 +570,77 @@ TEST_F(LedgerTest, JournalListsItsDistributions) {
 
 }  // namespace
 }  // namespace sitesync::cdn
+
+namespace sitesync::cdn {
+namespace {
+
+// watch.invalidate_interval_s: the pacer only decides when; what the batches owe is on disk from Owe on, so the
+// batches of a window submit once when it ends, and a process killed inside it leaves everything to the next.
+TEST_F(LedgerTest, PacedBatchesStayOwedOnDiskUntilOneGatheredSubmission) {
+  Ledger ledger = Make(Options());
+  ASSERT_TRUE(ledger.Start(true).has_value());
+  InvalidationPacer pacer(std::chrono::seconds(3), clock_);
+  const Paths first = {"a.html"};
+  ASSERT_TRUE(ledger.Owe(first).has_value());
+  EXPECT_FALSE(pacer.AfterBatch(first, {}, true));
+  clock_.now += std::chrono::seconds(1);
+  const Paths second = {"b/index.html"};
+  ASSERT_TRUE(ledger.Owe(second).has_value());
+  EXPECT_FALSE(pacer.AfterBatch(second, {}, true));
+  EXPECT_TRUE(cf_.created.empty()) << "nothing submitted inside the window";
+  EXPECT_EQ(OnDisk().paths, (Paths{"/a.html", "/b", "/b/", "/b/index.html"}));
+  clock_.now += std::chrono::seconds(2);
+  ASSERT_TRUE(pacer.Due());
+  auto settled = ledger.Settle(pacer.DoneKeys());
+  ASSERT_TRUE(settled.has_value()) << settled.error().message;
+  pacer.Submitted();
+  ASSERT_EQ(cf_.created.size(), 1u);
+  EXPECT_EQ(cf_.created[0].paths, (Paths{"/a.html", "/b", "/b/", "/b/index.html"}));
+  EXPECT_EQ(settled->owed_again, 0u) << "every key of both batches was done";
+  EXPECT_TRUE(OnDisk().Empty());
+}
+
+TEST_F(LedgerTest, AProcessKilledInsideThePacingWindowLeavesTheNextOneEverything) {
+  {
+    Ledger watch = Make(Options());
+    ASSERT_TRUE(watch.Start(true).has_value());
+    InvalidationPacer pacer(std::chrono::seconds(60), clock_);
+    for (const char* key : {"a.html", "c.css"}) {
+      const Paths keys = {key};
+      ASSERT_TRUE(watch.Owe(keys).has_value());
+      EXPECT_FALSE(pacer.AfterBatch(keys, {}, true));
+    }
+    // killed here: no Settle, no destructor work matters (the journal was written by Owe)
+  }
+  EXPECT_TRUE(cf_.created.empty());
+  Ledger next = Make(Options());
+  ASSERT_TRUE(next.Start(true).has_value());
+  auto settled = next.Settle(Paths{});
+  ASSERT_TRUE(settled.has_value()) << settled.error().message;
+  ASSERT_EQ(cf_.created.size(), 1u);
+  EXPECT_EQ(cf_.created[0].paths, (Paths{"/a.html", "/c.css"}));
+  EXPECT_TRUE(OnDisk().Empty());
+}
+
+TEST_F(LedgerTest, AKeyThatFailedInALaterPacedBatchIsOwedAgainAfterTheGatheredSubmission) {
+  Ledger ledger = Make(Options());
+  ASSERT_TRUE(ledger.Start(true).has_value());
+  InvalidationPacer pacer(std::chrono::seconds(3), clock_);
+  const Paths batch1 = {"a.html", "b.html"};
+  ASSERT_TRUE(ledger.Owe(batch1).has_value());
+  pacer.AfterBatch(batch1, {}, true);
+  const Paths batch2 = {"a.html"};
+  ASSERT_TRUE(ledger.Owe(batch2).has_value());
+  const Paths failed = {"a.html"};
+  pacer.AfterBatch({}, failed, true);  // a.html's second upload failed: it may still land later
+  clock_.now += std::chrono::seconds(3);
+  auto settled = ledger.Settle(pacer.DoneKeys());
+  ASSERT_TRUE(settled.has_value()) << settled.error().message;
+  ASSERT_EQ(cf_.created.size(), 1u);
+  EXPECT_EQ(cf_.created[0].paths, (Paths{"/a.html", "/b.html"}));
+  EXPECT_EQ(settled->owed_again, 1u);
+  EXPECT_EQ(OnDisk().paths, (Paths{"/a.html"}));
+}
+
+}  // namespace
+}  // namespace sitesync::cdn

@@ -350,7 +350,9 @@ class Runner {
   // line is left out with a warning: never a failed plan.
   void ReportCost(std::uint64_t planned) {
     const std::string& id = ledger_->distribution_id();
-    if (id.starts_with("auto:")) return;  // the distribution could not be found: warned about already
+    // The distribution could not be found or read (CloudFront unreachable): warned about already; its history
+    // would only cost more retries.
+    if (id.starts_with("auto:") || !ledger_->mapping()) return;
     auto history = cdn::MakeInvalidationHistory(*client_, cdn_.endpoint);
     auto cost = cdn::CountMonth(*history, id, std::chrono::system_clock::now(), planned);
     if (!cost) {
