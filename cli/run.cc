@@ -565,10 +565,10 @@ class Runner {
     Result<void> ran;
     while (ran && !stopping()) {
       ran = scheduler.Step(stopping);
-      if (ran && !stopping() && pacer_->Due()) SubmitGathered(batch, "the interval ended");
+      if (ran && !stopping() && pacer_->Due()) SubmitGathered(batch, false);
     }
     // What the batches gathered is submitted at exit (SIGINT/SIGTERM) too; a crash leaves it in the journal.
-    if (pacer_->Waiting()) SubmitGathered(batch, "watch is stopping");
+    if (pacer_->Waiting()) SubmitGathered(batch, true);
     if (!ran) {
       out_->Fatal(ran.error().message);
       return kExitFailed;
@@ -579,11 +579,14 @@ class Runner {
 
   // A paced watch: submits what the batches since the last invalidation owe, as a summary of its own (a batch
   // that uploaded nothing), so that the summaries' invalidation_paths still add up to what CloudFront bills.
-  void SubmitGathered(std::uint64_t& batch, std::string_view why) {
+  // A failure leaves the paths owed in the journal (the error says so): tried again after the pacer's backoff, or
+  // at exit by the next sync or watch.
+  void SubmitGathered(std::uint64_t& batch, bool at_exit) {
     const auto since = std::chrono::steady_clock::now();
     out_->Note(fmt::format("{}: submitting the invalidation paths gathered from {} batches "
                            "(watch.invalidate_interval_s: {})",
-                           why, pacer_->Batches(), settings_.invalidate_interval_s.value_or(0)));
+                           at_exit ? "watch is stopping" : "the interval ended", pacer_->Batches(),
+                           settings_.invalidate_interval_s.value_or(0)));
     sync::SyncResult r;
     int code = kExitOk;
     const std::vector<std::string> done = pacer_->DoneKeys();
@@ -592,7 +595,7 @@ class Runner {
       pacer_->Submitted();
     } else {
       pacer_->Failed();
-      if (const auto due = pacer_->DueAt()) {
+      if (const auto due = pacer_->DueAt(); due && !at_exit) {
         out_->Note(fmt::format("the gathered invalidation paths stay owed; tried again in {} s, and at exit",
                                std::chrono::ceil<std::chrono::seconds>(*due - std::chrono::steady_clock::now())
                                    .count()));
