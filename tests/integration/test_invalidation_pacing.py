@@ -103,6 +103,42 @@ class PacingTest(WatchCase):
         self.assertEqual(self.proxy.count("CreateInvalidation", "POST"), 3, self.proxy.counts())
         self.assertAlive()
 
+    def test_a_failed_gathered_submission_stays_owed_and_is_tried_again(self):
+        src = self.site(SITE)
+        cfg = self.config("watch:\n  invalidate_interval_s: 1\n")
+        w = self.start_watch(src, "--config", cfg, "--debounce", "200")
+        # Every attempt of the first gathered CreateInvalidation fails (5 attempts per request).
+        self.proxy.inject(status=503, op="CreateInvalidation", count=5)
+        s = self.burst(w, "b.html", b"<p>b3</p>")
+        self.assertEqual(s["invalidation_paths"], 0, s)
+        mark = w.mark()
+        _i, _t, failed = w.wait_for(lambda e: e.get("event") == "summary", mark, timeout=60,
+                                    what="the failed gathered submission")
+        self.assertEqual((failed["failed"], failed["invalidation_paths"]), (1, 0), failed)
+        self.assertEqual(self.new_invs(), [])
+        owed, text = self.journal_paths()
+        self.assertEqual(set(owed), expected_paths(["b.html"]), text)
+        # The pacer tries again after max(interval, 5 s), with no new event.
+        _i, _t, ok = w.wait_for(lambda e: e.get("event") == "summary", _i + 1, timeout=30,
+                                what="the retried submission")
+        new = self.new_invs()
+        self.assertEqual(len(new), 1, new)
+        self.assertEqual(set(new[0]["Paths"]), expected_paths(["b.html"]))
+        self.assertEqual((ok["failed"], ok["invalidation_paths"]), (0, len(new[0]["Paths"])), ok)
+        self.assertEqual(self.journal_paths()[0], [])
+        self.assertAlive()
+
+    def test_a_negative_interval_is_a_config_error_and_changes_nothing(self):
+        src = self.site(SITE)
+        cfg = self.config("watch:\n  invalidate_interval_s: -5\n")
+        res = harness.run_sitesync(["watch", src, self.dest(), "--endpoint", self.proxy.endpoint, "--distribution",
+                                    self.dist, "--cloudfront-endpoint", self.proxy.endpoint, "--config", cfg],
+                                   server=self.server, home=self.home, timeout=60)
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("watch.invalidate_interval_s", res.stderr)
+        self.assertEqual(self.remote(), {})
+        self.assertEqual(self.invs(), [])
+
     def test_kill_9_inside_the_interval_loses_nothing_the_next_run_submits_the_owed_paths(self):
         src = self.site(SITE)
         cfg = self.config("watch:\n  invalidate_interval_s: 60\n")
