@@ -437,7 +437,8 @@ TEST(Walk, ExtraHeaderFieldsLastMatchWinsPerFieldAndAreShared) {
   EXPECT_EQ(Find(map, "app.js")->cache_control, "max-age=60");
 
   // WalkPaths (watch batches) gives the same headers as a full walk.
-  auto paths = WalkPaths(tree.root(), {"docs/secret.pdf", "index.html"}, options);
+  const std::vector<std::string> changed = {"docs/secret.pdf", "index.html"};
+  auto paths = WalkPaths(tree.root(), changed, options);
   ASSERT_TRUE(paths.has_value());
   ASSERT_EQ(paths->files.size(), 2u);
   EXPECT_EQ(paths->files[0].extra, secret_pdf);
