@@ -240,6 +240,13 @@ class FakeS3 final : public aws::HttpClient {
         return std::unexpected(aws::Error{aws::ErrorCode::kNotFound, r.what + ": 404 NoSuchKey", false, 404,
                                           "NoSuchKey"});
       }
+      for (const auto& [name, value] : headers[key]) {
+        if (name == "x-amz-storage-class" && (value == "GLACIER" || value == "DEEP_ARCHIVE")) {
+          // S3 copies an archived object only once it is restored.
+          return std::unexpected(aws::Error{aws::ErrorCode::kHttp, r.what + ": 403 InvalidObjectState", false, 403,
+                                            "InvalidObjectState"});
+        }
+      }
       if (Header(r, "x-amz-metadata-directive") != "REPLACE") {
         // S3 refuses a copy onto itself that changes nothing (400 InvalidRequest).
         return std::unexpected(aws::Error{aws::ErrorCode::kHttp, r.what + ": 400 InvalidRequest", false, 400,

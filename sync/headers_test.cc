@@ -310,6 +310,19 @@ TEST_F(HeadersOverFakeS3, CopyOfAnObjectGoneSinceTheListingUploadsIt) {
   EXPECT_EQ(s3_.headers["site/a.css"], ObjectHeaders(f));
 }
 
+TEST_F(HeadersOverFakeS3, CopyOfAnArchivedObjectUploadsIt) {
+  Write("old.pdf", "%PDF");
+  sitemap::HeaderRule glacier = Rule("*", "max-age=60");
+  glacier.storage_class = "GLACIER";
+  ASSERT_TRUE(Upload(Walked("old.pdf", {glacier})).has_value());
+  s3_.log.clear();
+  const sitemap::LocalFile standard = Walked("old.pdf", {Rule("*", "max-age=60")});
+  auto done = Copy(standard);
+  ASSERT_TRUE(done.has_value()) << done.error().message;
+  EXPECT_EQ(s3_.log, (std::vector<std::string>{"COPY site/old.pdf", "PUT site/old.pdf"}));
+  EXPECT_EQ(s3_.headers["site/old.pdf"], ObjectHeaders(standard));
+}
+
 TEST_F(HeadersOverFakeS3, HeadOfAMissingObjectIsNotFound) {
   auto head = Head("site/none");
   ASSERT_FALSE(head.has_value());

@@ -1059,8 +1059,11 @@ void SendCopy(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& 
   SubmitS3(client, endpoint, bucket, key, std::move(r),
            [&client, endpoint, spec, attempt, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
              if (!res) {
-               // The object went since it was listed: a copy cannot restore it, an upload can.
-               if (res.error().service_code == "NoSuchKey") {
+               // The object went since it was listed (NoSuchKey), or it is archived (GLACIER, DEEP_ARCHIVE: S3
+               // copies such an object only once restored, 403 InvalidObjectState; moto names it
+               // ObjectNotInActiveTierError): a PutObject replaces it whole, body and headers.
+               const std::string& code = res.error().service_code;
+               if (code == "NoSuchKey" || code == "InvalidObjectState" || code == "ObjectNotInActiveTierError") {
                  return SubmitUpload(client, endpoint, std::move(*spec), std::move(done));
                }
                return done(std::unexpected(res.error()));
