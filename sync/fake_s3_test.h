@@ -72,6 +72,12 @@ class FakeS3 final : public aws::HttpClient {
   bool redirect_always = false;       ///< Every request is redirected, whatever its region (an endpoint of another).
   std::vector<std::string> regions;    ///< The signing region of every request, in order.
   std::vector<std::string> endpoints;  ///< The endpoint of every request, in order.
+  /// key -> the headers of its last CopyObject.
+  std::map<std::string, aws::HeaderList> copied_headers;
+  /// key -> LastModified as the listing shows it ("2026-01-02T03:04:05.000Z"); absent: not listed.
+  std::map<std::string, std::string> last_modified;
+  /// Stands in for SSE-KMS: a stored object's ETag is not the MD5 of its body (PutObject and CopyObject).
+  bool kms_etags = false;
 
   void Submit(aws::HttpRequest request, Callback done) override { queue_.emplace_back(std::move(request), std::move(done)); }
   void Run() override {
@@ -195,8 +201,10 @@ class FakeS3 final : public aws::HttpClient {
       res.body = "<ListBucketResult><IsTruncated>false</IsTruncated>";
       for (const auto& [k, o] : objects) {
         if (!k.starts_with(prefix)) continue;
-        res.body += fmt::format("<Contents><Key>{}</Key><Size>{}</Size><ETag>\"{}\"</ETag></Contents>", k, o.first,
-                                o.second);
+        const auto modified = last_modified.find(k);
+        res.body += fmt::format("<Contents><Key>{}</Key>{}<Size>{}</Size><ETag>\"{}\"</ETag></Contents>", k,
+                                modified == last_modified.end() ? "" : "<LastModified>" + modified->second + "</LastModified>",
+                                o.first, o.second);
       }
       res.body += "</ListBucketResult>";
       return res;
@@ -209,6 +217,19 @@ class FakeS3 final : public aws::HttpClient {
       res.headers.emplace_back("etag", "\"" + Md5Hex(body) + "\"");
       return res;
     }
+    if (r.method == "PUT" && !Header(r, "x-amz-copy-source").empty()) {
+      // CopyObject onto itself (headers only): the body stays; the ETag too, unless it is a KMS one.
+      log.push_back("COPY " + key);
+      auto it = objects.find(key);
+      if (it == objects.end()) {
+        return std::unexpected(aws::Error{aws::ErrorCode::kNotFound, r.what + ": 404 NoSuchKey", false, 404,
+                                          "NoSuchKey"});
+      }
+      if (kms_etags) it->second.second = Md5Hex(it->second.second + "copy");
+      copied_headers[key] = r.headers;
+      res.body = fmt::format("<CopyObjectResult><ETag>\"{}\"</ETag></CopyObjectResult>", it->second.second);
+      return res;
+    }
     if (r.method == "PUT") {
       log.push_back("PUT " + key);
       const Fault fault = put_faults.contains(key) ? put_faults.at(key) : Fault::kNone;
@@ -219,7 +240,7 @@ class FakeS3 final : public aws::HttpClient {
       const std::string body = Received(r, key);
       auto echo = CheckDigests(r, body);
       if (!echo) return std::unexpected(echo.error());
-      const std::string etag = Md5Hex(body);
+      const std::string etag = kms_etags ? Md5Hex("kms:" + body) : Md5Hex(body);
       objects[key] = {body.size(), etag};
       if (fault == Fault::kLost) return Lost(r);
       res.headers.emplace_back("etag", "\"" + etag + "\"");

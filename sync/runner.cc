@@ -623,11 +623,15 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     }
   }
   // The record's side of an upload or copy that ended: an entry for what is now stored, or none when unknown.
+  // A failed one leaves the entry as it was: it still describes the object there (its stat differs from the
+  // file's, so the next run reads the file and sends it again); had S3 stored the new body after all (an answer
+  // lost), the object's ETag changed and the entry is not used. Erasing it instead would let a size-only run
+  // take a same-size edit for unchanged.
   const auto record_upload = [&](const PlannedUpload& planned, const aws::Result<Uploaded>& done) {
-    if (rec.db == nullptr) return;
+    if (rec.db == nullptr || !done) return;
     const std::string rel(planned.file.Key());
     auto md5 = rec.md5.find(rel);
-    if (!done || done->etag.empty() || md5 == rec.md5.end()) {
+    if (done->etag.empty() || md5 == rec.md5.end()) {
       rec.erased.push_back(rel);
       return;
     }
