@@ -795,6 +795,7 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   }
   r.sync.dry_run = s.dry_run;
   r.sync.force = s.force;
+  r.sync.refresh_headers = s.refresh_headers;
   r.jobs = s.jobs.value_or(64);
   if (r.jobs < 1 || r.jobs > 1024) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("bad jobs {}: use 1 to 1024 transfers in flight", r.jobs));
