@@ -73,6 +73,10 @@ class FakeS3 final : public aws::HttpClient {
   bool redirect_always = false;       ///< Every request is redirected, whatever its region (an endpoint of another).
   std::vector<std::string> regions;    ///< The signing region of every request, in order.
   std::vector<std::string> endpoints;  ///< The endpoint of every request, in order.
+  /// key -> LastModified as the listing shows it ("2026-01-02T03:04:05.000Z"); absent: not listed.
+  std::map<std::string, std::string> last_modified;
+  /// Stands in for SSE-KMS: a stored object's ETag is not the MD5 of its body (PutObject and CopyObject).
+  bool kms_etags = false;
   /// key -> the object headers it was stored with (content-*, cache-control, x-amz-meta-*, x-amz-acl,
   /// x-amz-storage-class, x-amz-server-side-encryption*, x-amz-website-redirect-location), by PutObject,
   /// CreateMultipartUpload or a CopyObject with REPLACE; HEAD shows them (not x-amz-acl; no STANDARD class).
@@ -215,8 +219,10 @@ class FakeS3 final : public aws::HttpClient {
       res.body = "<ListBucketResult><IsTruncated>false</IsTruncated>";
       for (const auto& [k, o] : objects) {
         if (!k.starts_with(prefix)) continue;
-        res.body += fmt::format("<Contents><Key>{}</Key><Size>{}</Size><ETag>\"{}\"</ETag></Contents>", k, o.first,
-                                o.second);
+        const auto modified = last_modified.find(k);
+        res.body += fmt::format("<Contents><Key>{}</Key>{}<Size>{}</Size><ETag>\"{}\"</ETag></Contents>", k,
+                                modified == last_modified.end() ? "" : "<LastModified>" + modified->second + "</LastModified>",
+                                o.first, o.second);
       }
       res.body += "</ListBucketResult>";
       return res;
@@ -258,6 +264,7 @@ class FakeS3 final : public aws::HttpClient {
         return res;
       }
       headers[key] = ObjectHeadersOf(r);
+      if (kms_etags) objects[key].second = Md5Hex(objects[key].second + "copy");  // a KMS ETag changes with a copy
       res.body = fmt::format("<CopyObjectResult><LastModified>2026-12-06T09:00:00.000Z</LastModified><ETag>\"{}\"</ETag>"
                              "</CopyObjectResult>",
                              objects[key].second);
@@ -273,7 +280,7 @@ class FakeS3 final : public aws::HttpClient {
       const std::string body = Received(r, key);
       auto echo = CheckDigests(r, body);
       if (!echo) return std::unexpected(echo.error());
-      const std::string etag = Md5Hex(body);
+      const std::string etag = kms_etags ? Md5Hex("kms:" + body) : Md5Hex(body);
       objects[key] = {body.size(), etag};
       headers[key] = ObjectHeadersOf(r);
       if (fault == Fault::kLost) return Lost(r);

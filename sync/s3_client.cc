@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -596,6 +597,29 @@ void DecodeInPlace(std::string& s) {
   if (s.find_first_of("%+") != std::string::npos) s = DecodeListedKey(s);
 }
 
+// Seconds since the epoch of an ISO 8601 UTC time as ListObjectsV2 gives LastModified
+// ("2009-10-12T17:50:30.000Z"); 0 when it is not one.
+std::int64_t ParseLastModified(std::string_view text) {
+  int fields[6] = {};
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  constexpr char kSeparators[6] = {'-', '-', 'T', ':', ':', '\0'};
+  for (int i = 0; i < 6; ++i) {
+    auto [next, ec] = std::from_chars(p, end, fields[i]);
+    if (ec != std::errc{}) return 0;
+    p = next;
+    if (i < 5) {
+      if (p == end || *p != kSeparators[i]) return 0;
+      ++p;
+    }
+  }
+  using namespace std::chrono;
+  const year_month_day date{year{fields[0]}, month{static_cast<unsigned>(fields[1])},
+                            day{static_cast<unsigned>(fields[2])}};
+  if (!date.ok()) return 0;
+  return sys_days{date}.time_since_epoch().count() * 86400 + fields[3] * 3600 + fields[4] * 60 + fields[5];
+}
+
 }  // namespace
 
 // Streamed with libxml2's xmlTextReader into the objects directly: a page of 1,000 keys is ~350 KB, and building
@@ -607,14 +631,14 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
                          XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
   if (owned == nullptr) return Fail(ErrorCode::kParse, "ListObjectsV2: cannot read the answer");
   xmlTextReader* reader = owned.get();
-  enum class Field { kNone, kKey, kSize, kEtag, kPrefix, kEncoding, kTruncated, kToken };
+  enum class Field { kNone, kKey, kSize, kEtag, kModified, kPrefix, kEncoding, kTruncated, kToken };
   Field field = Field::kNone;
   const std::size_t first_object = out.size();
   const std::size_t first_prefix = common_prefixes != nullptr ? common_prefixes->size() : 0;
   bool in_contents = false;
   bool in_prefixes = false;
   bool have_root = false;
-  std::string size_text, encoding, truncated, token;
+  std::string size_text, modified_text, encoding, truncated, token;
   int rc = 0;
   while ((rc = xmlTextReaderRead(reader)) == 1) {
     const int type = xmlTextReaderNodeType(reader);
@@ -633,6 +657,7 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
           in_contents = !empty;
           if (in_contents) out.emplace_back();
           size_text.clear();
+          modified_text.clear();
         } else if (name == "CommonPrefixes") {
           in_prefixes = !empty && common_prefixes != nullptr;
           if (in_prefixes) common_prefixes->emplace_back();
@@ -644,7 +669,8 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
           field = Field::kToken;
         }
       } else if (depth == 2 && in_contents) {
-        field = name == "Key" ? Field::kKey : name == "Size" ? Field::kSize : name == "ETag" ? Field::kEtag : Field::kNone;
+        field = name == "Key" ? Field::kKey : name == "Size" ? Field::kSize : name == "ETag" ? Field::kEtag
+                : name == "LastModified" ? Field::kModified : Field::kNone;
       } else if (depth == 2 && in_prefixes && name == "Prefix") {
         field = Field::kPrefix;
       }
@@ -656,6 +682,7 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
         case Field::kKey: out.back().key += value; break;
         case Field::kSize: size_text += value; break;
         case Field::kEtag: out.back().etag += value; break;
+        case Field::kModified: modified_text += value; break;
         case Field::kPrefix: common_prefixes->back() += value; break;
         case Field::kEncoding: encoding += value; break;
         case Field::kTruncated: truncated += value; break;
@@ -671,6 +698,7 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
         if (ec != std::errc{} || p != size_text.data() + size_text.size()) {
           return Fail(ErrorCode::kParse, "ListObjectsV2: bad Size '" + size_text + "' for " + o.key);
         }
+        o.last_modified_s = ParseLastModified(modified_text);
         if (o.etag.size() >= 2 && o.etag.front() == '"' && o.etag.back() == '"') {
           o.etag.pop_back();
           o.etag.erase(0, 1);
