@@ -1168,6 +1168,33 @@ void SubmitHead(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>
   });
 }
 
+std::vector<HeadVerdict> HeadAndCompare(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint,
+                                        const std::string& bucket,
+                                        std::span<const std::pair<const sitemap::LocalFile*, std::string>> checks) {
+  std::vector<HeadVerdict> out(checks.size(), HeadVerdict{HeadVerdict::Kind::kFailed, "no answer"});
+  // A window at a time (as Session feeds uploads): thousands of queued requests would only hold memory.
+  constexpr std::size_t kWindow = 256;
+  std::size_t next = 0;
+  std::function<void()> submit_next = [&]() {
+    if (next >= checks.size()) return;
+    const std::size_t i = next++;
+    SubmitHead(client, endpoint, bucket, checks[i].second, [&, i](aws::Result<ObjectHead> head) {
+      if (head) {
+        const bool differ = HeadersDiffer(*head, ObjectHeaders(*checks[i].first));
+        out[i] = HeadVerdict{differ ? HeadVerdict::Kind::kDiffer : HeadVerdict::Kind::kSame, {}};
+      } else if (head.error().code == ErrorCode::kNotFound) {
+        out[i] = HeadVerdict{HeadVerdict::Kind::kGone, {}};
+      } else {
+        out[i] = HeadVerdict{HeadVerdict::Kind::kFailed, head.error().message};
+      }
+      submit_next();
+    });
+  };
+  for (std::size_t k = 0; k < kWindow; ++k) submit_next();
+  client.Run();
+  return out;
+}
+
 bool HeadersDiffer(const ObjectHead& head, std::span<const std::pair<std::string, std::string>> wanted) {
   // Shown by HEAD as stored; absent on both sides is equal.
   for (std::string_view name : {"cache-control", "content-disposition", "content-encoding", "content-language",

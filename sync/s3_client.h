@@ -151,6 +151,20 @@ void SubmitHead(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>
 /// headers HEAD shows (x-amz-acl is never shown, so not compared; STANDARD storage class is not echoed by S3).
 [[nodiscard]] bool HeadersDiffer(const ObjectHead& head, std::span<const std::pair<std::string, std::string>> wanted);
 
+/// What HeadObject said about one object whose headers were checked (HeadAndCompare).
+struct HeadVerdict {
+  enum class Kind { kSame, kDiffer, kGone, kFailed };
+  Kind kind = Kind::kSame;
+  std::string error;  ///< kFailed: the HEAD's error message.
+};
+
+/// HEADs the object `key` of each (file, key) in `checks`, all in flight through the loop (`client` is run),
+/// and compares its headers with ObjectHeaders(file) (HeadersDiffer): kSame, kDiffer, kGone (404: deleted since
+/// it was listed) or kFailed, in the order of `checks`.
+[[nodiscard]] std::vector<HeadVerdict> HeadAndCompare(
+    aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, const std::string& bucket,
+    std::span<const std::pair<const sitemap::LocalFile*, std::string>> checks);
+
 /// The body of a file with an encoding (compress:): its content compressed with gzip (zlib) or br (libbrotli),
 /// deterministic (no timestamp or name in the gzip header; fixed levels), so the same file always gives the same
 /// bytes; and their hex MD5. Opened beneath SOURCE. Fails with kIo naming the file.
