@@ -105,6 +105,7 @@ class Walker {
     for (const HeaderRule& rule : options.headers) {
       if (rule.cache_control || rule.content_type) headers_.push_back({Glob(rule.match), &rule});
     }
+    for (const CompressRule& rule : options.compress) compress_.emplace_back(Glob(rule.match), rule.encoding);
   }
 
   /// Walks `folder` and what is under it. Returns the error text when the folder itself cannot be read (the
@@ -211,6 +212,9 @@ class Walker {
       if (rule->cache_control) file.cache_control = Intern(*rule->cache_control);
       if (rule->content_type) file.content_type = Intern(*rule->content_type);
     }
+    for (const auto& [glob, encoding] : compress_) {  // the last matching compress: rule wins
+      if (glob.Matches(rel)) file.encoding = encoding;
+    }
     file.rel_path = std::move(rel);
     map_.files.push_back(std::move(file));
   }
@@ -226,6 +230,7 @@ class Walker {
   const std::vector<Glob> include_;
   const OwnFiles own_;
   std::vector<std::pair<Glob, const HeaderRule*>> headers_;  // Rules that set something, in order.
+  std::vector<std::pair<Glob, Encoding>> compress_;           // compress: rules, in order.
   const std::string root_;  // Canonical SOURCE.
   const std::shared_ptr<const std::string> shared_root_ = std::make_shared<const std::string>(root_);
   std::vector<Ancestor> ancestors_;

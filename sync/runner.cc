@@ -21,6 +21,13 @@ std::string Rel(const std::string& key, const std::string& prefix) { return key.
 // ETag made with another part size).
 aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile& file, std::string_view remote_etag,
                                                        const SyncOptions& options) {
+  // compress: the object holds the encoded body, always sent in one PutObject: its ETag is that body's MD5.
+  if (file.encoding != sitemap::Encoding::kIdentity) {
+    if (remote_etag.find('-') != std::string_view::npos) return std::optional<std::string>();
+    auto md5 = EncodedMd5(file);
+    if (!md5) return std::unexpected(md5.error());
+    return std::optional<std::string>(*md5);
+  }
   const auto dash = remote_etag.find('-');
   if (dash == std::string_view::npos) {
     auto md5 = Md5FileHex(file, 0, file.size);
@@ -194,6 +201,8 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   if (!remote) return std::unexpected(remote.error());
   for (const std::string& w : site->warnings) reporter.OnWarning(w);
   remote_ = std::move(*remote);
+  std::uint64_t encoded = 0;
+  if (auto ok = SizeEncodedBodies(site->files, encoded); !ok) return std::unexpected(ok.error());
 
   std::map<std::string, std::string> local_etags;
   // With --force everything goes up: hashing would decide nothing.
@@ -207,6 +216,7 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   auto result = Execute(Diff(site->files, remote_, diff), recorder, false);
   Remember(site->files);
   if (result) result->failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
+  if (result) result->hashed += encoded;
   return result;
 }
 
@@ -260,6 +270,8 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
     if (!rescan && !Selected(f.rel_path, wanted)) continue;
     local.push_back(std::move(f));
   }
+  std::uint64_t encoded = 0;
+  if (auto ok = SizeEncodedBodies(local, encoded); !ok) return std::unexpected(ok.error());
   for (const RemoteObject& object : remote_) {
     const std::string_view rel = std::string_view(object.key).substr(prefix.size());
     if (!rescan && !Selected(rel, wanted)) continue;
@@ -292,6 +304,7 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
   if (!result) return std::unexpected(result.error());
   Remember(local);
   out.result = std::move(*result);
+  out.result.hashed += encoded;
   out.result.failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
   return out;
 }
