@@ -200,6 +200,12 @@ A list of rules
 .RB { match ", " cache_control ", " content_type },
 applied in order; the last matching rule wins per field.
 .TP
+.B compress
+A list of rules
+.RB { match ", " encoding }
+with encoding gzip or br: matching files are uploaded compressed, with that Content\-Encoding (the last
+matching rule wins).
+.TP
 .BR cdn.distribution ", " cdn.endpoint ", " cdn.invalidate ", " cdn.wait
 .BR \-\-distribution ,
 .BR \-\-cloudfront\-endpoint ,
