@@ -124,7 +124,8 @@ class HeadersCase(unittest.TestCase):
         return self.proxy.count(op)
 
     def cache_controls(self):
-        return {key: self.head(key).get("CacheControl") for key in harness.list_bucket(self.s3, self.bucket, head=False)}
+        keys = harness.list_bucket(self.s3, self.bucket, head=False)
+        return {key: self.head(key).get("CacheControl") for key in keys}
 
 
 @needs_sitesync
@@ -211,8 +212,9 @@ class RefreshHeadersTest(HeadersCase):
         cfg = self.config(self.RULES)
         self.sync(src, cfg, record=False)
         # Another tool changed one object's Cache-Control (and left its body).
-        self.s3.copy_object(Bucket=self.bucket, Key="about.html", CopySource={"Bucket": self.bucket, "Key": "about.html"},
-                            MetadataDirective="REPLACE", CacheControl="no-store", ContentType="text/html")
+        self.s3.copy_object(Bucket=self.bucket, Key="about.html",
+                            CopySource={"Bucket": self.bucket, "Key": "about.html"}, MetadataDirective="REPLACE",
+                            CacheControl="no-store", ContentType="text/html")
         expected = {key: ("public, max-age=31536000, immutable" if key.endswith(".css") else "public, max-age=300")
                     for key in SITE}
         # Without a record and without --refresh-headers: size-only, nothing sent.
