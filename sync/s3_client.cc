@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cctype>
 #include <cstring>
 #include <memory>
 
@@ -63,8 +65,7 @@ std::string Unquote(std::string etag) {
 }
 
 void AddObjectHeaders(aws::HttpRequest& r, const sitemap::LocalFile& file) {
-  r.headers.emplace_back("content-type", file.content_type.empty() ? "application/octet-stream" : file.content_type);
-  if (!file.cache_control.empty()) r.headers.emplace_back("cache-control", file.cache_control);
+  for (auto& header : ObjectHeaders(file)) r.headers.push_back(std::move(header));
 }
 
 // A file of the site opened beneath SOURCE (sitemap::OpenInSource), shared by the requests that read it (the parts
@@ -131,6 +132,23 @@ aws::Result<void> PrepareBody(aws::HttpRequest& r, const OpenBody& body, std::ui
   return {};
 }
 
+// Sets an in-memory body (a compressed one: EncodeFile) and its checksum header, as PrepareBody does for a file.
+void PrepareBytes(aws::HttpRequest& r, const std::string& bytes, BodyChecksum checksum) {
+  r.body.kind = aws::Body::Kind::kBytes;
+  r.body.bytes = bytes;
+  if (checksum == BodyChecksum::kCrc32) {
+    aws::Crc32 crc;
+    crc.Update(bytes.data(), bytes.size());
+    r.headers.emplace_back("x-amz-checksum-crc32", crc.Base64());
+    r.headers.emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
+  } else {
+    aws::Md5 md5;
+    md5.Update(bytes.data(), bytes.size());
+    r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
+  }
+  r.payload_hash = "UNSIGNED-PAYLOAD";
+}
+
 // Whether a PUT that carried x-amz-checksum-crc32 was refused for it: S3-compatible servers that do not know the
 // checksum headers answer 400 InvalidArgument / InvalidRequest or 501 NotImplemented. Real S3 knows them.
 bool RefusedChecksumHeaders(const aws::Error& e) {
@@ -174,6 +192,21 @@ void DeleteDamagedCopy(aws::HttpClient& client, const std::shared_ptr<FollowedEn
 
 void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
                      UploadDone done, int resends = 0, bool damaged_stored = false) {
+  // A file with a compress: encoding is encoded now, whole, and sent from memory in one PutObject whatever its
+  // size (the object's ETag is then the MD5 of the encoded bytes, which the diff can compare).
+  std::shared_ptr<const EncodedBody> encoded;
+  if (spec.file.encoding != sitemap::Encoding::kIdentity) {
+    auto body = EncodeFile(spec.file);
+    if (!body) return done(std::unexpected(body.error()));
+    constexpr std::uint64_t kMaxPut = 5ull << 30;  // PutObject's limit
+    if (body->bytes.size() > kMaxPut) {
+      return done(Fail(ErrorCode::kInput,
+                       fmt::format("PutObject s3://{}/{}: the compressed body is {} bytes, over PutObject's 5 GiB: "
+                                   "leave this file out of the compress: rules",
+                                   spec.bucket, spec.key, body->bytes.size())));
+    }
+    encoded = std::make_shared<const EncodedBody>(std::move(*body));
+  }
   aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
   AddObjectHeaders(r, spec.file);
   // What the transfer sent, filled in when it starts: its size, the open file it was read from, and the CRC-32 it
@@ -182,12 +215,23 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     std::uint64_t size = 0;
     std::string crc32;  ///< the x-amz-checksum-crc32 value sent; empty: Content-MD5 was sent
     OpenBody body;
+    std::shared_ptr<const EncodedBody> encoded;  ///< set: the compressed body was sent, not the file
   };
   auto sent = std::make_shared<Sent>();
   // The file is opened when the transfer starts, beneath SOURCE, and uploaded whole as it is then (its size may
   // have changed since the walk).
-  r.prepare = [file = spec.file, sent, choice = spec.checksum](aws::HttpRequest& req) -> aws::Result<void> {
+  r.prepare = [file = spec.file, sent, encoded, choice = spec.checksum](aws::HttpRequest& req) -> aws::Result<void> {
     sent->crc32.clear();  // prepare runs again when the request is sent again for the bucket's region (SubmitS3)
+    if (encoded) {
+      sent->size = encoded->bytes.size();
+      sent->encoded = encoded;
+      const bool crc32 = !choice->content_md5.load(std::memory_order_relaxed);
+      PrepareBytes(req, encoded->bytes, crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5);
+      for (const auto& [name, value] : req.headers) {
+        if (crc32 && name == "x-amz-checksum-crc32") sent->crc32 = value;
+      }
+      return {};
+    }
     auto current = OpenForUpload(file, sent->body);
     if (!current) return std::unexpected(current.error());
     sent->size = *current;
@@ -240,7 +284,7 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     if (echoed == sent->crc32) return done(Uploaded{sent->size, etag});
     if (echoed.empty()) {
       s.checksum->content_md5.store(true, std::memory_order_relaxed);
-      auto md5 = Md5Hex(sent->body, sent->size);
+      auto md5 = sent->encoded ? aws::Result<std::string>(sent->encoded->md5) : Md5Hex(sent->body, sent->size);
       if (!md5) return done(std::unexpected(md5.error()));
       if (*md5 == etag) return done(Uploaded{sent->size, etag});
     }
@@ -596,6 +640,29 @@ void DecodeInPlace(std::string& s) {
   if (s.find_first_of("%+") != std::string::npos) s = DecodeListedKey(s);
 }
 
+// Seconds since the epoch of an ISO 8601 UTC time as ListObjectsV2 gives LastModified
+// ("2009-10-12T17:50:30.000Z"); 0 when it is not one.
+std::int64_t ParseLastModified(std::string_view text) {
+  int fields[6] = {};
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  constexpr char kSeparators[6] = {'-', '-', 'T', ':', ':', '\0'};
+  for (int i = 0; i < 6; ++i) {
+    auto [next, ec] = std::from_chars(p, end, fields[i]);
+    if (ec != std::errc{}) return 0;
+    p = next;
+    if (i < 5) {
+      if (p == end || *p != kSeparators[i]) return 0;
+      ++p;
+    }
+  }
+  using namespace std::chrono;
+  const year_month_day date{year{fields[0]}, month{static_cast<unsigned>(fields[1])},
+                            day{static_cast<unsigned>(fields[2])}};
+  if (!date.ok()) return 0;
+  return sys_days{date}.time_since_epoch().count() * 86400 + fields[3] * 3600 + fields[4] * 60 + fields[5];
+}
+
 }  // namespace
 
 // Streamed with libxml2's xmlTextReader into the objects directly: a page of 1,000 keys is ~350 KB, and building
@@ -607,14 +674,14 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
                          XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
   if (owned == nullptr) return Fail(ErrorCode::kParse, "ListObjectsV2: cannot read the answer");
   xmlTextReader* reader = owned.get();
-  enum class Field { kNone, kKey, kSize, kEtag, kPrefix, kEncoding, kTruncated, kToken };
+  enum class Field { kNone, kKey, kSize, kEtag, kModified, kPrefix, kEncoding, kTruncated, kToken };
   Field field = Field::kNone;
   const std::size_t first_object = out.size();
   const std::size_t first_prefix = common_prefixes != nullptr ? common_prefixes->size() : 0;
   bool in_contents = false;
   bool in_prefixes = false;
   bool have_root = false;
-  std::string size_text, encoding, truncated, token;
+  std::string size_text, modified_text, encoding, truncated, token;
   int rc = 0;
   while ((rc = xmlTextReaderRead(reader)) == 1) {
     const int type = xmlTextReaderNodeType(reader);
@@ -633,6 +700,7 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
           in_contents = !empty;
           if (in_contents) out.emplace_back();
           size_text.clear();
+          modified_text.clear();
         } else if (name == "CommonPrefixes") {
           in_prefixes = !empty && common_prefixes != nullptr;
           if (in_prefixes) common_prefixes->emplace_back();
@@ -644,7 +712,8 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
           field = Field::kToken;
         }
       } else if (depth == 2 && in_contents) {
-        field = name == "Key" ? Field::kKey : name == "Size" ? Field::kSize : name == "ETag" ? Field::kEtag : Field::kNone;
+        field = name == "Key" ? Field::kKey : name == "Size" ? Field::kSize : name == "ETag" ? Field::kEtag
+                : name == "LastModified" ? Field::kModified : Field::kNone;
       } else if (depth == 2 && in_prefixes && name == "Prefix") {
         field = Field::kPrefix;
       }
@@ -656,6 +725,7 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
         case Field::kKey: out.back().key += value; break;
         case Field::kSize: size_text += value; break;
         case Field::kEtag: out.back().etag += value; break;
+        case Field::kModified: modified_text += value; break;
         case Field::kPrefix: common_prefixes->back() += value; break;
         case Field::kEncoding: encoding += value; break;
         case Field::kTruncated: truncated += value; break;
@@ -671,6 +741,7 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
         if (ec != std::errc{} || p != size_text.data() + size_text.size()) {
           return Fail(ErrorCode::kParse, "ListObjectsV2: bad Size '" + size_text + "' for " + o.key);
         }
+        o.last_modified_s = ParseLastModified(modified_text);
         if (o.etag.size() >= 2 && o.etag.front() == '"' && o.etag.back() == '"') {
           o.etag.pop_back();
           o.etag.erase(0, 1);
@@ -900,7 +971,10 @@ void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpe
 void SubmitUpload(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
                   UploadDone done) {
   if (!spec.checksum) spec.checksum = std::make_shared<ChecksumChoice>();
-  if (spec.file.size <= spec.multipart_threshold) return SubmitSinglePut(client, endpoint, std::move(spec), std::move(done));
+  // An encoded body always goes in one PutObject (see SubmitSinglePut).
+  if (spec.file.size <= spec.multipart_threshold || spec.file.encoding != sitemap::Encoding::kIdentity) {
+    return SubmitSinglePut(client, endpoint, std::move(spec), std::move(done));
+  }
   auto job = std::make_shared<Multipart>();
   job->client = &client;
   job->endpoint = endpoint;
@@ -988,6 +1062,214 @@ aws::Result<std::string> LocalEtag(const sitemap::LocalFile& file, std::uint64_t
     all.Update(digest.data(), digest.size());
   }
   return aws::HexEncode(all.Final()) + "-" + std::to_string(parts);
+}
+
+// ---- Issue 14: headers, CopyObject, HEAD ------------------------------------------------------------------------
+
+std::vector<std::pair<std::string, std::string>> ObjectHeaders(const sitemap::LocalFile& file) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto add = [&](std::string_view name, std::string_view value) {
+    if (!value.empty()) out.emplace_back(name, value);
+  };
+  add("content-type", file.content_type.empty() ? std::string_view("application/octet-stream") : file.content_type);
+  add("cache-control", file.cache_control);
+  // The body's own encoding (compress:) is what the bytes are; a rule's content_encoding only labels a file
+  // that was stored encoded already.
+  const sitemap::ExtraHeaders none;
+  const sitemap::ExtraHeaders& extra = file.extra != nullptr ? *file.extra : none;
+  switch (file.encoding) {
+    case sitemap::Encoding::kGzip: add("content-encoding", "gzip"); break;
+    case sitemap::Encoding::kBrotli: add("content-encoding", "br"); break;
+    case sitemap::Encoding::kIdentity: add("content-encoding", extra.content_encoding); break;
+  }
+  add("content-disposition", extra.content_disposition);
+  add("content-language", extra.content_language);
+  for (const auto& [name, value] : extra.metadata) {
+    // An empty value is stored (and shown by HEAD) as the name with no value: kept, unlike the headers above.
+    out.emplace_back("x-amz-meta-" + name, value);
+  }
+  add("x-amz-storage-class", extra.storage_class);
+  add("x-amz-acl", extra.acl);
+  add("x-amz-server-side-encryption", extra.sse);
+  if (extra.sse.starts_with("aws:kms")) add("x-amz-server-side-encryption-aws-kms-key-id", extra.kms_key_id);
+  add("x-amz-website-redirect-location", extra.website_redirect);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string HeadersDigest(const sitemap::LocalFile& file) {
+  // Names are header tokens (no ':') and values hold no line feed (the config refuses control characters), so
+  // "name:value\n" per header, in ObjectHeaders' order, is unambiguous.
+  std::string canonical;
+  for (const auto& [name, value] : ObjectHeaders(file)) {
+    canonical += name;
+    canonical += ':';
+    canonical += value;
+    canonical += '\n';
+  }
+  return aws::Sha256Hex(canonical);
+}
+
+namespace {
+
+// CopyObject copies at most 5 GB in one request (S3 API reference, CopyObject); a larger object would need
+// UploadPartCopy, so its headers are changed by uploading it again.
+constexpr std::uint64_t kMaxCopySize = 5ull << 30;
+// CopyObject requests sent for one update: S3 can answer 200 and still fail, with the error in the body (S3 API
+// reference, CopyObject: "a 200 OK response can contain either a success or an error"; the AWS SDKs retry it).
+constexpr int kCopyAttempts = 4;
+
+void SendCopy(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint,
+              std::shared_ptr<UploadSpec> spec, UploadDone done, int attempt) {
+  aws::HttpRequest r = S3Request(endpoint->endpoint(), spec->bucket, spec->key, "PUT");
+  r.what = fmt::format("CopyObject s3://{}/{} (its headers)", spec->bucket, spec->key);
+  AddObjectHeaders(r, spec->file);
+  // The source is the object itself: "/bucket/key", the key URL-encoded; REPLACE stores the headers sent
+  // instead of copying the old ones, which is what makes a copy onto itself legal.
+  r.headers.emplace_back("x-amz-copy-source", "/" + spec->bucket + "/" + aws::UriEncode(spec->key, true));
+  r.headers.emplace_back("x-amz-metadata-directive", "REPLACE");
+  const std::string bucket = spec->bucket;
+  const std::string key = spec->key;
+  SubmitS3(client, endpoint, bucket, key, std::move(r),
+           [&client, endpoint, spec, attempt, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
+             if (!res) {
+               // The object went since it was listed (NoSuchKey), or it is archived (GLACIER, DEEP_ARCHIVE: S3
+               // copies such an object only once restored, 403 InvalidObjectState; moto names it
+               // ObjectNotInActiveTierError): a PutObject replaces it whole, body and headers.
+               const std::string& code = res.error().service_code;
+               if (code == "NoSuchKey" || code == "InvalidObjectState" || code == "ObjectNotInActiveTierError") {
+                 return SubmitUpload(client, endpoint, std::move(*spec), std::move(done));
+               }
+               return done(std::unexpected(res.error()));
+             }
+             auto [code, message] = aws::ParseErrorBody(res->body);
+             if (!code.empty()) {
+               if (attempt < kCopyAttempts) return SendCopy(client, endpoint, spec, std::move(done), attempt + 1);
+               return done(std::unexpected(aws::Error{
+                   ErrorCode::kHttp,
+                   fmt::format("CopyObject s3://{}/{}: 200 with an error: {}: {} (after {} attempts); the next run "
+                               "tries again",
+                               spec->bucket, spec->key, code, message, attempt),
+                   true, 200, code}));
+             }
+             auto doc = aws::ParseXml(res->body);
+             if (!doc || doc->name != "CopyObjectResult") {
+               return done(Fail(ErrorCode::kParse,
+                                fmt::format("CopyObject s3://{}/{}: the answer is not a CopyObjectResult",
+                                            spec->bucket, spec->key)));
+             }
+             done(Uploaded{0, Unquote(doc->ChildText("ETag"))});
+           });
+}
+
+std::string_view Trimmed(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+std::string_view Find(std::span<const std::pair<std::string, std::string>> headers, std::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (n == name) return Trimmed(v);
+  }
+  return {};
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> UserMetadata(
+    std::span<const std::pair<std::string, std::string>> headers) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  for (const auto& [n, v] : headers) {
+    if (n.starts_with("x-amz-meta-")) out.emplace_back(n, Trimmed(v));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+void SubmitCopy(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
+                UploadDone done) {
+  if (!spec.checksum) spec.checksum = std::make_shared<ChecksumChoice>();
+  if (spec.file.size > kMaxCopySize) return SubmitUpload(client, endpoint, std::move(spec), std::move(done));
+  SendCopy(client, endpoint, std::make_shared<UploadSpec>(std::move(spec)), std::move(done), 1);
+}
+
+void SubmitHead(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, const std::string& bucket,
+                const std::string& key, std::function<void(aws::Result<ObjectHead>)> done) {
+  aws::HttpRequest r = S3Request(endpoint->endpoint(), bucket, key, "HEAD");
+  r.what = fmt::format("HeadObject s3://{}/{}", bucket, key);
+  SubmitS3(client, endpoint, bucket, key, std::move(r), [done = std::move(done)](aws::Result<aws::HttpResponse> res) {
+    if (!res) return done(std::unexpected(res.error()));
+    ObjectHead head;
+    head.headers = std::move(res->headers);
+    for (auto& [name, value] : head.headers) {
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+    }
+    head.etag = Unquote(std::string(Find(head.headers, "etag")));
+    const std::string_view length = Find(head.headers, "content-length");
+    std::uint64_t size = 0;
+    if (std::from_chars(length.data(), length.data() + length.size(), size).ec == std::errc{}) head.size = size;
+    done(std::move(head));
+  });
+}
+
+std::vector<HeadVerdict> HeadAndCompare(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint,
+                                        const std::string& bucket,
+                                        std::span<const std::pair<const sitemap::LocalFile*, std::string>> checks) {
+  std::vector<HeadVerdict> out(checks.size(), HeadVerdict{HeadVerdict::Kind::kFailed, "no answer"});
+  // A window at a time (as Session feeds uploads): thousands of queued requests would only hold memory.
+  constexpr std::size_t kWindow = 256;
+  std::size_t next = 0;
+  std::function<void()> submit_next = [&]() {
+    if (next >= checks.size()) return;
+    const std::size_t i = next++;
+    SubmitHead(client, endpoint, bucket, checks[i].second, [&, i](aws::Result<ObjectHead> head) {
+      if (head) {
+        const bool differ = HeadersDiffer(*head, ObjectHeaders(*checks[i].first));
+        out[i] = HeadVerdict{differ ? HeadVerdict::Kind::kDiffer : HeadVerdict::Kind::kSame, {}};
+      } else if (head.error().code == ErrorCode::kNotFound) {
+        out[i] = HeadVerdict{HeadVerdict::Kind::kGone, {}};
+      } else {
+        out[i] = HeadVerdict{HeadVerdict::Kind::kFailed, head.error().message};
+      }
+      submit_next();
+    });
+  };
+  for (std::size_t k = 0; k < kWindow; ++k) submit_next();
+  client.Run();
+  return out;
+}
+
+bool HeadersDiffer(const ObjectHead& head, std::span<const std::pair<std::string, std::string>> wanted) {
+  // Shown by HEAD as stored; absent on both sides is equal.
+  for (std::string_view name : {"cache-control", "content-disposition", "content-encoding", "content-language",
+                                "content-type", "x-amz-website-redirect-location"}) {
+    if (Find(head.headers, name) != Find(wanted, name)) return true;
+  }
+  if (UserMetadata(head.headers) != UserMetadata(wanted)) return true;
+  // S3 leaves x-amz-storage-class out of the answer for STANDARD (S3 API reference, HeadObject).
+  const auto storage_class = [](std::string_view v) { return v.empty() ? std::string_view("STANDARD") : v; };
+  if (storage_class(Find(head.headers, "x-amz-storage-class")) != storage_class(Find(wanted, "x-amz-storage-class"))) {
+    return true;
+  }
+  // No sse wanted: the bucket's default encryption applies (S3 encrypts every new object with SSE-S3 at least),
+  // which a copy would apply again; nothing to compare.
+  const std::string_view sse = Find(wanted, "x-amz-server-side-encryption");
+  if (!sse.empty()) {
+    if (Find(head.headers, "x-amz-server-side-encryption") != sse) return true;
+    // HEAD names the key by its ARN whatever form was sent: a key ID matches the ARN's last part; an alias cannot
+    // be matched to the key it points at, so it is not compared.
+    const std::string_view key = Find(wanted, "x-amz-server-side-encryption-aws-kms-key-id");
+    const std::string_view shown = Find(head.headers, "x-amz-server-side-encryption-aws-kms-key-id");
+    const bool alias = key.starts_with("alias/") || key.find(":alias/") != std::string_view::npos;
+    if (!key.empty() && !alias && shown != key && !(shown.ends_with(key) && shown.size() > key.size() &&
+                                                    shown[shown.size() - key.size() - 1] == '/')) {
+      return true;
+    }
+  }
+  // x-amz-acl is never shown by HEAD (the ACL is a subresource): not compared.
+  return false;
 }
 
 }  // namespace sitesync::sync
