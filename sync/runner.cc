@@ -223,6 +223,7 @@ std::unordered_map<std::string, Known> Session::Prepare(
     const RecordEntry* entry = nullptr;
     Job job = Job::kNone;
     std::string value;  ///< the MD5 (kMd5, kEncode) or local ETag (kEtag) found; empty: none
+    std::string digest;  ///< HeadersDigest of the file, once computed
     std::optional<aws::Error> error;
     bool read = false;  ///< the file's content was read
   };
@@ -244,8 +245,9 @@ std::unordered_map<std::string, Known> Session::Prepare(
     if (f.generated) continue;  // an empty body: its MD5 is known
     // The headers digest covers the encoding: with the same digest and the same stat, the body is the recorded
     // one. Otherwise the body is read (a changed encoding changes the body even when the file is the same).
-    const bool trusted = slot.entry != nullptr && SameStat(f, *slot.entry) &&
-                         slot.entry->headers_digest == HeadersDigest(f);
+    if (slot.entry != nullptr) slot.digest = HeadersDigest(f);
+    const bool trusted =
+        slot.entry != nullptr && SameStat(f, *slot.entry) && slot.entry->headers_digest == slot.digest;
     if (trusted) continue;
     if (f.encoding != sitemap::Encoding::kIdentity) {
       slot.job = Job::kEncode;
@@ -317,7 +319,7 @@ std::unordered_map<std::string, Known> Session::Prepare(
       f.size = slot.entry->body_size;  // trusted: the encoded size recorded
     }
     if (f.size != slot.object->size) continue;  // the diff uploads it (kSizeChanged)
-    const std::string digest = HeadersDigest(f);
+    const std::string digest = slot.digest.empty() ? HeadersDigest(f) : slot.digest;
     if (slot.entry != nullptr) {
       if (md5 != slot.entry->md5) {
         known[key] = Known::kContentChanged;
