@@ -553,5 +553,22 @@ TEST_F(RecordSyncTest, EncodedFilesTrustedByTheirEntryAreNotEncodedAgain) {
   EXPECT_EQ(Run(options).uploaded, 0u);
 }
 
+
+TEST_F(RecordSyncTest, AnUploadIsRecordedWithTheMd5OfWhatWasSent) {
+  FiveFiles();
+  Run(Options(Compare::kSize));
+  // Another size: uploaded without being read to compare; the record must get the new body's MD5, not the old.
+  Put("a.css", "body{color:rebeccapurple}");
+  EXPECT_EQ(Run(Options(Compare::kSize)).uploaded, 1u);
+  EXPECT_EQ(Entries().at("a.css").md5, Md5("body{color:rebeccapurple}"));
+  EXPECT_EQ(Entries().at("a.css").etag, s3_.objects.at("site/a.css").second);
+  // Back to the first content at the first size: uploaded again, not taken for the recorded body.
+  Put("a.css", "body{color:red}");
+  EXPECT_EQ(Run(Options(Compare::kSize)).uploaded, 1u);
+  Put("a.css", "body{color:rebeccapurple}");
+  EXPECT_EQ(Run(Options(Compare::kSize)).uploaded, 1u);
+  EXPECT_EQ(s3_.objects.at("site/a.css").second, Md5("body{color:rebeccapurple}"));
+}
+
 }  // namespace
 }  // namespace sitesync::sync
