@@ -92,7 +92,8 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
     }
     PlannedUpload up{options.prefix + std::string(f.Key()), f, *reason};
     plan.upload_bytes += f.size;
-    (sitemap::IsHtml(f.rel_path) ? html : plan.uploads).push_back(std::move(up));
+    // A redirect goes with the pages: after the assets, as the page it leads to may be new in this run.
+    (sitemap::IsHtml(f.rel_path) || f.generated ? html : plan.uploads).push_back(std::move(up));
   }
   // A page never goes live before the assets it references: assets first, then HTML.
   plan.first_html = plan.uploads.size();
