@@ -2,9 +2,7 @@
 // zero-byte objects whose x-amz-website-redirect-location S3's website endpoint answers with a 301.
 #include <algorithm>
 #include <cerrno>
-#include <deque>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -22,20 +20,6 @@ bool HasSpaceOrControl(std::string_view s) {
     const auto u = static_cast<unsigned char>(c);
     return u <= 0x20 || u == 0x7f;
   });
-}
-
-// The process-lifetime header sets of redirect objects (one per distinct target), shared as InternHeaders shares
-// the headers of the rules. Kept here so that this file needs nothing from the headers helper.
-const ExtraHeaders* InternRedirect(const std::string& to) {
-  static std::mutex mutex;
-  static std::deque<ExtraHeaders> sets;
-  const std::lock_guard lock(mutex);
-  for (const ExtraHeaders& h : sets) {
-    if (h.website_redirect == to) return &h;
-  }
-  ExtraHeaders h;
-  h.website_redirect = to;
-  return &sets.emplace_back(std::move(h));
 }
 
 }  // namespace
@@ -179,7 +163,9 @@ GeneratedFiles RedirectFiles(std::span<const Redirect> redirects, std::string_vi
     f.key = std::move(key);
     f.generated = true;
     f.content_type = html;
-    f.extra = InternRedirect(r.to);
+    ExtraHeaders headers;
+    headers.website_redirect = r.to;
+    f.extra = InternHeaders(headers);
     out.files.push_back(std::move(f));
   }
   std::ranges::sort(out.files, {}, &LocalFile::key);
