@@ -772,6 +772,7 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   r.sync.filters.exclude = s.exclude;
   r.sync.filters.include = s.include;
   r.sync.filters.headers = s.headers;
+  r.sync.filters.compress = s.compress;
   r.sync.filters.own = OwnFilesOf(s, env);
   // clean_urls and the index document: one key mapping for the walk, the invalidation paths and sitemap.xml.
   r.sync.filters.clean_urls = s.clean_urls.value_or(false);

@@ -134,6 +134,7 @@ class Walker {
       if (rule.cache_control || rule.content_type) headers_.push_back({Glob(rule.match), &rule});
       if (SetsExtra(rule)) extra_rules_.push_back({Glob(rule.match), &rule});
     }
+    for (const CompressRule& rule : options.compress) compress_.emplace_back(Glob(rule.match), rule.encoding);
   }
 
   /// Walks `folder` and what is under it. Returns the error text when the folder itself cannot be read (the
@@ -248,6 +249,9 @@ class Walker {
       if (key != rel) file.key = std::move(key);
     }
     if (!extra_rules_.empty()) file.extra = ExtraFor(rel);
+    for (const auto& [glob, encoding] : compress_) {  // the last matching compress: rule wins
+      if (glob.Matches(rel)) file.encoding = encoding;
+    }
     file.rel_path = std::move(rel);
     map_.files.push_back(std::move(file));
   }
@@ -309,6 +313,7 @@ class Walker {
     it->second = extra == ExtraHeaders{} ? nullptr : InternHeaders(extra);
     return it->second;
   }
+  std::vector<std::pair<Glob, Encoding>> compress_;           // compress: rules, in order.
   const std::string root_;  // Canonical SOURCE.
   const std::shared_ptr<const std::string> shared_root_ = std::make_shared<const std::string>(root_);
   std::vector<Ancestor> ancestors_;

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -66,6 +67,9 @@ class FakeS3 final : public aws::HttpClient {
   std::map<std::string, Fault> put_faults;       // by key
   std::vector<Fault> complete_faults;            // one per Complete request, in order; then kNone
   Fault head_fault = Fault::kNone;
+  /// Listed as well as `objects` though not there (a listing that went stale: deleted since).
+  std::map<std::string, std::pair<std::uint64_t, std::string>> list_extra;
+  std::set<std::string> head_fail_keys;  ///< With head_fault kFail: the keys whose HEAD fails (503 after retries).
   Fault delete_fault = Fault::kNone;
   // "The bucket lives in region X": a request signed for another region is refused as `region_answer` says and
   // logged "WRONG-REGION METHOD KEY"; nothing is done for it. Empty: any region is accepted.
@@ -219,7 +223,9 @@ class FakeS3 final : public aws::HttpClient {
         if (k == "prefix") prefix = v;
       }
       res.body = "<ListBucketResult><IsTruncated>false</IsTruncated>";
-      for (const auto& [k, o] : objects) {
+      auto listed = objects;
+      listed.insert(list_extra.begin(), list_extra.end());
+      for (const auto& [k, o] : listed) {
         if (!k.starts_with(prefix)) continue;
         const auto modified = last_modified.find(k);
         res.body += fmt::format("<Contents><Key>{}</Key>{}<Size>{}</Size><ETag>\"{}\"</ETag></Contents>", k,
@@ -352,6 +358,7 @@ class FakeS3 final : public aws::HttpClient {
     }
     if (r.method == "HEAD") {
       log.push_back("HEAD " + key);
+      if (head_fault == Fault::kFail && head_fail_keys.contains(key)) return Failed(r);
       auto it = objects.find(key);
       if (it == objects.end()) {
         return std::unexpected(aws::Error{aws::ErrorCode::kNotFound, r.what + ": 404", false, 404, {}});

@@ -329,5 +329,191 @@ TEST_F(HeadersOverFakeS3, HeadOfAMissingObjectIsNotFound) {
   EXPECT_EQ(head.error().code, aws::ErrorCode::kNotFound);
 }
 
+// A redirect object (generated: no file, an empty body) differs only in its headers: HEAD finds a changed target.
+TEST_F(HeadersOverFakeS3, HeadAndCompareFindsAChangedRedirectTargetAndGoneAndFailedObjects) {
+  const auto redirect = [](std::string key, std::string to) {
+    sitemap::LocalFile f;
+    f.rel_path = std::move(key);
+    f.generated = true;
+    f.content_type = "text/html";
+    sitemap::ExtraHeaders extra;
+    extra.website_redirect = std::move(to);
+    f.extra = sitemap::InternHeaders(extra);
+    return f;
+  };
+  const sitemap::LocalFile moved = redirect("old/index.html", "/new/");
+  const sitemap::LocalFile same = redirect("same/index.html", "/here/");
+  const sitemap::LocalFile gone = redirect("gone/index.html", "/x/");
+  const sitemap::LocalFile broken = redirect("broken/index.html", "/y/");
+  for (const sitemap::LocalFile* f : {&moved, &same, &broken}) {
+    s3_.objects["site/" + f->rel_path] = {0, "d41d8cd98f00b204e9800998ecf8427e"};
+  }
+  s3_.headers["site/old/index.html"] = {{"content-type", "text/html"}, {"x-amz-website-redirect-location", "/newer/"}};
+  s3_.headers["site/same/index.html"] = ObjectHeaders(same);
+  s3_.headers["site/broken/index.html"] = ObjectHeaders(broken);
+  s3_.head_fault = testing::Fault::kFail;
+  s3_.head_fail_keys = {"site/broken/index.html"};
+  const std::vector<std::pair<const sitemap::LocalFile*, std::string>> checks = {
+      {&moved, "site/old/index.html"},
+      {&same, "site/same/index.html"},
+      {&gone, "site/gone/index.html"},
+      {&broken, "site/broken/index.html"}};
+  const std::vector<HeadVerdict> verdicts = HeadAndCompare(s3_, endpoint_, "bucket", checks);
+  ASSERT_EQ(verdicts.size(), 4u);
+  EXPECT_EQ(verdicts[0].kind, HeadVerdict::Kind::kDiffer);
+  EXPECT_EQ(verdicts[1].kind, HeadVerdict::Kind::kSame);
+  EXPECT_EQ(verdicts[2].kind, HeadVerdict::Kind::kGone);
+  EXPECT_EQ(verdicts[3].kind, HeadVerdict::Kind::kFailed);
+  EXPECT_NE(verdicts[3].error.find("503 SlowDown"), std::string::npos) << verdicts[3].error;
+  EXPECT_EQ(s3_.Count("HEAD "), 4);
+  EXPECT_EQ(s3_.Count("COPY "), 0);
+}
+
+class ReportsErrors final : public Reporter {
+ public:
+  void OnWarning(std::string_view) override {}
+  void OnPlan(const Plan&, bool) override {}
+  void OnUploaded(std::string_view, std::uint64_t, bool) override {}
+  void OnDeleted(std::string_view, bool) override {}
+  void OnError(std::string_view key, std::string_view message) override {
+    errors.push_back(std::string(key) + ": " + std::string(message));
+  }
+  void OnProgress(std::uint64_t, std::uint64_t) override {}
+  std::vector<std::string> errors;
+};
+
+// --refresh-headers: the objects a sync leaves unchanged that have no record entry are HEADed, and only those
+// whose headers differ from the config's are copied onto themselves (no body sent).
+class RefreshHeadersTest : public HeadersOverFakeS3 {
+ protected:
+  SyncOptions Options(bool refresh) const {
+    SyncOptions o;
+    o.source = root_;
+    o.destination = {"bucket", "site/"};
+    o.filters.headers = {Rule("*", "max-age=300"), Rule("*.css", "max-age=31536000")};
+    o.refresh_headers = refresh;
+    return o;
+  }
+  SyncResult Sync(const SyncOptions& options) {
+    auto r = RunSync(options, {"http://fake", true, "us-east-1"}, s3_, reporter_);
+    EXPECT_TRUE(r.has_value()) << r.error().message;
+    return r.value_or(SyncResult{});
+  }
+  void SetUp() override {
+    HeadersOverFakeS3::SetUp();
+    Write("index.html", "<p>home</p>");
+    Write("about.html", "<p>about</p>");
+    Write("site.css", "body{}");
+    Write("logo.png", "PNG");
+  }
+  std::string CacheControl(const std::string& key) {
+    for (const auto& [name, value] : s3_.headers[key]) {
+      if (name == "cache-control") return value;
+    }
+    return {};
+  }
+  ReportsErrors reporter_;
+};
+
+TEST_F(RefreshHeadersTest, WithoutARecordHeadsTheUnchangedAndCopiesOnlyWhatDiffers) {
+  Sync(Options(false));
+  // Another tool changed two objects' headers and left their bodies.
+  s3_.headers["site/about.html"] = {{"cache-control", "no-store"}, {"content-type", "text/html; charset=utf-8"}};
+  s3_.headers["site/site.css"] = {{"cache-control", "max-age=31536000"}, {"content-type", "text/plain"}};
+  s3_.log.clear();
+  const SyncResult plain = Sync(Options(false));  // size-only, no record: nothing looked at, nothing sent
+  EXPECT_EQ(s3_.log, (std::vector<std::string>{"LIST"}));
+  EXPECT_EQ(plain.uploaded, 0u);
+
+  s3_.log.clear();
+  const SyncResult refreshed = Sync(Options(true));
+  EXPECT_EQ(s3_.Count("HEAD "), 4);
+  EXPECT_EQ(s3_.Count("PUT "), 0);
+  // The asset first, then the page (a page never goes live before its assets).
+  std::vector<std::string> copies;
+  for (const std::string& line : s3_.log) {
+    if (line.starts_with("COPY ")) copies.push_back(line);
+  }
+  EXPECT_EQ(copies, (std::vector<std::string>{"COPY site/site.css", "COPY site/about.html"}));
+  EXPECT_EQ(refreshed.uploaded, 2u);
+  EXPECT_EQ(refreshed.headers_updated, 2u);
+  EXPECT_EQ(refreshed.unchanged, 2u);
+  EXPECT_EQ(refreshed.bytes_uploaded, 0u);
+  EXPECT_EQ(refreshed.outcome, Outcome::kOk);
+  EXPECT_EQ(CacheControl("site/about.html"), "max-age=300");
+  EXPECT_EQ(s3_.headers["site/site.css"], (Headers{{"cache-control", "max-age=31536000"}, {"content-type", "text/css; charset=utf-8"}}));
+
+  // Fixed: a second refresh HEADs again (no record) and copies nothing.
+  s3_.log.clear();
+  const SyncResult again = Sync(Options(true));
+  EXPECT_EQ(s3_.Count("HEAD "), 4);
+  EXPECT_EQ(s3_.Count("COPY "), 0);
+  EXPECT_EQ(again.uploaded, 0u);
+}
+
+TEST_F(RefreshHeadersTest, ObjectsWithARecordEntryAreNotHeaded) {
+  SyncOptions options = Options(true);
+  options.record_file = root_.parent_path() / (root_.filename().string() + "-record.sqlite");
+  Sync(options);  // uploads all four: each recorded with its ETag and headers digest
+  // One object the record does not know: put there by another tool, with other headers.
+  Write("new.txt", "new");
+  s3_.objects["site/new.txt"] = {3, "22af645d1859cb5ca6da0c484f1f37ea"};
+  s3_.headers["site/new.txt"] = {{"content-type", "text/plain"}};
+  s3_.log.clear();
+  const SyncResult r = Sync(options);
+  EXPECT_EQ(s3_.Count("HEAD "), 1);
+  EXPECT_EQ(s3_.Count("HEAD site/new.txt"), 1);
+  EXPECT_EQ(s3_.Count("COPY site/new.txt"), 1);  // its cache-control was missing
+  EXPECT_EQ(r.headers_updated, 1u);
+  EXPECT_EQ(CacheControl("site/new.txt"), "max-age=300");
+  std::filesystem::remove(options.record_file);
+}
+
+TEST_F(RefreshHeadersTest, AFailedHeadIsAnErrorAndTheRestGoesOn) {
+  Sync(Options(false));
+  s3_.headers["site/about.html"] = {{"content-type", "text/html; charset=utf-8"}};
+  s3_.head_fault = testing::Fault::kFail;
+  s3_.head_fail_keys = {"site/logo.png"};
+  s3_.log.clear();
+  const SyncResult r = Sync(Options(true));
+  EXPECT_EQ(r.outcome, Outcome::kFailed);
+  EXPECT_EQ(r.failed, 1u);
+  EXPECT_EQ(r.failed_keys, (std::vector<std::string>{"logo.png"}));
+  ASSERT_EQ(reporter_.errors.size(), 1u);
+  EXPECT_NE(reporter_.errors[0].find("logo.png: HEAD"), std::string::npos) << reporter_.errors[0];
+  EXPECT_NE(reporter_.errors[0].find("its headers were not checked: run again"), std::string::npos);
+  EXPECT_EQ(s3_.Count("COPY site/about.html"), 1);
+}
+
+TEST_F(RefreshHeadersTest, DryRunHeadsAndPlansTheCopyWithoutMakingIt) {
+  Sync(Options(false));
+  s3_.headers["site/about.html"] = {{"content-type", "text/html; charset=utf-8"}};
+  s3_.log.clear();
+  SyncOptions options = Options(true);
+  options.dry_run = true;
+  const SyncResult r = Sync(options);
+  EXPECT_EQ(s3_.Count("HEAD "), 4);
+  EXPECT_EQ(s3_.Count("COPY "), 0);
+  EXPECT_EQ(r.uploaded, 1u);
+  EXPECT_EQ(r.headers_updated, 1u);
+  EXPECT_EQ(r.uploaded_keys, (std::vector<std::string>{"about.html"}));
+}
+
+TEST_F(RefreshHeadersTest, AnObjectDeletedSinceTheListingIsUploaded) {
+  Sync(Options(false));
+  // Listed, then deleted by someone else before its HEAD (404): uploaded, as a new file.
+  s3_.list_extra["site/logo.png"] = s3_.objects.at("site/logo.png");
+  s3_.objects.erase("site/logo.png");
+  s3_.headers.erase("site/logo.png");
+  s3_.log.clear();
+  const SyncResult r = Sync(Options(true));
+  EXPECT_EQ(s3_.Count("HEAD site/logo.png"), 1);
+  EXPECT_EQ(s3_.Count("PUT site/logo.png"), 1);
+  EXPECT_EQ(r.uploaded, 1u);
+  EXPECT_EQ(r.headers_updated, 0u);
+  EXPECT_EQ(r.bytes_uploaded, 3u);
+  EXPECT_TRUE(s3_.objects.contains("site/logo.png"));
+}
+
 }  // namespace
 }  // namespace sitesync::sync

@@ -28,6 +28,13 @@ aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile&
                                                        const SyncOptions& options) {
   // A redirect object has no file: its body is empty, whose MD5 this is.
   if (file.generated) return std::optional<std::string>(kEmptyMd5);
+  // compress: the object holds the encoded body, always sent in one PutObject: its ETag is that body's MD5.
+  if (file.encoding != sitemap::Encoding::kIdentity) {
+    if (remote_etag.find('-') != std::string_view::npos) return std::optional<std::string>();
+    auto md5 = EncodedMd5(file);
+    if (!md5) return std::unexpected(md5.error());
+    return std::optional<std::string>(*md5);
+  }
   const auto dash = remote_etag.find('-');
   if (dash == std::string_view::npos) {
     auto md5 = Md5FileHex(file, 0, file.size);
@@ -377,6 +384,73 @@ std::unordered_map<std::string, Known> Session::Prepare(
   return known;
 }
 
+std::uint64_t Session::RefreshHeaders(Plan& plan, std::span<const sitemap::LocalFile> local,
+                                      std::span<const RemoteObject> remote, bool all, Reporter& reporter) {
+  // A record entry whose ETag is the listed one says which headers the object was stored with (Prepare compared
+  // them already); without one, only the object itself can say: HeadObject. Size-only diffing cannot see headers,
+  // and a redirect object's empty body never differs, so a changed redirect target is found only here.
+  const std::string& prefix = options_.destination.prefix;
+  RecordState& rec = *record_;
+  std::unordered_map<std::string_view, const RemoteObject*> by_rel;
+  by_rel.reserve(remote.size());
+  for (const RemoteObject& o : remote) {
+    if (std::string_view(o.key).starts_with(prefix)) by_rel.emplace(std::string_view(o.key).substr(prefix.size()), &o);
+  }
+  std::unordered_map<std::string_view, bool> planned;
+  for (const PlannedUpload& up : plan.uploads) planned.emplace(up.file.Key(), true);
+  std::vector<std::pair<const sitemap::LocalFile*, std::string>> checks;
+  std::vector<const RemoteObject*> objects;
+  for (const sitemap::LocalFile& f : local) {
+    if (!(all || f.generated) || planned.contains(f.Key())) continue;
+    const auto object = by_rel.find(f.Key());
+    if (object == by_rel.end()) continue;
+    const auto entry = rec.entries.find(std::string(f.Key()));
+    if (entry != rec.entries.end() && !entry->second.etag.empty() && entry->second.etag == object->second->etag) {
+      continue;
+    }
+    checks.emplace_back(&f, object->second->key);
+    objects.push_back(object->second);
+  }
+  if (checks.empty()) return 0;
+  const std::vector<HeadVerdict> verdicts = HeadAndCompare(client_, endpoint_, options_.destination.bucket, checks);
+
+  std::uint64_t failures = 0;
+  std::vector<PlannedUpload> assets;
+  std::vector<PlannedUpload> pages;
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    const sitemap::LocalFile& f = *checks[i].first;
+    const std::string rel(f.Key());
+    UploadReason reason = UploadReason::kHeadersChanged;
+    switch (verdicts[i].kind) {
+      case HeadVerdict::Kind::kFailed:
+        ++failures;
+        reporter.OnError(rel, fmt::format("{}; its headers were not checked: run again", verdicts[i].error));
+        continue;
+      case HeadVerdict::Kind::kSame:
+        if (f.generated && rec.db != nullptr) {
+          // HEAD showed its headers, and a redirect's body is empty: the object is known now; the record keeps it.
+          rec.upserts.emplace_back(rel, RecordEntry{f.disk_size, f.mtime_ns, f.ino, objects[i]->size,
+                                                    std::string(kEmptyMd5), objects[i]->etag, HeadersDigest(f)});
+        }
+        continue;
+      case HeadVerdict::Kind::kGone:
+        reason = UploadReason::kNew;  // deleted since the listing
+        plan.upload_bytes += f.size;
+        break;
+      case HeadVerdict::Kind::kDiffer:
+        break;
+    }
+    --plan.unchanged;
+    (sitemap::IsHtml(f.rel_path) ? pages : assets).push_back(PlannedUpload{objects[i]->key, f, reason});
+  }
+  // Assets before the first page, pages after the others: a page never goes live before its assets.
+  plan.uploads.insert(plan.uploads.begin() + static_cast<std::ptrdiff_t>(plan.first_html), assets.begin(),
+                      assets.end());
+  plan.first_html += assets.size();
+  plan.uploads.insert(plan.uploads.end(), pages.begin(), pages.end());
+  return failures;
+}
+
 Session::Session(SyncOptions options, S3Endpoint endpoint, aws::HttpClient& client)
     : options_(std::move(options)),
       endpoint_(std::make_shared<FollowedEndpoint>(std::move(endpoint))),
@@ -454,9 +528,13 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   diff.force = options_.force;
   diff.known = &known;
   ErrorKeys recorder(reporter);
-  auto result = Execute(Diff(site->files, remote_, diff), recorder, false);
+  Plan plan = Diff(site->files, remote_, diff);
+  const std::uint64_t head_failures = RefreshHeaders(plan, site->files, remote_, options_.refresh_headers, recorder);
+  auto result = Execute(plan, recorder, false);
   Remember(site->files);
   if (result) {
+    if (head_failures > 0 && result->outcome == Outcome::kOk) result->outcome = Outcome::kFailed;
+    result->failed += head_failures;
     result->failed_keys = RetryPaths(recorder.keys);
     result->hashed += counts.hashed;
     result->newer_same_size += counts.newer_same_size;
@@ -560,6 +638,10 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
                    site->incomplete_folders};
   diff.known = &known;
   Plan plan = Diff(local, remote, diff);
+  ErrorKeys recorder(reporter);
+  // --refresh-headers is for the initial sync (as --force); generated redirect objects are checked always.
+  const std::uint64_t head_failures =
+      deletes == BatchDeletes::kOnly ? 0 : RefreshHeaders(plan, local, remote, false, recorder);
   BatchResult out;
   if (deletes == BatchDeletes::kHold) {
     // As paths: the deletes-only batch walks them again (PathsOf), so a page that is back keeps its object.
@@ -575,11 +657,12 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
     plan.upload_bytes = 0;
     plan.first_html = 0;
   }
-  ErrorKeys recorder(reporter);
   auto result = Execute(plan, recorder, true);
   if (!result) return std::unexpected(result.error());
   Remember(local);
   out.result = std::move(*result);
+  if (head_failures > 0 && out.result.outcome == Outcome::kOk) out.result.outcome = Outcome::kFailed;
+  out.result.failed += head_failures;
   out.result.failed_keys = RetryPaths(recorder.keys);
   out.result.hashed += counts.hashed;
   out.result.newer_same_size += counts.newer_same_size;

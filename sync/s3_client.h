@@ -151,6 +151,20 @@ void SubmitHead(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>
 /// headers HEAD shows (x-amz-acl is never shown, so not compared; STANDARD storage class is not echoed by S3).
 [[nodiscard]] bool HeadersDiffer(const ObjectHead& head, std::span<const std::pair<std::string, std::string>> wanted);
 
+/// What HeadObject said about one object whose headers were checked (HeadAndCompare).
+struct HeadVerdict {
+  enum class Kind { kSame, kDiffer, kGone, kFailed };
+  Kind kind = Kind::kSame;
+  std::string error;  ///< kFailed: the HEAD's error message.
+};
+
+/// HEADs the object `key` of each (file, key) in `checks`, all in flight through the loop (`client` is run),
+/// and compares its headers with ObjectHeaders(file) (HeadersDiffer): kSame, kDiffer, kGone (404: deleted since
+/// it was listed) or kFailed, in the order of `checks`.
+[[nodiscard]] std::vector<HeadVerdict> HeadAndCompare(
+    aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, const std::string& bucket,
+    std::span<const std::pair<const sitemap::LocalFile*, std::string>> checks);
+
 /// The body of a file with an encoding (compress:): its content compressed with gzip (zlib) or br (libbrotli),
 /// deterministic (no timestamp or name in the gzip header; fixed levels), so the same file always gives the same
 /// bytes; and their hex MD5. Opened beneath SOURCE. Fails with kIo naming the file.
@@ -159,6 +173,20 @@ struct EncodedBody {
   std::string md5;
 };
 [[nodiscard]] aws::Result<EncodedBody> EncodeFile(const sitemap::LocalFile& file);
+
+/// The Content-Encoding value of `encoding`: "gzip", "br"; empty for kIdentity.
+[[nodiscard]] std::string_view ContentEncodingOf(sitemap::Encoding encoding);
+
+/// The hex MD5 of EncodeFile(file)'s bytes: what S3's ETag of the object is. Reuses what an earlier EncodeFile of
+/// this process found while the file is unchanged (device, inode, mtime, size as walked); else encodes it. Fails
+/// as EncodeFile.
+[[nodiscard]] aws::Result<std::string> EncodedMd5(const sitemap::LocalFile& file);
+
+/// Before the diff: sets `size` of every file with an encoding (not `generated`) to the size of its encoded body,
+/// the size its object has, encoding the files on all cores (or reusing an earlier encoding of an unchanged file,
+/// as EncodedMd5). `hashed` grows by the number of files encoded. A file gone since the walk keeps its size (its
+/// upload then reports it gone); any other failure (kIo, kInput naming the file) is returned after all were tried.
+[[nodiscard]] aws::Result<void> SizeEncodedBodies(std::span<sitemap::LocalFile> files, std::uint64_t& hashed);
 
 /// Hex MD5 of `length` bytes of `file` from `offset`, read in chunks (opened beneath SOURCE: sitemap::OpenInSource).
 aws::Result<std::string> Md5FileHex(const sitemap::LocalFile& file, std::uint64_t offset, std::uint64_t length);

@@ -332,6 +332,13 @@ class Session {
                                                  std::span<const RemoteObject> remote,
                                                  const std::function<bool(const sitemap::LocalFile&)>& compare_content,
                                                  SyncResult& counts, Reporter& reporter);
+  /// Checks the headers of what `plan` leaves unchanged (runner.cc, RefreshHeaders): the objects of `local` with
+  /// no usable record entry, all of them when `all` (--refresh-headers, initial sync) and otherwise the generated
+  /// ones (redirects, whose zero-byte bodies never differ), are HEADed together through the loop; those whose
+  /// headers differ from ObjectHeaders are added to `plan` as kHeadersChanged (CopyObject), one gone since the
+  /// listing as kNew. Returns how many HEADs failed (each reported with OnError).
+  std::uint64_t RefreshHeaders(Plan& plan, std::span<const sitemap::LocalFile> local,
+                               std::span<const RemoteObject> remote, bool all, Reporter& reporter);
 
   SyncOptions options_;
   std::unique_ptr<RecordState> record_;
