@@ -472,6 +472,8 @@ TEST_F(ConfigTest, BadHeaderFieldValuesNameTheRuleAndTheAllowedValues) {
                 "website_redirect)"),
             std::string::npos)
       << unknown.error().message;
+}
+
 TEST_F(ConfigTest, CompressRulesInOrder) {
   Settings s;
   auto ok = LoadConfig(Write("compress:\n  - match: \"*.html\"\n    encoding: gzip\n"

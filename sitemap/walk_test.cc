@@ -463,6 +463,8 @@ TEST(InternHeaders, EqualSetsShareOneCopyFromManyThreads) {
     EXPECT_EQ(*got[i], i % 2 == 0 ? a : b);
   }
   EXPECT_NE(InternHeaders(a), InternHeaders(b));
+}
+
 TEST(Walk, CompressRulesLastMatchWinsAndSizeStaysTheFiles) {
   TempTree tree;
   tree.File("index.html", "<html>home</html>");

@@ -11,6 +11,7 @@ are computed here from CLI.md ("Invalidation paths") with test_cdn.expected_path
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import unittest
 
@@ -94,6 +95,34 @@ class RedirectsTest(CdnCase):
         self.assertEqual(keys, page_keys | {"old/index.html", "team"})
         self.assertEqual({e["key"] for e in events_of(events, "delete")}, {"gone.html", "blog/old-post.html"})
         self.assertOneNewInvalidation(before, expected_paths(["gone.html", "blog/old-post.html"]), events)
+
+    def test_a_changed_target_updates_the_object_with_and_without_the_record(self):
+        src = self.site({"index.html": "<p>home</p>", "_redirects": "/team /about.html\n"})
+        self.ok_sync(src)
+        self.assertRedirect("team", "/about.html")
+        # Same size (0), other target: the headers recorded at upload tell (the local record).
+        with open(os.path.join(src, "_redirects"), "w", encoding="utf-8") as f:
+            f.write("/team /people/\n")
+        self.proxy.reset_counts()
+        before = len(self.invs())
+        _res, events = self.ok_sync(src)
+        self.assertRedirect("team", "/people/")
+        self.assertOneNewInvalidation(before, expected_paths(["team"]), events)
+        # Without the record (a fresh CI runner): the redirect objects are HEADed and compared.
+        cache = os.path.join(self.home, ".cache", "sitesync")
+        self.assertTrue(os.path.isdir(cache), "the record lives under $XDG_CACHE_HOME/sitesync")
+        shutil.rmtree(cache)
+        with open(os.path.join(src, "_redirects"), "w", encoding="utf-8") as f:
+            f.write("/team https://example.org/team\n")
+        before = len(self.invs())
+        _res, events = self.ok_sync(src)
+        self.assertRedirect("team", "https://example.org/team")
+        self.assertOneNewInvalidation(before, expected_paths(["team"]), events)
+        # And then nothing more to do.
+        before = len(self.invs())
+        _res, events = self.ok_sync(src)
+        self.assertEqual(harness.summary_of(events)["uploaded"], 0)
+        self.assertNoNewInvalidation(before)
 
     def test_an_unsupported_redirects_line_is_an_input_error_and_nothing_changes(self):
         src = self.site({"index.html": "x", "_redirects": "/ok /fine\n/blog/* /news/:splat 301\n"})
