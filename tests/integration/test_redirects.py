@@ -114,10 +114,13 @@ class RedirectsTest(CdnCase):
         shutil.rmtree(cache)
         with open(os.path.join(src, "_redirects"), "w", encoding="utf-8") as f:
             f.write("/team https://example.org/team\n")
+        self.proxy.reset_counts()
         before = len(self.invs())
         _res, events = self.ok_sync(src)
         self.assertRedirect("team", "https://example.org/team")
         self.assertOneNewInvalidation(before, expected_paths(["team"]), events)
+        self.assertEqual(self.proxy.count("HeadObject", "HEAD"), 1, self.proxy.counts())
+        self.assertEqual(self.proxy.count("PutObject", "PUT"), 0, "headers only: CopyObject, no body")
         # And then nothing more to do.
         before = len(self.invs())
         _res, events = self.ok_sync(src)
