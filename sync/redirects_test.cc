@@ -239,6 +239,21 @@ TEST_F(CleanUrlSessionTest, AFailedUploadIsRetriedByItsPath) {
   EXPECT_EQ(s3.objects.count("site/about"), 1u);
 }
 
+TEST_F(CleanUrlSessionTest, AnExcludedPagesCleanKeyIsNeverDeleted) {
+  Write("index.html", "<p>home</p>");
+  Write("secret.html", "<p>s</p>");
+  FakeS3 s3;
+  s3.objects["site/secret"] = {8, "etag-of-an-earlier-upload"};
+  s3.objects["site/stale"] = {3, "etag"};
+  SyncOptions options = Clean();
+  options.filters.exclude = {"secret.html"};
+  Recorder reporter;
+  auto r = RunSync(options, endpoint_, s3, reporter);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->deleted_keys, std::vector<std::string>{"stale"}) << "the excluded page's key stays, as its path would";
+  EXPECT_EQ(s3.objects.count("site/secret"), 1u);
+}
+
 TEST_F(CleanUrlSessionTest, RedirectsAndCleanKeysTogether) {
   Write("about.html", "<p>about</p>");
   SyncOptions options = Clean();
