@@ -79,7 +79,8 @@ bool IsOneOf(const std::array<std::string_view, N>& values, std::string_view v) 
 
 // RFC 9110's tchar: what a header field name may hold.
 bool TokenChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 bool PrintableAscii(std::string_view v) {
@@ -214,7 +215,8 @@ aws::Result<std::vector<sitemap::HeaderRule>> HeaderRules(const Ctx& ctx, const 
       }
     }
     if (rule.match.empty()) return ctx.At(item, "a 'headers' entry needs 'match: GLOB'");
-    if (!bad_value && rule.kms_key_id && !rule.kms_key_id->empty() && !(rule.sse && rule.sse->starts_with("aws:kms"))) {
+    const bool kms = rule.sse && rule.sse->starts_with("aws:kms");
+    if (!bad_value && rule.kms_key_id && !rule.kms_key_id->empty() && !kms) {
       // A key ID means SSE-KMS: S3 refuses x-amz-server-side-encryption-aws-kms-key-id without it.
       bad_value.emplace(item["kms_key_id"], "'kms_key_id' is given without 'sse: aws:kms' (or aws:kms:dsse) in the "
                                             "same rule; add it, or remove the key ID");

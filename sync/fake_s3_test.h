@@ -273,8 +273,8 @@ class FakeS3 final : public aws::HttpClient {
       }
       headers[key] = ObjectHeadersOf(r);
       if (kms_etags) objects[key].second = Md5Hex(objects[key].second + "copy");  // a KMS ETag changes with a copy
-      res.body = fmt::format("<CopyObjectResult><LastModified>2026-12-06T09:00:00.000Z</LastModified><ETag>\"{}\"</ETag>"
-                             "</CopyObjectResult>",
+      res.body = fmt::format("<CopyObjectResult><LastModified>2026-12-06T09:00:00.000Z</LastModified>"
+                             "<ETag>\"{}\"</ETag></CopyObjectResult>",
                              objects[key].second);
       return res;
     }

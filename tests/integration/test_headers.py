@@ -124,7 +124,8 @@ class HeadersCase(unittest.TestCase):
         return self.proxy.count(op)
 
     def cache_controls(self):
-        return {key: self.head(key).get("CacheControl") for key in harness.list_bucket(self.s3, self.bucket, head=False)}
+        keys = harness.list_bucket(self.s3, self.bucket, head=False)
+        return {key: self.head(key).get("CacheControl") for key in keys}
 
 
 @needs_sitesync
@@ -211,8 +212,9 @@ class RefreshHeadersTest(HeadersCase):
         cfg = self.config(self.RULES)
         self.sync(src, cfg, record=False)
         # Another tool changed one object's Cache-Control (and left its body).
-        self.s3.copy_object(Bucket=self.bucket, Key="about.html", CopySource={"Bucket": self.bucket, "Key": "about.html"},
-                            MetadataDirective="REPLACE", CacheControl="no-store", ContentType="text/html")
+        self.s3.copy_object(Bucket=self.bucket, Key="about.html",
+                            CopySource={"Bucket": self.bucket, "Key": "about.html"}, MetadataDirective="REPLACE",
+                            CacheControl="no-store", ContentType="text/html")
         expected = {key: ("public, max-age=31536000, immutable" if key.endswith(".css") else "public, max-age=300")
                     for key in SITE}
         # Without a record and without --refresh-headers: size-only, nothing sent.
@@ -229,6 +231,59 @@ class RefreshHeadersTest(HeadersCase):
         self.assertEqual(summary["uploaded"], 1, summary)
         self.assertEqual(self.cache_controls(), expected)
         self.assertEqual(self.head("about.html")["ContentType"], "text/html; charset=utf-8")
+
+
+
+@needs_sitesync
+class RuleChangeTest(HeadersCase):
+    def rules(self, css_cache_control):
+        return self.config(f"""\
+            headers:
+              - match: "*"
+                cache_control: "public, max-age=300"
+              - match: "css/*.css"
+                cache_control: "{css_cache_control}"
+            """)
+
+    def writes(self):
+        return {op: self.ops(op) for op in ("PutObject", "CopyObject", "CreateMultipartUpload", "DeleteObjects")
+                if self.ops(op)}
+
+    def test_a_changed_cache_control_rule_copies_exactly_the_matching_objects_and_force_uploads_all(self):
+        src = self.site()
+        summary = self.sync(src, self.rules("public, max-age=31536000, immutable"))
+        self.assertEqual(summary["uploaded"], len(SITE))
+        bodies = {key: harness.get_bytes(self.s3, self.bucket, key) for key in SITE}
+        etags = {key: self.head(key)["ETag"] for key in SITE}
+        # Same config, same files: nothing sent (the record knows the headers each object was stored with).
+        self.proxy.reset_counts()
+        self.sync(src, self.rules("public, max-age=31536000, immutable"))
+        self.assertEqual(self.writes(), {})
+
+        # A new Cache-Control for css/*.css: exactly those objects are copied onto themselves, no body sent.
+        self.proxy.reset_counts()
+        summary = self.sync(src, self.rules("public, max-age=600"))
+        self.assertEqual(self.writes(), {"CopyObject": 2}, self.proxy.counts())
+        self.assertEqual(self.ops("HeadObject"), 0)
+        self.assertEqual(summary["uploaded"], 2, summary)
+        self.assertEqual(summary["headers_updated"], 2, summary)
+        self.assertEqual(summary["bytes_uploaded"], 0, summary)
+        expected = {key: "public, max-age=600" if key.startswith("css/") else "public, max-age=300" for key in SITE}
+        self.assertEqual(self.cache_controls(), expected)
+        self.assertEqual({key: harness.get_bytes(self.s3, self.bucket, key) for key in SITE}, bodies)
+        self.assertEqual({key: self.head(key)["ETag"] for key in SITE}, etags)
+        self.assertEqual(self.head("css/site.css")["ContentType"], harness.expected_content_type("css/site.css"))
+        # Stable afterwards.
+        self.proxy.reset_counts()
+        self.sync(src, self.rules("public, max-age=600"))
+        self.assertEqual(self.writes(), {})
+
+        # --force: every file uploaded again (PutObject), none copied.
+        self.proxy.reset_counts()
+        summary = self.sync(src, self.rules("public, max-age=600"), "--force")
+        self.assertEqual(self.writes(), {"PutObject": len(SITE)}, self.proxy.counts())
+        self.assertEqual(summary["uploaded"], len(SITE))
+        self.assertEqual(self.cache_controls(), expected)
 
 
 if __name__ == "__main__":
