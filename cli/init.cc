@@ -402,6 +402,15 @@ std::string InitConfigText(const Detection& d, const std::string& source) {
   }
   line(fmt::format("source: {}", YamlScalar(source)));
   line();
+  if (!d.generator.empty()) {
+    // Generators rewrite pages at the same size (dates, versions, pagination): compare content. With the local
+    // record only the files whose stat changed since the last run are read, so this costs little.
+    line("# Compare files by content, not size alone: a rebuild often changes a page without changing its size");
+    line("# (a date, a version, pagination). Only files changed since the last run are read (the local record");
+    line("# in ~/.cache/sitesync; cache that folder in CI to keep it).");
+    line("compare: checksum");
+    line();
+  }
   line("# Where the site goes: s3://BUCKET, or s3://BUCKET/PREFIX for a folder in it.");
   line("# EDIT THIS: put your bucket's name and remove the '#'. Until then, sync, plan and check stop");
   line("# and ask for it.");

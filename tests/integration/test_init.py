@@ -115,6 +115,7 @@ class InitCase(unittest.TestCase):
                 self.assertNotIn("delete", doc, "delete stays off")
                 self.assertIn("# delete: true", text)
                 self.assertEqual(doc["cdn"], {"distribution": "auto"})
+                self.assertEqual(doc["compare"], "checksum", "generators rewrite pages at the same size")
                 rules = {r["match"]: r["cache_control"] for r in doc["headers"]}
                 self.assertEqual(rules["*.html"], "public, max-age=0, must-revalidate")
                 self.assertEqual(rules["*.xml"], "public, max-age=0, must-revalidate")

@@ -652,7 +652,11 @@ class CiRecipesTest(RecipeCase):
         doc, env, run, skipped, steps = github_job()
         self.assertEqual(doc["permissions"]["id-token"], "write", "OIDC for the credentials")
         self.assertEqual(skipped, ["actions/checkout@v4", "peaceiris/actions-hugo@v3",
-                                   "aws-actions/configure-aws-credentials@v4", "Install sitesync"])
+                                   "aws-actions/configure-aws-credentials@v4", "Install sitesync",
+                                   "actions/cache@v4"])
+        # The local record is cached between runs (issue 14): the folder sitesync keeps it in.
+        (cache,) = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
+        self.assertEqual(cache["with"]["path"], "~/.cache/sitesync")
         (action,) = [s for s in steps if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
         role_arn = action["with"]["role-to-assume"]
         self.assertEqual(role_arn, self.stand_ins.role_arn)
