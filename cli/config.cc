@@ -230,6 +230,35 @@ aws::Result<std::vector<sitemap::HeaderRule>> HeaderRules(const Ctx& ctx, const 
   return out;
 }
 
+// redirects: [{from: /old/, to: /new/}]: each entry checked now (sitemap::RedirectProblem), named by its index.
+aws::Result<std::vector<sitemap::Redirect>> Redirects(const Ctx& ctx, const YAML::Node& node) {
+  if (!node.IsSequence()) return ctx.At(node, "'redirects' must be a list of {from: /old/, to: /new/}");
+  std::vector<sitemap::Redirect> out;
+  for (const YAML::Node& item : node) {
+    const std::string name = fmt::format("redirects[{}]", out.size());
+    if (!item.IsMap()) return ctx.At(item, fmt::format("'{}' must be a map with 'from' and 'to'", name));
+    sitemap::Redirect r;
+    r.where = name;
+    for (const auto& kv : item) {
+      const std::string k = kv.first.Scalar();
+      if (k != "from" && k != "to") {
+        return ctx.At(kv.first, fmt::format("unknown key '{}.{}' (known: from, to)", name, k));
+      }
+      auto v = Scalar<std::string>(ctx, kv.second, name + "." + k, "a string");
+      if (!v) return std::unexpected(v.error());
+      (k == "from" ? r.from : r.to) = *v;
+    }
+    if (!item["from"] || !item["to"]) {
+      return ctx.At(item, fmt::format("'{}' needs both 'from: /old/' and 'to: /new/' (or an http(s) URL)", name));
+    }
+    if (auto problem = sitemap::RedirectProblem(r)) {
+      return ctx.At(item, fmt::format("'{}' (from '{}'): {}", name, r.from, *problem));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 // compress: [{match: GLOB, encoding: gzip|br}]. A rule is named in messages by its match (else its position).
 aws::Result<std::vector<sitemap::CompressRule>> CompressRules(const Ctx& ctx, const YAML::Node& node) {
   constexpr std::string_view kForm = "{match: GLOB, encoding: gzip|br}";
@@ -463,6 +492,14 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       auto rules = HeaderRules(ctx, v);
       if (!rules) return std::unexpected(rules.error());
       into.headers = std::move(*rules);
+    } else if (key == "redirects") {
+      auto redirects = Redirects(ctx, v);
+      if (!redirects) return std::unexpected(redirects.error());
+      into.redirects = std::move(*redirects);
+    } else if (key == "clean_urls") {
+      auto b = Scalar<bool>(ctx, v, key, "true or false");
+      if (!b) return std::unexpected(b.error());
+      if (!into.clean_urls) into.clean_urls = *b;
     } else if (key == "compress") {
       auto rules = CompressRules(ctx, v);
       if (!rules) return std::unexpected(rules.error());
@@ -502,7 +539,8 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
     } else {
       return ctx.At(kv.first, fmt::format("unknown key '{}' (known: source, destination, region, endpoint, "
                                           "path_style, profile, compare, delete, max_deletes, max_delete_fraction, "
-                                          "jobs, exclude, include, headers, compress, cdn, watch, sitemap, ca_bundle)",
+                                          "jobs, exclude, include, headers, compress, cdn, watch, sitemap, ca_bundle, "
+                                          "redirects, clean_urls)",
                                           key));
     }
     if (!ok) return ok;

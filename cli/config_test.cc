@@ -268,6 +268,46 @@ TEST_F(ConfigTest, CdnSkipAndInvalidateNew) {
   }
 }
 
+TEST_F(ConfigTest, RedirectsAndCleanUrls) {
+  Settings s;
+  auto ok = LoadConfig(Write("clean_urls: true\n"
+                             "redirects:\n"
+                             "  - from: /old/\n"
+                             "    to: /new/\n"
+                             "  - {from: /gone.html, to: 'https://example.org/x'}\n"),
+                       s);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(s.clean_urls, true);
+  ASSERT_EQ(s.redirects.size(), 2u);
+  EXPECT_EQ(s.redirects[0].from, "/old/");
+  EXPECT_EQ(s.redirects[0].to, "/new/");
+  EXPECT_EQ(s.redirects[0].where, "redirects[0]");
+  EXPECT_EQ(s.redirects[1].to, "https://example.org/x");
+  // Each bad entry is a config error naming the file's line and the entry.
+  struct Case {
+    const char* text;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"redirects: /old\n", "'redirects' must be a list"},
+      {"redirects:\n  - /old\n", "'redirects[0]' must be a map"},
+      {"redirects:\n  - {from: /a, to: /b}\n  - {from: old, to: /new}\n", "'redirects[1]' (from 'old'): 'from' must be"},
+      {"redirects:\n  - {from: /a}\n", "'redirects[0]' needs both"},
+      {"redirects:\n  - {from: '/a/*', to: /b}\n", "splat"},
+      {"redirects:\n  - {from: /a, to: 'ftp://x'}\n", "'to' must be a path"},
+      {"redirects:\n  - {from: /a, to: /b, code: 302}\n", "unknown key 'redirects[0].code'"},
+      {"clean_urls: maybe\n", "'clean_urls' must be true or false"},
+  };
+  for (const Case& c : cases) {
+    Settings bad_settings;
+    auto bad = LoadConfig(Write(c.text), bad_settings);
+    ASSERT_FALSE(bad.has_value()) << c.text;
+    EXPECT_EQ(bad.error().code, aws::ErrorCode::kConfig);
+    EXPECT_NE(bad.error().message.find("sitesync.yaml:"), std::string::npos) << bad.error().message;
+    EXPECT_NE(bad.error().message.find(c.says), std::string::npos) << c.text << ": " << bad.error().message;
+  }
+}
+
 TEST_F(ConfigTest, EmptyFileIsEmptyConfigAndMissingFileFails) {
   Settings s;
   EXPECT_TRUE(LoadConfig(Write(""), s).has_value());

@@ -229,6 +229,17 @@ A list of globs (exclude syntax) of keys never invalidated, e.g. fingerprinted a
 keys that did not exist before the run or watch batch (true: CloudFront caches the 403 or 404 a URL got before
 its object existed).
 .TP
+.B redirects
+A list of
+.RB { from ", " to }:
+each becomes a zero\-byte object with x\-amz\-website\-redirect\-location (from /old/ the key old/index.html),
+as does each line /from /to [301|302] of SOURCE/_redirects, which is never uploaded itself. S3 answers them with
+a 301 on its website endpoint only.
+.TP
+.B clean_urls
+true publishes about.html as the key about (text/html), for /about on a REST origin; index documents keep their
+key. Invalidation paths and sitemap.xml follow (false).
+.TP
 .BR watch.debounce_ms ", " watch.max_delay_ms
 The quiet time (200) and the longest delay (2000) of a batch in
 .BR "sitesync watch" .

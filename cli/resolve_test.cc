@@ -34,6 +34,24 @@ TEST(Resolve, Defaults) {
   EXPECT_TRUE(r->endpoint.endpoint.empty());
 }
 
+TEST(Resolve, CleanUrlsIndexDocumentAndRedirectsReachTheSync) {
+  auto plain = Resolve(Base(), NoEnv());
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->sync.filters.clean_urls);
+  EXPECT_EQ(plain->sync.filters.index_document, "index.html");
+  EXPECT_TRUE(plain->sync.redirects.empty());
+  Settings s = Base();
+  s.clean_urls = true;
+  s.index_document = "default.htm";
+  s.redirects = {{"/old/", "/new/", "redirects[0]"}};
+  auto r = Resolve(s, NoEnv());
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_TRUE(r->sync.filters.clean_urls);
+  EXPECT_EQ(r->sync.filters.index_document, "default.htm");
+  ASSERT_EQ(r->sync.redirects.size(), 1u);
+  EXPECT_EQ(r->sync.redirects[0].to, "/new/");
+}
+
 TEST(Resolve, CompressRulesReachTheWalkFilters) {
   Settings s = Base();
   s.compress = {{"*.html", sitemap::Encoding::kGzip}, {"*.css", sitemap::Encoding::kBrotli}};

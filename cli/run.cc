@@ -137,7 +137,7 @@ class NewKeysTap final : public sync::Reporter {
   void OnPlan(const sync::Plan& plan, bool dry_run) override {
     new_keys.clear();
     for (const auto& up : plan.uploads) {
-      if (up.reason == sync::UploadReason::kNew) new_keys.push_back(up.file.rel_path);
+      if (up.reason == sync::UploadReason::kNew) new_keys.emplace_back(up.file.Key());
     }
     inner_.OnPlan(plan, dry_run);
   }
@@ -272,8 +272,8 @@ class Runner {
       std::vector<std::string> rel;
       std::vector<std::string> fresh;  // not in the listing this plan was made from (cdn.invalidate_new)
       for (const auto& up : plan.uploads) {
-        rel.push_back(up.file.rel_path);
-        if (up.reason == sync::UploadReason::kNew) fresh.push_back(up.file.rel_path);
+        rel.emplace_back(up.file.Key());
+        if (up.reason == sync::UploadReason::kNew) fresh.emplace_back(up.file.Key());
       }
       for (const auto& key : plan.deletes) rel.push_back(key.substr(prefix.size()));
       return ledger_->Owe(rel, fresh);
@@ -884,6 +884,10 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   r.sync.filters.headers = s.headers;
   r.sync.filters.compress = s.compress;
   r.sync.filters.own = OwnFilesOf(s, env);
+  // clean_urls and the index document: one key mapping for the walk, the invalidation paths and sitemap.xml.
+  r.sync.filters.clean_urls = s.clean_urls.value_or(false);
+  r.sync.filters.index_document = s.index_document.value_or("index.html");
+  r.sync.redirects = s.redirects;
   const std::string compare = s.compare.value_or("size");
   if (compare == "size") {
     r.sync.compare = sync::Compare::kSize;

@@ -159,6 +159,9 @@ int RunSitemap(const Settings& settings, Output& out) {
   sitemap::WalkOptions filters;
   filters.exclude = settings.exclude;
   filters.include = settings.include;
+  // The keys sync publishes the pages under (clean_urls), so that sitemap.xml lists the same URLs.
+  filters.clean_urls = settings.clean_urls.value_or(false);
+  filters.index_document = settings.index_document.value_or("index.html");
   auto setup = ResolveSitemap(settings, filters);
   if (!setup) {
     out.Fatal(setup.error().message);

@@ -22,7 +22,7 @@ bool InScope(std::string_view rel, std::span<const std::string> scope) {
 
 bool SamePages(const std::vector<Page>& a, const std::vector<Page>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const Page& x, const Page& y) {
-    return x.rel_path == y.rel_path && x.mtime_ns == y.mtime_ns && x.noindex == y.noindex;
+    return x.rel_path == y.rel_path && x.mtime_ns == y.mtime_ns && x.noindex == y.noindex && x.key == y.key;
   });
 }
 
@@ -59,7 +59,7 @@ Result<bool> PageSet::Apply(const SiteMap& site, std::span<const std::string> sc
   }
   for (const LocalFile& f : site.files) {
     if (!IsHtml(f.rel_path) || IsSitemapFile(f.rel_path, output_rel_)) continue;
-    Page page{f.rel_path, f.mtime_ns, f.size, false};
+    Page page{f.rel_path, f.mtime_ns, f.size, false, f.key};
     const auto old = std::lower_bound(pages_.begin(), pages_.end(), f.rel_path,
                                       [](const Page& p, const std::string& rel) { return p.rel_path < rel; });
     if (old != pages_.end() && old->rel_path == f.rel_path && old->mtime_ns == f.mtime_ns && old->size == f.size) {

@@ -67,7 +67,40 @@ struct ExtraHeaders {
 struct Redirect {
   std::string from;  ///< A URL path starting with '/': "/old/", "/old.html".
   std::string to;    ///< A URL path starting with '/', or an absolute http(s) URL.
+  std::string where;  ///< Where it was given, for messages: "redirects[2]", "_redirects:4"; may be empty.
 };
+
+/// The redirects file at SOURCE's root (Netlify's name): read by sync and watch, never published itself.
+inline constexpr std::string_view kRedirectsFile = "_redirects";
+
+/// What is wrong with a redirect, or nullopt when it can be published: `from` must be a URL path starting with '/'
+/// without '*' (splats), ':name' segments (placeholders), '?' (query parameters), '#', spaces, control bytes,
+/// "." or ".." segments, or "//"; `to` a path starting with '/' or an absolute http(s) URL with a host, without
+/// spaces or control bytes (S3 stores it as the x-amz-website-redirect-location header).
+[[nodiscard]] std::optional<std::string> RedirectProblem(const Redirect& redirect);
+
+/// Redirects read from a `_redirects` file, and warnings about lines that were accepted with a caveat.
+struct RedirectRules {
+  std::vector<Redirect> redirects;    ///< In file order; `where` is "NAME:LINE".
+  std::vector<std::string> warnings;  ///< A 302 (S3 answers every object redirect with 301).
+};
+
+/// Parses a `_redirects` file in Netlify's simple form: one `FROM TO [STATUS]` per line, separated by spaces or
+/// tabs; blank lines and lines starting with '#' (and text after a " #") are ignored; STATUS is 301 (the default)
+/// or 302 (published as S3's 301, with a warning). Splats, placeholders, query parameters, other statuses (200
+/// rewrites, 404s), forced rules ('!'), extra fields and lines RedirectProblem refuses fail with kInput naming
+/// `name`, the line and the way out: nothing is published with a redirects file that says something sitesync
+/// cannot do.
+[[nodiscard]] Result<RedirectRules> ParseRedirects(std::string_view text, std::string_view name);
+
+/// Reads and parses SOURCE's `_redirects` (ParseRedirects; messages name it by its path); a missing file gives
+/// no redirect. Fails with kInput for a bad line and kIo when it exists but cannot be read.
+[[nodiscard]] Result<RedirectRules> ReadRedirectsFile(const std::filesystem::path& source);
+
+/// The key (relative to DEST's prefix) of the object that serves the redirect from `from`: "/old/" ->
+/// "old/index.html" (the index document: S3's website endpoint serves a folder URL from it), "/" -> the root
+/// index document, "/old.html" -> "old.html", "/old" -> "old". Percent escapes are not decoded.
+[[nodiscard]] std::string RedirectKey(std::string_view from, std::string_view index_document);
 
 /// sitesync's own files: the config file in use and the folders sitesync writes (the journal's, the cache's).
 /// They are never part of the site, even inside SOURCE, whatever the globs say.
@@ -90,11 +123,13 @@ struct WalkOptions {
   /// clean_urls: HTML pages are published under SiteKey() (LocalFile::key), "about.html" as "about".
   bool clean_urls = false;
   std::string index_document = "index.html";  ///< cdn.index_document: index pages keep their key.
+  // A clean key that is also another walked file's key ("about.html" and a file "about"): the file named so
+  // keeps the key and the page is published under its own name, with a warning (SiteMap::warnings).
 };
 
 /// The key (relative to DEST's prefix) a file of SOURCE is published under: its rel_path; with `clean_urls`, an
-/// HTML page (.html) other than the index document loses its extension ("about.html" -> "about", "a/b.html" ->
-/// "a/b"; "a/index.html" stays). The one mapping for uploads, deletes, invalidation paths, aliases and
+/// HTML page (.html, exactly: ".htm" and ".HTML" keep their names) other than the index document loses its
+/// extension ("about.html" -> "about", "a/b.html" -> "a/b"; "a/index.html" and "a/.html" stay). The one mapping for uploads, deletes, invalidation paths, aliases and
 /// sitemap.xml.
 [[nodiscard]] std::string SiteKey(std::string_view rel_path, bool clean_urls, std::string_view index_document);
 
@@ -166,11 +201,29 @@ struct SiteMap {
   std::vector<std::string> incomplete_folders;
 };
 
+/// The generated files of `redirects` (RedirectFiles), and warnings.
+struct GeneratedFiles {
+  std::vector<LocalFile> files;
+  std::vector<std::string> warnings;  ///< A second rule for the same key (the first wins).
+};
+
+/// One generated LocalFile per redirect (generated, size 0, disk_size 0, content type text/html, no root, extra
+/// with website_redirect = to, rel_path and key = RedirectKey(from, index_document)), sorted by key. When two
+/// rules give the same key, the first wins (config redirects come before the `_redirects` lines, as Netlify takes
+/// the first match) and the other is named in a warning. The redirects are assumed valid (RedirectProblem).
+[[nodiscard]] GeneratedFiles RedirectFiles(std::span<const Redirect> redirects, std::string_view index_document);
+
+/// Adds `generated` (RedirectFiles) to the walked `site`: a generated file whose key is also the key of a file
+/// of SOURCE is left out with a warning naming both (the file is published; the redirect is not).
+void AddGenerated(SiteMap& site, GeneratedFiles generated);
+
 /// Walks `source`. Dotfiles and dot-folders are skipped except `.well-known/` (unless an include glob matches).
 /// `.well-known` folders are kept at any depth; dotfiles inside them are still skipped. Unreadable folders and
 /// other entries that cannot be read are skipped with a warning.
 /// Symlinks are followed when their target stays inside `source`; ones pointing outside, broken ones and loops
 /// are skipped with a warning. Fails with kInput when `source` is missing or not a directory.
+/// SOURCE's `_redirects` at the root is never a file of the site. With options.clean_urls, each page's
+/// LocalFile::key is its SiteKey, unless a file of the site has that path (warned; the page keeps its name).
 [[nodiscard]] Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& options);
 
 /// Like Walk, but only for `rel_paths` (files or folders, walked whole), judged exactly as the full walk would
@@ -272,6 +325,7 @@ struct Page {
   std::int64_t mtime_ns = 0;
   std::uint64_t size = 0;
   bool noindex = false;  ///< Has a robots noindex meta tag: left out of sitemap.xml.
+  std::string key = {};  ///< The key it is published under when not rel_path (LocalFile::key: clean_urls).
 };
 
 /// The HTML pages of SOURCE, found with the sync's Walk and filters, each read once for a robots noindex. Kept
@@ -337,7 +391,7 @@ struct Sitemap {
 };
 
 /// Builds sitemap.xml for `pages` (noindex ones left out): one <url> per page with its canonical URL
-/// (CanonicalUrlPath, percent-encoded, under base_url, XML-escaped) and <lastmod> (the mtime, W3cDatetime),
+/// (CanonicalUrlPath of its key, percent-encoded, under base_url, XML-escaped) and <lastmod> (the mtime, W3cDatetime),
 /// sorted by URL. Past max_urls or max_bytes, split into parts `<stem>-1<ext>`, ... with a <sitemapindex> as
 /// documents[0] whose <lastmod> per part is its newest page. Written with libxml2's xmlTextWriter.
 [[nodiscard]] Result<Sitemap> BuildSitemap(std::span<const Page> pages, const SitemapOptions& options);

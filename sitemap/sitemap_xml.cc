@@ -93,7 +93,8 @@ Result<Sitemap> BuildSitemap(std::span<const Page> pages, const SitemapOptions& 
   for (const Page& page : pages) {
     if (page.noindex || IsSitemapFile(page.rel_path, options.output_rel)) continue;
     // base_url ends in '/', the canonical path starts with one.
-    std::string loc = options.base_url + EncodeUrlPath(CanonicalUrlPath(page.rel_path, options.index_document).substr(1));
+    std::string loc = options.base_url + EncodeUrlPath(
+        CanonicalUrlPath(page.key.empty() ? page.rel_path : page.key, options.index_document).substr(1));
     if (loc.size() >= kMaxUrlLength) {
       out.warnings.push_back("sitemap: left out " + page.rel_path + ": its URL has " + std::to_string(loc.size()) +
                              " characters; the sitemap protocol allows fewer than 2,048");

@@ -31,6 +31,17 @@ constexpr CharSet kKeptInPath = kUnreserved | CharSet::Of("!$&'()*,;=:@/");
 
 }  // namespace
 
+std::string SiteKey(std::string_view rel_path, bool clean_urls, std::string_view index_document) {
+  // Only ".html", exactly: ".htm" pages (and ".HTML") keep their names. Stripping both would let "a.htm" and
+  // "a.html" claim the key "a", and generators write ".html".
+  constexpr std::string_view kHtml = ".html";
+  const std::string_view name = FileName(rel_path);
+  if (!clean_urls || !name.ends_with(kHtml) || name.size() == kHtml.size() || IsIndex(rel_path, index_document)) {
+    return std::string(rel_path);
+  }
+  return std::string(rel_path.substr(0, rel_path.size() - kHtml.size()));
+}
+
 std::string CanonicalUrlPath(std::string_view rel_key, std::string_view index_document) {
   std::string path = "/";
   // "/a/b/index.html" -> "/a/b/" (S3 website endpoints and CloudFront functions serve the index document there).

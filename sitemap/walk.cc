@@ -16,6 +16,9 @@
 // - Skipped folders are not even read when there are no include globs (nothing inside could come back).
 // - sitesync's own files (WalkOptions::own: the config in use, the journal's and cache's folders) are skipped by
 //   path and by device and inode, whatever the globs say.
+// - SOURCE's `_redirects` (kRedirectsFile) at the root holds redirect rules (sitemap/redirects.cc): never a file.
+// - With clean_urls, a page's LocalFile::key is its SiteKey ("about.html" -> "about"), unless a file of the site
+//   has that path (KeepLiteralKeys).
 // - Symlinks are judged by their own path for the rules above, then followed when their fully resolved target
 //   is inside canonical SOURCE. The file is published under the link's path and read through the link.
 //   Links that point outside, broken links and links that lead back to a folder being walked (a loop) are
@@ -125,8 +128,8 @@ void ApplyExtra(const HeaderRule& r, ExtraHeaders& to) {
 class Walker {
  public:
   Walker(const WalkOptions& options, std::string root)
-      : exclude_(Compile(options.exclude)), include_(Compile(options.include)), own_(options.own),
-        root_(std::move(root)) {
+      : options_(options), exclude_(Compile(options.exclude)), include_(Compile(options.include)),
+        own_(options.own), root_(std::move(root)) {
     for (const HeaderRule& rule : options.headers) {
       if (rule.cache_control || rule.content_type) headers_.push_back({Glob(rule.match), &rule});
       if (SetsExtra(rule)) extra_rules_.push_back({Glob(rule.match), &rule});
@@ -138,11 +141,13 @@ class Walker {
   /// caller decides whether that is fatal); problems further down become warnings.
   std::optional<std::string> VisitFolder(const PendingFolder& folder);
 
-  SiteMap Take() && {
+  /// `partial`: only some paths were visited (WalkPaths), so a clean key's literal namesake may not have been.
+  SiteMap Take(bool partial) && {
     std::ranges::sort(map_.files, {}, &LocalFile::rel_path);
     // WalkPaths may reach a file twice (as a path and under a folder path).
     const auto dup = std::ranges::unique(map_.files, {}, &LocalFile::rel_path);
     map_.files.erase(dup.begin(), dup.end());
+    if (options_.clean_urls) KeepLiteralKeys(partial);
     return std::move(map_);
   }
 
@@ -217,6 +222,7 @@ class Walker {
   }
 
   bool FileKept(const FolderState& folder, std::string_view name, std::string_view rel) const {
+    if (rel == kRedirectsFile) return false;  // SOURCE's redirect rules (Netlify's convention), never a page
     if (folder.own || (!own_.rel_paths.empty() && IsOwnPath(rel, own_))) return false;  // never, whatever includes
     const bool temp = IsTempFile(name);  // Dotfiles (not .well-known) and editor temp files, as in Excluded().
     const bool skipped = folder.hidden || temp || folder.excluded || AnyMatch(exclude_, rel);
@@ -238,12 +244,41 @@ class Walker {
       if (rule->cache_control) file.cache_control = Intern(*rule->cache_control);
       if (rule->content_type) file.content_type = Intern(*rule->content_type);
     }
+    if (options_.clean_urls) {
+      std::string key = SiteKey(rel, true, options_.index_document);
+      if (key != rel) file.key = std::move(key);
+    }
     if (!extra_rules_.empty()) file.extra = ExtraFor(rel);
     for (const auto& [glob, encoding] : compress_) {  // the last matching compress: rule wins
       if (glob.Matches(rel)) file.encoding = encoding;
     }
     file.rel_path = std::move(rel);
     map_.files.push_back(std::move(file));
+  }
+
+  /// With clean_urls: a page whose clean key is also the path of a file of the site ("about.html" and a file
+  /// "about") would overwrite that file's object. The file named so keeps the key; the page is published under
+  /// its own name, with a warning. A partial walk asks the disk about namesakes it did not visit, judged by the
+  /// same rules (a namesake that is a folder is no clash: "about" and "about/x" are different keys).
+  void KeepLiteralKeys(bool partial) {
+    for (LocalFile& f : map_.files) {
+      if (f.key.empty()) continue;
+      const auto it = std::ranges::lower_bound(map_.files, f.key, {}, &LocalFile::rel_path);
+      bool clash = it != map_.files.end() && it->rel_path == f.key;
+      if (!clash && partial) {
+        Walker probe(options_, root_);
+        probe.options_.clean_urls = false;
+        struct stat st{};
+        if (stat(AbsPath(f.key).c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+          probe.VisitPath(f.key);
+          clash = std::ranges::any_of(probe.map_.files, [&](const LocalFile& p) { return p.rel_path == f.key; });
+        }
+      }
+      if (!clash) continue;
+      Warn("clean URLs: '" + f.rel_path + "' is published under its own name, not as '" + f.key +
+           "': the file '" + f.key + "' has that key; rename one of them");
+      f.key.clear();
+    }
   }
 
   void Warn(std::string message) { map_.warnings.push_back(std::move(message)); }
@@ -253,6 +288,7 @@ class Walker {
   void VisitLink(const FolderState& folder, const std::string& name, const std::string& rel,
                  std::vector<PendingFolder>& subfolders);
 
+  WalkOptions options_;
   const std::vector<Glob> exclude_;
   const std::vector<Glob> include_;
   const OwnFiles own_;
@@ -456,7 +492,7 @@ Result<SiteMap> WalkPaths(const std::filesystem::path& source, std::span<const s
   if (!root) return std::unexpected(root.error());
   Walker walker(options, *root);
   for (const std::string& rel : rel_paths) walker.VisitPath(rel);
-  return std::move(walker).Take();
+  return std::move(walker).Take(true);
 }
 
 namespace {
@@ -509,7 +545,7 @@ Result<SiteMap> Walk(const std::filesystem::path& source, const WalkOptions& opt
     return Fail(ErrorCode::kInput,
                      "source '" + given + "': cannot read it (" + *error + "); check its permissions");
   }
-  return std::move(walker).Take();
+  return std::move(walker).Take(false);
 }
 
 }  // namespace sitesync::sitemap

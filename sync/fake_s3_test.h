@@ -62,6 +62,8 @@ class FakeS3 final : public aws::HttpClient {
   std::map<std::string, int> corrupt_bodies;
   /// Per PutObject, in order: "crc32 KEY", "md5 KEY" or "none KEY" (the checksum header it carried).
   std::vector<std::string> sent_checksums;
+  /// key -> the headers of its last PutObject (lowercase names, as sent).
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> put_headers;
   std::map<std::string, Fault> put_faults;       // by key
   std::vector<Fault> complete_faults;            // one per Complete request, in order; then kNone
   Fault head_fault = Fault::kNone;
@@ -283,6 +285,7 @@ class FakeS3 final : public aws::HttpClient {
       sent_checksums.push_back(!Header(r, "x-amz-checksum-crc32").empty() ? "crc32 " + key
                                : !Header(r, "content-md5").empty()        ? "md5 " + key
                                                                           : "none " + key);
+      put_headers[key] = r.headers;
       const std::string body = Received(r, key);
       auto echo = CheckDigests(r, body);
       if (!echo) return std::unexpected(echo.error());

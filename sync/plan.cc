@@ -49,6 +49,15 @@ std::unordered_map<std::string_view, const RemoteObject*> IndexByRelKey(std::spa
   return by_rel;
 }
 
+// Whether the filters leave out the file a remote key comes from: the key itself, or with clean_urls the page
+// published under it ("secret" from "secret.html", which an exclude glob may name).
+bool ExcludedKey(std::string_view rel, const sitemap::WalkOptions& filters) {
+  if (sitemap::Excluded(rel, filters)) return true;
+  if (!filters.clean_urls) return false;
+  const std::string page = std::string(rel) + ".html";
+  return sitemap::SiteKey(page, true, filters.index_document) == rel && sitemap::Excluded(page, filters);
+}
+
 }  // namespace
 
 std::vector<std::pair<std::size_t, std::string>> ChecksumCandidates(std::span<const sitemap::LocalFile> local,
@@ -98,7 +107,8 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
     PlannedUpload up{options.prefix + std::string(f.Key()), f, *reason};
     // A headers-only update copies the object onto itself: no body is sent.
     if (*reason != UploadReason::kHeadersChanged) plan.upload_bytes += f.size;
-    (sitemap::IsHtml(f.rel_path) ? html : plan.uploads).push_back(std::move(up));
+    // A redirect goes with the pages: after the assets, as the page it leads to may be new in this run.
+    (sitemap::IsHtml(f.rel_path) || f.generated ? html : plan.uploads).push_back(std::move(up));
   }
   // A page never goes live before the assets it references: assets first, then HTML.
   plan.first_html = plan.uploads.size();
@@ -117,7 +127,7 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
         continue;
       }
       // What the filters exclude is outside the sync: never deleted (as aws s3 sync and rclone behave).
-      if (options.filters != nullptr && sitemap::Excluded(rel, *options.filters)) continue;
+      if (options.filters != nullptr && ExcludedKey(rel, *options.filters)) continue;
       plan.deletes.push_back(object->key);
     }
     std::sort(plan.deletes.begin(), plan.deletes.end());

@@ -19,10 +19,15 @@ constexpr std::size_t kDeleteBatch = 1000;  // DeleteObjects takes at most 1,000
 
 std::string Rel(const std::string& key, const std::string& prefix) { return key.substr(prefix.size()); }
 
+// The MD5 of an empty body: a generated object's (a redirect), known without reading anything.
+constexpr std::string_view kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e";
+
 // The local counterpart of `remote_etag` for `file`, or nullopt when no comparable one can be made (a multipart
 // ETag made with another part size).
 aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile& file, std::string_view remote_etag,
                                                        const SyncOptions& options) {
+  // A redirect object has no file: its body is empty, whose MD5 this is.
+  if (file.generated) return std::optional<std::string>(kEmptyMd5);
   // compress: the object holds the encoded body, always sent in one PutObject: its ETag is that body's MD5.
   if (file.encoding != sitemap::Encoding::kIdentity) {
     if (remote_etag.find('-') != std::string_view::npos) return std::optional<std::string>();
@@ -95,6 +100,30 @@ class NotesTo {
   FollowedEndpoint& endpoint_;
 };
 
+// The redirect objects of the site: `redirects:` from the config, then SOURCE's `_redirects`, read again on every
+// call (a watch session sees its edits). Fails with kInput naming a line of `_redirects` sitesync cannot publish.
+aws::Result<sitemap::GeneratedFiles> Redirects(const SyncOptions& options) {
+  auto file = sitemap::ReadRedirectsFile(options.source);
+  if (!file) return std::unexpected(file.error());
+  std::vector<sitemap::Redirect> all = options.redirects;
+  all.insert(all.end(), file->redirects.begin(), file->redirects.end());
+  sitemap::GeneratedFiles generated = sitemap::RedirectFiles(all, options.filters.index_document);
+  generated.warnings.insert(generated.warnings.begin(), file->warnings.begin(), file->warnings.end());
+  return generated;
+}
+
+// The paths (relative to SOURCE) whose file may be published under `key`: the key itself, and with clean_urls the
+// page that maps to it ("about" <- "about.html"). What a watch batch walks again to decide about the key: a key is
+// never walked as a path alone, or "about" (no such file) would delete the page's object.
+std::vector<std::string> PathsOf(std::string_view key, const sitemap::WalkOptions& filters) {
+  std::vector<std::string> paths{std::string(key)};
+  if (filters.clean_urls && !key.ends_with(".html")) {
+    std::string page = std::string(key) + ".html";
+    if (sitemap::SiteKey(page, true, filters.index_document) == key) paths.push_back(std::move(page));
+  }
+  return paths;
+}
+
 // True when `rel` is one of `paths` or lies under one of them (as a folder).
 bool Selected(std::string_view rel, const std::set<std::string>& paths) {
   if (paths.contains(std::string(rel))) return true;
@@ -124,9 +153,6 @@ bool SourceHoldsAFile(const std::filesystem::path& source, const sitemap::WalkOp
   }
   return false;
 }
-
-// The MD5 of an empty body: a generated object's (a redirect), known without reading anything.
-constexpr std::string_view kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e";
 
 // Runs job(i) for every i below n on all cores (std::thread::hardware_concurrency threads): hashing a cold site
 // is disk- and CPU-bound per file, and files are independent. `job` must touch only its own slot.
@@ -484,6 +510,9 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   // A missing SOURCE is the first thing to report (nothing was changed either way).
   if (!site) return std::unexpected(site.error());
   if (!remote) return std::unexpected(remote.error());
+  auto redirects = Redirects(options_);
+  if (!redirects) return std::unexpected(redirects.error());
+  sitemap::AddGenerated(*site, std::move(*redirects));
   for (const std::string& w : site->warnings) reporter.OnWarning(w);
   remote_ = std::move(*remote);
 
@@ -506,11 +535,19 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   if (result) {
     if (head_failures > 0 && result->outcome == Outcome::kOk) result->outcome = Outcome::kFailed;
     result->failed += head_failures;
-    result->failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
+    result->failed_keys = RetryPaths(recorder.keys);
     result->hashed += counts.hashed;
     result->newer_same_size += counts.newer_same_size;
   }
   return result;
+}
+
+std::vector<std::string> Session::RetryPaths(const std::set<std::string>& keys) const {
+  std::set<std::string> paths;
+  for (const std::string& key : keys) {
+    for (std::string& p : PathsOf(key, options_.filters)) paths.insert(std::move(p));
+  }
+  return {paths.begin(), paths.end()};
 }
 
 void Session::Remember(std::span<const sitemap::LocalFile> files) {
@@ -543,15 +580,34 @@ bool Session::Seen(const sitemap::LocalFile& file) const {
 aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool rescan, BatchDeletes deletes,
                                         Reporter& reporter) {
   const NotesTo notes(*endpoint_, reporter);
+  // An edit of SOURCE's `_redirects` can add, change or remove any redirect object: everything is looked at.
+  if (paths.contains(std::string(sitemap::kRedirectsFile))) rescan = true;
   // Deciding on the files' state now, with the same filters and symlink rules as a sync: the whole tree for a
   // rescan, else only the changed paths (a full walk of a 5,000-file site costs ~100 ms of stat calls). A
   // deletes-only batch looks at exactly the paths it was given: the failed uploads wait for a batch that uploads.
   std::set<std::string> wanted = paths;
   if (deletes != BatchDeletes::kOnly) wanted.insert(failed_.begin(), failed_.end());
   const std::vector<std::string> wanted_list(wanted.begin(), wanted.end());
+  // The keys those paths are published under (clean_urls: "about.html" is the key "about"), and the paths
+  // themselves (a folder, or an object left from before clean_urls): the remote objects this batch decides about.
+  std::set<std::string> wanted_keys = wanted;
+  for (const std::string& p : wanted) {
+    wanted_keys.insert(sitemap::SiteKey(p, options_.filters.clean_urls, options_.filters.index_document));
+  }
   auto site = rescan ? sitemap::Walk(options_.source, options_.filters)
                      : sitemap::WalkPaths(options_.source, wanted_list, options_.filters);
   if (!site) return std::unexpected(site.error());
+  {
+    auto redirects = Redirects(options_);
+    if (!redirects) return std::unexpected(redirects.error());
+    if (!rescan) {
+      std::erase_if(redirects->files, [&](const sitemap::LocalFile& f) { return !Selected(f.Key(), wanted_keys); });
+    }
+    // The redirects' warnings are said by the initial sync and by rescans, not again on every batch.
+    const std::size_t walk_warnings = site->warnings.size();
+    sitemap::AddGenerated(*site, std::move(*redirects));
+    for (std::size_t i = walk_warnings; rescan && i < site->warnings.size(); ++i) reporter.OnWarning(site->warnings[i]);
+  }
   const std::string& prefix = options_.destination.prefix;
 
   // No file is held back for its mtime: the watcher says when a file is complete (close_write, moved_to, quiet
@@ -560,12 +616,12 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
   std::vector<sitemap::LocalFile> local;
   std::vector<RemoteObject> remote;
   for (sitemap::LocalFile& f : site->files) {
-    if (!rescan && !Selected(f.rel_path, wanted)) continue;
+    if (!rescan && !Selected(f.rel_path, wanted) && !Selected(f.Key(), wanted_keys)) continue;
     local.push_back(std::move(f));
   }
   for (const RemoteObject& object : remote_) {
     const std::string_view rel = std::string_view(object.key).substr(prefix.size());
-    if (!rescan && !Selected(rel, wanted)) continue;
+    if (!rescan && !Selected(rel, wanted_keys)) continue;
     remote.push_back(object);
   }
 
@@ -588,7 +644,12 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
       deletes == BatchDeletes::kOnly ? 0 : RefreshHeaders(plan, local, remote, false, recorder);
   BatchResult out;
   if (deletes == BatchDeletes::kHold) {
-    for (const std::string& key : plan.deletes) out.held_deletes.push_back(Rel(key, prefix));
+    // As paths: the deletes-only batch walks them again (PathsOf), so a page that is back keeps its object.
+    std::set<std::string> held;
+    for (const std::string& key : plan.deletes) {
+      for (std::string& p : PathsOf(Rel(key, prefix), options_.filters)) held.insert(std::move(p));
+    }
+    out.held_deletes.assign(held.begin(), held.end());
     plan.deletes.clear();
   } else if (deletes == BatchDeletes::kOnly) {
     // A file that exists again is left alone here; its own event makes the batch that uploads it.
@@ -602,7 +663,7 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
   out.result = std::move(*result);
   if (head_failures > 0 && out.result.outcome == Outcome::kOk) out.result.outcome = Outcome::kFailed;
   out.result.failed += head_failures;
-  out.result.failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
+  out.result.failed_keys = RetryPaths(recorder.keys);
   out.result.hashed += counts.hashed;
   out.result.newer_same_size += counts.newer_same_size;
   return out;
@@ -616,10 +677,17 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   const Plan* plan = &input;
   Plan without_deletes;
   // Held back: not attempted, reported, and taken up again by the next run (a watch batch: the next batch).
+  // failed_ holds paths: the paths a key's file may have (PathsOf).
+  const auto retry = [&](const std::string& rel) {
+    for (std::string& p : PathsOf(rel, options_.filters)) failed_.insert(std::move(p));
+  };
+  const auto settled = [&](const std::string& rel) {
+    for (const std::string& p : PathsOf(rel, options_.filters)) failed_.erase(p);
+  };
   const auto hold = [&](const std::string& rel, std::string_view reason) {
     ++result.skipped;
     result.skipped_keys.push_back(rel);
-    failed_.insert(rel);
+    retry(rel);
     reporter.OnSkipped(rel, reason);
   };
   if (!input.deletes.empty()) {
@@ -678,9 +746,15 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   // always reconsiders every such path), so it is retried no more.
   {
     std::set<std::string> in_plan;
-    for (const PlannedUpload& up : plan->uploads) in_plan.emplace(up.file.Key());
-    for (const std::string& key : plan->deletes) in_plan.insert(Rel(key, dest.prefix));
-    for (const std::string& rel : result.skipped_keys) in_plan.insert(rel);
+    const auto add = [&](std::string_view rel) {
+      for (std::string& p : PathsOf(rel, options_.filters)) in_plan.insert(std::move(p));
+    };
+    for (const PlannedUpload& up : plan->uploads) {
+      add(up.file.Key());
+      in_plan.insert(up.file.rel_path);
+    }
+    for (const std::string& key : plan->deletes) add(Rel(key, dest.prefix));
+    for (const std::string& rel : result.skipped_keys) add(rel);
     std::erase_if(failed_, [&](const std::string& rel) { return !in_plan.contains(rel); });
   }
 
@@ -753,12 +827,12 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
           result.bytes_uploaded += done->bytes;
           result.uploaded_keys.push_back(rel);
           upserts.push_back(RemoteObject{planned.key, done->bytes, done->etag});
-          failed_.erase(rel);
+          settled(rel);
           reporter.OnUploaded(rel, done->bytes, false);
         } else {
           ++result.failed;
           ++upload_failures;
-          failed_.insert(rel);
+          retry(rel);
           reporter.OnError(rel, done.error().message);
         }
         reporter.OnProgress(files_done, result.bytes_uploaded);
@@ -813,14 +887,14 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
                           result.attempted_keys.push_back(rel);
                           if (auto f = failed.find(key); f != failed.end()) {
                             ++result.failed;
-                            failed_.insert(rel);
+                            retry(rel);
                             reporter.OnError(rel, "DeleteObjects: " + f->second);
                           } else {
                             ++result.deleted;
                             result.deleted_keys.push_back(rel);
                             if (rec.db != nullptr) rec.erased.push_back(rel);
                             erased.push_back(key);
-                            failed_.erase(rel);
+                            settled(rel);
                             reporter.OnDeleted(rel, false);
                           }
                         }

@@ -296,6 +296,27 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
   SubmitS3(client, endpoint, resend->spec.bucket, resend->spec.key, std::move(r), std::move(on_answer));
 }
 
+// A generated file (a redirect object): no file behind it, an empty body (Content-MD5 of nothing), and its
+// x-amz-website-redirect-location, which S3's website endpoint answers with a 301.
+void SubmitGeneratedPut(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
+                        UploadDone done) {
+  aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
+  AddObjectHeaders(r, spec.file);
+  const bool has_location = std::ranges::any_of(
+      r.headers, [](const auto& h) { return h.first == "x-amz-website-redirect-location"; });
+  if (!has_location && spec.file.extra != nullptr && !spec.file.extra->website_redirect.empty()) {
+    r.headers.emplace_back("x-amz-website-redirect-location", spec.file.extra->website_redirect);
+  }
+  r.body.kind = aws::Body::Kind::kBytes;
+  r.body.bytes.clear();
+  r.headers.emplace_back("content-md5", Base64Md5(aws::Md5().Final()));
+  SubmitS3(client, endpoint, spec.bucket, spec.key, std::move(r),
+           [done = std::move(done)](aws::Result<aws::HttpResponse> res) {
+             if (!res) return done(std::unexpected(res.error()));
+             done(Uploaded{0, Unquote(res->Header("etag"))});
+           });
+}
+
 // One multipart upload: create, all parts in flight together, complete; abort when anything fails so that no
 // orphan parts stay billed.
 struct Multipart : std::enable_shared_from_this<Multipart> {
@@ -970,6 +991,7 @@ void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpe
 
 void SubmitUpload(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
                   UploadDone done) {
+  if (spec.file.generated) return SubmitGeneratedPut(client, endpoint, std::move(spec), std::move(done));
   if (!spec.checksum) spec.checksum = std::make_shared<ChecksumChoice>();
   // An encoded body always goes in one PutObject (see SubmitSinglePut).
   if (spec.file.size <= spec.multipart_threshold || spec.file.encoding != sitemap::Encoding::kIdentity) {

@@ -181,7 +181,9 @@ struct SyncOptions {
   bool refresh_headers = false;
   /// The local record (Record::FileFor); empty: none (size-only or checksum as without a record).
   std::filesystem::path record_file;
-  /// Redirect objects (generated LocalFiles) published with the site: `redirects:` and SOURCE's `_redirects`.
+  /// Redirect objects (generated LocalFiles) published with the site: these (`redirects:`) and the lines of
+  /// SOURCE's `_redirects`, read again by the initial sync and every batch (an event on it makes a rescan). A
+  /// bad `_redirects` line fails the run or batch with kInput, before anything changes.
   std::vector<sitemap::Redirect> redirects;
   std::uint64_t multipart_threshold = 16ull << 20;
   std::uint64_t part_size = 8ull << 20;
@@ -223,8 +225,9 @@ struct SyncResult {
   /// deletes that failed, whose outcome may be unknown (an answer lost after S3 committed the change). The CDN
   /// journal keeps these owed until CloudFront accepts them. Not in a dry run.
   std::vector<std::string> attempted_keys;
-  /// Relative to the prefix, sorted: the uploads and deletes that failed after their retries (filled by
-  /// Session, for the watch loop's retry timer; a refusal of the whole run names no key).
+  /// Relative to SOURCE, sorted: the paths of the uploads and deletes that failed after their retries (filled by
+  /// Session, for the watch loop's retry timer; a refusal of the whole run names none). A key's paths are the
+  /// key and, with clean_urls, the page published under it ("about" and "about.html").
   std::vector<std::string> failed_keys;
 };
 
@@ -272,7 +275,8 @@ enum class BatchDeletes {
 /// What one watch batch did.
 struct BatchResult {
   SyncResult result;
-  /// Keys (relative to the prefix) whose delete was held back (BatchDeletes::kHold), sorted.
+  /// Paths (relative to SOURCE: each held key's paths, as SyncResult::failed_keys) whose delete was held back
+  /// (BatchDeletes::kHold), sorted: the deletes-only batch walks them again.
   std::vector<std::string> held_deletes;
 };
 
@@ -344,8 +348,11 @@ class Session {
   /// By full key, sorted and unique: the listing itself, moved in (a map would hold every key twice and a
   /// node per object; this is 72 bytes an object plus the key and ETag).
   std::vector<RemoteObject> remote_;
-  /// Rel paths whose upload or delete failed or was held back: reconsidered by the next batch.
+  /// Rel paths (of SOURCE, never keys: see RetryPaths) whose upload or delete failed or was held back:
+  /// reconsidered by the next batch.
   std::set<std::string> failed_;
+  /// The paths whose files may be published under `keys` (the key, and with clean_urls its page), sorted.
+  std::vector<std::string> RetryPaths(const std::set<std::string>& keys) const;
   /// The PutObject checksum for this session (CRC-32 until the server refuses it); see sync/s3_client.h.
   std::shared_ptr<ChecksumChoice> checksum_;
   /// (hash of rel path, mtime_ns ^ size) of every file the last walk that reached it saw, sorted: a rescan
