@@ -2,6 +2,9 @@
 // the file, the line and the way out.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -47,39 +50,178 @@ aws::Result<std::vector<std::string>> StringList(const Ctx& ctx, const YAML::Nod
   return out;
 }
 
+// The values S3 takes for the `headers:` fields that are enumerations (S3 API reference, PutObject: the
+// x-amz-storage-class, x-amz-acl and x-amz-server-side-encryption request headers). OUTPOSTS, SNOW and the FSX
+// classes are left out: they name storage that a bucket behind CloudFront is not in.
+constexpr std::array<std::string_view, 9> kStorageClasses = {
+    "STANDARD",   "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",     "INTELLIGENT_TIERING",
+    "GLACIER",    "DEEP_ARCHIVE",       "GLACIER_IR",  "EXPRESS_ONEZONE"};
+constexpr std::array<std::string_view, 7> kCannedAcls = {
+    "private",           "public-read",       "public-read-write",        "authenticated-read",
+    "aws-exec-read",     "bucket-owner-read", "bucket-owner-full-control"};
+constexpr std::array<std::string_view, 3> kSseValues = {"AES256", "aws:kms", "aws:kms:dsse"};
+
+// S3 limits the user-defined metadata of an object to 2 KB: the bytes of every name (without x-amz-meta-) and
+// value together (S3 User Guide, "Working with object metadata").
+constexpr std::size_t kMaxMetadataBytes = 2048;
+
+template <std::size_t N>
+std::string OneOf(const std::array<std::string_view, N>& values) {
+  std::string out;
+  for (std::string_view v : values) out += (out.empty() ? "" : ", ") + std::string(v);
+  return out;
+}
+
+template <std::size_t N>
+bool IsOneOf(const std::array<std::string_view, N>& values, std::string_view v) {
+  return std::find(values.begin(), values.end(), v) != values.end();
+}
+
+// RFC 9110's tchar: what a header field name may hold.
+bool TokenChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool PrintableAscii(std::string_view v) {
+  return std::all_of(v.begin(), v.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+// Why `value` cannot be `field` of a headers rule (beyond a control character, checked for every field), or
+// nullopt when it can. An empty value is always taken: the header is not sent (it undoes an earlier rule).
+std::optional<std::string> HeaderFieldProblem(std::string_view field, const std::string& value) {
+  if (value.empty()) return std::nullopt;
+  if (field == "storage_class" && !IsOneOf(kStorageClasses, value)) {
+    return fmt::format("'storage_class' is '{}'; use one of {}", value, OneOf(kStorageClasses));
+  }
+  if (field == "acl" && !IsOneOf(kCannedAcls, value)) {
+    return fmt::format("'acl' is '{}'; use a canned ACL: one of {}", value, OneOf(kCannedAcls));
+  }
+  if (field == "sse" && !IsOneOf(kSseValues, value)) {
+    return fmt::format("'sse' is '{}'; use one of {}", value, OneOf(kSseValues));
+  }
+  if (field == "website_redirect") {
+    // S3 takes "/path" (a redirect within the bucket's website) or an absolute http(s) URL, of at most 2 KB.
+    const bool form = value.starts_with('/') || value.starts_with("http://") || value.starts_with("https://");
+    if (!form || value.size() > 2048 || !PrintableAscii(value) || value.find(' ') != std::string::npos) {
+      return fmt::format("'website_redirect' is '{}'; use a path starting with '/' or an absolute http:// or "
+                         "https:// URL of at most 2048 characters, without spaces or non-ASCII characters "
+                         "(percent-encode them)",
+                         value);
+    }
+  }
+  return std::nullopt;
+}
+
+// `metadata:` of a headers rule: a map of names (without x-amz-meta-) to values, sorted by name. Names are
+// lowercased (S3 stores and returns them so), values printable ASCII (S3 would RFC 2047-encode anything else, and
+// the object would never compare equal to the config). `problem` receives the first problem.
+aws::Result<std::vector<std::pair<std::string, std::string>>> Metadata(
+    const Ctx& ctx, const YAML::Node& node, std::optional<std::pair<YAML::Node, std::string>>& problem) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (node.IsNull()) return out;  // `metadata:` with nothing under it: no metadata (replaces earlier rules')
+  if (!node.IsMap()) {
+    return ctx.At(node, "'headers.metadata' must be a map of names to values, e.g. {author: docs-team}");
+  }
+  std::size_t bytes = 0;
+  for (const auto& kv : node) {
+    auto name_text = Scalar<std::string>(ctx, kv.first, "headers.metadata name", "a string");
+    if (!name_text) return std::unexpected(name_text.error());
+    auto value = Scalar<std::string>(ctx, kv.second, "headers.metadata." + *name_text, "a string");
+    if (!value) return std::unexpected(value.error());
+    std::string name = *name_text;
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+    auto note = [&](const YAML::Node& at, std::string message) {
+      if (!problem) problem.emplace(at, std::move(message));
+    };
+    if (name.starts_with("x-amz-meta-")) {
+      note(kv.first, fmt::format("metadata name '{}' includes the x-amz-meta- prefix; write it without: '{}'",
+                                 *name_text, name.substr(11)));
+    } else if (name.empty() || !std::all_of(name.begin(), name.end(), TokenChar)) {
+      note(kv.first, fmt::format("metadata name '{}' is not a header name; use letters, digits and - _ . "
+                                 "(no spaces, colons or non-ASCII characters)",
+                                 *name_text));
+    } else if (!PrintableAscii(*value)) {
+      note(kv.second, fmt::format("metadata '{}' has a value with a character that is not printable ASCII; use "
+                                  "ASCII letters, digits, punctuation and spaces (percent-encode the rest)",
+                                  name));
+    } else if (std::any_of(out.begin(), out.end(), [&](const auto& p) { return p.first == name; })) {
+      note(kv.first, fmt::format("metadata name '{}' is given twice (names are not case-sensitive)", name));
+    }
+    bytes += name.size() + value->size();
+    out.emplace_back(std::move(name), std::move(*value));
+  }
+  if (bytes > kMaxMetadataBytes && !problem) {
+    problem.emplace(node, fmt::format("'metadata' holds {} bytes of names and values; S3 takes at most {}", bytes,
+                                      kMaxMetadataBytes));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+constexpr std::string_view kHeaderKeys =
+    "match, cache_control, content_type, content_encoding, content_disposition, content_language, metadata, "
+    "storage_class, acl, sse, kms_key_id, website_redirect";
+
 aws::Result<std::vector<sitemap::HeaderRule>> HeaderRules(const Ctx& ctx, const YAML::Node& node) {
   if (!node.IsSequence()) {
-    return ctx.At(node, "'headers' must be a list of {match, cache_control, content_type}");
+    return ctx.At(node, fmt::format("'headers' must be a list of rules {{{}}}", kHeaderKeys));
   }
   std::vector<sitemap::HeaderRule> out;
   for (const YAML::Node& item : node) {
     if (!item.IsMap()) return ctx.At(item, "each 'headers' entry must be a map with 'match' and a header");
     sitemap::HeaderRule rule;
-    // The first header value that cannot be sent (a CR or LF would inject a header), reported once the rule's
-    // match glob is known, so that the message names the rule.
+    // The first value that cannot be sent (a CR or LF would inject a header) or is not one S3 takes, reported
+    // once the rule's match glob is known, so that the message names the rule.
     std::optional<std::pair<YAML::Node, std::string>> bad_value;
     for (const auto& kv : item) {
       const std::string k = kv.first.Scalar();
+      if (k == "metadata") {
+        auto metadata = Metadata(ctx, kv.second, bad_value);
+        if (!metadata) return std::unexpected(metadata.error());
+        rule.metadata = std::move(*metadata);
+        continue;
+      }
       auto v = Scalar<std::string>(ctx, kv.second, "headers." + k, "a string");
       if (!v) return std::unexpected(v.error());
       if (k != "match" && !bad_value) {
-        if (auto problem = aws::HeaderValueProblem(*v)) bad_value.emplace(kv.second, fmt::format("'{}' {}", k, *problem));
+        if (auto problem = aws::HeaderValueProblem(*v)) {
+          bad_value.emplace(kv.second, fmt::format("'{}' {}; remove the control character (in YAML, a '|' block or "
+                                                   "\\n in double quotes makes a newline)",
+                                                   k, *problem));
+        } else if (auto field_problem = HeaderFieldProblem(k, *v)) {
+          bad_value.emplace(kv.second, std::move(*field_problem));
+        }
       }
+      std::optional<std::string>* field = k == "match"                 ? nullptr
+                                          : k == "cache_control"       ? &rule.cache_control
+                                          : k == "content_type"        ? &rule.content_type
+                                          : k == "content_encoding"    ? &rule.content_encoding
+                                          : k == "content_disposition" ? &rule.content_disposition
+                                          : k == "content_language"    ? &rule.content_language
+                                          : k == "storage_class"       ? &rule.storage_class
+                                          : k == "acl"                 ? &rule.acl
+                                          : k == "sse"                 ? &rule.sse
+                                          : k == "kms_key_id"          ? &rule.kms_key_id
+                                          : k == "website_redirect"    ? &rule.website_redirect
+                                                                       : nullptr;
       if (k == "match") {
         rule.match = *v;
-      } else if (k == "cache_control") {
-        rule.cache_control = *v;
-      } else if (k == "content_type") {
-        rule.content_type = *v;
+      } else if (field != nullptr) {
+        *field = *v;
       } else {
-        return ctx.At(kv.first, fmt::format("unknown key 'headers.{}' (known: match, cache_control, content_type)", k));
+        return ctx.At(kv.first, fmt::format("unknown key 'headers.{}' (known: {})", k, kHeaderKeys));
       }
     }
     if (rule.match.empty()) return ctx.At(item, "a 'headers' entry needs 'match: GLOB'");
+    if (!bad_value && rule.kms_key_id && !rule.kms_key_id->empty() && !(rule.sse && rule.sse->starts_with("aws:kms"))) {
+      // A key ID means SSE-KMS: S3 refuses x-amz-server-side-encryption-aws-kms-key-id without it.
+      bad_value.emplace(item["kms_key_id"], "'kms_key_id' is given without 'sse: aws:kms' (or aws:kms:dsse) in the "
+                                            "same rule; add it, or remove the key ID");
+    }
     if (bad_value) {
-      return ctx.At(bad_value->first, fmt::format("headers rule with match '{}': {}; remove the control character "
-                                                  "(in YAML, a '|' block or \\n in double quotes makes a newline)",
-                                                  rule.match, bad_value->second));
+      return ctx.At(bad_value->first, fmt::format("headers rule with match '{}' (line {}): {}", rule.match,
+                                                  item.Mark().line + 1, bad_value->second));
     }
     out.push_back(std::move(rule));
   }

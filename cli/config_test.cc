@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "cli/cli.h"
 
 namespace sitesync::cli {
@@ -277,13 +279,14 @@ TEST_F(ConfigTest, HeaderValuesWithControlCharactersAreRefused) {
     ASSERT_FALSE(bad.has_value()) << c.yaml_value;
     EXPECT_EQ(bad.error().code, aws::ErrorCode::kConfig);
     const std::string& m = bad.error().message;
-    EXPECT_NE(m.find("sitesync.yaml:2: headers rule with match '*.html': 'cache_control' contains " + c.what), std::string::npos)
+    EXPECT_NE(m.find("sitesync.yaml:2: headers rule with match '*.html' (line 2): 'cache_control' contains " +
+                     c.what), std::string::npos)
         << m;
   }
   Settings s;
   auto type = LoadConfig(Write("headers:\n  - match: \"*.txt\"\n    content_type: \"text/plain\\n\"\n"), s);
   ASSERT_FALSE(type.has_value());
-  EXPECT_NE(type.error().message.find("headers rule with match '*.txt': 'content_type' contains a line feed"),
+  EXPECT_NE(type.error().message.find("headers rule with match '*.txt' (line 2): 'content_type' contains a line feed"),
             std::string::npos)
       << type.error().message;
   // A literal block ends with a newline: refused too (it would end the header early).
@@ -297,6 +300,138 @@ TEST_F(ConfigTest, HeaderValuesWithControlCharactersAreRefused) {
   ASSERT_TRUE(ok.has_value()) << ok.error().message;
   ASSERT_EQ(ok_settings.headers.size(), 1u);
   EXPECT_EQ(ok_settings.headers[0].cache_control, "public,\tmax-age=60");
+}
+
+// Issue 14: every header per glob. Each field is read into its HeaderRule member; metadata names are lowercased
+// and sorted.
+TEST_F(ConfigTest, HeaderRulesTakeEveryHeaderField) {
+  Settings s;
+  auto ok = LoadConfig(Write(R"(headers:
+  - match: "*"
+    cache_control: "max-age=300"
+    content_type: "text/plain"
+    content_encoding: gzip
+    content_disposition: 'attachment; filename="a.txt"'
+    content_language: de-CH
+    metadata:
+      Author: Docs Team
+      build-id: 42
+      empty: ""
+    storage_class: STANDARD_IA
+    acl: public-read
+    sse: aws:kms
+    kms_key_id: 1234abcd-12ab-34cd-56ef-1234567890ab
+    website_redirect: https://example.com/new/
+  - match: "*.html"
+    sse: AES256
+    metadata: {}
+    storage_class: ""
+)"),
+                       s);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  ASSERT_EQ(s.headers.size(), 2u);
+  const sitemap::HeaderRule& r = s.headers[0];
+  EXPECT_EQ(r.content_encoding, "gzip");
+  EXPECT_EQ(r.content_disposition, "attachment; filename=\"a.txt\"");
+  EXPECT_EQ(r.content_language, "de-CH");
+  ASSERT_TRUE(r.metadata.has_value());
+  EXPECT_EQ(*r.metadata, (std::vector<std::pair<std::string, std::string>>{
+                             {"author", "Docs Team"}, {"build-id", "42"}, {"empty", ""}}));
+  EXPECT_EQ(r.storage_class, "STANDARD_IA");
+  EXPECT_EQ(r.acl, "public-read");
+  EXPECT_EQ(r.sse, "aws:kms");
+  EXPECT_EQ(r.kms_key_id, "1234abcd-12ab-34cd-56ef-1234567890ab");
+  EXPECT_EQ(r.website_redirect, "https://example.com/new/");
+  const sitemap::HeaderRule& html = s.headers[1];
+  EXPECT_EQ(html.sse, "AES256");
+  ASSERT_TRUE(html.metadata.has_value());  // {} replaces the earlier rules' metadata with none
+  EXPECT_TRUE(html.metadata->empty());
+  EXPECT_EQ(html.storage_class, "");  // empty: not sent, undoing an earlier rule
+  EXPECT_FALSE(html.acl.has_value());
+  // Every allowed value of the enumerations.
+  for (std::string_view v : {"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                             "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "EXPRESS_ONEZONE"}) {
+    Settings t;
+    auto one = LoadConfig(Write(fmt::format("headers:\n  - match: x\n    storage_class: {}\n", v)), t);
+    EXPECT_TRUE(one.has_value()) << v;
+  }
+  for (std::string_view v : {"private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read",
+                             "bucket-owner-read", "bucket-owner-full-control"}) {
+    Settings t;
+    auto one = LoadConfig(Write(fmt::format("headers:\n  - match: x\n    acl: {}\n", v)), t);
+    EXPECT_TRUE(one.has_value()) << v;
+  }
+  for (std::string_view v : {"AES256", "aws:kms", "aws:kms:dsse"}) {
+    Settings t;
+    auto one = LoadConfig(Write(fmt::format("headers:\n  - match: x\n    sse: \"{}\"\n", v)), t);
+    EXPECT_TRUE(one.has_value()) << v;
+  }
+  for (std::string_view v : {"/new/", "/a.html", "http://example.com", "https://example.com/a?b=c#d"}) {
+    Settings t;
+    auto one = LoadConfig(Write(fmt::format("headers:\n  - match: x\n    website_redirect: \"{}\"\n", v)), t);
+    EXPECT_TRUE(one.has_value()) << v;
+  }
+}
+
+// A value S3 would refuse (or store other than written) is a config error (exit 2) naming the file and line of
+// the value, the rule by its match and line, and what is allowed.
+TEST_F(ConfigTest, BadHeaderFieldValuesNameTheRuleAndTheAllowedValues) {
+  struct Case {
+    std::string field_yaml;  // the rule's lines after "match", indented 4
+    std::string where;       // "sitesync.yaml:N:"
+    std::vector<std::string> expected;
+  };
+  const std::vector<Case> cases = {
+      {"    storage_class: standard\n", ":4:",
+       {"headers rule with match 'docs/**' (line 3): 'storage_class' is 'standard'; use one of STANDARD, "
+        "REDUCED_REDUNDANCY, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER, DEEP_ARCHIVE, GLACIER_IR, "
+        "EXPRESS_ONEZONE"}},
+      {"    storage_class: OUTPOSTS\n", ":4:", {"'storage_class' is 'OUTPOSTS'"}},
+      {"    acl: public\n", ":4:",
+       {"(line 3): 'acl' is 'public'; use a canned ACL: one of private, public-read, public-read-write, "
+        "authenticated-read, aws-exec-read, bucket-owner-read, bucket-owner-full-control"}},
+      {"    sse: kms\n", ":4:", {"(line 3): 'sse' is 'kms'; use one of AES256, aws:kms, aws:kms:dsse"}},
+      {"    kms_key_id: abc\n", ":4:", {"(line 3): 'kms_key_id' is given without 'sse: aws:kms'"}},
+      {"    sse: AES256\n    kms_key_id: abc\n", ":5:", {"'kms_key_id' is given without 'sse: aws:kms'"}},
+      {"    website_redirect: new.html\n", ":4:",
+       {"(line 3): 'website_redirect' is 'new.html'; use a path starting with '/' or an absolute http:// or "
+        "https:// URL"}},
+      {"    website_redirect: ftp://x/\n", ":4:", {"'website_redirect' is 'ftp://x/'"}},
+      {"    website_redirect: \"/a b\"\n", ":4:", {"'website_redirect' is '/a b'"}},
+      {"    website_redirect: \"/caf\xC3\xA9\"\n", ":4:", {"without spaces or non-ASCII characters"}},
+      {"    metadata:\n      \"my name\": x\n", ":5:", {"(line 3): metadata name 'my name' is not a header name"}},
+      {"    metadata:\n      \"a:b\": x\n", ":5:", {"metadata name 'a:b' is not a header name"}},
+      {"    metadata:\n      X-Amz-Meta-Author: x\n", ":5:",
+       {"metadata name 'X-Amz-Meta-Author' includes the x-amz-meta- prefix; write it without: 'author'"}},
+      {"    metadata:\n      author: \"caf\xC3\xA9\"\n", ":5:",
+       {"metadata 'author' has a value with a character that is not printable ASCII"}},
+      {"    metadata:\n      Author: a\n      author: b\n", ":6:", {"metadata name 'author' is given twice"}},
+      {"    metadata:\n      big: " + std::string(2100, 'x') + "\n", ":5:",
+       {"'metadata' holds 2103 bytes of names and values; S3 takes at most 2048"}},
+      {"    metadata: [a, b]\n", ":4:", {"'headers.metadata' must be a map of names to values"}},
+      {"    content_language: \"en\\nX: y\"\n", ":4:",
+       {"(line 3): 'content_language' contains a line feed (LF)"}},
+      {"    content_disposition: [a]\n", ":4:", {"'headers.content_disposition' must be a string"}},
+  };
+  for (const Case& c : cases) {
+    Settings s;
+    auto bad = LoadConfig(Write("# a comment\nheaders:\n  - match: \"docs/**\"\n" + c.field_yaml), s);
+    ASSERT_FALSE(bad.has_value()) << c.field_yaml;
+    EXPECT_EQ(bad.error().code, aws::ErrorCode::kConfig);
+    const std::string& m = bad.error().message;
+    EXPECT_NE(m.find("sitesync.yaml" + c.where), std::string::npos) << c.field_yaml << "\n" << m;
+    for (const std::string& e : c.expected) EXPECT_NE(m.find(e), std::string::npos) << c.field_yaml << "\n" << m;
+  }
+  // An unknown key lists every known one.
+  Settings s;
+  auto unknown = LoadConfig(Write("headers:\n  - match: a\n    storage: x\n"), s);
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_NE(unknown.error().message.find(
+                "unknown key 'headers.storage' (known: match, cache_control, content_type, content_encoding, "
+                "content_disposition, content_language, metadata, storage_class, acl, sse, kms_key_id, "
+                "website_redirect)"),
+            std::string::npos)
+      << unknown.error().message;
 }
 
 TEST(HeaderValueProblem, TableOfBytes) {

@@ -197,8 +197,15 @@ Lists of globs.
 .TP
 .B headers
 A list of rules
-.RB { match ", " cache_control ", " content_type },
-applied in order; the last matching rule wins per field.
+.RB { match ", " cache_control ", " content_type ", " content_encoding ", " content_disposition ,
+.BR content_language ", " metadata ", " storage_class ", " acl ", " sse ", " kms_key_id ", " website_redirect },
+applied in order; the last matching rule wins per field (metadata, a map of names to values sent as
+x\-amz\-meta\-NAME, is replaced whole; sse and kms_key_id go together). storage_class is one of STANDARD,
+REDUCED_REDUNDANCY, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER, DEEP_ARCHIVE, GLACIER_IR,
+EXPRESS_ONEZONE; acl a canned ACL (private, public\-read, public\-read\-write, authenticated\-read,
+aws\-exec\-read, bucket\-owner\-read, bucket\-owner\-full\-control); sse AES256, aws:kms or aws:kms:dsse
+(kms_key_id only with aws:kms); website_redirect a path starting with / or an http(s) URL. An empty value sends
+no such header. When the headers a file gets change, its object is updated by CopyObject (no body sent).
 .TP
 .BR cdn.distribution ", " cdn.endpoint ", " cdn.invalidate ", " cdn.wait
 .BR \-\-distribution ,

@@ -142,6 +142,11 @@ void AddCommonOptions(CLI::App& cmd, Command self, Settings& s, Settings& sink, 
   c.Use(kPublish, [&](Settings& to) {
     return cmd.add_flag("--force", to.force, "Upload every file, changed or not (in watch: the initial sync)");
   });
+  c.Use(kPublish, [&](Settings& to) {
+    return cmd.add_flag("--refresh-headers", to.refresh_headers,
+                        "HEAD the objects with no record of their headers and update those whose headers differ "
+                        "from the config (CopyObject; no body sent)");
+  });
   c.Use(kAll, [&](Settings& to) { return cmd.add_flag("--json", to.json, "One JSON object per line on stdout"); });
   c.Use(kAll, [&](Settings& to) { return cmd.add_flag("-q,--quiet", to.quiet, "Print errors only"); });
   c.Use(kAll, [&](Settings& to) { return cmd.add_flag("-v,--verbose", to.verbose, "Print every request"); });

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -60,6 +61,33 @@ std::string HumanBytes(double bytes) {
   return unit == 0 ? fmt::format("{:.0f} {}", bytes, kUnits[unit]) : fmt::format("{:.1f} {}", bytes, kUnits[unit]);
 }
 
+// Why a file is uploaded, for the upload events and the dry-run lines.
+std::string_view ReasonName(sync::UploadReason reason) {
+  switch (reason) {
+    case sync::UploadReason::kNew: return "new";
+    case sync::UploadReason::kSizeChanged: return "size changed";
+    case sync::UploadReason::kContentChanged: return "content changed";
+    case sync::UploadReason::kForced: return "forced";
+    case sync::UploadReason::kHeadersChanged: return "headers changed";
+  }
+  return "";
+}
+
+// The reasons of a plan's uploads by key, kept from OnPlan for the upload events that follow.
+using Reasons = std::unordered_map<std::string, sync::UploadReason>;
+void KeepReasons(const sync::Plan& plan, Reasons& out) {
+  out.clear();
+  for (const sync::PlannedUpload& up : plan.uploads) out.emplace(up.file.Key(), up.reason);
+}
+
+// The note for files a size-only run without a record could not tell apart (SyncResult::newer_same_size).
+std::string NewerSameSizeNote(std::uint64_t count) {
+  return fmt::format("note: {} file{} of the same size as {} object{} but newer {} not compared by content (no "
+                     "local record of {} upload yet); --compare checksum compares them",
+                     count, count == 1 ? "" : "s", count == 1 ? "its" : "their", count == 1 ? "" : "s",
+                     count == 1 ? "was" : "were", count == 1 ? "its" : "their");
+}
+
 // One JSON object per line on stdout and nothing else there (CLI.md); human messages go to stderr.
 // Never coloured, and no progress line: its stderr lines are for logs. -q keeps stderr to errors only; the JSON
 // lines on stdout are what was asked for and stay.
@@ -70,10 +98,11 @@ class JsonOutput final : public Output {
     if (quiet_) return;
     std::fprintf(stderr, "warning: %.*s\n", Len(message), message.data());
   }
-  void OnPlan(const sync::Plan&, bool) override {}
+  void OnPlan(const sync::Plan& plan, bool) override { KeepReasons(plan, reasons_); }
   void OnUploaded(std::string_view key, std::uint64_t bytes, bool planned) override {
     nlohmann::ordered_json j{{"event", "upload"}, {"key", std::string(key)}, {"bytes", bytes}};
     if (planned) j["planned"] = true;
+    if (auto it = reasons_.find(std::string(key)); it != reasons_.end()) j["reason"] = ReasonName(it->second);
     Emit(j);
   }
   void OnDeleted(std::string_view key, bool planned) override {
@@ -127,7 +156,10 @@ class JsonOutput final : public Output {
             {"invalidation_paths", invalidation_paths},
             {"dry_run", r.dry_run},
             {"seconds", std::round(seconds * 1000) / 1000},
-            {"skipped", r.skipped}};
+            {"skipped", r.skipped},
+            {"hashed", r.hashed},
+            {"headers_updated", r.headers_updated},
+            {"newer_same_size", r.newer_same_size}};
   }
   static void Emit(const nlohmann::ordered_json& j) {
     // Keys are bytes from the file system: replace invalid UTF-8 rather than throw.
@@ -138,6 +170,7 @@ class JsonOutput final : public Output {
   }
 
   bool quiet_;
+  Reasons reasons_;
 };
 
 // Lines for people: per-file lines and the summary on stdout, warnings, errors, notes and the progress line on
@@ -155,6 +188,7 @@ class HumanOutput final : public Output {
     Line(stderr, Paint(options_.color_stderr, kYellow, "warning:") + " " + std::string(message));
   }
   void OnPlan(const sync::Plan& plan, bool dry_run) override {
+    if (dry_run) KeepReasons(plan, reasons_);
     total_files_ = plan.uploads.size();
     total_bytes_ = plan.upload_bytes;
     if (options_.quiet || !dry_run) return;
@@ -167,8 +201,13 @@ class HumanOutput final : public Output {
   void OnUploaded(std::string_view key, std::uint64_t bytes, bool planned) override {
     if (options_.quiet || (options_.progress && !options_.verbose && !planned)) return;
     ClearProgress();
-    const std::string line = fmt::format("{}upload: {} ({})", planned ? "(dry run) " : "", key,
-                                         HumanBytes(static_cast<double>(bytes)));
+    const auto reason = planned ? reasons_.find(std::string(key)) : reasons_.end();
+    const std::string line =
+        reason != reasons_.end() && reason->second == sync::UploadReason::kHeadersChanged
+            ? fmt::format("(dry run) update headers: {}", key)
+            : fmt::format("{}upload: {} ({}{}{})", planned ? "(dry run) " : "", key,
+                          HumanBytes(static_cast<double>(bytes)), reason != reasons_.end() ? ", " : "",
+                          reason != reasons_.end() ? ReasonName(reason->second) : "");
     Line(stdout, planned ? Paint(options_.color_stdout, kDim, line) : line);
   }
   void OnDeleted(std::string_view key, bool planned) override {
@@ -250,6 +289,7 @@ class HumanOutput final : public Output {
     }
     if (r.dry_run) line = Paint(color, kDim, "dry run, nothing changed:") + " " + line;
     Line(stdout, line);
+    if (r.newer_same_size > 0) Line(stderr, NewerSameSizeNote(r.newer_same_size));
   }
   void BatchSummary(std::uint64_t batch, const sync::SyncResult& r, std::uint64_t invalidation_paths,
                     double seconds) override {
@@ -286,6 +326,7 @@ class HumanOutput final : public Output {
   Clock::time_point last_draw_{};
   std::size_t total_files_ = 0;
   std::uint64_t total_bytes_ = 0;
+  Reasons reasons_;  ///< Of the dry run's plan, for its upload lines.
 };
 
 }  // namespace

@@ -723,6 +723,22 @@ aws::Result<void> CheckSourceFolder(const std::string& source) {
   return {};
 }
 
+namespace {
+
+// The cache folder (CLI.md): $XDG_CACHE_HOME/sitesync, else ~/.cache/sitesync; empty when neither is an
+// absolute path (XDG Base Directory: a relative one is ignored).
+std::filesystem::path CacheDir(const aws::EnvLookup& env) {
+  if (const auto xdg = env("XDG_CACHE_HOME"); xdg && !xdg->empty() && xdg->front() == '/') {
+    return std::filesystem::path(*xdg) / "sitesync";
+  }
+  if (const auto home = env("HOME"); home && !home->empty() && home->front() == '/') {
+    return std::filesystem::path(*home) / ".cache" / "sitesync";
+  }
+  return {};
+}
+
+}  // namespace
+
 sitemap::OwnFiles OwnFilesOf(const Settings& s, const aws::EnvLookup& env) {
   std::vector<std::filesystem::path> paths;
   std::vector<std::string> root_names;
@@ -731,12 +747,7 @@ sitemap::OwnFiles OwnFilesOf(const Settings& s, const aws::EnvLookup& env) {
     root_names.push_back(std::filesystem::path(*s.config_path).filename().string());
   }
   if (auto state = cdn::StateDir(env)) paths.push_back(*state);
-  // The cache (CLI.md): $XDG_CACHE_HOME/sitesync, else ~/.cache/sitesync.
-  if (const auto xdg = env("XDG_CACHE_HOME"); xdg && !xdg->empty() && xdg->front() == '/') {
-    paths.push_back(std::filesystem::path(*xdg) / "sitesync");
-  } else if (const auto home = env("HOME"); home && !home->empty() && home->front() == '/') {
-    paths.push_back(std::filesystem::path(*home) / ".cache" / "sitesync");
-  }
+  if (auto cache = CacheDir(env); !cache.empty()) paths.push_back(std::move(cache));
   return sitemap::FindOwnFiles(s.source.value_or(""), paths, root_names);
 }
 
@@ -784,6 +795,7 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   }
   r.sync.dry_run = s.dry_run;
   r.sync.force = s.force;
+  r.sync.refresh_headers = s.refresh_headers;
   r.jobs = s.jobs.value_or(64);
   if (r.jobs < 1 || r.jobs > 1024) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("bad jobs {}: use 1 to 1024 transfers in flight", r.jobs));
@@ -791,6 +803,15 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   auto endpoint = ResolveS3Endpoint(s, env, r.endpoint_source);
   if (!endpoint) return std::unexpected(endpoint.error());
   r.endpoint = std::move(*endpoint);
+  // The local record of what was published to DEST, one file per destination. Its identity: the configured
+  // endpoint URL, else the AWS partition (a bucket name is unique within a partition, whatever the region, FIPS
+  // or dual-stack endpoint that reaches it). A dry run reads it and never writes it (sync/).
+  if (const auto cache = CacheDir(env); !cache.empty()) {
+    const std::string identity = !r.endpoint.endpoint.empty()
+                                     ? r.endpoint.endpoint
+                                     : "aws:" + std::string(aws::PartitionOf(r.endpoint.region).id);
+    r.sync.record_file = sync::Record::FileFor(cache, r.sync.destination, identity);
+  }
   return r;
 }
 

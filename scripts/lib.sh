@@ -9,6 +9,7 @@ SITESYNC_PACKAGES=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev libxml2-dev libyaml-cpp-dev
   inotify-tools  # inotifywait: the peer baseline of bench/watch_bench.py (the watcher uses the kernel API)
   libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev googletest
+  libsqlite3-dev  # the local record (sync/sqlite_record.cc)
   awscli
   nodejs time  # bench/scale.py --check (ctest bench.scale_memory)
   man-db groff-base zsh  # the man page renders without warnings; the zsh completion is tried in a real zsh

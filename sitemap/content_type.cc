@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "sitemap/sitemap.h"
 
@@ -157,6 +158,21 @@ std::string_view Intern(std::string_view value) {
   auto it = pool->find(value);
   if (it == pool->end()) it = pool->emplace(value).first;
   return *it;
+}
+
+const ExtraHeaders* InternHeaders(const ExtraHeaders& headers) {
+  // Never freed, as Intern: one copy per distinct set of the config's rules (a handful).
+  struct Less {
+    static auto Tie(const ExtraHeaders& h) {
+      return std::tie(h.content_encoding, h.content_disposition, h.content_language, h.storage_class, h.acl, h.sse,
+                      h.kms_key_id, h.website_redirect, h.metadata);
+    }
+    bool operator()(const ExtraHeaders& a, const ExtraHeaders& b) const { return Tie(a) < Tie(b); }
+  };
+  static std::mutex mutex;
+  static auto* const pool = new std::set<ExtraHeaders, Less>();
+  const std::lock_guard lock(mutex);
+  return &*pool->insert(headers).first;
 }
 
 bool IsHtml(std::string_view rel_path) {

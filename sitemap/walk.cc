@@ -32,6 +32,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,6 +98,30 @@ std::string Quoted(std::string_view rel_path) {
   return rel_path.empty() ? std::string("SOURCE") : "'" + std::string(rel_path) + "'";
 }
 
+bool SetsExtra(const HeaderRule& r) {
+  return r.content_encoding || r.content_disposition || r.content_language || r.storage_class || r.acl || r.sse ||
+         r.kms_key_id || r.website_redirect || r.metadata;
+}
+
+// One rule's fields over what earlier rules set. `sse` and `kms_key_id` go together: a rule that sets sse also
+// sets the key (to its own, or none), so that an AES256 rule after an aws:kms one never sends a KMS key ID.
+// `metadata` replaces the earlier rules' map as a whole.
+void ApplyExtra(const HeaderRule& r, ExtraHeaders& to) {
+  if (r.content_encoding) to.content_encoding = *r.content_encoding;
+  if (r.content_disposition) to.content_disposition = *r.content_disposition;
+  if (r.content_language) to.content_language = *r.content_language;
+  if (r.storage_class) to.storage_class = *r.storage_class;
+  if (r.acl) to.acl = *r.acl;
+  if (r.sse) to.kms_key_id = r.kms_key_id.value_or("");
+  if (r.sse) to.sse = *r.sse;
+  if (r.kms_key_id) to.kms_key_id = *r.kms_key_id;
+  if (r.website_redirect) to.website_redirect = *r.website_redirect;
+  if (r.metadata) {
+    to.metadata = *r.metadata;
+    std::ranges::sort(to.metadata);
+  }
+}
+
 class Walker {
  public:
   Walker(const WalkOptions& options, std::string root)
@@ -104,6 +129,7 @@ class Walker {
         root_(std::move(root)) {
     for (const HeaderRule& rule : options.headers) {
       if (rule.cache_control || rule.content_type) headers_.push_back({Glob(rule.match), &rule});
+      if (SetsExtra(rule)) extra_rules_.push_back({Glob(rule.match), &rule});
     }
   }
 
@@ -211,6 +237,7 @@ class Walker {
       if (rule->cache_control) file.cache_control = Intern(*rule->cache_control);
       if (rule->content_type) file.content_type = Intern(*rule->content_type);
     }
+    if (!extra_rules_.empty()) file.extra = ExtraFor(rel);
     file.rel_path = std::move(rel);
     map_.files.push_back(std::move(file));
   }
@@ -226,6 +253,26 @@ class Walker {
   const std::vector<Glob> include_;
   const OwnFiles own_;
   std::vector<std::pair<Glob, const HeaderRule*>> headers_;  // Rules that set something, in order.
+  // Rules that set a field of ExtraHeaders, in order, and the interned result per set of matching rules (a site
+  // has a few such sets, and a file's lookup then costs its glob matches and one small map search).
+  std::vector<std::pair<Glob, const HeaderRule*>> extra_rules_;
+  std::map<std::vector<std::size_t>, const ExtraHeaders*> extra_by_rules_;
+
+  /// The ExtraHeaders of a file at `rel`: per field, the last matching rule that sets it; null when none sets
+  /// anything.
+  const ExtraHeaders* ExtraFor(std::string_view rel) {
+    std::vector<std::size_t> matching;
+    for (std::size_t i = 0; i < extra_rules_.size(); ++i) {
+      if (extra_rules_[i].first.Matches(rel)) matching.push_back(i);
+    }
+    if (matching.empty()) return nullptr;
+    auto [it, fresh] = extra_by_rules_.try_emplace(std::move(matching), nullptr);
+    if (!fresh) return it->second;
+    ExtraHeaders extra;
+    for (std::size_t i : it->first) ApplyExtra(*extra_rules_[i].second, extra);
+    it->second = extra == ExtraHeaders{} ? nullptr : InternHeaders(extra);
+    return it->second;
+  }
   const std::string root_;  // Canonical SOURCE.
   const std::shared_ptr<const std::string> shared_root_ = std::make_shared<const std::string>(root_);
   std::vector<Ancestor> ancestors_;

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -361,6 +362,107 @@ TEST(Walk, HeaderRulesLastMatchWinsPerField) {
   EXPECT_EQ(Find(map, "data/x.json")->content_type, "application/vnd.custom+json");
   EXPECT_EQ(Find(map, "robots.txt")->cache_control, "max-age=60");
   EXPECT_EQ(Find(map, "robots.txt")->content_type, "text/plain");
+}
+
+// Issue 14: the other header fields, per field the last matching rule that sets it; sse and kms_key_id as one;
+// metadata replaced whole. Files with the same headers share one interned ExtraHeaders; files no extra rule
+// reaches have none.
+TEST(Walk, ExtraHeaderFieldsLastMatchWinsPerFieldAndAreShared) {
+  TempTree tree;
+  tree.File("index.html");
+  tree.File("about.html");
+  tree.File("docs/guide.pdf");
+  tree.File("docs/secret.pdf");
+  tree.File("old/index.html");
+  tree.File("app.js");
+
+  WalkOptions options;
+  HeaderRule html;
+  html.match = "*.html";
+  html.content_language = "en";
+  html.metadata = std::vector<std::pair<std::string, std::string>>{{"team", "web"}, {"a", "1"}};
+  HeaderRule pdf;
+  pdf.match = "docs/*.pdf";
+  pdf.content_disposition = "attachment";
+  pdf.storage_class = "STANDARD_IA";
+  pdf.sse = "aws:kms";
+  pdf.kms_key_id = "key-1";
+  pdf.acl = "public-read";
+  HeaderRule secret;
+  secret.match = "docs/secret.pdf";
+  secret.sse = "AES256";  // drops the KMS key of the rule before
+  secret.acl = "private";
+  HeaderRule old;
+  old.match = "old/**";
+  old.website_redirect = "/new/";
+  old.metadata = std::vector<std::pair<std::string, std::string>>{};  // replaces, not merges
+  old.content_encoding = "identity";
+  HeaderRule cache_only;  // sets nothing of ExtraHeaders
+  cache_only.match = "*.js";
+  cache_only.cache_control = "max-age=60";
+  options.headers = {html, pdf, secret, old, cache_only};
+  const SiteMap map = WalkOk(tree.root(), options);
+  ASSERT_EQ(map.files.size(), 6u);
+
+  const ExtraHeaders* index = Find(map, "index.html")->extra;
+  ASSERT_NE(index, nullptr);
+  EXPECT_EQ(index->content_language, "en");
+  EXPECT_EQ(index->metadata, (std::vector<std::pair<std::string, std::string>>{{"a", "1"}, {"team", "web"}}));
+  EXPECT_EQ(Find(map, "about.html")->extra, index);  // the same set: one copy
+
+  const ExtraHeaders* guide = Find(map, "docs/guide.pdf")->extra;
+  ASSERT_NE(guide, nullptr);
+  EXPECT_EQ(guide->content_disposition, "attachment");
+  EXPECT_EQ(guide->storage_class, "STANDARD_IA");
+  EXPECT_EQ(guide->sse, "aws:kms");
+  EXPECT_EQ(guide->kms_key_id, "key-1");
+  EXPECT_EQ(guide->acl, "public-read");
+  EXPECT_TRUE(guide->content_language.empty());
+
+  const ExtraHeaders* secret_pdf = Find(map, "docs/secret.pdf")->extra;
+  ASSERT_NE(secret_pdf, nullptr);
+  EXPECT_EQ(secret_pdf->sse, "AES256");
+  EXPECT_EQ(secret_pdf->kms_key_id, "");
+  EXPECT_EQ(secret_pdf->acl, "private");
+  EXPECT_EQ(secret_pdf->storage_class, "STANDARD_IA");  // not set by the later rule: kept
+
+  const ExtraHeaders* moved = Find(map, "old/index.html")->extra;
+  ASSERT_NE(moved, nullptr);
+  EXPECT_EQ(moved->website_redirect, "/new/");
+  EXPECT_EQ(moved->content_language, "en");
+  EXPECT_TRUE(moved->metadata.empty());
+  EXPECT_EQ(moved->content_encoding, "identity");
+
+  EXPECT_EQ(Find(map, "app.js")->extra, nullptr);
+  EXPECT_EQ(Find(map, "app.js")->cache_control, "max-age=60");
+
+  // WalkPaths (watch batches) gives the same headers as a full walk.
+  const std::vector<std::string> changed = {"docs/secret.pdf", "index.html"};
+  auto paths = WalkPaths(tree.root(), changed, options);
+  ASSERT_TRUE(paths.has_value());
+  ASSERT_EQ(paths->files.size(), 2u);
+  EXPECT_EQ(paths->files[0].extra, secret_pdf);
+  EXPECT_EQ(paths->files[1].extra, index);
+}
+
+TEST(InternHeaders, EqualSetsShareOneCopyFromManyThreads) {
+  ExtraHeaders a;
+  a.acl = "public-read";
+  ExtraHeaders b = a;
+  b.metadata = {{"x", "1"}};
+  std::vector<const ExtraHeaders*> got(8);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] {
+      for (int k = 0; k < 200; ++k) got[i] = InternHeaders(i % 2 == 0 ? a : b);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i], InternHeaders(i % 2 == 0 ? a : b));
+    EXPECT_EQ(*got[i], i % 2 == 0 ? a : b);
+  }
+  EXPECT_NE(InternHeaders(a), InternHeaders(b));
 }
 
 TEST(Walk, SpecialFilesWarn) {

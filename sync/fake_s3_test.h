@@ -48,8 +48,9 @@ enum class Checksums {
   kRgw,  ///< Checks Content-MD5 (400 BadDigest); takes x-amz-checksum-crc32 unread and does not echo it (RGW 16.2).
 };
 
-// Enough of S3 for a sync: ListObjectsV2 (one page), PutObject, multipart, HEAD, DeleteObjects. Records every
-// request in order ("PUT site/a.css", "DELETE site/x" per key of a DeleteObjects, "COMPLETE site/big.bin", ...).
+// Enough of S3 for a sync: ListObjectsV2 (one page), PutObject, multipart, CopyObject onto itself ("COPY KEY"),
+// HEAD, DeleteObjects. Records every request in order ("PUT site/a.css", "DELETE site/x" per key of a
+// DeleteObjects, "COMPLETE site/big.bin", ...).
 // Path-style requests ("/bucket/KEY") and virtual-hosted ones ("/KEY") are both understood.
 class FakeS3 final : public aws::HttpClient {
  public:
@@ -72,6 +73,16 @@ class FakeS3 final : public aws::HttpClient {
   bool redirect_always = false;       ///< Every request is redirected, whatever its region (an endpoint of another).
   std::vector<std::string> regions;    ///< The signing region of every request, in order.
   std::vector<std::string> endpoints;  ///< The endpoint of every request, in order.
+  /// key -> LastModified as the listing shows it ("2026-01-02T03:04:05.000Z"); absent: not listed.
+  std::map<std::string, std::string> last_modified;
+  /// Stands in for SSE-KMS: a stored object's ETag is not the MD5 of its body (PutObject and CopyObject).
+  bool kms_etags = false;
+  /// key -> the object headers it was stored with (content-*, cache-control, x-amz-meta-*, x-amz-acl,
+  /// x-amz-storage-class, x-amz-server-side-encryption*, x-amz-website-redirect-location), by PutObject,
+  /// CreateMultipartUpload or a CopyObject with REPLACE; HEAD shows them (not x-amz-acl; no STANDARD class).
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> headers;
+  /// key -> how many of its next CopyObject requests answer 200 with an <Error> body (nothing done).
+  std::map<std::string, int> copy_errors_200;
 
   void Submit(aws::HttpRequest request, Callback done) override { queue_.emplace_back(std::move(request), std::move(done)); }
   void Run() override {
@@ -126,6 +137,19 @@ class FakeS3 final : public aws::HttpClient {
       if (k == name) return v;
     }
     return {};
+  }
+  // The headers of `r` that S3 stores with the object, sorted.
+  static std::vector<std::pair<std::string, std::string>> ObjectHeadersOf(const aws::HttpRequest& r) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [k, v] : r.headers) {
+      const bool stored = k == "content-type" || k == "cache-control" || k == "content-encoding" ||
+                          k == "content-disposition" || k == "content-language" || k.starts_with("x-amz-meta-") ||
+                          k == "x-amz-acl" || k == "x-amz-storage-class" ||
+                          k.starts_with("x-amz-server-side-encryption") || k == "x-amz-website-redirect-location";
+      if (stored) out.emplace_back(k, v);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
   }
 
   // The body as it arrived: one byte flipped when `key` has a corruption pending.
@@ -195,8 +219,10 @@ class FakeS3 final : public aws::HttpClient {
       res.body = "<ListBucketResult><IsTruncated>false</IsTruncated>";
       for (const auto& [k, o] : objects) {
         if (!k.starts_with(prefix)) continue;
-        res.body += fmt::format("<Contents><Key>{}</Key><Size>{}</Size><ETag>\"{}\"</ETag></Contents>", k, o.first,
-                                o.second);
+        const auto modified = last_modified.find(k);
+        res.body += fmt::format("<Contents><Key>{}</Key>{}<Size>{}</Size><ETag>\"{}\"</ETag></Contents>", k,
+                                modified == last_modified.end() ? "" : "<LastModified>" + modified->second + "</LastModified>",
+                                o.first, o.second);
       }
       res.body += "</ListBucketResult>";
       return res;
@@ -209,6 +235,34 @@ class FakeS3 final : public aws::HttpClient {
       res.headers.emplace_back("etag", "\"" + Md5Hex(body) + "\"");
       return res;
     }
+    if (r.method == "PUT" && !Header(r, "x-amz-copy-source").empty()) {
+      // CopyObject: only onto the object itself ("/bucket/KEY", URL-encoded), as sync/ sends it.
+      log.push_back("COPY " + key);
+      const std::string source = Header(r, "x-amz-copy-source");
+      if (source != "/bucket/" + aws::UriEncode(key, true)) {
+        return aws::Fail(aws::ErrorCode::kHttp, r.what + ": fake S3: copy source " + source + " is not the object");
+      }
+      if (!objects.contains(key)) {
+        return std::unexpected(aws::Error{aws::ErrorCode::kNotFound, r.what + ": 404 NoSuchKey", false, 404,
+                                          "NoSuchKey"});
+      }
+      if (Header(r, "x-amz-metadata-directive") != "REPLACE") {
+        // S3 refuses a copy onto itself that changes nothing (400 InvalidRequest).
+        return std::unexpected(aws::Error{aws::ErrorCode::kHttp, r.what + ": 400 InvalidRequest", false, 400,
+                                          "InvalidRequest"});
+      }
+      if (auto it = copy_errors_200.find(key); it != copy_errors_200.end() && it->second > 0) {
+        --it->second;
+        res.body = "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>";
+        return res;
+      }
+      headers[key] = ObjectHeadersOf(r);
+      if (kms_etags) objects[key].second = Md5Hex(objects[key].second + "copy");  // a KMS ETag changes with a copy
+      res.body = fmt::format("<CopyObjectResult><LastModified>2026-12-06T09:00:00.000Z</LastModified><ETag>\"{}\"</ETag>"
+                             "</CopyObjectResult>",
+                             objects[key].second);
+      return res;
+    }
     if (r.method == "PUT") {
       log.push_back("PUT " + key);
       const Fault fault = put_faults.contains(key) ? put_faults.at(key) : Fault::kNone;
@@ -219,8 +273,9 @@ class FakeS3 final : public aws::HttpClient {
       const std::string body = Received(r, key);
       auto echo = CheckDigests(r, body);
       if (!echo) return std::unexpected(echo.error());
-      const std::string etag = Md5Hex(body);
+      const std::string etag = kms_etags ? Md5Hex("kms:" + body) : Md5Hex(body);
       objects[key] = {body.size(), etag};
+      headers[key] = ObjectHeadersOf(r);
       if (fault == Fault::kLost) return Lost(r);
       res.headers.emplace_back("etag", "\"" + etag + "\"");
       if (!echo->empty()) res.headers.emplace_back("x-amz-checksum-crc32", *echo);
@@ -228,6 +283,7 @@ class FakeS3 final : public aws::HttpClient {
     }
     if (r.method == "POST" && Query(r, "uploads") != "\x01") {
       log.push_back("CREATE " + key);
+      upload_headers_ = ObjectHeadersOf(r);
       parts_.clear();
       upload_open_ = true;
       res.body = "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>";
@@ -257,6 +313,7 @@ class FakeS3 final : public aws::HttpClient {
       }
       const std::string etag = Md5Hex(digests) + "-" + std::to_string(parts_.size());
       objects[key] = {all.size(), etag};
+      headers[key] = upload_headers_;
       upload_open_ = false;
       if (fault == Fault::kLost) return Lost(r);
       if (fault == Fault::kLostRetry) {
@@ -269,6 +326,7 @@ class FakeS3 final : public aws::HttpClient {
     if (r.method == "DELETE" && Query(r, "uploadId") == "\x01") {  // DeleteObject
       log.push_back("DELETE " + key);
       objects.erase(key);
+      headers.erase(key);
       res.status = 204;
       return res;
     }
@@ -291,6 +349,10 @@ class FakeS3 final : public aws::HttpClient {
       const std::uint64_t size = head_fault == Fault::kWrongSize ? it->second.first + 1 : it->second.first;
       res.headers.emplace_back("content-length", std::to_string(size));
       res.headers.emplace_back("etag", "\"" + it->second.second + "\"");
+      for (const auto& [name, value] : headers[key]) {
+        if (name == "x-amz-acl" || (name == "x-amz-storage-class" && value == "STANDARD")) continue;
+        res.headers.emplace_back(name, value);
+      }
       return res;
     }
     if (r.method == "POST" && Query(r, "delete") != "\x01") {
@@ -305,6 +367,7 @@ class FakeS3 final : public aws::HttpClient {
         if (o.name != "Object") continue;
         log.push_back("DELETE " + o.ChildText("Key"));
         objects.erase(o.ChildText("Key"));
+        headers.erase(o.ChildText("Key"));
       }
       if (delete_fault == Fault::kLost) return Lost(r);
       res.body = "<DeleteResult/>";
@@ -316,6 +379,7 @@ class FakeS3 final : public aws::HttpClient {
   std::vector<std::pair<aws::HttpRequest, Callback>> queue_;
   std::map<std::size_t, std::string> parts_;
   bool upload_open_ = false;
+  std::vector<std::pair<std::string, std::string>> upload_headers_;  // of the open multipart upload
   std::size_t completes_ = 0;
 };
 

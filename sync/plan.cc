@@ -79,6 +79,11 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
       reason = UploadReason::kNew;
     } else if (it->second->size != f.size) {
       reason = UploadReason::kSizeChanged;
+    } else if (auto known = options.known != nullptr ? options.known->find(std::string(f.Key()))
+                                                       : std::unordered_map<std::string, Known>::const_iterator{};
+               options.known != nullptr && known != options.known->end()) {
+      if (known->second == Known::kContentChanged) reason = UploadReason::kContentChanged;
+      if (known->second == Known::kHeadersChanged) reason = UploadReason::kHeadersChanged;
     } else if (options.compare == Compare::kChecksum && options.local_etags != nullptr) {
       auto etag = options.local_etags->find(std::string(f.Key()));
       if (etag != options.local_etags->end() && etag->second != it->second->etag) {
@@ -91,7 +96,8 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
       continue;
     }
     PlannedUpload up{options.prefix + std::string(f.Key()), f, *reason};
-    plan.upload_bytes += f.size;
+    // A headers-only update copies the object onto itself: no body is sent.
+    if (*reason != UploadReason::kHeadersChanged) plan.upload_bytes += f.size;
     (sitemap::IsHtml(f.rel_path) ? html : plan.uploads).push_back(std::move(up));
   }
   // A page never goes live before the assets it references: assets first, then HTML.

@@ -1,9 +1,11 @@
 // A sync run: walk, list once, diff, then assets, HTML and deletes through the multi loop. The Session keeps the
 // listing for watch batches.
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <functional>
 #include <future>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -39,23 +41,6 @@ aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile&
   auto etag = LocalEtag(file, file.size, options.multipart_threshold, options.part_size);
   if (!etag) return std::unexpected(etag.error());
   return std::optional<std::string>(*etag);
-}
-
-// Local ETags for the files whose size matches the remote object, for a content comparison.
-std::map<std::string, std::string> LocalEtags(std::span<const sitemap::LocalFile> local,
-                                              std::span<const RemoteObject> remote, const SyncOptions& options,
-                                              Reporter& reporter) {
-  std::map<std::string, std::string> etags;
-  for (const auto& [index, remote_etag] : ChecksumCandidates(local, remote, options.destination.prefix)) {
-    const sitemap::LocalFile& file = local[index];
-    auto etag = ComparableEtag(file, remote_etag, options);
-    if (!etag) {
-      reporter.OnWarning(fmt::format("{}: {}; compared by size only", file.rel_path, etag.error().message));
-    } else if (*etag) {
-      etags.emplace(std::string(file.Key()), std::move(**etag));
-    }
-  }
-  return etags;
 }
 
 // What Session::seen_ keeps of a file: its path's hash, and its mtime and size folded together.
@@ -133,13 +118,246 @@ bool SourceHoldsAFile(const std::filesystem::path& source, const sitemap::WalkOp
   return false;
 }
 
+// The MD5 of an empty body: a generated object's (a redirect), known without reading anything.
+constexpr std::string_view kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e";
+
+// Runs job(i) for every i below n on all cores (std::thread::hardware_concurrency threads): hashing a cold site
+// is disk- and CPU-bound per file, and files are independent. `job` must touch only its own slot.
+void ForEachOnAllCores(std::size_t n, const std::function<void(std::size_t)>& job) {
+  const std::size_t threads = std::min<std::size_t>(n, std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 1) {
+    for (std::size_t i = 0; i < n; ++i) job(i);
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::vector<std::jthread> pool;
+  pool.reserve(threads);
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (std::size_t i = next++; i < n; i = next++) job(i);
+    });
+  }
+}
+
+// Whether the file is as it was when `entry` was recorded: same size on disk, mtime and inode. A generated
+// object (no file) always is.
+bool SameStat(const sitemap::LocalFile& f, const RecordEntry& entry) {
+  return f.disk_size == entry.file_size && f.mtime_ns == entry.mtime_ns && f.ino == entry.ino;
+}
+
+// True when `etag` can be an MD5 of the body (a single PutObject's ETag; SSE-KMS and SSE-C ones look the same
+// but are not, which is why a record entry, when there is one, is trusted over it).
+bool PlainEtag(std::string_view etag) { return etag.size() == 32 && etag.find('-') == std::string_view::npos; }
+
 }  // namespace
+
+// The local record and what the current run owes it (written in one transaction at the end of Execute).
+struct Session::RecordState {
+  std::unique_ptr<Record> db;
+  bool tried = false;  ///< Open was attempted (once a session).
+  /// Entries of the current run, by key; empty without a record.
+  std::unordered_map<std::string, RecordEntry> entries;
+  /// Body MD5 by key, for what this run learnt (recorded, hashed or encoded), to record uploads.
+  std::unordered_map<std::string, std::string> md5;
+  std::vector<std::pair<std::string, RecordEntry>> upserts;
+  std::vector<std::string> erased;
+
+  void StartRun() {
+    entries.clear();
+    md5.clear();
+    upserts.clear();
+    erased.clear();
+  }
+};
+
+Session::~Session() = default;
+
+std::unordered_map<std::string, Known> Session::Prepare(
+    std::vector<sitemap::LocalFile>& local, std::span<const RemoteObject> remote,
+    const std::function<bool(const sitemap::LocalFile&)>& compare_content, SyncResult& counts, Reporter& reporter) {
+  RecordState& rec = *record_;
+  rec.StartRun();
+  if (!options_.record_file.empty() && !rec.tried) {
+    rec.tried = true;
+    std::error_code ec;
+    // A dry run writes nothing: not even a new, empty record.
+    if (!options_.dry_run || std::filesystem::exists(options_.record_file, ec)) {
+      auto opened = Record::Open(options_.record_file);
+      if (opened) {
+        rec.db = std::move(*opened);
+      } else {
+        reporter.OnWarning(opened.error().message + "; this run goes on without it (files are compared as without "
+                                                    "a record)");
+      }
+    }
+  }
+  if (rec.db != nullptr) {
+    auto loaded = rec.db->Load();
+    if (loaded) {
+      rec.entries = std::move(*loaded);
+    } else {
+      reporter.OnWarning(loaded.error().message + "; this run goes on without it");
+      rec.db.reset();
+    }
+  }
+
+  const std::string& prefix = options_.destination.prefix;
+  std::unordered_map<std::string_view, const RemoteObject*> by_rel;
+  by_rel.reserve(remote.size());
+  for (const RemoteObject& o : remote) {
+    if (std::string_view(o.key).starts_with(prefix)) by_rel.emplace(std::string_view(o.key).substr(prefix.size()), &o);
+  }
+
+  // First pass: what each file needs. A record entry is used only when its ETag is the listed one: an object
+  // changed by someone else since (or an entry from another bucket's past) is never trusted.
+  enum class Job { kNone, kMd5, kEncode, kEtag };
+  struct Slot {
+    const RemoteObject* object = nullptr;
+    const RecordEntry* entry = nullptr;
+    Job job = Job::kNone;
+    std::string value;  ///< the MD5 (kMd5, kEncode) or local ETag (kEtag) found; empty: none
+    std::optional<aws::Error> error;
+    bool read = false;  ///< the file's content was read
+  };
+  std::vector<Slot> slots(local.size());
+  for (std::size_t i = 0; i < local.size(); ++i) {
+    const sitemap::LocalFile& f = local[i];
+    Slot& slot = slots[i];
+    auto it = by_rel.find(f.Key());
+    if (it == by_rel.end()) {
+      // New: only an encoded body's size is needed (for the plan's bytes); its MD5 comes with it.
+      if (f.encoding != sitemap::Encoding::kIdentity && !f.generated) slot.job = Job::kEncode;
+      continue;
+    }
+    slot.object = it->second;
+    if (auto e = rec.entries.find(std::string(f.Key()));
+        e != rec.entries.end() && !e->second.etag.empty() && e->second.etag == slot.object->etag) {
+      slot.entry = &e->second;
+    }
+    if (f.generated) continue;  // an empty body: its MD5 is known
+    // The headers digest covers the encoding: with the same digest and the same stat, the body is the recorded
+    // one. Otherwise the body is read (a changed encoding changes the body even when the file is the same).
+    const bool trusted = slot.entry != nullptr && SameStat(f, *slot.entry) &&
+                         slot.entry->headers_digest == HeadersDigest(f);
+    if (trusted) continue;
+    if (f.encoding != sitemap::Encoding::kIdentity) {
+      slot.job = Job::kEncode;
+    } else if (f.size != slot.object->size) {
+      continue;  // another size: uploaded without reading it first
+    } else if (slot.entry != nullptr) {
+      slot.job = Job::kMd5;
+    } else if (compare_content(f) && !slot.object->etag.empty()) {
+      slot.job = Job::kEtag;
+    }
+  }
+
+  // The reading, on all cores. Warnings are reported afterwards, on this thread.
+  std::vector<std::size_t> jobs;
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].job != Job::kNone) jobs.push_back(i);
+  }
+  ForEachOnAllCores(jobs.size(), [&](std::size_t n) {
+    const std::size_t i = jobs[n];
+    Slot& slot = slots[i];
+    sitemap::LocalFile& f = local[i];
+    if (slot.job == Job::kEncode) {
+      auto body = EncodeFile(f);
+      if (!body) {
+        slot.error = body.error();
+        return;
+      }
+      slot.read = true;
+      f.size = body->bytes.size();
+      slot.value = std::move(body->md5);
+    } else if (slot.job == Job::kMd5) {
+      auto md5 = Md5FileHex(f, 0, f.size);
+      if (!md5) {
+        slot.error = md5.error();
+        return;
+      }
+      slot.read = true;
+      slot.value = std::move(*md5);
+    } else {
+      auto etag = ComparableEtag(f, slot.object->etag, options_);
+      if (!etag) {
+        slot.error = etag.error();
+      } else if (*etag) {
+        slot.read = true;
+        slot.value = std::move(**etag);
+      }
+    }
+  });
+
+  // Second pass: the verdicts, and what the record learns.
+  std::unordered_map<std::string, Known> known;
+  for (std::size_t i = 0; i < local.size(); ++i) {
+    sitemap::LocalFile& f = local[i];
+    Slot& slot = slots[i];
+    const std::string key(f.Key());
+    if (slot.read) ++counts.hashed;
+    if (slot.error) {
+      reporter.OnWarning(fmt::format("{}: {}; compared by size only", f.rel_path, slot.error->message));
+      continue;
+    }
+    // The body's MD5 where this run knows it.
+    std::string md5 = f.generated ? std::string(kEmptyMd5) : slot.job == Job::kEtag ? std::string() : slot.value;
+    if (slot.job == Job::kEtag && PlainEtag(slot.value)) md5 = slot.value;
+    if (md5.empty() && slot.entry != nullptr && slot.job == Job::kNone) md5 = slot.entry->md5;  // trusted by stat
+    if (!md5.empty()) rec.md5[key] = md5;
+    if (slot.object == nullptr) continue;  // new
+    if (f.encoding != sitemap::Encoding::kIdentity && slot.job == Job::kNone && slot.entry != nullptr &&
+        !f.generated) {
+      f.size = slot.entry->body_size;  // trusted: the encoded size recorded
+    }
+    if (f.size != slot.object->size) continue;  // the diff uploads it (kSizeChanged)
+    const std::string digest = HeadersDigest(f);
+    if (slot.entry != nullptr) {
+      if (md5 != slot.entry->md5) {
+        known[key] = Known::kContentChanged;
+        continue;
+      }
+      known[key] = digest == slot.entry->headers_digest ? Known::kUnchanged : Known::kHeadersChanged;
+      if (!SameStat(f, *slot.entry) && known[key] == Known::kUnchanged) {
+        // A touch (a rebuild that wrote the same bytes): recorded with the new stat, so it is not read again.
+        RecordEntry refreshed = *slot.entry;
+        refreshed.file_size = f.disk_size;
+        refreshed.mtime_ns = f.mtime_ns;
+        refreshed.ino = f.ino;
+        rec.upserts.emplace_back(key, std::move(refreshed));
+      }
+      continue;
+    }
+    // No usable entry: compared as without a record.
+    const bool compared = slot.job == Job::kEtag ? !slot.value.empty()
+                                                 : compare_content(f) && PlainEtag(slot.object->etag) && !md5.empty();
+    if (!compared) {
+      // Size only. A file written after its object may differ at the same size: counted for the summary's note.
+      const std::int64_t listed = slot.object->last_modified_s;
+      if (!compare_content(f) && listed > 0 && f.mtime_ns >= (listed + 1) * 1'000'000'000) ++counts.newer_same_size;
+      continue;
+    }
+    const std::string& local_etag = slot.job == Job::kEtag ? slot.value : md5;
+    if (local_etag != slot.object->etag) {
+      known[key] = Known::kContentChanged;
+      continue;
+    }
+    known[key] = Known::kUnchanged;
+    // Verified equal: adopted into the record with the headers it gets now (--refresh-headers checks them).
+    if (!md5.empty()) {
+      rec.upserts.emplace_back(key, RecordEntry{f.disk_size, f.mtime_ns, f.ino, slot.object->size, md5,
+                                                slot.object->etag, digest});
+    }
+  }
+  return known;
+}
 
 Session::Session(SyncOptions options, S3Endpoint endpoint, aws::HttpClient& client)
     : options_(std::move(options)),
       endpoint_(std::make_shared<FollowedEndpoint>(std::move(endpoint))),
       client_(client),
-      checksum_(std::make_shared<ChecksumChoice>()) {}
+      checksum_(std::make_shared<ChecksumChoice>()) {
+  record_ = std::make_unique<RecordState>();
+}
 
 std::vector<RemoteObject> Session::Remote() const {
   return remote_;
@@ -195,18 +413,25 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   for (const std::string& w : site->warnings) reporter.OnWarning(w);
   remote_ = std::move(*remote);
 
-  std::map<std::string, std::string> local_etags;
-  // With --force everything goes up: hashing would decide nothing.
-  if (options_.compare == Compare::kChecksum && !options_.force) {
-    local_etags = LocalEtags(site->files, remote_, options_, reporter);
-  }
-  DiffOptions diff{dest.prefix, options_.compare, options_.delete_stale, &options_.filters, &local_etags,
+  // Without a record entry, kChecksum hashes same-size files against their ETags; with --force everything goes
+  // up, so hashing against the ETags would decide nothing (the record's own checks still give the MD5s the
+  // uploads are recorded with).
+  const bool by_content = options_.compare == Compare::kChecksum && !options_.force;
+  SyncResult counts;
+  const auto known = Prepare(site->files, remote_, [by_content](const sitemap::LocalFile&) { return by_content; },
+                             counts, reporter);
+  DiffOptions diff{dest.prefix, options_.compare, options_.delete_stale, &options_.filters, nullptr,
                    site->incomplete_folders};
   diff.force = options_.force;
+  diff.known = &known;
   ErrorKeys recorder(reporter);
   auto result = Execute(Diff(site->files, remote_, diff), recorder, false);
   Remember(site->files);
-  if (result) result->failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
+  if (result) {
+    result->failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
+    result->hashed += counts.hashed;
+    result->newer_same_size += counts.newer_same_size;
+  }
   return result;
 }
 
@@ -269,13 +494,15 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
   // An event says these changed: compare content, not only size (a same-size edit must go up). A rescan (after
   // an overflow, or a rebuilt root folder) compares content for every file that is new or changed (mtime or
   // size) since a walk last saw it, and the rest as the user asked, like a fresh sync.
-  std::vector<sitemap::LocalFile> to_hash;
-  for (const sitemap::LocalFile& f : local) {
-    if (!rescan || options_.compare == Compare::kChecksum || !Seen(f)) to_hash.push_back(f);
-  }
-  std::map<std::string, std::string> local_etags = LocalEtags(to_hash, remote, options_, reporter);
-  DiffOptions diff{prefix, Compare::kChecksum, options_.delete_stale, &options_.filters, &local_etags,
+  // A file whose record entry matches its stat is known without reading it, event or not.
+  SyncResult counts;
+  const auto known = Prepare(
+      local, remote,
+      [&](const sitemap::LocalFile& f) { return !rescan || options_.compare == Compare::kChecksum || !Seen(f); },
+      counts, reporter);
+  DiffOptions diff{prefix, Compare::kChecksum, options_.delete_stale, &options_.filters, nullptr,
                    site->incomplete_folders};
+  diff.known = &known;
   Plan plan = Diff(local, remote, diff);
   BatchResult out;
   if (deletes == BatchDeletes::kHold) {
@@ -293,6 +520,8 @@ aws::Result<BatchResult> Session::Batch(const std::set<std::string>& paths, bool
   Remember(local);
   out.result = std::move(*result);
   out.result.failed_keys.assign(recorder.keys.begin(), recorder.keys.end());
+  out.result.hashed += counts.hashed;
+  out.result.newer_same_size += counts.newer_same_size;
   return out;
 }
 
@@ -347,10 +576,12 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
 
   if (options_.dry_run) {
     for (const PlannedUpload& up : plan->uploads) {
-      reporter.OnUploaded(up.file.Key(), up.file.size, true);
+      const bool copy = up.reason == UploadReason::kHeadersChanged;
+      reporter.OnUploaded(up.file.Key(), copy ? 0 : up.file.size, true);
       result.uploaded_keys.emplace_back(up.file.Key());
       ++result.uploaded;
-      result.bytes_uploaded += up.file.size;
+      if (copy) ++result.headers_updated;
+      result.bytes_uploaded += copy ? 0 : up.file.size;
     }
     for (const std::string& key : plan->deletes) {
       reporter.OnDeleted(Rel(key, dest.prefix), true);
@@ -370,6 +601,46 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     std::erase_if(failed_, [&](const std::string& rel) { return !in_plan.contains(rel); });
   }
 
+  RecordState& rec = *record_;
+  if (rec.db != nullptr) {
+    // What an upload is recorded with: the MD5 of the body, taken before it is sent (with the stat the walk saw,
+    // earlier still), so that a file changed meanwhile is recorded with a stat or MD5 that makes the next run
+    // read it again, never with one that hides the change.
+    std::vector<std::size_t> missing;
+    for (std::size_t i = 0; i < plan->uploads.size(); ++i) {
+      const sitemap::LocalFile& f = plan->uploads[i].file;
+      if (!f.generated && f.encoding == sitemap::Encoding::kIdentity && !rec.md5.contains(std::string(f.Key()))) {
+        missing.push_back(i);
+      }
+    }
+    std::vector<std::string> sums(missing.size());
+    ForEachOnAllCores(missing.size(), [&](std::size_t n) {
+      const sitemap::LocalFile& f = plan->uploads[missing[n]].file;
+      if (auto md5 = Md5FileHex(f, 0, f.size)) sums[n] = std::move(*md5);  // else: uploaded and not recorded
+    });
+    for (std::size_t n = 0; n < missing.size(); ++n) {
+      if (!sums[n].empty()) rec.md5[std::string(plan->uploads[missing[n]].file.Key())] = std::move(sums[n]);
+    }
+  }
+  // The record's side of an upload or copy that ended: an entry for what is now stored, or none when unknown.
+  // A failed one leaves the entry as it was: it still describes the object there (its stat differs from the
+  // file's, so the next run reads the file and sends it again); had S3 stored the new body after all (an answer
+  // lost), the object's ETag changed and the entry is not used. Erasing it instead would let a size-only run
+  // take a same-size edit for unchanged.
+  const auto record_upload = [&](const PlannedUpload& planned, const aws::Result<Uploaded>& done) {
+    if (rec.db == nullptr || !done) return;
+    const std::string rel(planned.file.Key());
+    auto md5 = rec.md5.find(rel);
+    if (done->etag.empty() || md5 == rec.md5.end()) {
+      rec.erased.push_back(rel);
+      return;
+    }
+    const sitemap::LocalFile& f = planned.file;
+    const std::uint64_t body_size = planned.reason == UploadReason::kHeadersChanged ? f.size : done->bytes;
+    rec.upserts.emplace_back(rel, RecordEntry{f.disk_size, f.mtime_ns, f.ino, body_size, md5->second, done->etag,
+                                              HeadersDigest(f)});
+  };
+
   std::uint64_t files_done = 0;
   std::uint64_t upload_failures = 0;
   std::vector<RemoteObject> upserts;  // applied to remote_ at the end, in one pass
@@ -386,14 +657,16 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     {
       const PlannedUpload& up = plan->uploads[i];
       UploadSpec spec{dest.bucket, up.key, up.file, options_.multipart_threshold, options_.part_size, checksum_};
-      SubmitUpload(client_, endpoint_, std::move(spec), [&, i](aws::Result<Uploaded> done) {
+      auto on_done = [&, i](aws::Result<Uploaded> done) {
         const PlannedUpload& planned = plan->uploads[i];
         const std::string rel(planned.file.Key());
         ++files_done;
         // Attempted either way: a failure may be an answer lost after S3 stored the object.
         result.attempted_keys.push_back(rel);
+        record_upload(planned, done);
         if (done) {
           ++result.uploaded;
+          if (planned.reason == UploadReason::kHeadersChanged) ++result.headers_updated;
           result.bytes_uploaded += done->bytes;
           result.uploaded_keys.push_back(rel);
           upserts.push_back(RemoteObject{planned.key, done->bytes, done->etag});
@@ -407,7 +680,13 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
         }
         reporter.OnProgress(files_done, result.bytes_uploaded);
         submit_next();
-      });
+      };
+      // Only the headers differ: CopyObject onto itself, no body sent.
+      if (up.reason == UploadReason::kHeadersChanged) {
+        SubmitCopy(client_, endpoint_, std::move(spec), std::move(on_done));
+      } else {
+        SubmitUpload(client_, endpoint_, std::move(spec), std::move(on_done));
+      }
     }
   };
   auto upload_range = [&](std::size_t begin, std::size_t end) {
@@ -456,6 +735,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
                           } else {
                             ++result.deleted;
                             result.deleted_keys.push_back(rel);
+                            if (rec.db != nullptr) rec.erased.push_back(rel);
                             erased.push_back(key);
                             failed_.erase(rel);
                             reporter.OnDeleted(rel, false);
@@ -465,6 +745,14 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   }
   client_.Run();
   Apply(std::move(upserts), std::move(erased));
+  if (rec.db != nullptr) {
+    // One transaction for the whole run. A record that cannot be written costs the next run a rehash only.
+    if (auto ok = rec.db->Update(rec.upserts, rec.erased); !ok) {
+      reporter.OnWarning(ok.error().message + "; the next run compares these files again");
+    }
+    rec.upserts.clear();
+    rec.erased.clear();
+  }
   if (result.failed > 0) result.outcome = Outcome::kFailed;
   return result;
 }

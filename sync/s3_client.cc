@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cctype>
 #include <cstring>
 #include <memory>
 
@@ -63,8 +65,7 @@ std::string Unquote(std::string etag) {
 }
 
 void AddObjectHeaders(aws::HttpRequest& r, const sitemap::LocalFile& file) {
-  r.headers.emplace_back("content-type", file.content_type.empty() ? "application/octet-stream" : file.content_type);
-  if (!file.cache_control.empty()) r.headers.emplace_back("cache-control", file.cache_control);
+  for (auto& header : ObjectHeaders(file)) r.headers.push_back(std::move(header));
 }
 
 // A file of the site opened beneath SOURCE (sitemap::OpenInSource), shared by the requests that read it (the parts
@@ -596,6 +597,29 @@ void DecodeInPlace(std::string& s) {
   if (s.find_first_of("%+") != std::string::npos) s = DecodeListedKey(s);
 }
 
+// Seconds since the epoch of an ISO 8601 UTC time as ListObjectsV2 gives LastModified
+// ("2009-10-12T17:50:30.000Z"); 0 when it is not one.
+std::int64_t ParseLastModified(std::string_view text) {
+  int fields[6] = {};
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  constexpr char kSeparators[6] = {'-', '-', 'T', ':', ':', '\0'};
+  for (int i = 0; i < 6; ++i) {
+    auto [next, ec] = std::from_chars(p, end, fields[i]);
+    if (ec != std::errc{}) return 0;
+    p = next;
+    if (i < 5) {
+      if (p == end || *p != kSeparators[i]) return 0;
+      ++p;
+    }
+  }
+  using namespace std::chrono;
+  const year_month_day date{year{fields[0]}, month{static_cast<unsigned>(fields[1])},
+                            day{static_cast<unsigned>(fields[2])}};
+  if (!date.ok()) return 0;
+  return sys_days{date}.time_since_epoch().count() * 86400 + fields[3] * 3600 + fields[4] * 60 + fields[5];
+}
+
 }  // namespace
 
 // Streamed with libxml2's xmlTextReader into the objects directly: a page of 1,000 keys is ~350 KB, and building
@@ -607,14 +631,14 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
                          XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
   if (owned == nullptr) return Fail(ErrorCode::kParse, "ListObjectsV2: cannot read the answer");
   xmlTextReader* reader = owned.get();
-  enum class Field { kNone, kKey, kSize, kEtag, kPrefix, kEncoding, kTruncated, kToken };
+  enum class Field { kNone, kKey, kSize, kEtag, kModified, kPrefix, kEncoding, kTruncated, kToken };
   Field field = Field::kNone;
   const std::size_t first_object = out.size();
   const std::size_t first_prefix = common_prefixes != nullptr ? common_prefixes->size() : 0;
   bool in_contents = false;
   bool in_prefixes = false;
   bool have_root = false;
-  std::string size_text, encoding, truncated, token;
+  std::string size_text, modified_text, encoding, truncated, token;
   int rc = 0;
   while ((rc = xmlTextReaderRead(reader)) == 1) {
     const int type = xmlTextReaderNodeType(reader);
@@ -633,6 +657,7 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
           in_contents = !empty;
           if (in_contents) out.emplace_back();
           size_text.clear();
+          modified_text.clear();
         } else if (name == "CommonPrefixes") {
           in_prefixes = !empty && common_prefixes != nullptr;
           if (in_prefixes) common_prefixes->emplace_back();
@@ -644,7 +669,8 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
           field = Field::kToken;
         }
       } else if (depth == 2 && in_contents) {
-        field = name == "Key" ? Field::kKey : name == "Size" ? Field::kSize : name == "ETag" ? Field::kEtag : Field::kNone;
+        field = name == "Key" ? Field::kKey : name == "Size" ? Field::kSize : name == "ETag" ? Field::kEtag
+                : name == "LastModified" ? Field::kModified : Field::kNone;
       } else if (depth == 2 && in_prefixes && name == "Prefix") {
         field = Field::kPrefix;
       }
@@ -656,6 +682,7 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
         case Field::kKey: out.back().key += value; break;
         case Field::kSize: size_text += value; break;
         case Field::kEtag: out.back().etag += value; break;
+        case Field::kModified: modified_text += value; break;
         case Field::kPrefix: common_prefixes->back() += value; break;
         case Field::kEncoding: encoding += value; break;
         case Field::kTruncated: truncated += value; break;
@@ -671,6 +698,7 @@ aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteO
         if (ec != std::errc{} || p != size_text.data() + size_text.size()) {
           return Fail(ErrorCode::kParse, "ListObjectsV2: bad Size '" + size_text + "' for " + o.key);
         }
+        o.last_modified_s = ParseLastModified(modified_text);
         if (o.etag.size() >= 2 && o.etag.front() == '"' && o.etag.back() == '"') {
           o.etag.pop_back();
           o.etag.erase(0, 1);
@@ -988,6 +1016,184 @@ aws::Result<std::string> LocalEtag(const sitemap::LocalFile& file, std::uint64_t
     all.Update(digest.data(), digest.size());
   }
   return aws::HexEncode(all.Final()) + "-" + std::to_string(parts);
+}
+
+// ---- Issue 14: headers, CopyObject, HEAD ------------------------------------------------------------------------
+
+std::vector<std::pair<std::string, std::string>> ObjectHeaders(const sitemap::LocalFile& file) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto add = [&](std::string_view name, std::string_view value) {
+    if (!value.empty()) out.emplace_back(name, value);
+  };
+  add("content-type", file.content_type.empty() ? std::string_view("application/octet-stream") : file.content_type);
+  add("cache-control", file.cache_control);
+  // The body's own encoding (compress:) is what the bytes are; a rule's content_encoding only labels a file
+  // that was stored encoded already.
+  const sitemap::ExtraHeaders none;
+  const sitemap::ExtraHeaders& extra = file.extra != nullptr ? *file.extra : none;
+  switch (file.encoding) {
+    case sitemap::Encoding::kGzip: add("content-encoding", "gzip"); break;
+    case sitemap::Encoding::kBrotli: add("content-encoding", "br"); break;
+    case sitemap::Encoding::kIdentity: add("content-encoding", extra.content_encoding); break;
+  }
+  add("content-disposition", extra.content_disposition);
+  add("content-language", extra.content_language);
+  for (const auto& [name, value] : extra.metadata) {
+    // An empty value is stored (and shown by HEAD) as the name with no value: kept, unlike the headers above.
+    out.emplace_back("x-amz-meta-" + name, value);
+  }
+  add("x-amz-storage-class", extra.storage_class);
+  add("x-amz-acl", extra.acl);
+  add("x-amz-server-side-encryption", extra.sse);
+  if (extra.sse.starts_with("aws:kms")) add("x-amz-server-side-encryption-aws-kms-key-id", extra.kms_key_id);
+  add("x-amz-website-redirect-location", extra.website_redirect);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string HeadersDigest(const sitemap::LocalFile& file) {
+  // Names are header tokens (no ':') and values hold no line feed (the config refuses control characters), so
+  // "name:value\n" per header, in ObjectHeaders' order, is unambiguous.
+  std::string canonical;
+  for (const auto& [name, value] : ObjectHeaders(file)) {
+    canonical += name;
+    canonical += ':';
+    canonical += value;
+    canonical += '\n';
+  }
+  return aws::Sha256Hex(canonical);
+}
+
+namespace {
+
+// CopyObject copies at most 5 GB in one request (S3 API reference, CopyObject); a larger object would need
+// UploadPartCopy, so its headers are changed by uploading it again.
+constexpr std::uint64_t kMaxCopySize = 5ull << 30;
+// CopyObject requests sent for one update: S3 can answer 200 and still fail, with the error in the body (S3 API
+// reference, CopyObject: "a 200 OK response can contain either a success or an error"; the AWS SDKs retry it).
+constexpr int kCopyAttempts = 4;
+
+void SendCopy(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint,
+              std::shared_ptr<UploadSpec> spec, UploadDone done, int attempt) {
+  aws::HttpRequest r = S3Request(endpoint->endpoint(), spec->bucket, spec->key, "PUT");
+  r.what = fmt::format("CopyObject s3://{}/{} (its headers)", spec->bucket, spec->key);
+  AddObjectHeaders(r, spec->file);
+  // The source is the object itself: "/bucket/key", the key URL-encoded; REPLACE stores the headers sent
+  // instead of copying the old ones, which is what makes a copy onto itself legal.
+  r.headers.emplace_back("x-amz-copy-source", "/" + spec->bucket + "/" + aws::UriEncode(spec->key, true));
+  r.headers.emplace_back("x-amz-metadata-directive", "REPLACE");
+  const std::string bucket = spec->bucket;
+  const std::string key = spec->key;
+  SubmitS3(client, endpoint, bucket, key, std::move(r),
+           [&client, endpoint, spec, attempt, done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
+             if (!res) {
+               // The object went since it was listed: a copy cannot restore it, an upload can.
+               if (res.error().service_code == "NoSuchKey") {
+                 return SubmitUpload(client, endpoint, std::move(*spec), std::move(done));
+               }
+               return done(std::unexpected(res.error()));
+             }
+             auto [code, message] = aws::ParseErrorBody(res->body);
+             if (!code.empty()) {
+               if (attempt < kCopyAttempts) return SendCopy(client, endpoint, spec, std::move(done), attempt + 1);
+               return done(std::unexpected(aws::Error{
+                   ErrorCode::kHttp,
+                   fmt::format("CopyObject s3://{}/{}: 200 with an error: {}: {} (after {} attempts); the next run "
+                               "tries again",
+                               spec->bucket, spec->key, code, message, attempt),
+                   true, 200, code}));
+             }
+             auto doc = aws::ParseXml(res->body);
+             if (!doc || doc->name != "CopyObjectResult") {
+               return done(Fail(ErrorCode::kParse,
+                                fmt::format("CopyObject s3://{}/{}: the answer is not a CopyObjectResult",
+                                            spec->bucket, spec->key)));
+             }
+             done(Uploaded{0, Unquote(doc->ChildText("ETag"))});
+           });
+}
+
+std::string_view Trimmed(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+std::string_view Find(std::span<const std::pair<std::string, std::string>> headers, std::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (n == name) return Trimmed(v);
+  }
+  return {};
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> UserMetadata(
+    std::span<const std::pair<std::string, std::string>> headers) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  for (const auto& [n, v] : headers) {
+    if (n.starts_with("x-amz-meta-")) out.emplace_back(n, Trimmed(v));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+void SubmitCopy(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
+                UploadDone done) {
+  if (!spec.checksum) spec.checksum = std::make_shared<ChecksumChoice>();
+  if (spec.file.size > kMaxCopySize) return SubmitUpload(client, endpoint, std::move(spec), std::move(done));
+  SendCopy(client, endpoint, std::make_shared<UploadSpec>(std::move(spec)), std::move(done), 1);
+}
+
+void SubmitHead(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, const std::string& bucket,
+                const std::string& key, std::function<void(aws::Result<ObjectHead>)> done) {
+  aws::HttpRequest r = S3Request(endpoint->endpoint(), bucket, key, "HEAD");
+  r.what = fmt::format("HeadObject s3://{}/{}", bucket, key);
+  SubmitS3(client, endpoint, bucket, key, std::move(r), [done = std::move(done)](aws::Result<aws::HttpResponse> res) {
+    if (!res) return done(std::unexpected(res.error()));
+    ObjectHead head;
+    head.headers = std::move(res->headers);
+    for (auto& [name, value] : head.headers) {
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+    }
+    head.etag = Unquote(std::string(Find(head.headers, "etag")));
+    const std::string_view length = Find(head.headers, "content-length");
+    std::uint64_t size = 0;
+    if (std::from_chars(length.data(), length.data() + length.size(), size).ec == std::errc{}) head.size = size;
+    done(std::move(head));
+  });
+}
+
+bool HeadersDiffer(const ObjectHead& head, std::span<const std::pair<std::string, std::string>> wanted) {
+  // Shown by HEAD as stored; absent on both sides is equal.
+  for (std::string_view name : {"cache-control", "content-disposition", "content-encoding", "content-language",
+                                "content-type", "x-amz-website-redirect-location"}) {
+    if (Find(head.headers, name) != Find(wanted, name)) return true;
+  }
+  if (UserMetadata(head.headers) != UserMetadata(wanted)) return true;
+  // S3 leaves x-amz-storage-class out of the answer for STANDARD (S3 API reference, HeadObject).
+  const auto storage_class = [](std::string_view v) { return v.empty() ? std::string_view("STANDARD") : v; };
+  if (storage_class(Find(head.headers, "x-amz-storage-class")) != storage_class(Find(wanted, "x-amz-storage-class"))) {
+    return true;
+  }
+  // No sse wanted: the bucket's default encryption applies (S3 encrypts every new object with SSE-S3 at least),
+  // which a copy would apply again; nothing to compare.
+  const std::string_view sse = Find(wanted, "x-amz-server-side-encryption");
+  if (!sse.empty()) {
+    if (Find(head.headers, "x-amz-server-side-encryption") != sse) return true;
+    // HEAD names the key by its ARN whatever form was sent: a key ID matches the ARN's last part; an alias cannot
+    // be matched to the key it points at, so it is not compared.
+    const std::string_view key = Find(wanted, "x-amz-server-side-encryption-aws-kms-key-id");
+    const std::string_view shown = Find(head.headers, "x-amz-server-side-encryption-aws-kms-key-id");
+    const bool alias = key.starts_with("alias/") || key.find(":alias/") != std::string_view::npos;
+    if (!key.empty() && !alias && shown != key && !(shown.ends_with(key) && shown.size() > key.size() &&
+                                                    shown[shown.size() - key.size() - 1] == '/')) {
+      return true;
+    }
+  }
+  // x-amz-acl is never shown by HEAD (the ACL is a subresource): not compared.
+  return false;
 }
 
 }  // namespace sitesync::sync

@@ -74,6 +74,13 @@ struct Plan {
   std::size_t first_html = 0;
 };
 
+/// What sync knows of a local file's body against its listed object of the same size, before the diff.
+enum class Known {
+  kUnchanged,       ///< The object holds this body, with the headers the file gets now.
+  kContentChanged,  ///< The object holds another body (an edit at the same size).
+  kHeadersChanged,  ///< The object holds this body, stored with other headers than the file gets now.
+};
+
 struct DiffOptions {
   std::string prefix;
   Compare compare = Compare::kSize;
@@ -87,6 +94,10 @@ struct DiffOptions {
   std::span<const std::string> incomplete_folders = {};
   /// --force: every local file is uploaded, the unchanged ones as UploadReason::kForced.
   bool force = false;
+  /// What sync learnt of same-size files' bodies before the diff (from the local record, or by hashing), by key
+  /// (LocalFile::Key). Takes precedence over local_etags, whatever `compare` is. A file missing here is compared
+  /// as `compare` and local_etags say.
+  const std::unordered_map<std::string, Known>* known = nullptr;
 };
 
 /// What was published for one key, as the local record keeps it.
@@ -276,6 +287,9 @@ class FollowedEndpoint;  // sync/s3_client.h
 class Session {
  public:
   Session(SyncOptions options, S3Endpoint endpoint, aws::HttpClient& client);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   /// The initial sync, exactly like RunSync.
   [[nodiscard]] aws::Result<SyncResult> Initial(Reporter& reporter);
@@ -305,7 +319,18 @@ class Session {
   /// Applies what a run changed to remote_ in one merge pass.
   void Apply(std::vector<RemoteObject> upserts, std::vector<std::string> erased);
 
+  /// The local record (SyncOptions::record_file) and what this run owes it; see runner.cc.
+  struct RecordState;
+  /// Decides from the record, and by hashing where needed, what is known of `local`'s bodies against `remote`
+  /// (DiffOptions::known); sets the size of encoded files. `compare_content(file)`: whether a file without a
+  /// usable record entry is compared by content (hashed against its ETag) rather than by size.
+  std::unordered_map<std::string, Known> Prepare(std::vector<sitemap::LocalFile>& local,
+                                                 std::span<const RemoteObject> remote,
+                                                 const std::function<bool(const sitemap::LocalFile&)>& compare_content,
+                                                 SyncResult& counts, Reporter& reporter);
+
   SyncOptions options_;
+  std::unique_ptr<RecordState> record_;
   /// Shared by every request of the session; its region follows the bucket's.
   std::shared_ptr<FollowedEndpoint> endpoint_;
   aws::HttpClient& client_;

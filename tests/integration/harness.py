@@ -726,6 +726,21 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 return
             resp_headers = resp.getheaders()
             no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+            forge_op = op or classify_request(method, target.decode("latin-1"), self.headers)
+            if proxy.forge_etags and forge_op in _FORGED_ETAG_OPS:
+                resp_headers = [(n, forged_etag(v) if n.lower() == "etag" else v) for n, v in resp_headers]
+                if not no_body and forge_op in ("ListObjectsV2", "CopyObject"):
+                    body = _ETAG_ELEMENT.sub(lambda m: m.group(1) + forged_etag(m.group(2)).encode() + m.group(3),
+                                             resp.read())
+                    resp.close()
+                    out = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
+                    out += [f"{n}: {v}".encode("latin-1") for n, v in resp_headers
+                            if n.lower() not in HOP_BY_HOP and n.lower() != "content-length"]
+                    out.append(f"Content-Length: {len(body)}".encode())
+                    self.wfile.write(b"\r\n".join(out) + b"\r\n\r\n" + body)
+                    self.wfile.flush()
+                    proxy._note_forwarded(status)
+                    return
             out = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
             skew = proxy.skew_seconds or 0
             for name, value in resp_headers:
@@ -762,6 +777,22 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 up.close()
             except OSError:
                 pass
+
+
+_FORGED_ETAG_OPS = ("PutObject", "CopyObject", "HeadObject", "GetObject", "ListObjectsV2")
+# An <ETag> element of a ListObjectsV2 or CopyObject body, its value with or without quotes (as &quot; or ").
+_ETAG_ELEMENT = re.compile(rb"(<ETag>(?:&quot;|\")?)([^<&\"]*)((?:&quot;|\")?</ETag>)")
+
+
+def forged_etag(etag) -> str:
+    """FaultProxy.forge_etags: the ETag shown for an object whose real ETag is `etag` (quoted or not; quotes
+    kept): 32 hex digits that are not the body's MD5, like an SSE-KMS object's."""
+    if isinstance(etag, bytes):
+        etag = etag.decode("latin-1")
+    quoted = etag.startswith('"')
+    inner = etag.strip('"')
+    forged = hashlib.md5(("sse-kms:" + inner).encode(), usedforsecurity=False).hexdigest()
+    return f'"{forged}"' if quoted else forged
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
@@ -810,6 +841,10 @@ class FaultProxy:
         # With record_bodies on, also the requests answered by an injected "error"/"close" fault (never forwarded,
         # so not in `recorded`): one RecordedRequest each.
         self.faulted: collections.deque = collections.deque(maxlen=5000)
+        # forge_etags = True stands in for SSE-KMS / SSE-C: every object ETag the client sees (PutObject,
+        # CopyObject, HeadObject, GetObject answers and ListObjectsV2 bodies) is replaced by forged_etag(real), a
+        # value that is no MD5 of the body but the same for the same stored object.
+        self.forge_etags = False
         self.recorded: collections.deque = collections.deque(maxlen=5000)
         self.log: collections.deque = collections.deque(maxlen=2000)
         self._server: _ThreadingServer | None = None
