@@ -228,6 +228,51 @@ aws::Result<std::vector<sitemap::HeaderRule>> HeaderRules(const Ctx& ctx, const 
   return out;
 }
 
+// compress: [{match: GLOB, encoding: gzip|br}]. A rule is named in messages by its match (else its position).
+aws::Result<std::vector<sitemap::CompressRule>> CompressRules(const Ctx& ctx, const YAML::Node& node) {
+  constexpr std::string_view kForm = "{match: GLOB, encoding: gzip|br}";
+  if (!node.IsSequence()) return ctx.At(node, fmt::format("'compress' must be a list of {}", kForm));
+  std::vector<sitemap::CompressRule> out;
+  for (const YAML::Node& item : node) {
+    const std::string position = fmt::format("compress rule {}", out.size() + 1);
+    if (!item.IsMap()) return ctx.At(item, fmt::format("{} must be a map {}", position, kForm));
+    std::optional<std::string> match;
+    std::optional<std::pair<YAML::Node, std::string>> encoding;
+    std::optional<YAML::Node> unknown;  // reported once the rule's match is known
+    for (const auto& kv : item) {
+      const std::string k = kv.first.Scalar();
+      if (k == "match" || k == "encoding") {
+        auto v = Scalar<std::string>(ctx, kv.second, "compress." + k, k == "match" ? "a glob string" : "gzip or br");
+        if (!v) return std::unexpected(v.error());
+        if (k == "match") {
+          match = *v;
+        } else {
+          encoding.emplace(kv.second, *v);
+        }
+      } else if (!unknown) {
+        unknown = kv.first;
+      }
+    }
+    const std::string name = match && !match->empty() ? fmt::format("compress rule with match '{}'", *match) : position;
+    if (unknown) {
+      return ctx.At(*unknown, fmt::format("{}: unknown key '{}' (known: match, encoding)", name, unknown->Scalar()));
+    }
+    if (!match || match->empty()) return ctx.At(item, fmt::format("{} needs 'match: GLOB'", name));
+    if (!encoding) return ctx.At(item, fmt::format("{} needs 'encoding: gzip' or 'encoding: br'", name));
+    sitemap::CompressRule rule;
+    rule.match = *match;
+    if (encoding->second == "gzip") {
+      rule.encoding = sitemap::Encoding::kGzip;
+    } else if (encoding->second == "br") {
+      rule.encoding = sitemap::Encoding::kBrotli;
+    } else {
+      return ctx.At(encoding->first, fmt::format("{}: unknown encoding '{}' (use gzip or br)", name, encoding->second));
+    }
+    out.push_back(std::move(rule));
+  }
+  return out;
+}
+
 // Sections that later features read; their keys are checked so a typo is caught now.
 aws::Result<void> CheckSection(const Ctx& ctx, const YAML::Node& node, const std::string& name,
                                std::initializer_list<std::string_view> keys) {
@@ -416,6 +461,10 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
       auto rules = HeaderRules(ctx, v);
       if (!rules) return std::unexpected(rules.error());
       into.headers = std::move(*rules);
+    } else if (key == "compress") {
+      auto rules = CompressRules(ctx, v);
+      if (!rules) return std::unexpected(rules.error());
+      into.compress = std::move(*rules);
     } else if (key == "cdn") {
       ok = CheckSection(ctx, v, key, {"distribution", "endpoint", "invalidate", "index_document", "bare_alias",
                                       "max_paths", "max_wildcards", "wait", "url_prefix", "skip", "invalidate_new"});
@@ -447,7 +496,7 @@ aws::Result<void> LoadConfig(const std::string& path, Settings& into) {
     } else {
       return ctx.At(kv.first, fmt::format("unknown key '{}' (known: source, destination, region, endpoint, "
                                           "path_style, profile, compare, delete, max_deletes, max_delete_fraction, "
-                                          "jobs, exclude, include, headers, cdn, watch, sitemap, ca_bundle)",
+                                          "jobs, exclude, include, headers, compress, cdn, watch, sitemap, ca_bundle)",
                                           key));
     }
     if (!ok) return ok;

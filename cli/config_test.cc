@@ -434,6 +434,55 @@ TEST_F(ConfigTest, BadHeaderFieldValuesNameTheRuleAndTheAllowedValues) {
       << unknown.error().message;
 }
 
+TEST_F(ConfigTest, CompressRulesInOrder) {
+  Settings s;
+  auto ok = LoadConfig(Write("compress:\n  - match: \"*.html\"\n    encoding: gzip\n"
+                             "  - {match: \"*.css\", encoding: br}\n  - encoding: br\n    match: \"/js/**\"\n"),
+                       s);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  ASSERT_EQ(s.compress.size(), 3u);
+  EXPECT_EQ(s.compress[0].match, "*.html");
+  EXPECT_EQ(s.compress[0].encoding, sitemap::Encoding::kGzip);
+  EXPECT_EQ(s.compress[1].match, "*.css");
+  EXPECT_EQ(s.compress[1].encoding, sitemap::Encoding::kBrotli);
+  EXPECT_EQ(s.compress[2].match, "/js/**");
+  EXPECT_EQ(s.compress[2].encoding, sitemap::Encoding::kBrotli);
+  Settings none;
+  ASSERT_TRUE(LoadConfig(Write("compress: []\n"), none).has_value());
+  EXPECT_TRUE(none.compress.empty());
+}
+
+TEST_F(ConfigTest, CompressErrorsNameTheRuleAndTheAllowedValues) {
+  struct Case {
+    std::string yaml;
+    std::string message;  // expected in the error
+  };
+  const Case cases[] = {
+      {"compress:\n  - match: \"*.html\"\n    encoding: zstd\n",
+       "sitesync.yaml:3: compress rule with match '*.html': unknown encoding 'zstd' (use gzip or br)"},
+      {"compress:\n  - match: \"*.html\"\n    encoding: brotli\n", "unknown encoding 'brotli' (use gzip or br)"},
+      {"compress:\n  - level: 9\n    match: \"*.js\"\n    encoding: gzip\n",
+       "sitesync.yaml:2: compress rule with match '*.js': unknown key 'level' (known: match, encoding)"},
+      {"compress:\n  - match: \"*.js\"\n    encoding: gzip\n  - encoding: br\n",
+       "sitesync.yaml:4: compress rule 2 needs 'match: GLOB'"},
+      {"compress:\n  - match: \"*.js\"\n", "compress rule with match '*.js' needs 'encoding: gzip' or 'encoding: br'"},
+      {"compress:\n  - match: \"*.js\"\n    encoding: [gzip]\n", "'compress.encoding' must be gzip or br"},
+      {"compress: \"*.html\"\n", "'compress' must be a list of {match: GLOB, encoding: gzip|br}"},
+      {"compress:\n  - \"*.html\"\n", "compress rule 1 must be a map {match: GLOB, encoding: gzip|br}"},
+  };
+  for (const Case& c : cases) {
+    Settings s;
+    auto bad = LoadConfig(Write(c.yaml), s);
+    ASSERT_FALSE(bad.has_value()) << c.yaml;
+    EXPECT_EQ(bad.error().code, aws::ErrorCode::kConfig) << c.yaml;
+    EXPECT_NE(bad.error().message.find(c.message), std::string::npos) << bad.error().message;
+  }
+  Settings s;
+  auto typo = LoadConfig(Write("compres:\n  - match: x\n"), s);
+  ASSERT_FALSE(typo.has_value());
+  EXPECT_NE(typo.error().message.find("headers, compress, cdn"), std::string::npos) << typo.error().message;
+}
+
 TEST(HeaderValueProblem, TableOfBytes) {
   EXPECT_FALSE(aws::HeaderValueProblem("").has_value());
   EXPECT_FALSE(aws::HeaderValueProblem("max-age=31536000, immutable").has_value());

@@ -207,6 +207,12 @@ aws\-exec\-read, bucket\-owner\-read, bucket\-owner\-full\-control); sse AES256,
 (kms_key_id only with aws:kms); website_redirect a path starting with / or an http(s) URL. An empty value sends
 no such header. When the headers a file gets change, its object is updated by CopyObject (no body sent).
 .TP
+.B compress
+A list of rules
+.RB { match ", " encoding }
+with encoding gzip or br: matching files are uploaded compressed, with that Content\-Encoding (the last
+matching rule wins).
+.TP
 .BR cdn.distribution ", " cdn.endpoint ", " cdn.invalidate ", " cdn.wait
 .BR \-\-distribution ,
 .BR \-\-cloudfront\-endpoint ,

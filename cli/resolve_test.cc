@@ -34,6 +34,18 @@ TEST(Resolve, Defaults) {
   EXPECT_TRUE(r->endpoint.endpoint.empty());
 }
 
+TEST(Resolve, CompressRulesReachTheWalkFilters) {
+  Settings s = Base();
+  s.compress = {{"*.html", sitemap::Encoding::kGzip}, {"*.css", sitemap::Encoding::kBrotli}};
+  auto r = Resolve(s, NoEnv());
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_EQ(r->sync.filters.compress.size(), 2u);
+  EXPECT_EQ(r->sync.filters.compress[0].match, "*.html");
+  EXPECT_EQ(r->sync.filters.compress[0].encoding, sitemap::Encoding::kGzip);
+  EXPECT_EQ(r->sync.filters.compress[1].encoding, sitemap::Encoding::kBrotli);
+  EXPECT_TRUE(Resolve(Base(), NoEnv())->sync.filters.compress.empty());
+}
+
 TEST(Resolve, EndpointImpliesPathStyleUnlessSaidOtherwise) {
   Settings s = Base();
   s.endpoint = "http://127.0.0.1:5000";

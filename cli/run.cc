@@ -772,6 +772,7 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   r.sync.filters.exclude = s.exclude;
   r.sync.filters.include = s.include;
   r.sync.filters.headers = s.headers;
+  r.sync.filters.compress = s.compress;
   r.sync.filters.own = OwnFilesOf(s, env);
   const std::string compare = s.compare.value_or("size");
   if (compare == "size") {

@@ -7,6 +7,7 @@ SITESYNC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SITESYNC_PACKAGES=(
   build-essential cmake pkg-config
   libcurl4-openssl-dev libssl-dev zlib1g-dev libxml2-dev libyaml-cpp-dev
+  libbrotli-dev  # compress: br bodies (libbrotlienc; the tests decode with libbrotlidec)
   inotify-tools  # inotifywait: the peer baseline of bench/watch_bench.py (the watcher uses the kernel API)
   libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev googletest
   libsqlite3-dev  # the local record (sync/sqlite_record.cc)

@@ -131,6 +131,7 @@ class Walker {
       if (rule.cache_control || rule.content_type) headers_.push_back({Glob(rule.match), &rule});
       if (SetsExtra(rule)) extra_rules_.push_back({Glob(rule.match), &rule});
     }
+    for (const CompressRule& rule : options.compress) compress_.emplace_back(Glob(rule.match), rule.encoding);
   }
 
   /// Walks `folder` and what is under it. Returns the error text when the folder itself cannot be read (the
@@ -238,6 +239,9 @@ class Walker {
       if (rule->content_type) file.content_type = Intern(*rule->content_type);
     }
     if (!extra_rules_.empty()) file.extra = ExtraFor(rel);
+    for (const auto& [glob, encoding] : compress_) {  // the last matching compress: rule wins
+      if (glob.Matches(rel)) file.encoding = encoding;
+    }
     file.rel_path = std::move(rel);
     map_.files.push_back(std::move(file));
   }
@@ -273,6 +277,7 @@ class Walker {
     it->second = extra == ExtraHeaders{} ? nullptr : InternHeaders(extra);
     return it->second;
   }
+  std::vector<std::pair<Glob, Encoding>> compress_;           // compress: rules, in order.
   const std::string root_;  // Canonical SOURCE.
   const std::shared_ptr<const std::string> shared_root_ = std::make_shared<const std::string>(root_);
   std::vector<Ancestor> ancestors_;

@@ -465,6 +465,48 @@ TEST(InternHeaders, EqualSetsShareOneCopyFromManyThreads) {
   EXPECT_NE(InternHeaders(a), InternHeaders(b));
 }
 
+TEST(Walk, CompressRulesLastMatchWinsAndSizeStaysTheFiles) {
+  TempTree tree;
+  tree.File("index.html", "<html>home</html>");
+  tree.File("a/page.html", "<p>page</p>");
+  tree.File("a/raw.html", "raw");
+  tree.File("css/site.css", "body{}");
+  tree.File("img/logo.png", "PNG");
+  tree.File("link-target.txt", "via a link");
+  tree.Link("docs/linked.txt", "../link-target.txt");
+
+  WalkOptions options;
+  options.compress = {
+      {"*.html", Encoding::kGzip},
+      {"*.css", Encoding::kBrotli},
+      {"a/**", Encoding::kBrotli},       // later rules win: a/page.html becomes br
+      {"a/raw.html", Encoding::kIdentity},  // and an identity rule takes a file back out
+      {"*.txt", Encoding::kGzip},
+  };
+  const SiteMap map = WalkOk(tree.root(), options);
+  EXPECT_EQ(Find(map, "index.html")->encoding, Encoding::kGzip);
+  EXPECT_EQ(Find(map, "a/page.html")->encoding, Encoding::kBrotli);
+  EXPECT_EQ(Find(map, "a/raw.html")->encoding, Encoding::kIdentity);
+  EXPECT_EQ(Find(map, "css/site.css")->encoding, Encoding::kBrotli);
+  EXPECT_EQ(Find(map, "img/logo.png")->encoding, Encoding::kIdentity);
+  ASSERT_NE(Find(map, "docs/linked.txt"), nullptr);
+  EXPECT_EQ(Find(map, "docs/linked.txt")->encoding, Encoding::kGzip) << "a followed symlink is judged by its path";
+  // The walk leaves sizes as on disk: sync replaces `size` with the encoded one before the diff.
+  EXPECT_EQ(Find(map, "index.html")->size, 17u);
+  EXPECT_EQ(Find(map, "index.html")->disk_size, 17u);
+
+  // WalkPaths (watch batches) judges a file the same way.
+  const std::vector<std::string> some = {"a/page.html", "css"};
+  auto part = WalkPaths(tree.root(), some, options);
+  ASSERT_TRUE(part.has_value()) << part.error().message;
+  EXPECT_EQ(Find(*part, "a/page.html")->encoding, Encoding::kBrotli);
+  EXPECT_EQ(Find(*part, "css/site.css")->encoding, Encoding::kBrotli);
+
+  // No rules: every file is identity.
+  const SiteMap plain = WalkOk(tree.root(), WalkOptions{});
+  for (const LocalFile& f : plain.files) EXPECT_EQ(f.encoding, Encoding::kIdentity) << f.rel_path;
+}
+
 TEST(Walk, SpecialFilesWarn) {
   TempTree tree;
   tree.File("index.html");

@@ -23,6 +23,13 @@ std::string Rel(const std::string& key, const std::string& prefix) { return key.
 // ETag made with another part size).
 aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile& file, std::string_view remote_etag,
                                                        const SyncOptions& options) {
+  // compress: the object holds the encoded body, always sent in one PutObject: its ETag is that body's MD5.
+  if (file.encoding != sitemap::Encoding::kIdentity) {
+    if (remote_etag.find('-') != std::string_view::npos) return std::optional<std::string>();
+    auto md5 = EncodedMd5(file);
+    if (!md5) return std::unexpected(md5.error());
+    return std::optional<std::string>(*md5);
+  }
   const auto dash = remote_etag.find('-');
   if (dash == std::string_view::npos) {
     auto md5 = Md5FileHex(file, 0, file.size);

@@ -132,6 +132,23 @@ aws::Result<void> PrepareBody(aws::HttpRequest& r, const OpenBody& body, std::ui
   return {};
 }
 
+// Sets an in-memory body (a compressed one: EncodeFile) and its checksum header, as PrepareBody does for a file.
+void PrepareBytes(aws::HttpRequest& r, const std::string& bytes, BodyChecksum checksum) {
+  r.body.kind = aws::Body::Kind::kBytes;
+  r.body.bytes = bytes;
+  if (checksum == BodyChecksum::kCrc32) {
+    aws::Crc32 crc;
+    crc.Update(bytes.data(), bytes.size());
+    r.headers.emplace_back("x-amz-checksum-crc32", crc.Base64());
+    r.headers.emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
+  } else {
+    aws::Md5 md5;
+    md5.Update(bytes.data(), bytes.size());
+    r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
+  }
+  r.payload_hash = "UNSIGNED-PAYLOAD";
+}
+
 // Whether a PUT that carried x-amz-checksum-crc32 was refused for it: S3-compatible servers that do not know the
 // checksum headers answer 400 InvalidArgument / InvalidRequest or 501 NotImplemented. Real S3 knows them.
 bool RefusedChecksumHeaders(const aws::Error& e) {
@@ -175,6 +192,21 @@ void DeleteDamagedCopy(aws::HttpClient& client, const std::shared_ptr<FollowedEn
 
 void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
                      UploadDone done, int resends = 0, bool damaged_stored = false) {
+  // A file with a compress: encoding is encoded now, whole, and sent from memory in one PutObject whatever its
+  // size (the object's ETag is then the MD5 of the encoded bytes, which the diff can compare).
+  std::shared_ptr<const EncodedBody> encoded;
+  if (spec.file.encoding != sitemap::Encoding::kIdentity) {
+    auto body = EncodeFile(spec.file);
+    if (!body) return done(std::unexpected(body.error()));
+    constexpr std::uint64_t kMaxPut = 5ull << 30;  // PutObject's limit
+    if (body->bytes.size() > kMaxPut) {
+      return done(Fail(ErrorCode::kInput,
+                       fmt::format("PutObject s3://{}/{}: the compressed body is {} bytes, over PutObject's 5 GiB: "
+                                   "leave this file out of the compress: rules",
+                                   spec.bucket, spec.key, body->bytes.size())));
+    }
+    encoded = std::make_shared<const EncodedBody>(std::move(*body));
+  }
   aws::HttpRequest r = S3Request(endpoint->endpoint(), spec.bucket, spec.key, "PUT");
   AddObjectHeaders(r, spec.file);
   // What the transfer sent, filled in when it starts: its size, the open file it was read from, and the CRC-32 it
@@ -183,12 +215,23 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     std::uint64_t size = 0;
     std::string crc32;  ///< the x-amz-checksum-crc32 value sent; empty: Content-MD5 was sent
     OpenBody body;
+    std::shared_ptr<const EncodedBody> encoded;  ///< set: the compressed body was sent, not the file
   };
   auto sent = std::make_shared<Sent>();
   // The file is opened when the transfer starts, beneath SOURCE, and uploaded whole as it is then (its size may
   // have changed since the walk).
-  r.prepare = [file = spec.file, sent, choice = spec.checksum](aws::HttpRequest& req) -> aws::Result<void> {
+  r.prepare = [file = spec.file, sent, encoded, choice = spec.checksum](aws::HttpRequest& req) -> aws::Result<void> {
     sent->crc32.clear();  // prepare runs again when the request is sent again for the bucket's region (SubmitS3)
+    if (encoded) {
+      sent->size = encoded->bytes.size();
+      sent->encoded = encoded;
+      const bool crc32 = !choice->content_md5.load(std::memory_order_relaxed);
+      PrepareBytes(req, encoded->bytes, crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5);
+      for (const auto& [name, value] : req.headers) {
+        if (crc32 && name == "x-amz-checksum-crc32") sent->crc32 = value;
+      }
+      return {};
+    }
     auto current = OpenForUpload(file, sent->body);
     if (!current) return std::unexpected(current.error());
     sent->size = *current;
@@ -241,7 +284,7 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     if (echoed == sent->crc32) return done(Uploaded{sent->size, etag});
     if (echoed.empty()) {
       s.checksum->content_md5.store(true, std::memory_order_relaxed);
-      auto md5 = Md5Hex(sent->body, sent->size);
+      auto md5 = sent->encoded ? aws::Result<std::string>(sent->encoded->md5) : Md5Hex(sent->body, sent->size);
       if (!md5) return done(std::unexpected(md5.error()));
       if (*md5 == etag) return done(Uploaded{sent->size, etag});
     }
@@ -928,7 +971,10 @@ void SubmitUpload(aws::HttpClient& client, const S3Endpoint& endpoint, UploadSpe
 void SubmitUpload(aws::HttpClient& client, const std::shared_ptr<FollowedEndpoint>& endpoint, UploadSpec spec,
                   UploadDone done) {
   if (!spec.checksum) spec.checksum = std::make_shared<ChecksumChoice>();
-  if (spec.file.size <= spec.multipart_threshold) return SubmitSinglePut(client, endpoint, std::move(spec), std::move(done));
+  // An encoded body always goes in one PutObject (see SubmitSinglePut).
+  if (spec.file.size <= spec.multipart_threshold || spec.file.encoding != sitemap::Encoding::kIdentity) {
+    return SubmitSinglePut(client, endpoint, std::move(spec), std::move(done));
+  }
   auto job = std::make_shared<Multipart>();
   job->client = &client;
   job->endpoint = endpoint;

@@ -160,6 +160,20 @@ struct EncodedBody {
 };
 [[nodiscard]] aws::Result<EncodedBody> EncodeFile(const sitemap::LocalFile& file);
 
+/// The Content-Encoding value of `encoding`: "gzip", "br"; empty for kIdentity.
+[[nodiscard]] std::string_view ContentEncodingOf(sitemap::Encoding encoding);
+
+/// The hex MD5 of EncodeFile(file)'s bytes: what S3's ETag of the object is. Reuses what an earlier EncodeFile of
+/// this process found while the file is unchanged (device, inode, mtime, size as walked); else encodes it. Fails
+/// as EncodeFile.
+[[nodiscard]] aws::Result<std::string> EncodedMd5(const sitemap::LocalFile& file);
+
+/// Before the diff: sets `size` of every file with an encoding (not `generated`) to the size of its encoded body,
+/// the size its object has, encoding the files on all cores (or reusing an earlier encoding of an unchanged file,
+/// as EncodedMd5). `hashed` grows by the number of files encoded. A file gone since the walk keeps its size (its
+/// upload then reports it gone); any other failure (kIo, kInput naming the file) is returned after all were tried.
+[[nodiscard]] aws::Result<void> SizeEncodedBodies(std::span<sitemap::LocalFile> files, std::uint64_t& hashed);
+
 /// Hex MD5 of `length` bytes of `file` from `offset`, read in chunks (opened beneath SOURCE: sitemap::OpenInSource).
 aws::Result<std::string> Md5FileHex(const sitemap::LocalFile& file, std::uint64_t offset, std::uint64_t length);
 
