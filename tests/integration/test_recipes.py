@@ -719,7 +719,7 @@ class CiRecipesTest(RecipeCase):
         self.assertLess(names.index("sitesync record"), names.index("Publish"), "restored before the publish")
         self.assertEqual(cache["path"], "~/.cache/sitesync")
         self.assertIn("${{ github.ref_name }}", cache["key"])
-        restore = cache["restore-keys"].split()
+        restore = [line.strip() for line in cache["restore-keys"].splitlines() if line.strip()]
         self.assertEqual(len(restore), 1)
         self.assertTrue(cache["key"].startswith(restore[0]) and restore[0].endswith("-"), (cache["key"], restore))
         self.assertIn("${{ github.ref_name }}", restore[0])
