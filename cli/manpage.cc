@@ -315,6 +315,12 @@ Where the journal of owed invalidation paths is kept:
 else
 .BR ~/.local/state/sitesync/ .
 .TP
+.B XDG_CACHE_HOME
+Where the local record of what was published is kept:
+.BR $XDG_CACHE_HOME/sitesync/ ,
+else
+.BR ~/.cache/sitesync/ .
+.TP
 .B NO_COLOR
 When set, the output uses no colors.
 )";
@@ -347,6 +353,12 @@ The shared AWS credentials and config files.
 .B $XDG_STATE_HOME/sitesync/ID.json
 Invalidation paths owed to distribution ID, removed once CloudFront accepted them (default
 .BR ~/.local/state/sitesync/ ).
+.TP
+.B $XDG_CACHE_HOME/sitesync/BUCKET_PREFIX\-HASH.sqlite
+The local record of what was published to one destination (SQLite): per key the file's size, mtime and inode,
+the MD5 of the body sent, the ETag and a digest of the headers. A cache: deleting it costs one hashing pass
+(default
+.BR ~/.cache/sitesync/ ).
 .PP
 sitesync never uploads its own files, even when they are inside
 .IR SOURCE :

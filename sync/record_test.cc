@@ -514,5 +514,61 @@ TEST_F(RecordSyncTest, ForceUploadsEverythingAndRecordsIt) {
   EXPECT_EQ(Run(Options(Compare::kChecksum)).hashed, 0u);
 }
 
+
+TEST_F(RecordSyncTest, EncodedFilesTrustedByTheirEntryAreNotEncodedAgain) {
+  FiveFiles();
+  SyncOptions options = Options(Compare::kSize);
+  options.filters.compress.push_back({"*.html", sitemap::Encoding::kGzip});
+  SyncResult first = Run(options);
+  EXPECT_EQ(first.uploaded, 5u);
+  EXPECT_EQ(first.hashed, 1u);  // index.html encoded for its size
+  const RecordEntry entry = Entries().at("index.html");
+  EXPECT_EQ(entry.body_size, s3_.objects.at("site/index.html").first);
+  EXPECT_NE(entry.body_size, entry.file_size);
+  // Its stat as recorded: the recorded encoded size, no encoding.
+  SyncResult again = Run(options);
+  EXPECT_EQ(again.uploaded, 0u);
+  EXPECT_EQ(again.hashed, 0u);
+  // Touched: encoded (read) and found the same.
+  Touch("index.html");
+  SyncResult touched = Run(options);
+  EXPECT_EQ(touched.uploaded, 0u);
+  EXPECT_EQ(touched.hashed, 1u);
+  // Edited: the encoded body differs.
+  Put("index.html", "<p>home 10</p>");
+  SyncResult edited = Run(options);
+  EXPECT_EQ(s3_.log, (std::vector<std::string>{"LIST", "PUT site/index.html"}));
+  EXPECT_EQ(edited.uploaded, 1u);
+  // Compression turned on for a file recorded as sent plain: its body changes, so it is uploaded, not copied.
+  options.filters.compress.push_back({"*.css", sitemap::Encoding::kGzip});
+  Recorder reporter;
+  SyncResult css = Run(options, &reporter);
+  EXPECT_EQ(s3_.log, (std::vector<std::string>{"LIST", "PUT site/a.css"}));
+  EXPECT_NE(reporter.reasons.at("a.css"), UploadReason::kHeadersChanged);
+  EXPECT_EQ(css.headers_updated, 0u);
+  // And turned off again: the plain body goes up again.
+  options.filters.compress.pop_back();
+  Run(options);
+  EXPECT_EQ(s3_.log, (std::vector<std::string>{"LIST", "PUT site/a.css"}));
+  EXPECT_EQ(Run(options).uploaded, 0u);
+}
+
+
+TEST_F(RecordSyncTest, AnUploadIsRecordedWithTheMd5OfWhatWasSent) {
+  FiveFiles();
+  Run(Options(Compare::kSize));
+  // Another size: uploaded without being read to compare; the record must get the new body's MD5, not the old.
+  Put("a.css", "body{color:rebeccapurple}");
+  EXPECT_EQ(Run(Options(Compare::kSize)).uploaded, 1u);
+  EXPECT_EQ(Entries().at("a.css").md5, Md5("body{color:rebeccapurple}"));
+  EXPECT_EQ(Entries().at("a.css").etag, s3_.objects.at("site/a.css").second);
+  // Back to the first content at the first size: uploaded again, not taken for the recorded body.
+  Put("a.css", "body{color:red}");
+  EXPECT_EQ(Run(Options(Compare::kSize)).uploaded, 1u);
+  Put("a.css", "body{color:rebeccapurple}");
+  EXPECT_EQ(Run(Options(Compare::kSize)).uploaded, 1u);
+  EXPECT_EQ(s3_.objects.at("site/a.css").second, Md5("body{color:rebeccapurple}"));
+}
+
 }  // namespace
 }  // namespace sitesync::sync

@@ -223,6 +223,8 @@ std::unordered_map<std::string, Known> Session::Prepare(
     const RecordEntry* entry = nullptr;
     Job job = Job::kNone;
     std::string value;  ///< the MD5 (kMd5, kEncode) or local ETag (kEtag) found; empty: none
+    std::string digest;  ///< HeadersDigest of the file, once computed
+    bool trusted = false;  ///< the entry's stat and headers match: the body is the recorded one, unread
     std::optional<aws::Error> error;
     bool read = false;  ///< the file's content was read
   };
@@ -244,9 +246,9 @@ std::unordered_map<std::string, Known> Session::Prepare(
     if (f.generated) continue;  // an empty body: its MD5 is known
     // The headers digest covers the encoding: with the same digest and the same stat, the body is the recorded
     // one. Otherwise the body is read (a changed encoding changes the body even when the file is the same).
-    const bool trusted = slot.entry != nullptr && SameStat(f, *slot.entry) &&
-                         slot.entry->headers_digest == HeadersDigest(f);
-    if (trusted) continue;
+    if (slot.entry != nullptr) slot.digest = HeadersDigest(f);
+    slot.trusted = slot.entry != nullptr && SameStat(f, *slot.entry) && slot.entry->headers_digest == slot.digest;
+    if (slot.trusted) continue;
     if (f.encoding != sitemap::Encoding::kIdentity) {
       slot.job = Job::kEncode;
     } else if (f.size != slot.object->size) {
@@ -309,15 +311,13 @@ std::unordered_map<std::string, Known> Session::Prepare(
     // The body's MD5 where this run knows it.
     std::string md5 = f.generated ? std::string(kEmptyMd5) : slot.job == Job::kEtag ? std::string() : slot.value;
     if (slot.job == Job::kEtag && PlainEtag(slot.value)) md5 = slot.value;
-    if (md5.empty() && slot.entry != nullptr && slot.job == Job::kNone) md5 = slot.entry->md5;  // trusted by stat
+    // Only a trusted entry tells the body's MD5 unread (a file of another size was changed and not read).
+    if (md5.empty() && slot.trusted) md5 = slot.entry->md5;
     if (!md5.empty()) rec.md5[key] = md5;
     if (slot.object == nullptr) continue;  // new
-    if (f.encoding != sitemap::Encoding::kIdentity && slot.job == Job::kNone && slot.entry != nullptr &&
-        !f.generated) {
-      f.size = slot.entry->body_size;  // trusted: the encoded size recorded
-    }
+    if (f.encoding != sitemap::Encoding::kIdentity && slot.trusted) f.size = slot.entry->body_size;
     if (f.size != slot.object->size) continue;  // the diff uploads it (kSizeChanged)
-    const std::string digest = HeadersDigest(f);
+    const std::string digest = slot.digest.empty() ? HeadersDigest(f) : slot.digest;
     if (slot.entry != nullptr) {
       if (md5 != slot.entry->md5) {
         known[key] = Known::kContentChanged;

@@ -169,6 +169,39 @@ class SameSizeEditTest(RecordCase):
 
 
 @needs_sitesync
+class HeadersFollowTheConfigTest(RecordCase):
+    def test_a_changed_cache_control_rule_copies_exactly_the_matching_objects(self):
+        spec = small_site(8)
+        src = self.site(spec)
+        config = os.path.join(self.tmp, "sitesync.yaml")
+        with open(config, "w", encoding="utf-8") as f:
+            f.write('headers:\n  - match: "*.css"\n    cache_control: "max-age=60"\n')
+        self.run_sync(src, "--config", config)
+        css = sorted(k for k in spec if k.endswith(".css"))
+        self.assertTrue(css)
+        with open(config, "w", encoding="utf-8") as f:
+            f.write('headers:\n  - match: "*.css"\n    cache_control: "max-age=600"\n')
+        plan = self.sync(src, self.dest(), "--config", config, "--dry-run", env={"XDG_CACHE_HOME": self.cache})
+        self.assertExit(plan, 0)
+        planned = {e["key"]: e["reason"] for e in events_of(harness.parse_json_lines(plan.stdout), "upload")}
+        self.assertEqual(planned, {k: "headers changed" for k in css})
+        self.proxy.reset_counts()
+        events, s = self.run_sync(src, "--config", config)
+        self.assertEqual(sorted(e["key"] for e in events_of(events, "upload")), css)
+        self.assertEqual((s["uploaded"], s["headers_updated"], s["bytes_uploaded"]), (len(css), len(css), 0))
+        self.assertEqual(self.proxy.count("CopyObject"), len(css))
+        self.assertEqual(self.proxy.count("PutObject"), 0)
+        for key in spec:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+            self.assertEqual(head.get("CacheControl"), "max-age=600" if key in css else None, key)
+            self.assertEqual(harness.get_bytes(self.s3, self.bucket, key), spec[key].encode())
+        self.proxy.reset_counts()
+        _e, s = self.run_sync(src, "--config", config)
+        self.assertEqual((s["uploaded"], s["hashed"]), (0, 0))
+        self.assertEqual(self.proxy.count("CopyObject"), 0)
+
+
+@needs_sitesync
 class NonMd5EtagTest(RecordCase):
     def test_multipart_objects_put_by_boto3_reach_a_stable_state(self):
         from boto3.s3.transfer import TransferConfig
