@@ -45,7 +45,24 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 DEFAULT_TOOLS = ["sitesync", "aws", "rclone", "rclone-fast", "s3cmd", "floor"]
 # Not run unless named: the same tools with 128 requests in flight, to show what the in-flight count allows.
-ALL_TOOLS = DEFAULT_TOOLS + ["sitesync-j128", "rclone-fast-j128", "floor-j128"]
+J128_TOOLS = ["sitesync-j128", "rclone-fast-j128", "floor-j128"]
+# Not run unless named: sitesync with its local record (--compare checksum with a warm or a cold record, size with
+# a warm one), sitesync with compress: rules, and the time to read (and to MD5 on one core) the site's bytes.
+RECORD_TOOLS = ["sitesync-checksum", "sitesync-checksum-cold", "sitesync-size-warm"]
+COMPRESS_TOOLS = ["sitesync-gzip", "sitesync-br"]
+# `sitesync plan` (nothing sent) with and without compress: rules on the first upload: what sizing the encoded
+# bodies before the diff costs on its own (the upload then encodes each body again as it sends it).
+PLAN_TOOLS = ["sitesync-plan", "sitesync-gzip-plan", "sitesync-br-plan"]
+READ_TOOLS = ["read-cat", "read-md5sum"]
+ALL_TOOLS = DEFAULT_TOOLS + J128_TOOLS + RECORD_TOOLS + COMPRESS_TOOLS + PLAN_TOOLS + READ_TOOLS
+# The scenarios a tool runs in when it does not run in all of them: the compressed bodies differ from the
+# manifest the bucket is loaded with (so only (a) means anything), and reading the tree is (b)'s reference.
+TOOL_SCENARIOS = {"sitesync-gzip": "a", "sitesync-br": "a", "read-cat": "b", "read-md5sum": "b",
+                  "sitesync-plan": "a", "sitesync-gzip-plan": "a", "sitesync-br-plan": "a",
+                  "sitesync-checksum": "bcd", "sitesync-checksum-cold": "bcd", "sitesync-size-warm": "bcd"}
+# compress: rules of the compression rows (sitesync.yaml syntax; a glob without '/' matches the file name).
+COMPRESS_GLOBS = ["*.html", "*.css", "*.js"]
+COMPRESS_ENCODING = {"sitesync-gzip": "gzip", "sitesync-br": "br"}
 SCENARIOS = {"a": "first upload", "b": "no-op resync", "c": "edit 5 pages + rss.xml", "d": "delete 10 files"}
 TOOL_LABEL = {
     "sitesync": "sitesync (--jobs 64 default)",
@@ -57,6 +74,16 @@ TOOL_LABEL = {
     "sitesync-j128": "sitesync --jobs 128",
     "rclone-fast-j128": "rclone-fast with --transfers 128",
     "floor-j128": "floor (floor.js, 128 in flight)",
+    "sitesync-checksum": "sitesync --compare checksum, warm record",
+    "sitesync-checksum-cold": "sitesync --compare checksum, cold record (cache dir empty)",
+    "sitesync-size-warm": "sitesync --compare size, warm record",
+    "sitesync-gzip": "sitesync, compress: *.html *.css *.js gzip",
+    "sitesync-br": "sitesync, compress: *.html *.css *.js br",
+    "sitesync-plan": "sitesync plan (dry run: the diff only)",
+    "sitesync-gzip-plan": "sitesync plan, compress: gzip (sizes the encoded bodies)",
+    "sitesync-br-plan": "sitesync plan, compress: br (sizes the encoded bodies)",
+    "read-cat": "cat of every file to /dev/null (page cache warm)",
+    "read-md5sum": "md5sum of every file, one core (page cache warm)",
 }
 OP_SHORT = [("PutObject", "Put"), ("ListObjectsV2", "ListV2"), ("ListObjects", "ListV1"),
             ("DeleteObjects", "DelObjs"), ("DeleteObject", "Del1"), ("CreateMultipartUpload", "MPUcreate"),
@@ -140,6 +167,64 @@ def _floor_seconds(log_path):
     return None
 
 
+def sitesync_summary(log_path):
+    """The last {"event":"summary"} line sitesync printed (--json), or None."""
+    found = None
+    try:
+        for line in open(log_path, encoding="utf-8", errors="replace"):
+            if line.startswith("{") and '"summary"' in line:
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                if ev.get("event") == "summary":
+                    found = ev
+    except OSError:
+        pass
+    return found
+
+
+def check_bucket(got, site, scenario, tool):
+    """(ok, verify text, bytes stored) of the bucket after a run: the expected keys and sizes; for the
+    compression rows, the files the rules match carry the rule's Content-Encoding (a body that is not smaller
+    compressed may be stored as it is) and the others are as on disk."""
+    exp = site.expected(scenario)
+    if tool in PLAN_TOOLS:  # a dry run: the bucket stays as it was loaded
+        exp = {} if scenario == "a" else {e["key"]: e["size"] for e in site.manifest}
+    stored = sum(o["size"] for o in got)
+    keys = {o["key"]: o for o in got}
+    if tool not in COMPRESS_TOOLS:
+        sizes = {k: o["size"] for k, o in keys.items()}
+        if sizes == exp:
+            return True, "ok", stored
+        miss = len(set(exp) - set(sizes))
+        extra = len(set(sizes) - set(exp))
+        wrong = sum(1 for k in exp if k in sizes and sizes[k] != exp[k])
+        return False, f"bucket wrong: {miss} missing, {extra} extra, {wrong} wrong size", stored
+    import fnmatch
+    enc = COMPRESS_ENCODING[tool]
+    problems, encoded = [], 0
+    if set(keys) != set(exp):
+        problems.append(f"{len(set(exp) - set(keys))} missing, {len(set(keys) - set(exp))} extra")
+    for k, size in exp.items():
+        o = keys.get(k)
+        if o is None:
+            continue
+        matched = any(fnmatch.fnmatchcase(k.rsplit("/", 1)[-1], g) for g in COMPRESS_GLOBS)
+        ce = o.get("content_encoding")
+        if ce:
+            encoded += 1
+        if matched and ce not in (enc, None) or not matched and ce:
+            problems.append(f"{k}: Content-Encoding {ce}")
+        elif not ce and o["size"] != size:
+            problems.append(f"{k}: {o['size']} bytes, not encoded, file {size}")
+    if encoded == 0:
+        problems.append("no object has a Content-Encoding")
+    if problems:
+        return False, f"bucket wrong: {len(problems)} problems, e.g. {problems[0]}", stored
+    return True, f"ok ({encoded} encoded)", stored
+
+
 def _binary_id(p):
     try:
         st = os.stat(p)
@@ -177,6 +262,38 @@ class Tools:
                      "AWS_CONFIG_FILE": self.aws_config, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                      "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": "", "RCLONE_CONFIG": self.rclone_config})
         self.env = base
+        self.compress_configs = {}
+        for tool, enc in COMPRESS_ENCODING.items():
+            path = os.path.join(work, f"{tool}.yaml")
+            with open(path, "w") as f:
+                f.write("compress:\n" + "".join(f'  - {{match: "{g}", encoding: {enc}}}\n' for g in COMPRESS_GLOBS))
+            self.compress_configs[tool] = path
+
+    def run_env(self, n):
+        """The environment of run n: sitesync's record ($XDG_CACHE_HOME/sitesync) in a folder of this run only,
+        so no run finds another's record and the machine's ~/.cache is never touched."""
+        env = dict(self.env)
+        env["XDG_CACHE_HOME"] = os.path.join(self.work, f"cache-{n:05d}")
+        return env
+
+    def prepare(self, tool, site, scenario, bucket, env, log_path, timeout):
+        """Untimed set-up of a run. Record tools: an empty cache folder; the warm ones then sync the base tree
+        once with --compare checksum (the bucket already holds it: nothing is uploaded, the files are hashed
+        once and recorded), as the previous publish would have left the record. Returns an error or None."""
+        cache = env["XDG_CACHE_HOME"]
+        shutil.rmtree(cache, ignore_errors=True)
+        os.makedirs(cache)
+        if tool not in ("sitesync-checksum", "sitesync-size-warm"):
+            return None
+        argv = [self.sitesync, "sync", site.base, f"s3://{bucket}", "--endpoint", self.url, "--json",
+                "--max-deletes", "-1", "--compare", "checksum"]
+        with open(log_path + ".warmup", "wb") as out:
+            rc = subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                timeout=timeout).returncode
+        summary = sitesync_summary(log_path + ".warmup") or {}
+        if rc != 0 or summary.get("uploaded"):
+            return f"warm-up failed: exit {rc}, uploaded {summary.get('uploaded')}"
+        return None
 
     def set_endpoint(self, url):
         self.url = url
@@ -202,6 +319,18 @@ class Tools:
         if tool == "sitesync":
             return [self.sitesync, "sync", src, f"s3://{bucket}", "--endpoint", self.url, "--json",
                     "--max-deletes", "-1"] + (["--delete"] if delete else [])
+        if tool in RECORD_TOOLS:
+            compare = "size" if tool == "sitesync-size-warm" else "checksum"
+            return self.argv("sitesync", site, scenario, bucket) + ["--compare", compare]
+        if tool in COMPRESS_TOOLS:
+            return self.argv("sitesync", site, scenario, bucket) + ["-c", self.compress_configs[tool]]
+        if tool in PLAN_TOOLS:
+            base = tool[:-len("-plan")]
+            cmd = self.argv("sitesync" if base == "sitesync" else base, site, scenario, bucket)
+            return [cmd[0], "plan"] + cmd[2:]
+        if tool in READ_TOOLS:
+            prog = "cat" if tool == "read-cat" else "md5sum"
+            return ["sh", "-c", f'find "$1" -type f -print0 | xargs -0 {prog} > /dev/null', "sh", src]
         if tool == "aws":
             return ["/usr/bin/aws", "s3", "sync", src, f"s3://{bucket}", "--endpoint-url", self.url,
                     "--size-only", "--no-progress"] + (["--delete"] if delete else [])
@@ -282,6 +411,12 @@ def summarize(runs):
                 "server_cpu": statistics.median(r.get("server_cpu", 0) for r in good) if good else None,
                 "ops": ops, "walls": walls,
                 "expect_100": statistics.median(r.get("expect_100", 0) for r in good) if good else 0,
+                "sent_mb": statistics.median(r.get("bytes_in", 0) for r in good) / 1e6 if good else None,
+                "stored_mb": statistics.median(r["stored_bytes"] for r in good) / 1e6
+                if good and all(r.get("stored_bytes") is not None for r in good) else None,
+                # sitesync's own count of the files it hashed (its --json summary), when it says
+                "hashed": statistics.median(r["summary"]["hashed"] for r in good)
+                if good and all((r.get("summary") or {}).get("hashed") is not None for r in good) else None,
                 "internal": statistics.median(r["floor_internal"] for r in good if r.get("floor_internal"))
                 if any(r.get("floor_internal") for r in good) else None,
                 "problems": sorted({r["verify"] for r in rs if not r["ok"]} |
@@ -328,9 +463,9 @@ def markdown(summary, meta):
         lines.append(f"## {g['server']} · {g['size']} · {g['latency_ms']} ms · ({g['scenario']}) "
                      f"{SCENARIOS[g['scenario']]}")
         lines.append("")
-        lines.append("| tool | wall s median (min-max) | × sitesync | CPU s | server CPU s | peak RSS MB | requests "
-                     "| problems |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("| tool | wall s median (min-max) | × sitesync | CPU s | server CPU s | peak RSS MB | sent MB "
+                     "| stored MB | hashed | requests | problems |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
         order = [t for t in ALL_TOOLS if t in g["tools"]]
         for t in order:
             r = g["tools"][t]
@@ -341,7 +476,11 @@ def markdown(summary, meta):
             probs = "; ".join(r["problems"])[:160] or ""
             ops = fmt_ops(r["ops"]) + (f" (Expect: 100-continue on {r['expect_100']:g})" if r["expect_100"] else "")
             scpu = "-" if r.get("server_cpu") is None else f"{r['server_cpu']:.2f}"
-            lines.append(f"| {TOOL_LABEL[t]} | {med} | {ratio} | {cpu} | {scpu} | {rss} | {ops} | {probs} |")
+            sent = "-" if r.get("sent_mb") is None else f"{r['sent_mb']:.1f}"
+            stored = "-" if r.get("stored_mb") is None else f"{r['stored_mb']:.1f}"
+            hashed = "-" if r.get("hashed") is None else f"{r['hashed']:g}"
+            lines.append(f"| {TOOL_LABEL[t]} | {med} | {ratio} | {cpu} | {scpu} | {rss} | {sent} | {stored} | {hashed} "
+                         f"| {ops} | {probs} |")
         def fl(x):
             if x is None:
                 return "-"
@@ -404,6 +543,16 @@ def compact(summary):
             lines.append(f"| {t} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
 
 
 def versions(sitesync):
@@ -484,7 +633,8 @@ def main():
     sizes = [s.strip() for s in a.size.split(",") if s.strip()]
     sites = {s: Site(a.work, s, a.seed) for s in sizes}
     meta = {"started": stamp, "argv": sys.argv[1:], "reps": a.reps,
-            "machine": f"{os.cpu_count()} cores, {platform.platform()}, load {os.getloadavg()[0]:.2f} at start",
+            "machine": f"{os.cpu_count()} cores ({cpu_model()}), {platform.platform()}, "
+                       f"load {os.getloadavg()[0]:.2f} at start",
             "versions": versions(a.sitesync),
             "sites": {s: f"{x.files} files, {x.bytes / 1e6:.1f} MB" for s, x in sites.items()},
             "tool_args": TOOL_LABEL}
@@ -516,26 +666,27 @@ def main():
                             for tool in order:
                                 if tool == "s3cmd" and sc == "a" and size != "small" and a.skip_slow:
                                     continue
+                                if sc not in TOOL_SCENARIOS.get(tool, sc):
+                                    continue
                                 n += 1
                                 bucket = f"bench-{n:05d}-{tool.replace('_', '-')}"
                                 state = [] if sc == "a" else site.manifest
                                 srv.load(bucket, state)
                                 warm(site.dirs[sc])
-                                srv.reset()
                                 log_path = os.path.join(logs, f"{n:05d}-{mode}-{size}-{lat}ms-{sc}-{tool}.log")
+                                env = tl.run_env(n)
+                                failed_prep = tl.prepare(tool, site, sc, bucket, env, log_path, a.timeout)
+                                srv.reset()
                                 rc, wall, user, sys_, rss, tail = timed(
-                                    tl.argv(tool, site, sc, bucket), tl.env, log_path, a.timeout)
+                                    tl.argv(tool, site, sc, bucket), env, log_path, a.timeout)
+                                shutil.rmtree(env["XDG_CACHE_HOME"], ignore_errors=True)
+                                if failed_prep:
+                                    rc, tail = "warm-up", failed_prep
                                 st = srv.stats()
-                                ok, verify = True, "ok"
+                                summary = sitesync_summary(log_path) if tool.startswith("sitesync") else None
+                                ok, verify, stored = True, "ok", None
                                 if size != "large":
-                                    got = {o["key"]: o["size"] for o in srv.dump(bucket)}
-                                    exp = site.expected(sc)
-                                    if got != exp:
-                                        ok = False
-                                        miss = len(set(exp) - set(got))
-                                        extra = len(set(got) - set(exp))
-                                        wrong = sum(1 for k in exp if k in got and got[k] != exp[k])
-                                        verify = f"bucket wrong: {miss} missing, {extra} extra, {wrong} wrong size"
+                                    ok, verify, stored = check_bucket(srv.dump(bucket), site, sc, tool)
                                 else:
                                     writes = sum(v for k, v in st["ops"].items()
                                                  if k.startswith(("Put", "Delete", "Copy", "Complete")))
@@ -549,6 +700,7 @@ def main():
                                              "expect_100": st.get("expect_100_continue", 0),
                                              "server_cpu": st.get("cpu_ms", 0) / 1000,
                                              "floor_internal": _floor_seconds(log_path) if tool.startswith("floor") else None,
+                                             "summary": summary, "stored_bytes": stored,
                                              "ok": ok,
                                              "verify": verify, "log": log_path,
                                              "error_tail": tail if (rc != 0 or not ok) else ""})

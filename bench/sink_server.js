@@ -19,7 +19,7 @@
 //   POST /_bench/config  {"latency_ms":N}
 //   POST /_bench/load?bucket=B[&replace=1]  body: JSON [{"key":..,"size":..,"etag":..}], creates B if needed
 //   POST /_bench/drop?bucket=B          forget bucket B and its objects
-//   GET  /_bench/dump?bucket=B          -> JSON [{"key","size","etag"}] in byte order
+//   GET  /_bench/dump?bucket=B          -> JSON [{"key","size","etag","content_type","content_encoding"}] in byte order
 //
 // Usage: node sink_server.js [--port N|0] [--host 127.0.0.1] [--latency-ms N] [--port-file FILE]
 //        [--continue-delay same|0] [--parent-pid PID]
@@ -335,8 +335,16 @@ function createSink(opts = {}) {
   }
 
   function objectHeaders(o) {
-    return { 'ETag': `"${o.etag}"`, 'Last-Modified': o.mtime.toUTCString(), 'Content-Type': o.ct,
-             'Content-Length': o.size, 'Accept-Ranges': 'bytes' };
+    const h = { 'ETag': `"${o.etag}"`, 'Last-Modified': o.mtime.toUTCString(), 'Content-Type': o.ct,
+                'Content-Length': o.size, 'Accept-Ranges': 'bytes' };
+    if (o.ce) h['Content-Encoding'] = o.ce;
+    return h;
+  }
+  // The Content-Encoding the object keeps: the request's, without aws-chunked (a transfer framing S3 strips).
+  function storedEncoding(headers) {
+    const ce = (headers['content-encoding'] || '').split(',').map(x => x.trim())
+      .filter(x => x && x !== 'aws-chunked').join(',');
+    return ce || undefined;
   }
 
   async function bench(req, res, path, q) {
@@ -372,7 +380,7 @@ function createSink(opts = {}) {
       if (!b) return json(404, { error: 'NoSuchBucket' });
       return json(200, b.sortedKeys().map(([, k]) => {
         const o = b.objects.get(k);
-        return { key: k, size: o.size, etag: o.etag, content_type: o.ct };
+        return { key: k, size: o.size, etag: o.etag, content_type: o.ct, content_encoding: o.ce || null };
       }));
     }
     return json(404, { error: 'unknown bench endpoint' });
@@ -450,7 +458,8 @@ function createSink(opts = {}) {
         const { size, md5 } = await consume(req, { hash: !req.headers['content-md5'] });
         if (!bucket) return noBucket();
         const etag = md5 || etagOf(null, req.headers);
-        bucket.put(key, { size, etag, ct: req.headers['content-type'] || 'binary/octet-stream', mtime: new Date() });
+        bucket.put(key, { size, etag, ct: req.headers['content-type'] || 'binary/octet-stream',
+                          ce: storedEncoding(req.headers), mtime: new Date() });
         return send(res, 200, '', { ETag: `"${etag}"` });
       }
       case 'CopyObject': {
@@ -461,8 +470,9 @@ function createSink(opts = {}) {
         const sb = buckets.get(src.slice(0, si));
         const so = sb && sb.objects.get(src.slice(si + 1));
         if (!so) return error(res, 404, 'NoSuchKey', 'The specified key does not exist.');
-        const ct = req.headers['x-amz-metadata-directive'] === 'REPLACE' ? (req.headers['content-type'] || so.ct) : so.ct;
-        const o = { ...so, ct, mtime: new Date() };
+        const replace = req.headers['x-amz-metadata-directive'] === 'REPLACE';
+        const ct = replace ? (req.headers['content-type'] || so.ct) : so.ct;
+        const o = { ...so, ct, ce: replace ? storedEncoding(req.headers) : so.ce, mtime: new Date() };
         bucket.put(key, o);
         return send(res, 200, `${XML_HEAD}<CopyObjectResult><LastModified>${o.mtime.toISOString()}</LastModified>` +
           `<ETag>&quot;${o.etag}&quot;</ETag></CopyObjectResult>`);
@@ -513,7 +523,8 @@ function createSink(opts = {}) {
         await consume(req, { hash: false });
         if (!bucket) return noBucket();
         const id = crypto.randomBytes(12).toString('hex');
-        bucket.uploads.set(id, { key, ct: req.headers['content-type'] || 'binary/octet-stream', parts: new Map(),
+        bucket.uploads.set(id, { key, ct: req.headers['content-type'] || 'binary/octet-stream',
+                                 ce: storedEncoding(req.headers), parts: new Map(),
                                  started: new Date() });
         return send(res, 200, `${XML_HEAD}<InitiateMultipartUploadResult xmlns="${NS}"><Bucket>${xmlEscape(bucketName)}` +
           `</Bucket><Key>${xmlEscape(key)}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`);
@@ -555,7 +566,7 @@ function createSink(opts = {}) {
         }
         const etag = crypto.createHash('md5').update(Buffer.concat(md5s)).digest('hex') + '-' + nums.length;
         bucket.uploads.delete(id);
-        bucket.put(u.key, { size, etag, ct: u.ct, mtime: new Date() });
+        bucket.put(u.key, { size, etag, ct: u.ct, ce: u.ce, mtime: new Date() });
         return send(res, 200, `${XML_HEAD}<CompleteMultipartUploadResult xmlns="${NS}"><Location>/${xmlEscape(bucketName)}/` +
           `${xmlEscape(u.key)}</Location><Bucket>${xmlEscape(bucketName)}</Bucket><Key>${xmlEscape(u.key)}</Key>` +
           `<ETag>&quot;${etag}&quot;</ETag></CompleteMultipartUploadResult>`);

@@ -402,15 +402,6 @@ std::string InitConfigText(const Detection& d, const std::string& source) {
   }
   line(fmt::format("source: {}", YamlScalar(source)));
   line();
-  if (!d.generator.empty()) {
-    // Generators rewrite pages at the same size (dates, versions, pagination): compare content. With the local
-    // record only the files whose stat changed since the last run are read, so this costs little.
-    line("# Compare files by content, not size alone: a rebuild often changes a page without changing its size");
-    line("# (a date, a version, pagination). Only files changed since the last run are read (the local record");
-    line("# in ~/.cache/sitesync; cache that folder in CI to keep it).");
-    line("compare: checksum");
-    line();
-  }
   line("# Where the site goes: s3://BUCKET, or s3://BUCKET/PREFIX for a folder in it.");
   line("# EDIT THIS: put your bucket's name and remove the '#'. Until then, sync, plan and check stop");
   line("# and ask for it.");
@@ -427,6 +418,23 @@ std::string InitConfigText(const Detection& d, const std::string& source) {
   line("# delete: true");
   line("# max_deletes: 256");
   line("# max_delete_fraction: 0.5");
+  line();
+  // Generators rewrite pages at the same size (pagination shifts, a date "09" -> "10", Jekyll's feed.xml on every
+  // build), which a size-only diff never uploads. With the record it costs about what `size` costs.
+  line("# How a local file is compared with its object. `size` misses a page rebuilt at the same length;");
+  line("# `checksum` compares the content (MD5) of same-size files. sitesync keeps a record of what it");
+  line("# published under $XDG_CACHE_HOME/sitesync (else ~/.cache/sitesync) and hashes only files whose size,");
+  line("# mtime or inode changed since, so a resync costs about what `size` costs. Without that record (first");
+  line("# run, a fresh CI runner: cache the folder, see docs/recipes.md) it hashes the same-size files once.");
+  if (d.generator.empty()) {
+    line("# Site generators rewrite pages at the same size; if a generator builds this site, use checksum.");
+    line("# compare: checksum");
+  } else {
+    line(fmt::format("# {} rewrites pages at the same size on rebuilds (pagination shifts, dates, feeds such as",
+                     d.generator));
+    line("# feed.xml and index.xml), which `size` would leave stale: checksum catches them.");
+    line("compare: checksum");
+  }
   line();
   line("# Cache-Control per file. A glob without '/' matches the file name in any folder (like --exclude).");
   line("# Rules apply in order; for each file the last rule that matches wins.");

@@ -177,6 +177,35 @@ TEST_F(InitConfigTest, WrittenFileLoadsWithTheConfigLoader) {
   }
 }
 
+// Generators rewrite pages at the same size (pagination, feeds): their sites compare by checksum, which the
+// record makes about as cheap as size; the comment says both, and where the record lives.
+TEST_F(InitConfigTest, GeneratorSitesCompareByChecksum) {
+  for (const char* generator : {"Hugo", "Zola", "Jekyll", "Eleventy", "Astro"}) {
+    Detection d{generator, "x.toml", "public/", "", "", {}};
+    const std::string text = InitConfigText(d, "public/");
+    Settings s;
+    auto ok = LoadConfig(Write(text), s);
+    ASSERT_TRUE(ok.has_value()) << generator << ": " << ok.error().message << "\n" << text;
+    EXPECT_EQ(s.compare, std::optional<std::string>("checksum")) << generator;
+    const auto at = text.find("\ncompare: checksum\n");
+    ASSERT_NE(at, std::string::npos) << generator << "\n" << text;
+    const std::string comment = text.substr(text.rfind("\n\n", at), at - text.rfind("\n\n", at));
+    for (const char* why : {"same size", "pagination", "feed.xml", "$XDG_CACHE_HOME/sitesync", "~/.cache/sitesync",
+                            "about what `size` costs", generator}) {
+      EXPECT_NE(comment.find(why), std::string::npos) << generator << ": the comment says " << why << "\n" << comment;
+    }
+  }
+  // No generator found: the same explanation, the key left commented out (size stays the default).
+  Detection none{"", "", "public/", "", "", {}};
+  const std::string text = InitConfigText(none, "public/");
+  Settings s;
+  auto ok = LoadConfig(Write(text), s);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_FALSE(s.compare.has_value());
+  EXPECT_NE(text.find("\n# compare: checksum\n"), std::string::npos);
+  EXPECT_EQ(text.find("\ncompare:"), std::string::npos);
+}
+
 TEST_F(InitConfigTest, UncommentedKeysLoadToo) {
   Detection d{"Hugo", "hugo.toml", "public/", "", "hugo", {}};
   std::string text = InitConfigText(d, "public/");

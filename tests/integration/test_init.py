@@ -115,13 +115,19 @@ class InitCase(unittest.TestCase):
                 self.assertNotIn("delete", doc, "delete stays off")
                 self.assertIn("# delete: true", text)
                 self.assertEqual(doc["cdn"], {"distribution": "auto"})
-                self.assertEqual(doc["compare"], "checksum", "generators rewrite pages at the same size")
                 rules = {r["match"]: r["cache_control"] for r in doc["headers"]}
                 self.assertEqual(rules["*.html"], "public, max-age=0, must-revalidate")
                 self.assertEqual(rules["*.xml"], "public, max-age=0, must-revalidate")
                 self.assertEqual(rules["*.woff2"], "public, max-age=31536000, immutable")
                 self.assertEqual(rules["*.png"], "public, max-age=31536000, immutable")
                 self.assertEqual(doc["headers"][-1]["match"], "*.xml", "HTML and XML rules come last and win")
+                # Generators rewrite pages at the same size: their sites compare content, at about size's cost
+                # thanks to the record, which the comment says lives under $XDG_CACHE_HOME/sitesync.
+                self.assertEqual(doc["compare"], "checksum")
+                before = text[:text.index("\ncompare: checksum\n")]
+                comment = before[before.rindex("\n\n"):]
+                for why in ("same size", "pagination", "feed.xml", "$XDG_CACHE_HOME/sitesync", "about what `size` costs"):
+                    self.assertIn(why, comment)
                 if url:
                     self.assertIn(f"#   base_url: {url}", text)
                 else:
@@ -138,6 +144,8 @@ class InitCase(unittest.TestCase):
         text, doc = self.load(os.path.join(root, "sitesync.yaml"))
         self.assertEqual(doc["source"], "public/")
         self.assertIn("EDIT THIS if your site is built somewhere else", text)
+        self.assertNotIn("compare", doc, "no generator found: the default (size) stays, checksum is suggested")
+        self.assertIn("\n# compare: checksum\n", text)
 
     @needs_sitesync
     def test_nothing_detected_but_a_built_folder(self):
@@ -228,6 +236,21 @@ class InitCase(unittest.TestCase):
         self.assertEqual(head, {"index.html": "public, max-age=0, must-revalidate",
                                 "css/site.css": "public, max-age=300",
                                 "img/a.png": "public, max-age=31536000, immutable"})
+        # The written compare: checksum publishes a page rebuilt at the same size (a fresh HOME per run: no
+        # record, so it is the content compare that finds it); --compare size on the command line would not.
+        with open(os.path.join(root, "public", "index.html"), "w", encoding="utf-8") as f:
+            f.write("<p>HOME</p>")
+        res = harness.run_sitesync(["plan", "--compare", "size", "--endpoint", self.server.endpoint, "--json"],
+                                   server=self.server, cwd=root)
+        self.assertExit(res, 0)
+        self.assertEqual([e for e in harness.parse_json_lines(res.stdout) if e.get("event") == "upload"], [])
+        res = harness.run_sitesync(["sync", "--endpoint", self.server.endpoint, "--json"], server=self.server,
+                                   cwd=root)
+        self.assertExit(res, 0)
+        uploaded = [e["key"] for e in harness.parse_json_lines(res.stdout) if e.get("event") == "upload"]
+        self.assertEqual(uploaded, ["index.html"])
+        body = self.s3.get_object(Bucket=bucket, Key="site/index.html")["Body"].read()
+        self.assertEqual(body, b"<p>HOME</p>")
 
     @needs_sitesync
     def test_config_in_another_folder_points_back_at_the_output(self):

@@ -244,6 +244,10 @@ class RecipeCase(unittest.TestCase):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
 
+    def assertRecordIn(self, folder: str, what: str):
+        """sitesync's record of this run is in `folder`, the path the recipe caches between CI runs."""
+        self.assertTrue(record_files(folder), f"{what}: no record under {folder}\n{self.last}")
+
     def assertPublished(self, changed: bool = False, min_invalidations: int = 1):
         objects = harness.list_bucket(self.s3, self.bucket, head=True)
         self.assertEqual(set(objects), SITE_KEYS, self.last)
@@ -359,6 +363,24 @@ def codebuild_spec():
     doc = yaml.safe_load(text)
     env = {k: str(v) for k, v in ((doc.get("env") or {}).get("variables") or {}).items()}
     return doc, env
+
+
+def cache_step(steps) -> dict:
+    """The `with:` of the GitHub job's actions/cache step."""
+    (step,) = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
+    return step["with"]
+
+
+def record_files(folder: str) -> list:
+    """The SQLite files under folder (sitesync's record: one per destination)."""
+    found = []
+    for d, _dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(d, name)
+            with open(path, "rb") as f:
+                if f.read(16) == b"SQLite format 3\x00":
+                    found.append(path)
+    return found
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -653,10 +675,8 @@ class CiRecipesTest(RecipeCase):
         self.assertEqual(doc["permissions"]["id-token"], "write", "OIDC for the credentials")
         self.assertEqual(skipped, ["actions/checkout@v4", "peaceiris/actions-hugo@v3",
                                    "aws-actions/configure-aws-credentials@v4", "Install sitesync",
-                                   "actions/cache@v4"])
-        # The local record is cached between runs (issue 14): the folder sitesync keeps it in.
-        (cache,) = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
-        self.assertEqual(cache["with"]["path"], "~/.cache/sitesync")
+                                   "sitesync record"])
+        cache = self.assertCachesTheRecord(steps)
         (action,) = [s for s in steps if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
         role_arn = action["with"]["role-to-assume"]
         self.assertEqual(role_arn, self.stand_ins.role_arn)
@@ -683,11 +703,27 @@ class CiRecipesTest(RecipeCase):
             self.assertEqual(rc, 0, f"step {label}\n{self.last}")
             self.assertNotIn(c["SecretAccessKey"], out)
         publish = dict(run)["Publish"]
-        for option in ("--delete", "--distribution auto", "--wait"):
+        for option in ("--compare checksum", "--delete", "--distribution auto", "--wait"):
             self.assertIn(option, publish)
         self.assertPublished()
+        # What actions/cache saves at the end of the job holds the record the publish wrote.
+        self.assertRecordIn(cache["path"].replace("~", self.home, 1), "actions/cache path")
         self.assertGreaterEqual(self.proxy.count("GetInvalidation", "GET"), 1, "--wait polled the invalidation")
         self.assertEqual(len(self.stand_ins.web_identity_calls()), 1, "sitesync used the exported session")
+
+    def assertCachesTheRecord(self, steps) -> dict:
+        """The actions/cache step: before the publish, on ~/.cache/sitesync, one key per branch and run (a cache
+        entry is immutable) restored by the branch's prefix."""
+        cache = cache_step(steps)
+        names = [s.get("name") or s.get("uses") for s in steps]
+        self.assertLess(names.index("sitesync record"), names.index("Publish"), "restored before the publish")
+        self.assertEqual(cache["path"], "~/.cache/sitesync")
+        self.assertIn("${{ github.ref_name }}", cache["key"])
+        restore = [line.strip() for line in cache["restore-keys"].splitlines() if line.strip()]
+        self.assertEqual(len(restore), 1)
+        self.assertTrue(cache["key"].startswith(restore[0]) and restore[0].endswith("-"), (cache["key"], restore))
+        self.assertIn("${{ github.ref_name }}", restore[0])
+        return cache
 
     def run_github_steps(self, run, env: dict) -> dict:
         """The run steps of a GitHub job in order, each in its own shell, with the runner's variables: RUNNER_TEMP,
@@ -713,9 +749,11 @@ class CiRecipesTest(RecipeCase):
         return {"failed": None, "env": env}
 
     def test_github_actions_web_identity_job(self):
-        doc, env, run, skipped, _ = github_job("github-actions-web-identity")
+        doc, env, run, skipped, steps = github_job("github-actions-web-identity")
         self.assertEqual(doc["permissions"]["id-token"], "write", "OIDC for the token step")
-        self.assertEqual(skipped, ["actions/checkout@v4", "peaceiris/actions-hugo@v3", "Install sitesync"])
+        self.assertEqual(skipped, ["actions/checkout@v4", "peaceiris/actions-hugo@v3", "Install sitesync",
+                                   "sitesync record"])
+        cache = self.assertCachesTheRecord(steps)
         self.assertEqual([label for label, _ in run], ["OIDC token for AWS", "Build", "Preflight", "Publish"])
         self.assertNotIn("AWS_ACCESS_KEY_ID", json.dumps(doc), "no keys exported")
         self.assertEqual(env["AWS_ROLE_ARN"], self.stand_ins.role_arn)
@@ -743,6 +781,7 @@ class CiRecipesTest(RecipeCase):
         self.assertNotIn(token, self.last, "the token is never shown")
         self.assertPublished()
         self.assertGreaterEqual(self.proxy.count("GetInvalidation", "GET"), 1, "--wait polled the invalidation")
+        self.assertRecordIn(cache["path"].replace("~", self.home, 1), "actions/cache path")
 
     def test_gitlab_ci_job(self):
         doc, env, script, before = gitlab_job()
@@ -755,14 +794,21 @@ class CiRecipesTest(RecipeCase):
         lines = [line for line in before if not is_install(line)] + script
         self.assertTrue(any("AWS_WEB_IDENTITY_TOKEN_FILE" in line for line in lines))
         self.assertTrue(any(is_check(line) for line in script))
-        self.assertTrue(any("--delete" in line and "--distribution auto" in line for line in script))
+        self.assertTrue(any("--delete" in line and "--distribution auto" in line and "--compare checksum" in line
+                            for line in script))
+        # The record is cached per branch; GitLab caches only paths in the project folder (relative to it).
+        self.assertIn("$CI_COMMIT_REF_SLUG", job["cache"]["key"])
+        (cached,) = job["cache"]["paths"]
+        self.assertFalse(os.path.isabs(cached), cached)
         self.stand_ins.fake_sts.trust[env["AWS_ROLE_ARN"]] = json.loads(recipes("iam-policy.md")["trust-gitlab"][1])
         ((token_name, token_spec),) = job["id_tokens"].items()
 
         def run_job(sub):
             # What the runner provides: the ID token (for the aud written in id_tokens:) in a variable.
             token = self.stand_ins.tokens.mint(GITLAB_ISSUER, token_spec["aud"], sub)
-            rc, out = self.run_shell("\n".join(lines), self.keyless_env(**env, **{token_name: token}),
+            # CI_PROJECT_DIR: the clone the runner runs the job in (here the recipe's folder).
+            rc, out = self.run_shell("\n".join(lines), self.keyless_env(**env, **{token_name: token},
+                                                                        CI_PROJECT_DIR=self.project),
                                      static_keys=False)
             self.assertNotIn(token, out, "the token is never shown")
             return rc
@@ -781,6 +827,8 @@ class CiRecipesTest(RecipeCase):
         calls = self.stand_ins.web_identity_calls()[refused:]
         self.assertGreaterEqual(len(calls), 2, "the preflight and the publish each exchanged the token")
         self.assertTrue(all(c["RoleArn"] == env["AWS_ROLE_ARN"] for c in calls))
+        self.assertRecordIn(os.path.join(self.project, cached), "GitLab cache: paths:")
+        self.assertFalse(os.path.exists(os.path.join(self.home, ".cache", "sitesync")), "nothing outside the project")
 
     def test_codebuild_buildspec(self):
         doc, env = codebuild_spec()
@@ -791,6 +839,9 @@ class CiRecipesTest(RecipeCase):
         # CodeBuild runs every phase's commands in one shell; the install phase (downloads) is not run here.
         commands = phases["pre_build"]["commands"] + phases["build"]["commands"]
         self.assertTrue(is_check(commands[0]), "the preflight comes before the build")
+        self.assertTrue(any("--compare checksum" in c for c in commands))
+        (cached,) = doc["cache"]["paths"]
+        self.assertTrue(cached.startswith("/root/") and cached.endswith("/**/*"), cached)
         # The container credentials endpoint, as CodeBuild provides it; here in its loopback form (FULL_URI with
         # an authorization token), as the link-local address CodeBuild uses cannot be served on this machine.
         container = self.stand_ins.container
@@ -802,6 +853,9 @@ class CiRecipesTest(RecipeCase):
         self.assertNotIn(container.authorization.split()[1], out, "the authorization token is never shown")
         self.assertPublished()
         self.assertGreaterEqual(container.fetches(), 2, "the preflight and the publish each fetched")
+        # CodeBuild's builds run as root (HOME=/root): the test's HOME stands in for it.
+        folder = os.path.join(self.home, cached[len("/root/"):-len("/**/*")])
+        self.assertRecordIn(folder, "buildspec cache: paths:")  # `**/*`: every file under it, at any depth
         self.assertGreaterEqual(self.proxy.count("GetInvalidation", "GET"), 1, "--wait polled the invalidation")
 
     def test_sso_watch(self):
