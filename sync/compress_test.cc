@@ -337,7 +337,7 @@ TEST_F(CompressTest, UploadSendsTheEncodedBodyInOnePutWithContentEncoding) {
     }
   }
   EXPECT_EQ(r->bytes_uploaded, encoded_bytes + s3.objects.at("site/app.js").first) << "bytes = encoded sizes";
-  EXPECT_EQ(r->hashed, 2u);
+  EXPECT_EQ(r->hashed, 0u) << "new objects: encoded once, by their upload, never to compare";
 }
 
 TEST_F(CompressTest, ContentMd5SessionsProtectTheEncodedBody) {

@@ -19,8 +19,6 @@ constexpr std::size_t kDeleteBatch = 1000;  // DeleteObjects takes at most 1,000
 
 std::string Rel(const std::string& key, const std::string& prefix) { return key.substr(prefix.size()); }
 
-// The MD5 of an empty body: a generated object's (a redirect), known without reading anything.
-constexpr std::string_view kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e";
 
 // The local counterpart of `remote_etag` for `file`, or nullopt when no comparable one can be made (a multipart
 // ETag made with another part size).
@@ -260,8 +258,9 @@ std::unordered_map<std::string, Known> Session::Prepare(
     Slot& slot = slots[i];
     auto it = by_rel.find(f.Key());
     if (it == by_rel.end()) {
-      // New: only an encoded body's size is needed (for the plan's bytes); its MD5 comes with it.
-      if (f.encoding != sitemap::Encoding::kIdentity && !f.generated) slot.job = Job::kEncode;
+      // New: uploaded whatever its content. Only a dry run encodes it now, for the plan's bytes; an upload learns
+      // the encoded body's MD5 from the upload itself (Uploaded::md5), so a first upload encodes each file once.
+      if (options_.dry_run && f.encoding != sitemap::Encoding::kIdentity && !f.generated) slot.job = Job::kEncode;
       continue;
     }
     slot.object = it->second;
@@ -787,6 +786,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   const auto record_upload = [&](const PlannedUpload& planned, const aws::Result<Uploaded>& done) {
     if (rec.db == nullptr || !done) return;
     const std::string rel(planned.file.Key());
+    if (!done->md5.empty()) rec.md5[rel] = done->md5;
     auto md5 = rec.md5.find(rel);
     if (done->etag.empty() || md5 == rec.md5.end()) {
       rec.erased.push_back(rel);

@@ -275,18 +275,19 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
       return done(std::unexpected(std::move(e)));
     }
     const std::string etag = Unquote(res->Header("etag"));
-    if (sent->crc32.empty()) return done(Uploaded{sent->size, etag});  // Content-MD5: checked by the server
+    const auto uploaded = [&] { return Uploaded{sent->size, etag, sent->encoded ? sent->encoded->md5 : std::string()}; };
+    if (sent->crc32.empty()) return done(uploaded());  // Content-MD5: checked by the server
     // S3 echoes the checksum it verified (x-amz-checksum-crc32 in the PutObject answer). A server that answers
     // 200 without it has not checked it (RGW 16.2 accepts the header and ignores it), so the body may have been
     // stored as corrupted in transit: from now on this run sends Content-MD5, which every S3 server checks, and
     // this object is checked by its ETag (the MD5 of what was stored) against the MD5 of what was sent.
     const std::string echoed = res->Header("x-amz-checksum-crc32");
-    if (echoed == sent->crc32) return done(Uploaded{sent->size, etag});
+    if (echoed == sent->crc32) return done(uploaded());
     if (echoed.empty()) {
       s.checksum->content_md5.store(true, std::memory_order_relaxed);
       auto md5 = sent->encoded ? aws::Result<std::string>(sent->encoded->md5) : Md5Hex(sent->body, sent->size);
       if (!md5) return done(std::unexpected(md5.error()));
-      if (*md5 == etag) return done(Uploaded{sent->size, etag});
+      if (*md5 == etag) return done(uploaded());
     }
     // Stored other than sent (or not provably the same: an ETag that is no MD5): sent again with Content-MD5,
     // whose answer the server's own check makes final.
@@ -313,7 +314,7 @@ void SubmitGeneratedPut(aws::HttpClient& client, const std::shared_ptr<FollowedE
   SubmitS3(client, endpoint, spec.bucket, spec.key, std::move(r),
            [done = std::move(done)](aws::Result<aws::HttpResponse> res) {
              if (!res) return done(std::unexpected(res.error()));
-             done(Uploaded{0, Unquote(res->Header("etag"))});
+             done(Uploaded{0, Unquote(res->Header("etag")), std::string(kEmptyMd5)});
            });
 }
 

@@ -92,10 +92,16 @@ struct UploadSpec {
   std::shared_ptr<ChecksumChoice> checksum{};
 };
 
+/// Hex MD5 of an empty body (a redirect object's).
+inline constexpr std::string_view kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e";
+
 /// What one upload put: the bytes sent and the object's ETag (without quotes).
 struct Uploaded {
   std::uint64_t bytes = 0;
   std::string etag;
+  /// Hex MD5 of the body sent when the upload computed it anyway (an encoded body, an empty redirect body); empty:
+  /// not known here.
+  std::string md5 = {};
 };
 /// Result of one upload, or the error.
 using UploadDone = std::function<void(aws::Result<Uploaded>)>;
