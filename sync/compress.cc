@@ -39,7 +39,7 @@ constexpr int kGzipOsUnix = 3;            // RFC 1952 OS byte, fixed whatever th
 constexpr int kBrotliQuality = 5;
 constexpr int kBrotliWindowBits = 22;
 
-// What EncodeFile found for a file at one state of it: reused by SizeEncodedBodies and EncodedMd5 while the file
+// What EncodeFile found for a file at one state of it: reused by EncodedMd5 while the file
 // is unchanged (same device, inode, mtime and size), so that a watch rescan does not compress the site again.
 struct Memo {
   std::uint64_t dev = 0;
@@ -200,49 +200,6 @@ aws::Result<std::string> EncodedMd5(const sitemap::LocalFile& file) {
   auto body = EncodeFile(file);
   if (!body) return std::unexpected(body.error());
   return std::move(body->md5);
-}
-
-aws::Result<void> SizeEncodedBodies(std::span<sitemap::LocalFile> files, std::uint64_t& hashed) {
-  std::vector<std::size_t> todo;
-  for (std::size_t i = 0; i < files.size(); ++i) {
-    sitemap::LocalFile& f = files[i];
-    if (f.encoding == sitemap::Encoding::kIdentity || f.generated) continue;
-    if (auto memo = FindMemo(f)) {
-      f.size = memo->encoded_size;
-    } else {
-      todo.push_back(i);
-    }
-  }
-  if (todo.empty()) return {};
-  // Compressing is CPU work: spread over the cores, each thread taking the next file.
-  const std::size_t threads =
-      std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, std::min<std::size_t>(todo.size(), 16));
-  std::atomic<std::size_t> next{0};
-  std::atomic<std::uint64_t> encoded{0};
-  std::mutex error_mutex;
-  std::optional<aws::Error> error;
-  auto work = [&] {
-    for (std::size_t k = next++; k < todo.size(); k = next++) {
-      sitemap::LocalFile& f = files[todo[k]];
-      auto body = EncodeFile(f);
-      if (body) {
-        f.size = body->bytes.size();
-        ++encoded;
-      } else if (body.error().code != ErrorCode::kNotFound) {
-        // A file gone since the walk keeps its size: the diff uploads it and the upload reports it gone, as for
-        // any file that vanishes mid-run. Anything else stops the run before it changes anything.
-        const std::lock_guard lock(error_mutex);
-        if (!error) error = body.error();
-      }
-    }
-  };
-  std::vector<std::jthread> pool;
-  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  pool.clear();  // joins
-  hashed += encoded.load();
-  if (error) return std::unexpected(std::move(*error));
-  return {};
 }
 
 }  // namespace sitesync::sync

@@ -242,54 +242,6 @@ TEST_F(CompressTest, FailuresNameTheFile) {
   EXPECT_FALSE(EncodeFile(File("plain.txt", Encoding::kIdentity)).has_value());
 }
 
-TEST_F(CompressTest, SizeEncodedBodiesSetsEncodedSizesAndReusesUnchangedFiles) {
-  const std::string page = Html(50'000, 4);
-  Write("index.html", page);
-  Write("s.css", Html(20'000, 5));
-  Write("logo.png", "PNG....");
-  auto site = sitemap::Walk(root_, Options().filters);
-  ASSERT_TRUE(site.has_value());
-  std::vector<sitemap::LocalFile> files = site->files;
-  std::uint64_t hashed = 0;
-  ASSERT_TRUE(SizeEncodedBodies(files, hashed).has_value());
-  EXPECT_EQ(hashed, 2u) << "the two encoded files, not the png";
-  for (const sitemap::LocalFile& f : files) {
-    if (f.encoding == Encoding::kIdentity) {
-      EXPECT_EQ(f.size, f.disk_size) << f.rel_path;
-      continue;
-    }
-    auto body = EncodeFile(f);
-    ASSERT_TRUE(body.has_value());
-    EXPECT_EQ(f.size, body->bytes.size()) << f.rel_path;
-    EXPECT_NE(f.size, f.disk_size) << f.rel_path;
-    EXPECT_EQ(f.disk_size, fs::file_size(root_ / f.rel_path)) << f.rel_path;
-  }
-  // A second walk of unchanged files encodes nothing again; a changed file (new mtime) is encoded anew.
-  std::vector<sitemap::LocalFile> second = sitemap::Walk(root_, Options().filters)->files;
-  hashed = 0;
-  ASSERT_TRUE(SizeEncodedBodies(second, hashed).has_value());
-  EXPECT_EQ(hashed, 0u);
-  for (std::size_t i = 0; i < files.size(); ++i) EXPECT_EQ(second[i].size, files[i].size) << files[i].rel_path;
-  Write("index.html", page + "<p>one more paragraph, a different size after compression</p>");
-  std::vector<sitemap::LocalFile> third = sitemap::Walk(root_, Options().filters)->files;
-  hashed = 0;
-  ASSERT_TRUE(SizeEncodedBodies(third, hashed).has_value());
-  EXPECT_EQ(hashed, 1u);
-  ASSERT_EQ(third[0].rel_path, "index.html");  // sorted: index.html, logo.png, s.css
-  EXPECT_NE(third[0].size, files[0].size);
-  auto md5 = EncodedMd5(third[0]);
-  ASSERT_TRUE(md5.has_value());
-  EXPECT_EQ(*md5, EncodeFile(third[0])->md5);
-  // A file gone since the walk keeps its size and is no error (its upload reports it).
-  Write("s.css", Html(21'000, 6));  // changed: not taken from the memo
-  std::vector<sitemap::LocalFile> walked = sitemap::Walk(root_, Options().filters)->files;
-  ASSERT_EQ(walked[2].rel_path, "s.css");
-  fs::remove(root_ / "s.css");
-  hashed = 0;
-  ASSERT_TRUE(SizeEncodedBodies(walked, hashed).has_value());
-  EXPECT_EQ(walked[2].size, walked[2].disk_size);
-}
-
 TEST_F(CompressTest, UploadSendsTheEncodedBodyInOnePutWithContentEncoding) {
   const std::string page = Html(40 * 1024, 8);
   const std::string css = Html(30 * 1024, 9);

@@ -311,6 +311,40 @@ TEST_F(RecordSyncTest, KmsEtagsReachANoUploadStateAfterOneRun) {
   EXPECT_EQ(Run(Options(Compare::kChecksum)).uploaded, 0u);
 }
 
+TEST_F(RecordSyncTest, MultipartEtagsMadeWithOtherToolsPartSizesAreCompared) {
+  // A 12 MiB file another tool uploaded in 5 MiB parts (rclone, hugo deploy): its ETag is the MD5 of three part
+  // MD5s. Checksum compares it with the part size that gives three parts, whatever this tool's own part size.
+  constexpr std::size_t kMiB = 1 << 20;
+  std::string body(12 * kMiB, 'x');
+  for (std::size_t i = 0; i < body.size(); i += 4096) body[i] = static_cast<char>('a' + (i / 4096) % 26);
+  Put("big.bin", body);
+  const auto etag_in_parts = [](std::string_view data, std::size_t part) {
+    aws::Md5 all;
+    std::size_t parts = 0;
+    for (std::size_t at = 0; at < data.size(); at += part, ++parts) {
+      aws::Md5 one;
+      one.Update(data.data() + at, std::min(part, data.size() - at));
+      const auto digest = one.Final();
+      all.Update(digest.data(), digest.size());
+    }
+    return aws::HexEncode(all.Final()) + "-" + std::to_string(parts);
+  };
+  s3_.objects["site/big.bin"] = {body.size(), etag_in_parts(body, 5 * kMiB)};
+  SyncResult same = Run(Options(Compare::kChecksum));
+  EXPECT_EQ(same.uploaded, 0u);
+  EXPECT_EQ(same.hashed, 1u);
+  // Found equal: recorded with the body's MD5 (read in the same pass), so the next run reads nothing.
+  EXPECT_EQ(Entries().at("big.bin").md5, Md5(body));
+  EXPECT_EQ(Run(Options(Compare::kChecksum)).hashed, 0u);
+  // A same-size edit in the second part is seen.
+  body[6 * kMiB] = body[6 * kMiB] == 'Q' ? 'R' : 'Q';
+  Put("big.bin", body);
+  Recorder reporter;
+  SyncResult edited = Run(Options(Compare::kChecksum), &reporter);
+  EXPECT_EQ(edited.uploaded, 1u);
+  EXPECT_EQ(reporter.reasons.at("big.bin"), UploadReason::kContentChanged);
+}
+
 TEST_F(RecordSyncTest, AnEntryIsTrustedOnlyWhileTheObjectKeepsItsEtag) {
   FiveFiles();
   Run(Options(Compare::kChecksum));

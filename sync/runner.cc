@@ -1,6 +1,7 @@
 // A sync run: walk, list once, diff, then assets, HTML and deletes through the multi loop. The Session keeps the
 // listing for watch batches.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <functional>
@@ -22,8 +23,10 @@ std::string Rel(const std::string& key, const std::string& prefix) { return key.
 
 // The local counterpart of `remote_etag` for `file`, or nullopt when no comparable one can be made (a multipart
 // ETag made with another part size).
+// A multipart ETag that matches also gives the body's MD5 in `whole_md5` (read in the same pass), so that the
+// object can be recorded and not read again.
 aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile& file, std::string_view remote_etag,
-                                                       const SyncOptions& options) {
+                                                       const SyncOptions& options, std::string& whole_md5) {
   // A redirect object has no file: its body is empty, whose MD5 this is.
   if (file.generated) return std::optional<std::string>(kEmptyMd5);
   // compress: the object holds the encoded body, always sent in one PutObject: its ETag is that body's MD5.
@@ -41,16 +44,41 @@ aws::Result<std::optional<std::string>> ComparableEtag(const sitemap::LocalFile&
   }
   std::uint64_t parts = 0;
   auto count = remote_etag.substr(dash + 1);
-  if (std::from_chars(count.data(), count.data() + count.size(), parts).ec != std::errc{}) {
+  if (std::from_chars(count.data(), count.data() + count.size(), parts).ec != std::errc{} || parts == 0) {
     return std::optional<std::string>();
   }
-  const std::uint64_t ps = PartSizeFor(file.size, options.part_size);
-  if (file.size <= options.multipart_threshold || (file.size + ps - 1) / ps != parts) {
-    return std::optional<std::string>();
+  // A multipart ETag is the MD5 of the parts' MD5s: comparable only with the part size it was made with. Ours
+  // first, then the ones other tools upload with (the Go SDK, hugo deploy and rclone 5 MiB; aws-cli and boto3
+  // 8 MiB; s3cmd 15 MiB; larger defaults and --multipart-chunksize values), each only when it gives the listed
+  // part count. The first that matches decides; when none does, the last one computed says "changed" (a wrong
+  // guess costs one upload, after which the object has this tool's part size).
+  constexpr std::uint64_t kMiB = 1ull << 20;
+  constexpr std::array<std::uint64_t, 11> kOtherPartSizes{5 * kMiB,  8 * kMiB,  10 * kMiB, 15 * kMiB,
+                                                          16 * kMiB, 25 * kMiB, 32 * kMiB, 50 * kMiB,
+                                                          64 * kMiB, 100 * kMiB, 128 * kMiB};
+  std::vector<std::uint64_t> tried;
+  std::optional<std::string> computed;
+  const auto attempt = [&](std::uint64_t wanted) -> aws::Result<bool> {
+    const std::uint64_t ps = PartSizeFor(file.size, wanted);
+    if ((file.size + ps - 1) / ps != parts || std::ranges::find(tried, ps) != tried.end()) return false;
+    tried.push_back(ps);
+    auto etag = LocalEtag(file, file.size, /*multipart_threshold=*/0, ps, &whole_md5);
+    if (!etag) return std::unexpected(etag.error());
+    computed = std::move(*etag);
+    return *computed == remote_etag;
+  };
+  if (file.size > options.multipart_threshold) {
+    auto same = attempt(options.part_size);
+    if (!same) return std::unexpected(same.error());
+    if (*same) return computed;
   }
-  auto etag = LocalEtag(file, file.size, options.multipart_threshold, options.part_size);
-  if (!etag) return std::unexpected(etag.error());
-  return std::optional<std::string>(*etag);
+  for (const std::uint64_t ps : kOtherPartSizes) {
+    if (tried.size() >= 3) break;  // each guess reads the file once
+    auto same = attempt(ps);
+    if (!same) return std::unexpected(same.error());
+    if (*same) return computed;
+  }
+  return computed;
 }
 
 // What Session::seen_ keeps of a file: its path's hash, and its mtime and size folded together.
@@ -248,6 +276,7 @@ std::unordered_map<std::string, Known> Session::Prepare(
     Job job = Job::kNone;
     std::string value;  ///< the MD5 (kMd5, kEncode) or local ETag (kEtag) found; empty: none
     std::string digest;  ///< HeadersDigest of the file, once computed
+    std::string whole_md5;  ///< kEtag against a multipart ETag: the body's MD5, read in the same pass
     bool trusted = false;  ///< the entry's stat and headers match: the body is the recorded one, unread
     std::optional<aws::Error> error;
     bool read = false;  ///< the file's content was read
@@ -312,7 +341,7 @@ std::unordered_map<std::string, Known> Session::Prepare(
       slot.read = true;
       slot.value = std::move(*md5);
     } else {
-      auto etag = ComparableEtag(f, slot.object->etag, options_);
+      auto etag = ComparableEtag(f, slot.object->etag, options_, slot.whole_md5);
       if (!etag) {
         slot.error = etag.error();
       } else if (*etag) {
@@ -336,6 +365,10 @@ std::unordered_map<std::string, Known> Session::Prepare(
     // The body's MD5 where this run knows it.
     std::string md5 = f.generated ? std::string(kEmptyMd5) : slot.job == Job::kEtag ? std::string() : slot.value;
     if (slot.job == Job::kEtag && PlainEtag(slot.value)) md5 = slot.value;
+    // A multipart ETag that matched: the MD5 of the same bytes, so the object is recorded (and not read again).
+    if (slot.job == Job::kEtag && !slot.value.empty() && slot.value == slot.object->etag && !slot.whole_md5.empty()) {
+      md5 = slot.whole_md5;
+    }
     // Only a trusted entry tells the body's MD5 unread (a file of another size was changed and not read).
     if (md5.empty() && slot.trusted) md5 = slot.entry->md5;
     if (!md5.empty()) rec.md5[key] = md5;

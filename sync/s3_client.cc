@@ -1068,22 +1068,26 @@ std::uint64_t PartSizeFor(std::uint64_t size, std::uint64_t part_size) {
 }
 
 aws::Result<std::string> LocalEtag(const sitemap::LocalFile& file, std::uint64_t size,
-                                   std::uint64_t multipart_threshold, std::uint64_t part_size) {
+                                   std::uint64_t multipart_threshold, std::uint64_t part_size, std::string* whole_md5) {
   if (size <= multipart_threshold) return Md5FileHex(file, 0, size);
   auto opened = sitemap::OpenInSource(file);
   if (!opened) return std::unexpected(opened.error());
   const std::string path = file.AbsPath();
   const std::uint64_t ps = PartSizeFor(size, part_size);
   aws::Md5 all;
+  aws::Md5 whole;
   std::uint64_t parts = 0;
   for (std::uint64_t offset = 0; offset < size; offset += ps, ++parts) {
     aws::Md5 part;
-    auto ok = ReadRange(opened->fd.get(), path, offset, std::min(ps, size - offset),
-                        [&](const char* p, std::size_t n) { part.Update(p, n); });
+    auto ok = ReadRange(opened->fd.get(), path, offset, std::min(ps, size - offset), [&](const char* p, std::size_t n) {
+      part.Update(p, n);
+      if (whole_md5 != nullptr) whole.Update(p, n);
+    });
     if (!ok) return std::unexpected(ok.error());
     auto digest = part.Final();
     all.Update(digest.data(), digest.size());
   }
+  if (whole_md5 != nullptr) *whole_md5 = aws::HexEncode(whole.Final());
   return aws::HexEncode(all.Final()) + "-" + std::to_string(parts);
 }
 

@@ -188,19 +188,16 @@ struct EncodedBody {
 /// as EncodeFile.
 [[nodiscard]] aws::Result<std::string> EncodedMd5(const sitemap::LocalFile& file);
 
-/// Before the diff: sets `size` of every file with an encoding (not `generated`) to the size of its encoded body,
-/// the size its object has, encoding the files on all cores (or reusing an earlier encoding of an unchanged file,
-/// as EncodedMd5). `hashed` grows by the number of files encoded. A file gone since the walk keeps its size (its
-/// upload then reports it gone); any other failure (kIo, kInput naming the file) is returned after all were tried.
-[[nodiscard]] aws::Result<void> SizeEncodedBodies(std::span<sitemap::LocalFile> files, std::uint64_t& hashed);
 
 /// Hex MD5 of `length` bytes of `file` from `offset`, read in chunks (opened beneath SOURCE: sitemap::OpenInSource).
 aws::Result<std::string> Md5FileHex(const sitemap::LocalFile& file, std::uint64_t offset, std::uint64_t length);
 
 /// The ETag S3 gives an object of `size` bytes uploaded as by this tool: the plain MD5 up to the threshold,
 /// else the MD5 of the part MD5s with "-N". `file` is opened beneath SOURCE.
+/// With `whole_md5`, a multipart computation also gives the hex MD5 of all `size` bytes, in the same read.
 aws::Result<std::string> LocalEtag(const sitemap::LocalFile& file, std::uint64_t size,
-                                   std::uint64_t multipart_threshold, std::uint64_t part_size);
+                                   std::uint64_t multipart_threshold, std::uint64_t part_size,
+                                   std::string* whole_md5 = nullptr);
 
 /// Part size for a multipart upload of `size` bytes: at least `part_size`, and at most 10,000 parts.
 std::uint64_t PartSizeFor(std::uint64_t size, std::uint64_t part_size);
