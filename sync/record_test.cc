@@ -590,6 +590,24 @@ TEST_F(RecordSyncTest, EncodedFilesTrustedByTheirEntryAreNotEncodedAgain) {
 }
 
 
+TEST_F(RecordSyncTest, AFileRewrittenBetweenTheDiffAndItsUploadIsRecordedWithWhatWasSent) {
+  // The MD5 a single PutObject records comes from the read that sends the body: a file a generator rewrites after
+  // the diff is recorded with the bytes S3 got, whichever they are, and a later run compares with those.
+  FiveFiles();
+  SyncOptions options = Options(Compare::kSize);
+  options.before_changes = [&](const Plan&) -> aws::Result<void> {
+    std::ofstream(site_ / "b/d.txt", std::ios::binary | std::ios::trunc) << "DDDD";  // same size, after the diff
+    return {};
+  };
+  EXPECT_EQ(Run(options).uploaded, 5u);
+  EXPECT_EQ(s3_.objects.at("site/b/d.txt").second, Md5("DDDD"));
+  EXPECT_EQ(Entries().at("b/d.txt").md5, Md5("DDDD"));
+  // The stat recorded is the walk's, older than the rewrite: the next run reads the file, finds the bytes S3
+  // has, and sends nothing.
+  SyncResult next = Run(Options(Compare::kSize));
+  EXPECT_EQ(next.uploaded, 0u);
+}
+
 TEST_F(RecordSyncTest, AnUploadIsRecordedWithTheMd5OfWhatWasSent) {
   FiveFiles();
   Run(Options(Compare::kSize));

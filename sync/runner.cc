@@ -798,7 +798,11 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     std::vector<std::size_t> missing;
     for (std::size_t i = 0; i < plan->uploads.size(); ++i) {
       const sitemap::LocalFile& f = plan->uploads[i].file;
-      if (!f.generated && f.encoding == sitemap::Encoding::kIdentity && !rec.md5.contains(std::string(f.Key()))) {
+      // A single PutObject reports the MD5 of what it sent (UploadSpec::want_md5), read once with its checksum;
+      // a multipart upload reads its parts apart, so its body's MD5 is taken here, first.
+      const bool single_put = f.size <= options_.multipart_threshold && plan->uploads[i].reason != UploadReason::kHeadersChanged;
+      if (!single_put && !f.generated && f.encoding == sitemap::Encoding::kIdentity &&
+          !rec.md5.contains(std::string(f.Key()))) {
         missing.push_back(i);
       }
     }
@@ -847,6 +851,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     {
       const PlannedUpload& up = plan->uploads[i];
       UploadSpec spec{dest.bucket, up.key, up.file, options_.multipart_threshold, options_.part_size, checksum_};
+      spec.want_md5 = record_->db != nullptr;
       auto on_done = [&, i](aws::Result<Uploaded> done) {
         const PlannedUpload& planned = plan->uploads[i];
         const std::string rel(planned.file.Key());

@@ -113,19 +113,32 @@ aws::Result<void> ReadBody(aws::HttpRequest& r, const OpenBody& body, std::uint6
   return {};
 }
 
+// With `md5_hex`, also the hex MD5 of the body, from the same read (the local record wants what was sent).
 aws::Result<void> PrepareBody(aws::HttpRequest& r, const OpenBody& body, std::uint64_t offset, std::uint64_t length,
-                              BodyChecksum checksum) {
+                              BodyChecksum checksum, std::string* md5_hex = nullptr) {
   if (checksum == BodyChecksum::kCrc32) {
-    aws::Crc32 crc;
-    auto ok = ReadBody(r, body, offset, length, crc);
+    struct CrcAndMd5 {
+      aws::Crc32 crc;
+      aws::Md5 md5;
+      bool want_md5 = false;
+      void Update(const char* p, std::size_t n) {
+        crc.Update(p, n);
+        if (want_md5) md5.Update(p, n);
+      }
+    } hash;
+    hash.want_md5 = md5_hex != nullptr;
+    auto ok = ReadBody(r, body, offset, length, hash);
     if (!ok) return ok;
-    r.headers.emplace_back("x-amz-checksum-crc32", crc.Base64());
+    r.headers.emplace_back("x-amz-checksum-crc32", hash.crc.Base64());
     r.headers.emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
+    if (md5_hex != nullptr) *md5_hex = aws::HexEncode(hash.md5.Final());
   } else {
     aws::Md5 md5;
     auto ok = ReadBody(r, body, offset, length, md5);
     if (!ok) return ok;
-    r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
+    const auto digest = md5.Final();
+    r.headers.emplace_back("content-md5", Base64Md5(digest));
+    if (md5_hex != nullptr) *md5_hex = aws::HexEncode(digest);
   }
   // The checksum protects the body; signing its SHA-256 as well would cost a second hash of every byte.
   r.payload_hash = "UNSIGNED-PAYLOAD";
@@ -216,11 +229,13 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     std::string crc32;  ///< the x-amz-checksum-crc32 value sent; empty: Content-MD5 was sent
     OpenBody body;
     std::shared_ptr<const EncodedBody> encoded;  ///< set: the compressed body was sent, not the file
+    std::string md5;  ///< with UploadSpec::want_md5: the hex MD5 of the file's bytes sent
   };
   auto sent = std::make_shared<Sent>();
   // The file is opened when the transfer starts, beneath SOURCE, and uploaded whole as it is then (its size may
   // have changed since the walk).
-  r.prepare = [file = spec.file, sent, encoded, choice = spec.checksum](aws::HttpRequest& req) -> aws::Result<void> {
+  r.prepare = [file = spec.file, sent, encoded, choice = spec.checksum,
+               want_md5 = spec.want_md5](aws::HttpRequest& req) -> aws::Result<void> {
     sent->crc32.clear();  // prepare runs again when the request is sent again for the bucket's region (SubmitS3)
     if (encoded) {
       sent->size = encoded->bytes.size();
@@ -236,7 +251,9 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     if (!current) return std::unexpected(current.error());
     sent->size = *current;
     const bool crc32 = !choice->content_md5.load(std::memory_order_relaxed);
-    auto ok = PrepareBody(req, sent->body, 0, *current, crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5);
+    sent->md5.clear();
+    auto ok = PrepareBody(req, sent->body, 0, *current, crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5,
+                          want_md5 ? &sent->md5 : nullptr);
     if (ok && crc32) {
       for (const auto& [name, value] : req.headers) {
         if (name == "x-amz-checksum-crc32") sent->crc32 = value;
@@ -275,7 +292,7 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
       return done(std::unexpected(std::move(e)));
     }
     const std::string etag = Unquote(res->Header("etag"));
-    const auto uploaded = [&] { return Uploaded{sent->size, etag, sent->encoded ? sent->encoded->md5 : std::string()}; };
+    const auto uploaded = [&] { return Uploaded{sent->size, etag, sent->encoded ? sent->encoded->md5 : sent->md5}; };
     if (sent->crc32.empty()) return done(uploaded());  // Content-MD5: checked by the server
     // S3 echoes the checksum it verified (x-amz-checksum-crc32 in the PutObject answer). A server that answers
     // 200 without it has not checked it (RGW 16.2 accepts the header and ignores it), so the body may have been

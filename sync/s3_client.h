@@ -90,6 +90,9 @@ struct UploadSpec {
   std::uint64_t part_size = 8ull << 20;
   /// Shared by a session's uploads; null: one of its own. Multipart parts always carry Content-MD5.
   std::shared_ptr<ChecksumChoice> checksum{};
+  /// A single PutObject of a file also reports the hex MD5 of the bytes it sent (Uploaded::md5), computed in the
+  /// read that computes its checksum (the local record wants it).
+  bool want_md5 = false;
 };
 
 /// Hex MD5 of an empty body (a redirect object's).
@@ -99,8 +102,8 @@ inline constexpr std::string_view kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e"
 struct Uploaded {
   std::uint64_t bytes = 0;
   std::string etag;
-  /// Hex MD5 of the body sent when the upload computed it anyway (an encoded body, an empty redirect body); empty:
-  /// not known here.
+  /// Hex MD5 of the body sent when the upload knows it (an encoded body, an empty redirect body, a single
+  /// PutObject with UploadSpec::want_md5); empty: not known here.
   std::string md5 = {};
 };
 /// Result of one upload, or the error.
