@@ -485,6 +485,34 @@ TEST_F(RecordSyncTest, ChangedHeadersAreUpdatedByCopyWithoutSendingBodies) {
   EXPECT_EQ(both.headers_updated, 0u);
 }
 
+TEST_F(RecordSyncTest, AWatchKeepsTheSizeOfAnObjectItCopied) {
+  // A copy sends no body: the session's listing must keep the object's size, or the next batch would take the
+  // file for changed and send it.
+  FiveFiles();
+  Run(Options(Compare::kSize));
+  SyncOptions options = Options(Compare::kSize);
+  sitemap::HeaderRule rule;
+  rule.match = "*.css";
+  rule.cache_control = "max-age=60";
+  options.filters.headers.push_back(rule);
+  Session watch(options, endpoint_, s3_);
+  Recorder reporter;
+  auto initial = watch.Initial(reporter);
+  ASSERT_TRUE(initial);
+  EXPECT_EQ(initial->headers_updated, 1u);
+  for (const RemoteObject& o : watch.Remote()) {
+    if (o.key == "site/a.css") {
+      EXPECT_EQ(o.size, std::string("body{color:red}").size());
+    }
+  }
+  s3_.log.clear();
+  Touch("a.css");
+  auto batch = watch.Batch({"a.css"}, false, BatchDeletes::kWith, reporter);
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->result.uploaded, 0u);
+  EXPECT_EQ(s3_.log, std::vector<std::string>{});
+}
+
 TEST_F(RecordSyncTest, AnUnreadableRecordIsAWarningAndTheRunGoesOn) {
   FiveFiles();
   std::filesystem::create_directories(RecordFile() / "x");  // a folder where the file should be

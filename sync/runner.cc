@@ -864,7 +864,9 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
           if (planned.reason == UploadReason::kHeadersChanged) ++result.headers_updated;
           result.bytes_uploaded += done->bytes;
           result.uploaded_keys.push_back(rel);
-          upserts.push_back(RemoteObject{planned.key, done->bytes, done->etag});
+          // A copy sends no body (bytes 0); the object keeps its size.
+          const bool copied = planned.reason == UploadReason::kHeadersChanged;
+          upserts.push_back(RemoteObject{planned.key, copied ? planned.file.size : done->bytes, done->etag});
           settled(rel);
           reporter.OnUploaded(rel, done->bytes, false);
         } else {
