@@ -36,8 +36,6 @@ aws::Result<Destination> ParseDestination(std::string_view text) {
   return d;
 }
 
-namespace {
-
 std::unordered_map<std::string_view, const RemoteObject*> IndexByRelKey(std::span<const RemoteObject> remote,
                                                                        std::string_view prefix) {
   std::unordered_map<std::string_view, const RemoteObject*> by_rel;
@@ -48,6 +46,8 @@ std::unordered_map<std::string_view, const RemoteObject*> IndexByRelKey(std::spa
   }
   return by_rel;
 }
+
+namespace {
 
 // Whether the filters leave out the file a remote key comes from: the key itself, or with clean_urls the page
 // published under it ("secret" from "secret.html", which an exclude glob may name).

@@ -261,11 +261,7 @@ std::unordered_map<std::string, Known> Session::Prepare(
   }
 
   const std::string& prefix = options_.destination.prefix;
-  std::unordered_map<std::string_view, const RemoteObject*> by_rel;
-  by_rel.reserve(remote.size());
-  for (const RemoteObject& o : remote) {
-    if (std::string_view(o.key).starts_with(prefix)) by_rel.emplace(std::string_view(o.key).substr(prefix.size()), &o);
-  }
+  const auto by_rel = IndexByRelKey(remote, prefix);
 
   // First pass: what each file needs. A record entry is used only when its ETag is the listed one: an object
   // changed by someone else since (or an entry from another bucket's past) is never trusted.
@@ -423,11 +419,7 @@ std::uint64_t Session::RefreshHeaders(Plan& plan, std::span<const sitemap::Local
   // and a redirect object's empty body never differs, so a changed redirect target is found only here.
   const std::string& prefix = options_.destination.prefix;
   RecordState& rec = *record_;
-  std::unordered_map<std::string_view, const RemoteObject*> by_rel;
-  by_rel.reserve(remote.size());
-  for (const RemoteObject& o : remote) {
-    if (std::string_view(o.key).starts_with(prefix)) by_rel.emplace(std::string_view(o.key).substr(prefix.size()), &o);
-  }
+  const auto by_rel = IndexByRelKey(remote, prefix);
   std::unordered_map<std::string_view, bool> planned;
   for (const PlannedUpload& up : plan.uploads) planned.emplace(up.file.Key(), true);
   std::vector<std::pair<const sitemap::LocalFile*, std::string>> checks;

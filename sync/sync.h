@@ -131,6 +131,10 @@ class Record {
                                                  std::span<const std::string> erased) = 0;
 };
 
+/// The objects of `remote` under `prefix`, by key relative to it (views into `remote`; others left out).
+[[nodiscard]] std::unordered_map<std::string_view, const RemoteObject*> IndexByRelKey(
+    std::span<const RemoteObject> remote, std::string_view prefix);
+
 /// The files whose content must be hashed for kChecksum: same size as the remote object, and an ETag that can
 /// be compared. Returns (local file index, remote ETag) pairs.
 [[nodiscard]] std::vector<std::pair<std::size_t, std::string>> ChecksumCandidates(
