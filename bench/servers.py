@@ -128,6 +128,12 @@ class Server:
     def set_latency(self, ms):
         return self._call("POST", "/_bench/config", {"latency_ms": ms})
 
+    def set_throttle(self, max_rps, burst=0, prefix_depth=0):
+        """Sink only: answer 503 SlowDown above max_rps requests a second per partition (0 = off); burst 0 =
+        the server's default (max_rps/10)."""
+        return self._call("POST", "/_bench/config", {"max_rps": max_rps, "burst": burst,
+                                                     "rps_prefix_depth": prefix_depth})
+
     def load(self, bucket, objects, replace=True):
         return self._call("POST", f"/_bench/load?bucket={bucket}&replace={1 if replace else 0}", objects)
 
