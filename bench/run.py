@@ -484,7 +484,8 @@ def throttle_row(rs):
     return {"max_rps": rs[0]["max_rps"], "burst": rs[0].get("burst"), "needed": rs[0].get("needed_requests"),
             "all_walls": walls, "all_median": statistics.median(walls) if walls else None,
             "throttled": [r.get("throttled", 0) for r in rs], "sent": [r["requests"] for r in rs],
-            "failed_objects": [r.get("failed_objects") for r in rs], "rcs": [r["rc"] for r in rs]}
+            "failed_objects": [r.get("failed_objects") for r in rs], "rcs": [r["rc"] for r in rs],
+            "loads": [r.get("load1") for r in rs]}
 
 
 def throttle_table(g):
@@ -500,7 +501,7 @@ def throttle_table(g):
              "too); throttled = the 503s the server sent while the tool ran (requests it had to send again); "
              "failed objects = keys missing or wrong in the bucket afterwards, per run.", "",
              "| tool | wall s median (min-max) | × floor | requests sent | throttled (503s) | failed objects "
-             "| exit codes | retry defaults |", "|---|---|---|---|---|---|---|---|"]
+             "| exit codes | load (1 min, after each run) | retry defaults |", "|---|---|---|---|---|---|---|---|---|"]
     for t in [t for t in ALL_TOOLS if t in rows]:
         r = rows[t]
         w = r["all_walls"]
@@ -509,7 +510,8 @@ def throttle_table(g):
         med = lambda xs: f"{statistics.median(xs):g}" + (f" ({min(xs):g}-{max(xs):g})" if min(xs) != max(xs) else "")
         fo = ", ".join("-" if x is None else str(x) for x in r["failed_objects"])
         rcs = ", ".join(str(x) for x in r["rcs"])
-        lines.append(f"| {t} | {wall} | {xf} | {med(r['sent'])} | {med(r['throttled'])} | {fo} | {rcs} "
+        loads = ", ".join("-" if x is None else f"{x:.1f}" for x in r.get("loads", []))
+        lines.append(f"| {t} | {wall} | {xf} | {med(r['sent'])} | {med(r['throttled'])} | {fo} | {rcs} | {loads} "
                      f"| {THROTTLE_NOTES.get(t, '')} |")
     return lines
 
@@ -810,7 +812,7 @@ def main():
                                              "throttled": st.get("throttled", 0),
                                              "throttled_ops": st.get("throttled_ops", {}),
                                              "needed_requests": needed_requests(site, sc),
-                                             "failed_objects": failed})
+                                             "failed_objects": failed, "load1": os.getloadavg()[0]})
                                 log(f"  [{n}] {mode} {size} {lat}ms rep{rep + 1} ({sc}) {tool:11s} "
                                     f"{'-' if wall is None else f'{wall:7.2f}'} s  rc={rc} {verify}  "
                                     f"{fmt_ops(st['ops'])}" +
