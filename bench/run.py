@@ -61,7 +61,10 @@ COMPRESS_TOOLS = ["sitesync-gzip", "sitesync-br"]
 # bodies before the diff costs on its own (the upload then encodes each body again as it sends it).
 PLAN_TOOLS = ["sitesync-plan", "sitesync-gzip-plan", "sitesync-br-plan"]
 READ_TOOLS = ["read-cat", "read-md5sum"]
-ALL_TOOLS = DEFAULT_TOOLS + J128_TOOLS + RECORD_TOOLS + COMPRESS_TOOLS + PLAN_TOOLS + READ_TOOLS
+# Not run unless named: sitesync with default settings from another binary (--sitesync-alt, e.g. another branch's
+# build), next to the first in the same run.
+ALT_TOOLS = ["sitesync-alt"]
+ALL_TOOLS = DEFAULT_TOOLS + ALT_TOOLS + J128_TOOLS + RECORD_TOOLS + COMPRESS_TOOLS + PLAN_TOOLS + READ_TOOLS
 # The scenarios a tool runs in when it does not run in all of them: the compressed bodies differ from the
 # manifest the bucket is loaded with (so only (a) means anything), and reading the tree is (b)'s reference.
 TOOL_SCENARIOS = {"sitesync-gzip": "a", "sitesync-br": "a", "read-cat": "b", "read-md5sum": "b",
@@ -78,6 +81,7 @@ TOOL_LABEL = {
     "rclone-fast": "rclone sync --size-only --transfers 64 --fast-list --s3-no-head --s3-no-check-bucket",
     "s3cmd": "s3cmd sync --no-check-md5",
     "floor": "floor (floor.js, 64 in flight)",
+    "sitesync-alt": "sitesync (the --sitesync-alt binary, default settings)",
     "sitesync-j128": "sitesync --jobs 128",
     "rclone-fast-j128": "rclone-fast with --transfers 128",
     "floor-j128": "floor (floor.js, 128 in flight)",
@@ -234,7 +238,8 @@ def check_bucket(got, site, scenario, tool):
 
 # What each tool does with a 503 SlowDown by default (the throttle tables quote it).
 THROTTLE_NOTES = {
-    "sitesync": "fixed in-flight count, exponential backoff on 503 (no --jobs given)",
+    "sitesync": "no --jobs: the binary's default in-flight control; up to 5 attempts a request, full-jitter backoff",
+    "sitesync-alt": "as sitesync, the --sitesync-alt binary",
     "aws": "retry mode standard: 3 attempts in all (max_attempts 3), exponential backoff (base 2, cap 20 s); "
            "10 requests in flight (s3 max_concurrent_requests)",
     "rclone": "--low-level-retries 10 per request, paced by rclone's S3 pacer (one per remote: the sleep between "
@@ -360,6 +365,8 @@ class Tools:
         if tool == "sitesync":
             return [self.sitesync, "sync", src, f"s3://{bucket}", "--endpoint", self.url, "--json",
                     "--max-deletes", "-1"] + (["--delete"] if delete else [])
+        if tool == "sitesync-alt":
+            return [self.sitesync_alt] + self.argv("sitesync", site, scenario, bucket)[1:]
         if tool in RECORD_TOOLS:
             compare = "size" if tool == "sitesync-size-warm" else "checksum"
             return self.argv("sitesync", site, scenario, bucket) + ["--compare", compare]
@@ -534,7 +541,8 @@ def fmt_ops(ops):
 def markdown(summary, meta):
     lines = [f"# sitesync benchmark results ({meta['started']})", "",
              f"Machine: {meta['machine']}. Tools: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
-             f"sitesync binary: sha256 {meta.get('sitesync_binary', '?')}. {meta.get('note', '')}",
+             f"sitesync binary: sha256 {meta.get('sitesync_binary', '?')}. {meta.get('note', '')}" +
+             (f" sitesync-alt: {meta['sitesync_alt']}." if meta.get("sitesync_alt") else ""),
              f"Sites: {', '.join(f'{k}: {v}' for k, v in meta['sites'].items())}. Reps: {meta['reps']}. "
              "Times are wall seconds, median (min-max); × is the peer's median over sitesync's. "
              "Requests are medians per run, by S3 operation (Expect: 100-continue: requests that waited for the "
@@ -675,6 +683,7 @@ def main():
     ap.add_argument("--skip-slow", action="store_true", help="skip s3cmd on the first upload of medium")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--sitesync", default=os.path.join(ROOT, "build", "cli", "sitesync"))
+    ap.add_argument("--sitesync-alt", default="", help="the binary of the sitesync-alt tool (e.g. another branch's)")
     ap.add_argument("--build", action="store_true", help="cmake --build build --target sitesync first")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "sitesync-bench-work"),
                     help="where the generated sites and logs go (reused between runs)")
@@ -703,6 +712,8 @@ def main():
     uses_sitesync = any(t.startswith("sitesync") for t in tools)
     if uses_sitesync and not os.access(a.sitesync, os.X_OK):
         ap.error(f"no sitesync binary at {a.sitesync} (build it, or --build)")
+    if "sitesync-alt" in tools and not os.access(a.sitesync_alt, os.X_OK):
+        ap.error("the sitesync-alt tool needs --sitesync-alt PATH (an executable)")
     if not os.path.exists("/usr/bin/time"):
         ap.error("/usr/bin/time is missing (apt-get install time)")
 
@@ -737,6 +748,11 @@ def main():
         meta["throttle"] = {"max_rps": a.max_rps, "burst": a.burst or a.max_rps / 10,
                             "rps_prefix_depth": a.rps_prefix_depth}
     meta["sitesync_binary"] = _binary_id(a.sitesync)
+    if "sitesync-alt" in tools:
+        snap = os.path.join(a.work, f"sitesync-alt-{stamp}")
+        shutil.copy2(a.sitesync_alt, snap)
+        meta["sitesync_alt"] = f"{a.sitesync_alt}: sha256 {_binary_id(snap)}"
+        a.sitesync_alt = snap
     runs = []
 
     def save():
@@ -748,6 +764,7 @@ def main():
         return summary
 
     tl = Tools(a.work, a.sitesync)
+    tl.sitesync_alt = a.sitesync_alt
     n = 0
     for mode in [m.strip() for m in a.server.split(",") if m.strip()]:
         with servers.Server(mode, 0, log_dir=logs) as srv:
