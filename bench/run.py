@@ -22,6 +22,8 @@ expected state (keys and sizes). The floor is a trivial Node client (floor.js) d
 scenario needs (no listing diff, no signing): all PUTs with 64 in flight for (a), one listing walk for (b),
 the walk plus 6 PUTs for (c), the walk plus one DeleteObjects for (d).
 
+--sitesync-alt PATH with the tool sitesync-alt: a second sitesync binary (another branch's build), default settings.
+
 --max-rps N (sink only): the server answers 503 SlowDown above N requests a second (a token bucket per partition,
 burst B, default N/10; the partition is the bucket, or its first D key segments). Each table of such a run gets a
 throttle table: the floor N_requests/N seconds (the requests the scenario needs at the server's limit), each tool's
