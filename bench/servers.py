@@ -37,8 +37,8 @@ def free_port():
 
 def make_ca(folder):
     """Makes a self-signed CA and a server certificate it signs, for 127.0.0.1 and localhost, in `folder`
-    (openssl CLI). RSA 2048, as the certificates of AWS's own endpoints are (so a client verifies the same kind
-    of signature it verifies against S3). Returns {"ca": ca.pem, "cert": server.pem, "key": server.key}."""
+    (openssl CLI). RSA 2048, as S3's default endpoint certificates are (so a client verifies the same kind of
+    signature and pays the same TLS CPU as against S3). Returns {"ca": ca.pem, "cert": server.pem, "key": server.key}."""
     os.makedirs(folder, exist_ok=True)
     p = {n: os.path.join(folder, n) for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem",
                                                "server.ext")}

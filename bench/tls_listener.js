@@ -70,7 +70,7 @@ function addTlsListener(httpServer, stats, { key, cert }) {
   let logged = 0;
   tlsServer.on('tlsClientError', (err, socket) => {
     stats.net.failed++;
-    if (logged++ < 5) console.error(`tls handshake failed from port ${socket.remotePort}: ${err.message}`);
+    if (logged++ < 5) console.error(`tls handshake failed (first 5 logged): ${err.code || ''} ${err.message}`);
     socket.destroy();
   });
   return tlsServer;
