@@ -194,8 +194,9 @@ TEST(InFlightController, KeepsATokenBucketServerBusyAndLosesNothing) {
   EXPECT_LE(r.highest, 256);
   const double seconds = std::chrono::duration<double>(r.elapsed).count();
   EXPECT_LE(seconds, 5.4 * 1.10) << "utilisation " << 5.4 / seconds;
-  // The server needs 1,000 x 20 ms = 20 in flight; the window ends near that, not at 64 nor at the floor.
-  EXPECT_GE(r.final_window, 18);
+  // The server needs about 1,000 x 20 ms = 20 in flight (15 at the lowest latency); the window ends near that, not
+  // at 64 nor at the floor of 8.
+  EXPECT_GE(r.final_window, 12);
   EXPECT_LE(r.final_window, 40);
 }
 
