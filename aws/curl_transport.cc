@@ -68,7 +68,7 @@ struct Transfer {
   std::uint64_t window_ticket = 0;
   int throttled = 0;
   bool retry_first = false;
-  std::uint64_t ok_before = 0;  // the client's 2xx answers when this attempt started
+  std::uint64_t ok_before = 0;  // the client's 2xx answers when the first attempt started
 };
 
 std::string Lower(std::string_view s) {
@@ -636,7 +636,7 @@ class CurlClient final : public HttpClient {
     }
     t->started = now;
     t->window_ticket = window_.Started();
-    t->ok_before = ok_answers_;
+    if (t->attempt == 0) t->ok_before = ok_answers_;
     t->retry_first = false;
     t->idle = IdleTimer(now, options_.idle_timeout);
     silence_.Attempt(r.endpoint, !t->begun, now);
@@ -815,17 +815,18 @@ class CurlClient final : public HttpClient {
       }
     }
 
-    // An answer asking to slow down while the server kept accepting other requests (some got a 2xx since this
-    // attempt started): the server is busy, not broken, and the request is retried on a budget of its own
+    // An answer asking to slow down while the server kept accepting other requests (since this request's first
+    // attempt, at least as many others got a 2xx as this one got such answers): the server is busy, not broken
+    // (nor is only this request refused), and the request is retried on a budget of its own
     // (max_throttled_attempts), not counted against max_attempts, so that a long throttled run fails nothing. When
     // adaptive, the window was just halved (or will be, once per round trip) and that is the backoff: the request
     // goes first in line, and waits a little only when the window is at its floor. When fixed, exponential backoff
-    // with full jitter. A server that throttles everything (no 2xx meanwhile) is retried like any 5xx.
+    // with full jitter. A server that throttles everything (an outage) is retried like any 5xx.
     const bool throttled = error.retryable && error.http_status != 0 &&
                            IsThrottlingAnswer(error.http_status, error.service_code);
     ObserveWindow(*t, throttled ? AttemptAnswer::kThrottled : AttemptAnswer::kOther);
     if (throttled) ++stats_.throttled;
-    if (throttled && ok_answers_ > t->ok_before) {
+    if (throttled && ok_answers_ - t->ok_before > static_cast<std::uint64_t>(t->throttled)) {
       if (++t->throttled <= options_.max_throttled_attempts) {
         ++t->free_attempts;
         ++stats_.retries;

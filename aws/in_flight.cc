@@ -54,9 +54,9 @@ WindowChange InFlightController::Set(int to, std::string reason, Clock::time_poi
 
 int InFlightController::AcceptedFloor(Clock::time_point now) const {
   if (!options_.accepted_floor || !any_ok_ || min_latency_ == Clock::duration::max()) return 0;
-  const auto span = std::min<Clock::duration>(kAcceptedSpan, now - first_ok_);
-  if (span <= Clock::duration::zero()) return 0;
-  const double rate = static_cast<double>(recent_ok_.size()) / Seconds(span);
+  // Only over a full span: the first round trips' burst (a bucket's saved-up admissions) is no steady rate.
+  if (now - first_ok_ < kAcceptedSpan) return 0;
+  const double rate = static_cast<double>(recent_ok_.size()) / Seconds(kAcceptedSpan);
   return static_cast<int>(std::ceil(rate * Seconds(min_latency_)));
 }
 
@@ -87,11 +87,9 @@ WindowChange InFlightController::Done(Clock::time_point started, Clock::time_poi
       if (to == window_) return none;
       settling_ = false;  // congestion avoidance counts every epoch
       return Set(to,
-                 floor > half ? fmt::format("the server asked to slow down; halving stopped at {} (the {} requests/s it "
-                                            "accepted x the lowest latency {:.0f} ms)",
-                                            to, static_cast<long>(std::lround(static_cast<double>(recent_ok_.size()) /
-                                                                               Seconds(std::min<Clock::duration>(
-                                                                                   kAcceptedSpan, now - first_ok_)))),
+                 floor > half ? fmt::format("the server asked to slow down; halving stopped at {} (the {:.0f} "
+                                            "requests/s it accepted x the lowest latency {:.0f} ms)",
+                                            to, static_cast<double>(recent_ok_.size()) / Seconds(kAcceptedSpan),
                                             Seconds(min_latency_) * 1000)
                               : "the server asked to slow down: halved",
                  now);
