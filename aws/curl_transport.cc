@@ -273,7 +273,7 @@ class CurlClient final : public HttpClient {
     while (!ready_.empty() || !waiting_.empty() || !running_.empty()) {
       Watch();
       PromoteDue();
-      while (static_cast<int>(running_.size()) < window_.Window() && !ready_.empty()) {
+      while (Occupied() < window_.Window() && !ready_.empty()) {
         std::unique_ptr<Transfer> t = std::move(ready_.front());
         ready_.pop_front();
         Start(std::move(t));
@@ -283,7 +283,7 @@ class CurlClient final : public HttpClient {
         SocketAction(CURL_SOCKET_TIMEOUT, 0);
         continue;
       }
-      if (!ready_.empty() && static_cast<int>(running_.size()) < window_.Window()) continue;
+      if (!ready_.empty() && Occupied() < window_.Window()) continue;
       if (running_.empty() && waiting_.empty()) continue;
       std::array<epoll_event, 64> events;
       const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), WaitMs());
@@ -361,6 +361,7 @@ class CurlClient final : public HttpClient {
     std::vector<std::unique_ptr<Transfer>> waiting;
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       if (it->second->request.endpoint == endpoint) {
+        if (it->second->retry_first) --backing_off_;
         waiting.push_back(std::move(it->second));
         it = waiting_.erase(it);
       } else {
@@ -397,11 +398,16 @@ class CurlClient final : public HttpClient {
     done(std::unexpected(std::move(error)));
   }
 
+  // Slots of the window taken: the attempts running, and the throttled requests waiting out a backoff (adaptive:
+  // each keeps its slot, so that the window bounds the request rate too, even where answers take a millisecond).
+  int Occupied() const { return static_cast<int>(running_.size() + backing_off_); }
+
   void PromoteDue() {
     const auto now = Clock::now();
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       if (it->first <= now) {
         if (it->second->retry_first) {
+          --backing_off_;
           ready_.push_front(std::move(it->second));
         } else {
           ready_.push_back(std::move(it->second));
@@ -830,16 +836,22 @@ class CurlClient final : public HttpClient {
       if (++t->throttled <= options_.max_throttled_attempts) {
         ++t->free_attempts;
         ++stats_.retries;
-        if (window_.Adaptive() && !window_.AtFloor()) {
+        if (window_.Adaptive() && !window_.AtFloor() && t->throttled == 1) {
           ready_.push_front(std::move(t));
           return;
         }
         std::chrono::milliseconds delay;
         if (window_.Adaptive()) {
-          std::uniform_int_distribution<long long> pick(options_.base_backoff.count() / 4,
-                                                        std::max<long long>(options_.base_backoff.count(), 1));
+          // At the floor, or this request was throttled again after the window shrank: the window alone does not
+          // slow the client enough (a server admitting fewer requests a second than the floor sends, at its
+          // latency), so this request waits, a quarter of base_backoff doubling with each such answer, at most a
+          // second, full jitter, keeping its slot (Occupied); then it goes first in line.
+          const long long cap = std::min<long long>(
+              1000, std::max<long long>(options_.base_backoff.count() / 4, 1) << std::min(t->throttled - 1, 10));
+          std::uniform_int_distribution<long long> pick(0, cap);
           delay = std::chrono::milliseconds(pick(rng_));
           t->retry_first = true;
+          ++backing_off_;
         } else {
           delay = Backoff(t->throttled - 1, error.service_code);
         }
@@ -901,6 +913,7 @@ class CurlClient final : public HttpClient {
   SilenceRule silence_;
   InFlightController window_;  ///< How many transfers may run at once.
   std::uint64_t ok_answers_ = 0;  ///< 2xx answers so far.
+  std::size_t backing_off_ = 0;   ///< Entries of waiting_ with retry_first: throttled, keeping their slots.
   Clock::time_point last_watch_{};
   std::set<std::string, std::less<>> cloudfront_endpoints_;  ///< For messages: which option names an endpoint.
   std::deque<std::unique_ptr<Transfer>> ready_;

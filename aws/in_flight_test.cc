@@ -20,8 +20,8 @@ using std::chrono::milliseconds;
 const Clock::time_point kT0{};
 
 // A discrete-event simulation of the transfer loop in front of a server: `requests` requests, all queued at the
-// start; W from the controller; a throttled request goes back to the front of the queue (after a short wait when
-// W is at its floor), as CurlClient does. Time only moves from event to event: nothing sleeps.
+// start; W from the controller; a throttled request goes back to the front of the queue (after a wait when W is at
+// its floor or when it was throttled before, keeping its slot meanwhile), as CurlClient does. Time only moves from event to event: nothing sleeps.
 struct ServerAnswer {
   AttemptAnswer answer;
   Clock::duration latency;
@@ -66,7 +66,8 @@ SimResult Simulate(InFlightOptions options, int requests, const Server& server, 
         ++it;
       }
     }
-    while (static_cast<int>(running.size()) < controller.Window() && !ready.empty()) {
+    // A throttled request waiting out its backoff keeps its slot.
+    while (static_cast<int>(running.size() + waiting.size()) < controller.Window() && !ready.empty()) {
       const int r = ready.front();
       ready.pop_front();
       const ServerAnswer a = server(now, static_cast<int>(running.size()) + 1);
@@ -91,8 +92,11 @@ SimResult Simulate(InFlightOptions options, int requests, const Server& server, 
         ++n;
         out.most_throttles_of_one = std::max(out.most_throttles_of_one, n);
         if (n > throttle_budget) continue;  // failed: not completed
-        if (controller.AtFloor()) {
-          waiting.emplace_back(now + milliseconds(50), r.request);
+        if (controller.AtFloor() || n > 1) {
+          // As CurlClient does, without its jitter: a wait of 50 ms doubling per such answer, at most a second.
+          waiting.emplace_back(now + std::min<Clock::duration>(milliseconds(50) * (1 << std::min(n - 1, 10)),
+                                                               milliseconds(1000)),
+                               r.request);
         } else {
           ready.push_front(r.request);
         }
@@ -198,6 +202,18 @@ TEST(InFlightController, KeepsATokenBucketServerBusyAndLosesNothing) {
   // at 64 nor at the floor of 8.
   EXPECT_GE(r.final_window, 12);
   EXPECT_LE(r.final_window, 40);
+}
+
+TEST(InFlightController, ASlowServerAnsweringInAMillisecondIsNotFlooded) {
+  // 100 requests/s answered in 1 ms: even 8 in flight would send 8,000 a second. The throttled requests wait out
+  // a backoff holding their slots, so the window bounds the rate too: nothing fails, and the run stays near the
+  // server's limit of 300 / 100 = 3 s.
+  const SimResult r = Simulate(Adaptive(), 300, TokenBucket(100, 10, milliseconds(1)));
+  EXPECT_EQ(r.completed, 300);
+  EXPECT_LE(r.most_throttles_of_one, 10);
+  EXPECT_EQ(r.lowest, 8);
+  const double seconds = std::chrono::duration<double>(r.elapsed).count();
+  EXPECT_LE(seconds, 3.0 * 1.2);
 }
 
 TEST(InFlightController, TheAcceptedFloorKeepsTheServerBusy) {
