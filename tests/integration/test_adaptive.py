@@ -2,7 +2,8 @@
 
 - Through a proxy that admits 100 requests a second (a token bucket; the rest answered 503 SlowDown, as S3 does
   above a prefix's rate), a first upload of 300 files exits 0 with every object in place (checked with boto3), and
-  the summary counts the answers that asked to slow down, exactly as many as the proxy sent.
+  the summary counts the answers that asked to slow down, exactly as many as the proxy sent; the same with
+  `--jobs 16` (throttled requests then wait with exponential backoff); the human summary says it too.
 - `--jobs 4` and `jobs: 8` fix the count: the proxy never handles more requests at once, and -v traces no change.
 - Without --jobs, against a server whose throughput grows with concurrency (250 ms per request), the count grows
   past 64: the proxy handles more than 64 requests at once, and -v traces the growth.
@@ -59,6 +60,20 @@ class AdaptiveTest(SyncCase):
         self.assertEqual(s["throttled"], self.proxy.throttled, "every SlowDown the proxy sent is counted")
         self.assertIn("in flight 64 -> 32: the server asked to slow down", res.stderr)
         self.assertNotIn('"event":"error"', res.stdout)
+        self.proxy.throttle(None)
+        self.assertBucketHoldsSpec(spec)
+
+    def test_a_throttled_upload_with_fixed_jobs_loses_nothing(self):
+        # Fixed count: throttled requests wait with exponential backoff, on their own budget of attempts.
+        spec = small_site(200)
+        src = self.site(spec)
+        self.proxy.throttle(100, burst=10)
+        res = self.sync(src, self.dest(), "--jobs", "16", timeout=120)
+        self.assertExit(res, 0)
+        s = harness.summary_of(harness.parse_json_lines(res.stdout))
+        self.assertEqual((s["uploaded"], s["failed"]), (200, 0))
+        self.assertGreater(s["throttled"], 0)
+        self.assertEqual(s["throttled"], self.proxy.throttled)
         self.proxy.throttle(None)
         self.assertBucketHoldsSpec(spec)
 
