@@ -2,6 +2,7 @@
 // floor.js: the trivial client that gives the benchmark floors. Node, no dependencies, no signing.
 //
 //   node floor.js --endpoint URL --bucket B [--list] [--root DIR --put FILE] [--delete FILE] [--jobs 64]
+//                 [--retries 10]
 //
 // Steps, each only if asked, in this order:
 //   --list            one walk of the bucket listing: ListObjectsV2 pages of 1,000 with continuation tokens
@@ -9,7 +10,10 @@
 //                     --jobs requests in flight over a keep-alive http.Agent; the file is read whole, then sent
 //                     with Content-Length (no diffing, no hashing, no Content-MD5)
 //   --delete FILE     DeleteObjects for the keys in FILE, 1,000 a request
-// Prints one JSON line: {"listed":N,"list_requests":N,"put":N,"bytes":N,"deleted":N,"seconds":S}.
+// A request answered 503 (S3's SlowDown) or 500 is sent again, up to --retries times, after a sleep drawn
+// at random between 0 and min(2 s, 50 ms x 2^attempt) ("full jitter" exponential backoff, what the AWS SDKs'
+// standard retry mode does with a smaller base): the plain retry any client has, no rate adaptation.
+// Prints one JSON line: {"listed":N,"list_requests":N,"put":N,"bytes":N,"deleted":N,"retried":N,"seconds":S}.
 'use strict';
 
 const http = require('http');
@@ -18,19 +22,34 @@ const fsp = require('fs/promises');
 const path = require('path');
 const crypto = require('crypto');
 
-const args = { jobs: 64, list: false };
+const args = { jobs: 64, list: false, retries: 10 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const k = argv[i];
   if (k === '--list') args.list = true;
-  else if (['--endpoint', '--bucket', '--root', '--put', '--delete', '--jobs'].includes(k)) args[k.slice(2)] = argv[++i];
+  else if (['--endpoint', '--bucket', '--root', '--put', '--delete', '--jobs', '--retries'].includes(k)) args[k.slice(2)] = argv[++i];
   else { console.error(`unknown argument ${k}`); process.exit(2); }
 }
 const url = new URL(args.endpoint);
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(args.jobs) });
 const encKey = k => k.split('/').map(encodeURIComponent).join('/');
 
-function request(method, p, body, headers = {}) {
+let retried = 0;
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+async function request(method, p, body, headers = {}) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await requestOnce(method, p, body, headers);
+    } catch (err) {
+      if (!err.retryable || attempt >= Number(args.retries)) throw err;
+      retried++;
+      await sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt));
+    }
+  }
+}
+
+function requestOnce(method, p, body, headers = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: url.hostname, port: url.port, method, path: p, agent,
                                headers: { 'Content-Length': body ? body.length : 0, ...headers } }, res => {
@@ -38,8 +57,11 @@ function request(method, p, body, headers = {}) {
       res.on('data', c => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode >= 300) reject(new Error(`${method} ${p}: ${res.statusCode} ${text.slice(0, 200)}`));
-        else resolve(text);
+        if (res.statusCode >= 300) {
+          const err = new Error(`${method} ${p}: ${res.statusCode} ${text.slice(0, 200)}`);
+          err.retryable = res.statusCode === 503 || res.statusCode === 500;
+          reject(err);
+        } else resolve(text);
       });
     });
     req.on('error', reject);
@@ -91,6 +113,7 @@ async function main() {
       out.deleted += Math.min(1000, keys.length - i);
     }
   }
+  out.retried = retried;
   out.seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   console.log(JSON.stringify(out));
   agent.destroy();

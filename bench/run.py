@@ -3,6 +3,7 @@
 
     bench/run.py [--server sink,s3rver] [--size small,medium,large] [--latency 0,20] [--scenario a,b,c,d]
                  [--reps 3] [--tools sitesync,aws,rclone,rclone-fast,s3cmd,floor] [--skip-slow] [--seed 1]
+                 [--max-rps N [--burst B] [--rps-prefix-depth D]]
 
 For each server mode (started once, on a free loopback port, stopped by its PID at the end even on failure),
 size and latency, runs REPS repetitions; in each repetition every scenario, and in each scenario every tool
@@ -20,6 +21,12 @@ operation from the server's counters (reset before the run); the bucket afterwar
 expected state (keys and sizes). The floor is a trivial Node client (floor.js) doing only the requests the
 scenario needs (no listing diff, no signing): all PUTs with 64 in flight for (a), one listing walk for (b),
 the walk plus 6 PUTs for (c), the walk plus one DeleteObjects for (d).
+
+--max-rps N (sink only): the server answers 503 SlowDown above N requests a second (a token bucket per partition,
+burst B, default N/10; the partition is the bucket, or its first D key segments). Each table of such a run gets a
+throttle table: the floor N_requests/N seconds (the requests the scenario needs at the server's limit), each tool's
+wall over it, the 503s the server sent while it ran (= requests it had to send again), the objects missing or
+wrong afterwards, and the exit codes (tools may fail objects under throttling: recorded, not hidden).
 
 Results: a table per (server, size, latency, scenario) on stdout and in bench/out/results-<timestamp>.md,
 every run in bench/out/results-<timestamp>.json (both rewritten after each group, so partial runs survive).
@@ -225,6 +232,40 @@ def check_bucket(got, site, scenario, tool):
     return True, f"ok ({encoded} encoded)", stored
 
 
+# What each tool does with a 503 SlowDown by default (the throttle tables quote it).
+THROTTLE_NOTES = {
+    "sitesync": "fixed in-flight count, exponential backoff on 503 (no --jobs given)",
+    "aws": "retry mode standard: 3 attempts in all (max_attempts 3), exponential backoff (base 2, cap 20 s); "
+           "10 requests in flight (s3 max_concurrent_requests)",
+    "rclone": "--low-level-retries 10 per request, paced by rclone's S3 pacer (one per remote: the sleep between "
+              "calls doubles on each error up to 2 s, decays by 1/4 on success, 0 when under 10 ms), then "
+              "--retries 3 (the whole sync again); 4 transfers",
+    "rclone-fast": "as rclone, with 64 transfers",
+    "s3cmd": "one request at a time; a 503 is retried up to 5 times, after 3 s, 6 s, ... 15 s of sleep",
+    "floor": "floor.js: a 503 is sent again up to 10 times after a full-jitter sleep (0..min(2 s, 50 ms x 2^n))",
+}
+
+
+def needed_requests(site, scenario):
+    """The requests a scenario needs at the least: the listing pages (one for the empty bucket of (a)) plus the
+    writes (a PUT per file for (a), per changed file for (c), a DeleteObjects per 1,000 removed keys for (d))."""
+    pages = 1 if scenario == "a" else max(1, -(-site.files // 1000))
+    if scenario == "a":
+        return pages + site.files
+    if scenario == "c":
+        return pages + len(site.changed)
+    if scenario == "d":
+        return pages + -(-len(site.removed) // 1000)
+    return pages
+
+
+def failed_objects(got, site, scenario):
+    """Objects the bucket holds wrong after a run: expected keys missing or with another size, plus extra keys."""
+    exp = site.expected(scenario)
+    sizes = {o["key"]: o["size"] for o in got}
+    return sum(1 for k, v in exp.items() if sizes.get(k) != v) + sum(1 for k in sizes if k not in exp)
+
+
 def _binary_id(p):
     try:
         st = os.stat(p)
@@ -391,7 +432,7 @@ def summarize(runs):
     """Groups runs by (server, size, latency, scenario) -> tool -> stats."""
     groups = {}
     for r in runs:
-        g = groups.setdefault((r["server"], r["size"], r["latency_ms"], r["scenario"]), {})
+        g = groups.setdefault((server_label(r), r["size"], r["latency_ms"], r["scenario"]), {})
         g.setdefault(r["tool"], []).append(r)
     out = []
     for (server, size, lat, sc), tools in groups.items():
@@ -421,12 +462,58 @@ def summarize(runs):
                 if any(r.get("floor_internal") for r in good) else None,
                 "problems": sorted({r["verify"] for r in rs if not r["ok"]} |
                                    {f"exit {r['rc']}" for r in rs if r["rc"] != 0}),
+                **throttle_row(rs),
             }
         base = rows.get("sitesync", {}).get("median")
         for row in rows.values():
             row["ratio"] = row["median"] / base if base and row["median"] else None
         out.append({"server": server, "size": size, "latency_ms": lat, "scenario": sc, "tools": rows})
     return out
+
+
+def server_label(r):
+    """The server a run's table is under: the mode, and the request-rate limit when the run had one."""
+    return r["server"] + (f" · max {r['max_rps']:g} req/s" if r.get("max_rps") else "")
+
+
+def throttle_row(rs):
+    """The throttle table's fields of a tool's runs (every run, failed ones too: a throttled run may fail)."""
+    if not any(r.get("max_rps") for r in rs):
+        return {}
+    walls = [r["wall"] for r in rs if r["wall"] is not None]
+    return {"max_rps": rs[0]["max_rps"], "burst": rs[0].get("burst"), "needed": rs[0].get("needed_requests"),
+            "all_walls": walls, "all_median": statistics.median(walls) if walls else None,
+            "throttled": [r.get("throttled", 0) for r in rs], "sent": [r["requests"] for r in rs],
+            "failed_objects": [r.get("failed_objects") for r in rs], "rcs": [r["rc"] for r in rs],
+            "loads": [r.get("load1") for r in rs]}
+
+
+def throttle_table(g):
+    """The throttle table of a group run with --max-rps: the floor N_requests/N and each tool against it."""
+    rows = {t: r for t, r in g["tools"].items() if r.get("max_rps")}
+    if not rows:
+        return []
+    any_row = next(iter(rows.values()))
+    n, needed = any_row["max_rps"], any_row["needed"]
+    floor_s = needed / n if needed else None
+    lines = ["", f"Throttled at {n:g} requests/s (token bucket, burst {any_row['burst']:g}): the scenario needs "
+             f"{needed} requests, floor {needed} / {n:g} = **{floor_s:.2f} s**. Wall over all runs (failed ones "
+             "too); throttled = the 503s the server sent while the tool ran (requests it had to send again); "
+             "failed objects = keys missing or wrong in the bucket afterwards, per run.", "",
+             "| tool | wall s median (min-max) | × floor | requests sent | throttled (503s) | failed objects "
+             "| exit codes | load (1 min, after each run) | retry defaults |", "|---|---|---|---|---|---|---|---|---|"]
+    for t in [t for t in ALL_TOOLS if t in rows]:
+        r = rows[t]
+        w = r["all_walls"]
+        wall = "-" if not w else f"{r['all_median']:.2f} ({min(w):.2f}-{max(w):.2f})"
+        xf = "-" if not w or not floor_s else f"{r['all_median'] / floor_s:.2f}"
+        med = lambda xs: f"{statistics.median(xs):g}" + (f" ({min(xs):g}-{max(xs):g})" if min(xs) != max(xs) else "")
+        fo = ", ".join("-" if x is None else str(x) for x in r["failed_objects"])
+        rcs = ", ".join(str(x) for x in r["rcs"])
+        loads = ", ".join("-" if x is None else f"{x:.1f}" for x in r.get("loads", []))
+        lines.append(f"| {t} | {wall} | {xf} | {med(r['sent'])} | {med(r['throttled'])} | {fo} | {rcs} | {loads} "
+                     f"| {THROTTLE_NOTES.get(t, '')} |")
+    return lines
 
 
 def fmt_ops(ops):
@@ -481,6 +568,7 @@ def markdown(summary, meta):
             hashed = "-" if r.get("hashed") is None else f"{r['hashed']:g}"
             lines.append(f"| {TOOL_LABEL[t]} | {med} | {ratio} | {cpu} | {scpu} | {rss} | {sent} | {stored} | {hashed} "
                          f"| {ops} | {probs} |")
+        lines += throttle_table(g)
         def fl(x):
             if x is None:
                 return "-"
@@ -592,6 +680,11 @@ def main():
                     help="where the generated sites and logs go (reused between runs)")
     ap.add_argument("--out", default=os.path.join(BENCH, "out"))
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per tool run")
+    ap.add_argument("--max-rps", type=float, default=0,
+                    help="sink only: the server answers 503 SlowDown above this many requests a second per partition")
+    ap.add_argument("--burst", type=float, default=0, help="with --max-rps: token bucket size (default max-rps/10)")
+    ap.add_argument("--rps-prefix-depth", type=int, default=0,
+                    help="with --max-rps: a partition is the bucket and the first D key segments (default 0: the bucket)")
     ap.add_argument("--report", nargs="+", metavar="JSON",
                     help="measure nothing: merge the runs of these results files (filtered by --server, --size, "
                          "--latency, --scenario, --tools) and print the tables")
@@ -605,6 +698,8 @@ def main():
             ap.error(f"unknown tool {t}; known: {', '.join(ALL_TOOLS)}")
     if a.build:
         subprocess.run(["cmake", "--build", os.path.join(ROOT, "build"), "-j2", "--target", "sitesync"], check=True)
+    if a.max_rps and any(m.strip() != "sink" for m in a.server.split(",")):
+        ap.error("--max-rps needs --server sink (the s3rver front does not throttle)")
     uses_sitesync = any(t.startswith("sitesync") for t in tools)
     if uses_sitesync and not os.access(a.sitesync, os.X_OK):
         ap.error(f"no sitesync binary at {a.sitesync} (build it, or --build)")
@@ -638,6 +733,9 @@ def main():
             "versions": versions(a.sitesync),
             "sites": {s: f"{x.files} files, {x.bytes / 1e6:.1f} MB" for s, x in sites.items()},
             "tool_args": TOOL_LABEL}
+    if a.max_rps:
+        meta["throttle"] = {"max_rps": a.max_rps, "burst": a.burst or a.max_rps / 10,
+                            "rps_prefix_depth": a.rps_prefix_depth}
     meta["sitesync_binary"] = _binary_id(a.sitesync)
     runs = []
 
@@ -654,6 +752,8 @@ def main():
     for mode in [m.strip() for m in a.server.split(",") if m.strip()]:
         with servers.Server(mode, 0, log_dir=logs) as srv:
             log(f"==> {mode} server on {srv.url} (pid {srv.pid})")
+            if a.max_rps:
+                log(f"    throttling: {srv.set_throttle(a.max_rps, a.burst, a.rps_prefix_depth)}")
             tl.set_endpoint(srv.url)
             for size in sizes:
                 site = sites[size]
@@ -685,8 +785,12 @@ def main():
                                 st = srv.stats()
                                 summary = sitesync_summary(log_path) if tool.startswith("sitesync") else None
                                 ok, verify, stored = True, "ok", None
+                                failed = None
                                 if size != "large":
-                                    ok, verify, stored = check_bucket(srv.dump(bucket), site, sc, tool)
+                                    got = srv.dump(bucket)
+                                    ok, verify, stored = check_bucket(got, site, sc, tool)
+                                    if tool not in COMPRESS_TOOLS + PLAN_TOOLS:
+                                        failed = failed_objects(got, site, sc)
                                 else:
                                     writes = sum(v for k, v in st["ops"].items()
                                                  if k.startswith(("Put", "Delete", "Copy", "Complete")))
@@ -703,10 +807,16 @@ def main():
                                              "summary": summary, "stored_bytes": stored,
                                              "ok": ok,
                                              "verify": verify, "log": log_path,
-                                             "error_tail": tail if (rc != 0 or not ok) else ""})
+                                             "error_tail": tail if (rc != 0 or not ok) else "",
+                                             "max_rps": a.max_rps, "burst": st.get("burst"),
+                                             "throttled": st.get("throttled", 0),
+                                             "throttled_ops": st.get("throttled_ops", {}),
+                                             "needed_requests": needed_requests(site, sc),
+                                             "failed_objects": failed, "load1": os.getloadavg()[0]})
                                 log(f"  [{n}] {mode} {size} {lat}ms rep{rep + 1} ({sc}) {tool:11s} "
                                     f"{'-' if wall is None else f'{wall:7.2f}'} s  rc={rc} {verify}  "
-                                    f"{fmt_ops(st['ops'])}")
+                                    f"{fmt_ops(st['ops'])}" +
+                                    (f"  throttled {st.get('throttled', 0)}" if a.max_rps else ""))
                                 if rc != 0 or not ok:
                                     log("      " + tail.strip().replace("\n", "\n      ")[-400:])
                         save()

@@ -16,18 +16,30 @@
 //                                           "expect_100_continue":N (requests that sent Expect: 100-continue),
 //                                           "cpu_ms":N (the server's CPU since the last reset)}
 //   POST /_bench/reset                  zero the counters
-//   POST /_bench/config  {"latency_ms":N}
+//   POST /_bench/config  {"latency_ms":N}  (sink: also {"max_rps":N,"burst":B,"rps_prefix_depth":D}, see below)
 //   POST /_bench/load?bucket=B[&replace=1]  body: JSON [{"key":..,"size":..,"etag":..}], creates B if needed
 //   POST /_bench/drop?bucket=B          forget bucket B and its objects
 //   GET  /_bench/dump?bucket=B          -> JSON [{"key","size","etag","content_type","content_encoding"}] in byte order
 //
+// Throttling (sink only, off by default): --max-rps N answers S3 requests above N a second with S3's
+// "503 SlowDown", after the same latency as any answer, the request body read and discarded (the connection
+// stays open). A token bucket per partition: N tokens a second, at most B (--burst, default N/10: 100 ms of
+// burst); a request takes a token or is throttled. The partition is the bucket (S3: one partition until it
+// splits a busy bucket), or with --rps-prefix-depth D the bucket and the first D '/'-separated segments of the
+// key (of the listing's prefix for bucket requests). /_bench/* is never throttled. Stats add "throttled" (503s
+// sent) and "throttled_ops" (by S3 operation); the throttled requests are counted in "requests"/"ops" too.
+//
 // Usage: node sink_server.js [--port N|0] [--host 127.0.0.1] [--latency-ms N] [--port-file FILE]
-//        [--continue-delay same|0] [--parent-pid PID]
+//        [--continue-delay same|0] [--parent-pid PID] [--max-rps N] [--burst B] [--rps-prefix-depth D]
+//        [--tls-cert FILE --tls-key FILE [--tls-port N|0] [--tls-port-file FILE]]
+// With a certificate it also serves HTTPS on a second port (tls_listener.js: same handler, same counters, plus
+// connection and TLS handshake counters in /_bench/stats).
 'use strict';
 
 const http = require('http');
 const crypto = require('crypto');
 const fs = require('fs');
+const { countConnections, startTls, takeTlsArgs } = require('./tls_listener');
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared helpers (also used by s3rver_server.js)
@@ -93,12 +105,14 @@ class Stats {
   constructor() { this.reset(); }
   reset() {
     this.ops = {}; this.requests = 0; this.bytesIn = 0; this.expect100 = 0; this.since = Date.now();
+    this.throttled = 0; this.throttledOps = {};
     this.cpu = process.cpuUsage();
   }
   count(op) { this.ops[op] = (this.ops[op] || 0) + 1; this.requests++; }
+  countThrottled(op) { this.throttledOps[op] = (this.throttledOps[op] || 0) + 1; this.throttled++; }
   toJSON(latencyMs) {
     return { latency_ms: latencyMs, requests: this.requests, bytes_in: this.bytesIn, ops: this.ops,
-             expect_100_continue: this.expect100,
+             expect_100_continue: this.expect100, throttled: this.throttled, throttled_ops: this.throttledOps,
              since_ms: Date.now() - this.since, cpu_ms: CpuMs(process.cpuUsage(this.cpu)) };
   }
 }
@@ -230,11 +244,65 @@ function decodeAwsChunked(buf) {
   return Buffer.concat(out);
 }
 
+// S3's request-rate limit as a token bucket per partition: `maxRps` tokens a second, at most `burst` kept
+// (default maxRps/10). A request that finds no whole token is throttled. 0 = off.
+class Throttle {
+  constructor({ maxRps = 0, burst = 0, prefixDepth = 0 } = {}) { this.configure({ maxRps, burst, prefixDepth }); }
+  configure({ maxRps = this.maxRps, burst, prefixDepth = this.prefixDepth }) {
+    this.maxRps = Math.max(0, Number(maxRps) || 0);
+    const b = Number(burst);
+    this.burst = b > 0 ? b : Math.max(1, this.maxRps / 10);
+    this.prefixDepth = Math.max(0, Math.floor(Number(prefixDepth) || 0));
+    this.reset();
+  }
+  reset() { this.partitions = new Map(); }   // partition -> {tokens, at (ms)}; a new one starts full
+  // The partition of a request: the bucket, plus the first prefixDepth segments of the key (for a bucket
+  // request, of its listing prefix).
+  partition(bucket, key) {
+    if (!this.prefixDepth) return bucket;
+    return bucket + '/' + key.split('/').slice(0, this.prefixDepth).join('/');
+  }
+  // true: the request may go on (a token was taken); false: answer 503 SlowDown.
+  admit(part, nowMs) {
+    if (!this.maxRps) return true;
+    let p = this.partitions.get(part);
+    if (!p) { p = { tokens: this.burst, at: nowMs }; this.partitions.set(part, p); }
+    p.tokens = Math.min(this.burst, p.tokens + (nowMs - p.at) * this.maxRps / 1000);
+    p.at = nowMs;
+    if (p.tokens < 1) return false;
+    p.tokens -= 1;
+    return true;
+  }
+  toJSON() { return { max_rps: this.maxRps, burst: this.maxRps ? this.burst : 0, rps_prefix_depth: this.prefixDepth }; }
+}
+
+function nowMs() { return Number(process.hrtime.bigint()) / 1e6; }
+
 function createSink(opts = {}) {
   let latencyMs = Number(opts.latencyMs || 0);
   const continueDelay = opts.continueDelay === undefined ? 'same' : opts.continueDelay;
   const stats = new Stats();
   const buckets = new Map();
+  const throttle = new Throttle({ maxRps: opts.maxRps, burst: opts.burst, prefixDepth: opts.rpsPrefixDepth });
+
+  // Admits a request against the rate limit. A throttled one is counted and answered 503 SlowDown after the
+  // usual latency, its body read and discarded first (keep-alive goes on); returns false then. `beforeBody`:
+  // the request waits for "100 Continue" (its body is not sent yet): answered at once, and the connection is
+  // closed after the answer, so no client can send the next request where the server waits for this body.
+  function admitted(req, res, op, rawPath, q, beforeBody = false) {
+    if (!throttle.maxRps) return true;
+    const parts = rawPath.split('/');
+    const bucketName = decodeURIComponent(parts[1] || '');
+    const key = parts.length > 2 ? decodeURIComponent(parts.slice(2).join('/')) : (q.get('prefix') || '');
+    if (throttle.admit(throttle.partition(bucketName, key), nowMs())) return true;
+    stats.countThrottled(op);
+    const slowDown = () => send(res, 503, `${XML_HEAD}<Error><Code>SlowDown</Code><Message>Please reduce your ` +
+      'request rate.</Message><RequestId>sink</RequestId><HostId>sink</HostId></Error>',
+      beforeBody ? { Connection: 'close' } : {});
+    if (beforeBody) slowDown();
+    else consume(req, { hash: false }).then(slowDown, () => res.destroy());
+    return false;
+  }
 
   function later(fn) {
     if (latencyMs > 0) setTimeout(fn, latencyMs); else setImmediate(fn);
@@ -354,12 +422,15 @@ function createSink(opts = {}) {
       res.end(body);
     };
     const op = path.slice('/_bench/'.length);
-    if (op === 'stats') return json(200, stats.toJSON(latencyMs));
-    if (op === 'reset') { await readBody(req); stats.reset(); return json(200, { ok: true }); }
+    if (op === 'stats') return json(200, { ...stats.toJSON(latencyMs), ...throttle.toJSON() });
+    if (op === 'reset') { await readBody(req); stats.reset(); throttle.reset(); return json(200, { ok: true }); }
     if (op === 'config') {
       const cfg = JSON.parse((await readBody(req)).toString() || '{}');
       if (cfg.latency_ms !== undefined) latencyMs = Number(cfg.latency_ms);
-      return json(200, { ok: true, latency_ms: latencyMs });
+      if (cfg.max_rps !== undefined || cfg.burst !== undefined || cfg.rps_prefix_depth !== undefined) {
+        throttle.configure({ maxRps: cfg.max_rps, burst: cfg.burst, prefixDepth: cfg.rps_prefix_depth });
+      }
+      return json(200, { ok: true, latency_ms: latencyMs, ...throttle.toJSON() });
     }
     const name = q.get('bucket');
     if (op === 'load') {
@@ -394,6 +465,7 @@ function createSink(opts = {}) {
     if (rawPath.startsWith('/_bench/')) return bench(req, res, rawPath, q);
     const op = classify(req.method, url, req.headers);
     stats.count(op);
+    if (!req.throttleChecked && !admitted(req, res, op, rawPath, q)) return;
     const parts = rawPath.split('/');
     const bucketName = decodeURIComponent(parts[1] || '');
     const key = parts.length > 2 ? decodeURIComponent(parts.slice(2).join('/')) : '';
@@ -595,10 +667,22 @@ function createSink(opts = {}) {
   // Expect: 100-continue is a round trip too: delay the interim answer like any other.
   server.on('checkContinue', (req, res) => {
     stats.expect100++;
+    // A throttled request is refused before its body is sent, as S3 does: 503 in place of "100 Continue".
+    // The client then either sends the body anyway (discarded) or closes the connection.
+    const url = req.url, qi = url.indexOf('?');
+    const rawPath = qi < 0 ? url : url.slice(0, qi);
+    if (!rawPath.startsWith('/_bench/')) {
+      const op = classify(req.method, url, req.headers);
+      if (!admitted(req, res, op, rawPath, new URLSearchParams(qi < 0 ? '' : url.slice(qi + 1)), true)) {
+        stats.count(op);
+        return;
+      }
+      req.throttleChecked = true;
+    }
     const go = () => { res.writeContinue(); server.emit('request', req, res); };
     if (continueDelay === 'same' && latencyMs > 0) setTimeout(go, latencyMs); else go();
   });
-  return { server, stats, buckets, get latencyMs() { return latencyMs; } };
+  return { server, stats, buckets, throttle, get latencyMs() { return latencyMs; } };
 }
 
 function parseArgs(argv) {
@@ -612,6 +696,9 @@ function parseArgs(argv) {
       case '--port-file': a.portFile = v; i++; break;
       case '--continue-delay': a.continueDelay = v; i++; break;
       case '--parent-pid': a.parentPid = Number(v); i++; break;
+      case '--max-rps': a.maxRps = Number(v); i++; break;
+      case '--burst': a.burst = Number(v); i++; break;
+      case '--rps-prefix-depth': a.rpsPrefixDepth = Number(v); i++; break;
       default: console.error(`unknown argument ${argv[i]}`); process.exit(2);
     }
   }
@@ -633,16 +720,22 @@ function writePortFile(file, port) {
 }
 
 module.exports.createSink = createSink;
+module.exports.Throttle = Throttle;
 module.exports.watchParent = watchParent;
 module.exports.writePortFile = writePortFile;
 
 if (require.main === module) {
-  const a = parseArgs(process.argv.slice(2));
-  const { server } = createSink({ latencyMs: a.latencyMs, continueDelay: a.continueDelay });
+  const tlsArgs = {};
+  const a = parseArgs(takeTlsArgs(process.argv.slice(2), tlsArgs));
+  const { server, stats, throttle } = createSink({ latencyMs: a.latencyMs, continueDelay: a.continueDelay,
+                                                   maxRps: a.maxRps, burst: a.burst, rpsPrefixDepth: a.rpsPrefixDepth });
+  countConnections(server, stats, 'http');
+  startTls(server, stats, tlsArgs, a.host, 'sink_server', writePortFile);
   server.listen(a.port, a.host, () => {
     const port = server.address().port;
     writePortFile(a.portFile, port);
-    console.log(`sink_server listening on http://${a.host}:${port} latency=${a.latencyMs}ms`);
+    console.log(`sink_server listening on http://${a.host}:${port} latency=${a.latencyMs}ms` +
+                (throttle.maxRps ? ` max-rps=${throttle.maxRps} burst=${throttle.burst}` : ''));
   });
   watchParent(a.parentPid);
   for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
