@@ -826,8 +826,9 @@ class CurlClient final : public HttpClient {
     // (nor is only this request refused), and the request is retried on a budget of its own
     // (max_throttled_attempts), not counted against max_attempts, so that a long throttled run fails nothing. When
     // adaptive, the window was just halved (or will be, once per round trip) and that is the backoff: the request
-    // goes first in line, and waits a little only when the window is at its floor. When fixed, exponential backoff
-    // with full jitter. A server that throttles everything (an outage) is retried like any 5xx.
+    // goes first in line at once, unless the window is at its floor or the request was throttled before (then it
+    // waits, below). When fixed, exponential backoff with full jitter. A server that throttles everything (an
+    // outage) is retried like any 5xx.
     const bool throttled = error.retryable && error.http_status != 0 &&
                            IsThrottlingAnswer(error.http_status, error.service_code);
     ObserveWindow(*t, throttled ? AttemptAnswer::kThrottled : AttemptAnswer::kOther);
