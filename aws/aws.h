@@ -308,8 +308,19 @@ struct ClientOptions {
   /// Sent as User-Agent on every request.
   std::string user_agent = "sitesync";
   std::string region = "us-east-1";
-  int max_in_flight = 64;  ///< Transfers running at once.
-  int max_attempts = 5;    ///< Per request, including the first.
+  int max_in_flight = 64;  ///< Transfers running at once, when not adaptive_in_flight.
+  /// The number of transfers running at once finds its own level (aws/in_flight.h): from in_flight_start it grows
+  /// while throughput grows, up to in_flight_max, and halves when the server asks to slow down (503, 429,
+  /// SlowDown, Throttling...), never below in_flight_min. False (--jobs N): max_in_flight, fixed.
+  bool adaptive_in_flight = false;
+  int in_flight_min = 8;
+  int in_flight_start = 64;
+  int in_flight_max = 256;
+  int max_attempts = 5;    ///< Per request, including the first; answers asking to slow down are not counted.
+  /// Answers asking to slow down that one request may get and still be retried (apart from max_attempts). When
+  /// adaptive, such a request is retried next, without backoff (the halved window is the backoff; a short wait
+  /// only at in_flight_min); when fixed, with exponential backoff and full jitter.
+  int max_throttled_attempts = 20;
   std::chrono::milliseconds base_backoff{200};
   std::chrono::milliseconds max_backoff{8000};
   std::chrono::milliseconds connect_timeout{5000};
@@ -330,11 +341,18 @@ struct ClientStats {
   std::map<std::string, std::uint64_t> requests_by_method;
   std::uint64_t retries = 0;
   std::uint64_t clock_corrections = 0;
+  /// Answers that asked to slow down (503, 429, SlowDown, Throttling...); each was retried or counted as failed.
+  std::uint64_t throttled = 0;
+  /// The number of transfers allowed in flight: lowest, highest and last (all max_in_flight when fixed).
+  int in_flight_lowest = 0;
+  int in_flight_highest = 0;
+  int in_flight_final = 0;
 };
 
-/// Runs every request through one curl multi handle with at most max_in_flight transfers, reusing
-/// connections. Retries 5xx, 429, SlowDown/Throttling codes, timeouts (idle_timeout) and connection errors with
-/// exponential backoff and full jitter, up to max_attempts; gives up on an endpoint that never answers
+/// Runs every request through one curl multi handle with at most max_in_flight transfers (or an adaptive number,
+/// adaptive_in_flight), reusing connections. Retries 5xx, 429, SlowDown/Throttling codes, timeouts (idle_timeout)
+/// and connection errors with exponential backoff and full jitter, up to max_attempts (throttling answers up to
+/// max_throttled_attempts); gives up on an endpoint that never answers
 /// (silent_timeout); corrects the clock from the server's Date header on RequestTimeTooSkewed. No message
 /// carries the full access key ID (ShortKeyId). Not thread-safe: use from one thread.
 class HttpClient {

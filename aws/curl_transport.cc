@@ -25,6 +25,7 @@
 
 #include "aws/aws.h"
 #include "aws/c_handles.h"
+#include "aws/in_flight.h"
 #include "aws/watchdog.h"
 
 namespace sitesync::aws {
@@ -62,6 +63,12 @@ struct Transfer {
   bool force_refresh = false;
   bool refreshed = false;
   int free_attempts = 0;
+  // The adaptive window: which decrease this attempt started after (InFlightController::Started); answers asking
+  // to slow down so far; whether a retry goes to the front of the ready queue.
+  std::uint64_t window_ticket = 0;
+  int throttled = 0;
+  bool retry_first = false;
+  std::uint64_t ok_before = 0;  // the client's 2xx answers when the first attempt started
 };
 
 std::string Lower(std::string_view s) {
@@ -235,7 +242,9 @@ class CurlClient final : public HttpClient {
         multi_(std::move(multi)),
         epoll_(std::move(epoll)),
         rng_(std::random_device{}()),
-        silence_(options_.silent_timeout) {
+        silence_(options_.silent_timeout),
+        window_(InFlightOptions{options_.adaptive_in_flight, options_.max_in_flight, options_.in_flight_min,
+                                options_.in_flight_start, options_.in_flight_max, true}) {
     curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, &CurlClient::OnSocket);
     curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &CurlClient::OnTimer);
@@ -264,7 +273,7 @@ class CurlClient final : public HttpClient {
     while (!ready_.empty() || !waiting_.empty() || !running_.empty()) {
       Watch();
       PromoteDue();
-      while (static_cast<int>(running_.size()) < options_.max_in_flight && !ready_.empty()) {
+      while (Occupied() < window_.Window() && !ready_.empty()) {
         std::unique_ptr<Transfer> t = std::move(ready_.front());
         ready_.pop_front();
         Start(std::move(t));
@@ -274,7 +283,7 @@ class CurlClient final : public HttpClient {
         SocketAction(CURL_SOCKET_TIMEOUT, 0);
         continue;
       }
-      if (!ready_.empty() && static_cast<int>(running_.size()) < options_.max_in_flight) continue;
+      if (!ready_.empty() && Occupied() < window_.Window()) continue;
       if (running_.empty() && waiting_.empty()) continue;
       std::array<epoll_event, 64> events;
       const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), WaitMs());
@@ -291,7 +300,13 @@ class CurlClient final : public HttpClient {
     }
   }
 
-  ClientStats Stats() const override { return stats_; }
+  ClientStats Stats() const override {
+    ClientStats s = stats_;
+    s.in_flight_lowest = window_.Lowest();
+    s.in_flight_highest = window_.Highest();
+    s.in_flight_final = window_.Window();
+    return s;
+  }
 
  private:
   // Samples every running attempt for the rules of aws/watchdog.h (a few times a second at most: the limits are
@@ -346,6 +361,7 @@ class CurlClient final : public HttpClient {
     std::vector<std::unique_ptr<Transfer>> waiting;
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       if (it->second->request.endpoint == endpoint) {
+        if (it->second->retry_first) --backing_off_;
         waiting.push_back(std::move(it->second));
         it = waiting_.erase(it);
       } else {
@@ -382,11 +398,20 @@ class CurlClient final : public HttpClient {
     done(std::unexpected(std::move(error)));
   }
 
+  // Slots of the window taken: the attempts running, and the throttled requests waiting out a backoff (adaptive:
+  // each keeps its slot, so that the window bounds the request rate too, even where answers take a millisecond).
+  int Occupied() const { return static_cast<int>(running_.size() + backing_off_); }
+
   void PromoteDue() {
     const auto now = Clock::now();
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       if (it->first <= now) {
-        ready_.push_back(std::move(it->second));
+        if (it->second->retry_first) {
+          --backing_off_;
+          ready_.push_front(std::move(it->second));
+        } else {
+          ready_.push_back(std::move(it->second));
+        }
         it = waiting_.erase(it);
       } else {
         ++it;
@@ -616,6 +641,9 @@ class CurlClient final : public HttpClient {
       curl_easy_setopt(e, CURLOPT_SEEKDATA, t.get());
     }
     t->started = now;
+    t->window_ticket = window_.Started();
+    if (t->attempt == 0) t->ok_before = ok_answers_;
+    t->retry_first = false;
     t->idle = IdleTimer(now, options_.idle_timeout);
     silence_.Attempt(r.endpoint, !t->begun, now);
     t->begun = true;
@@ -706,6 +734,8 @@ class CurlClient final : public HttpClient {
       Trace("{} -> {} after {} ms (attempt {})", r.what, curl_easy_strerror(code), elapsed_ms, t->attempt);
     } else if (status >= 200 && status < 300) {
       Trace("{} -> {} in {} ms (attempt {})", r.what, status, elapsed_ms, t->attempt);
+      ObserveWindow(*t, AttemptAnswer::kOk);
+      ++ok_answers_;
       silence_.Done(r.endpoint);
       Callback done = std::move(t->done);
       done(std::move(t->response));
@@ -729,7 +759,8 @@ class CurlClient final : public HttpClient {
         error.message = fmt::format("{}: {}; the local clock is off, correct it (e.g. with NTP)", r.what, what);
         error.retryable = true;
         retry_now = true;
-      } else if (status >= 500 || status == 429 || IsRetryableServiceCode(service_code)) {
+      } else if (status >= 500 || status == 429 || IsRetryableServiceCode(service_code) ||
+                 IsThrottlingAnswer(status, service_code)) {
         error.code = ErrorCode::kHttp;
         error.message = fmt::format("{}: {}", r.what, what);
         error.retryable = true;
@@ -790,6 +821,49 @@ class CurlClient final : public HttpClient {
       }
     }
 
+    // An answer asking to slow down while the server kept accepting other requests (since this request's first
+    // attempt, at least as many others got a 2xx as this one got such answers): the server is busy, not broken
+    // (nor is only this request refused), and the request is retried on a budget of its own
+    // (max_throttled_attempts), not counted against max_attempts, so that a long throttled run fails nothing. When
+    // adaptive, the window was just halved (or will be, once per round trip) and that is the backoff: the request
+    // goes first in line at once, unless the window is at its floor or the request was throttled before (then it
+    // waits, below). When fixed, exponential backoff with full jitter. A server that throttles everything (an
+    // outage) is retried like any 5xx.
+    const bool throttled = error.retryable && error.http_status != 0 &&
+                           IsThrottlingAnswer(error.http_status, error.service_code);
+    ObserveWindow(*t, throttled ? AttemptAnswer::kThrottled : AttemptAnswer::kOther);
+    if (throttled) ++stats_.throttled;
+    if (throttled && ok_answers_ - t->ok_before > static_cast<std::uint64_t>(t->throttled)) {
+      if (++t->throttled <= options_.max_throttled_attempts) {
+        ++t->free_attempts;
+        ++stats_.retries;
+        if (window_.Adaptive() && !window_.AtFloor() && t->throttled == 1) {
+          ready_.push_front(std::move(t));
+          return;
+        }
+        std::chrono::milliseconds delay;
+        if (window_.Adaptive()) {
+          // At the floor, or this request was throttled again after the window shrank: the window alone does not
+          // slow the client enough (a server admitting fewer requests a second than the floor sends, at its
+          // latency), so this request waits, a quarter of base_backoff doubling with each such answer, at most a
+          // second, full jitter, keeping its slot (Occupied); then it goes first in line.
+          const long long cap = std::min<long long>(
+              1000, std::max<long long>(options_.base_backoff.count() / 4, 1) << std::min(t->throttled - 1, 10));
+          std::uniform_int_distribution<long long> pick(0, cap);
+          delay = std::chrono::milliseconds(pick(rng_));
+          t->retry_first = true;
+          ++backing_off_;
+        } else {
+          delay = Backoff(t->throttled - 1, error.service_code);
+        }
+        waiting_.emplace_back(Clock::now() + delay, std::move(t));
+        return;
+      }
+      error.message = fmt::format("{} (gave up after {} attempts, {} of them answered by a request to slow down "
+                                  "while the server accepted others)",
+                                  error.message, t->attempt, t->throttled);
+      return Abandon(std::move(t), std::move(error));
+    }
     if (error.retryable && t->attempt < options_.max_attempts + t->free_attempts) {
       ++stats_.retries;
       const auto delay = retry_now ? std::chrono::milliseconds(0) : Backoff(t->attempt - 1, error.service_code);
@@ -800,6 +874,15 @@ class CurlClient final : public HttpClient {
       error.message = fmt::format("{} (gave up after {} attempts)", error.message, t->attempt);
     }
     Abandon(std::move(t), std::move(error));
+  }
+
+  // Tells the window how an attempt ended, and traces the change it made (-v).
+  void ObserveWindow(const Transfer& t, AttemptAnswer answer) {
+    const WindowChange change = window_.Done(t.started, Clock::now(), t.window_ticket, answer,
+                                             t.body_sent + t.received, !ready_.empty());
+    if (change.to != change.from) {
+      Trace("in flight {} -> {}: {}", change.from, change.to, change.reason);
+    }
   }
 
   // S3 answers RequestTimeTooSkewed when x-amz-date is more than 15 minutes off its clock; its Date header
@@ -829,6 +912,9 @@ class CurlClient final : public HttpClient {
   std::optional<Clock::time_point> timer_due_;  ///< libcurl's timer, when it has one.
   std::mt19937_64 rng_;
   SilenceRule silence_;
+  InFlightController window_;  ///< How many transfers may run at once.
+  std::uint64_t ok_answers_ = 0;  ///< 2xx answers so far.
+  std::size_t backing_off_ = 0;   ///< Entries of waiting_ with retry_first: throttled, keeping their slots.
   Clock::time_point last_watch_{};
   std::set<std::string, std::less<>> cloudfront_endpoints_;  ///< For messages: which option names an endpoint.
   std::deque<std::unique_ptr<Transfer>> ready_;
@@ -950,9 +1036,14 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(ClientOptions options) {
   if (!multi) return Fail(ErrorCode::kInternal, "curl_multi_init failed");
   options.max_in_flight = std::max(1, options.max_in_flight);
   options.max_attempts = std::max(1, options.max_attempts);
-  // Keep a connection per transfer in flight alive between requests so that they are reused.
-  curl_multi_setopt(multi.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(options.max_in_flight));
-  curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.max_in_flight));
+  options.max_throttled_attempts = std::max(0, options.max_throttled_attempts);
+  options.in_flight_min = std::max(1, options.in_flight_min);
+  options.in_flight_max = std::max(options.in_flight_min, options.in_flight_max);
+  // Keep a connection per transfer in flight alive between requests so that they are reused (as many as the
+  // adaptive window may grow to).
+  const long connections = options.adaptive_in_flight ? options.in_flight_max : options.max_in_flight;
+  curl_multi_setopt(multi.get(), CURLMOPT_MAXCONNECTS, connections);
+  curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, connections);
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll) return Fail(ErrorCode::kInternal, fmt::format("epoll_create1 failed: {}", std::strerror(errno)));
   return std::unique_ptr<HttpClient>(new CurlClient(std::move(options), std::move(multi), std::move(epoll)));

@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -494,6 +496,76 @@ TEST(IamAction, FromServiceMethodQueryAndHeaders) {
     }
     EXPECT_EQ(IamAction(r), c.want) << c.service << " " << c.method << " " << c.path;
   }
+}
+
+// A request the server keeps answering 503 SlowDown while it accepts the others: retried past max_attempts (the
+// throttled attempts have their own budget), and it succeeds; the others keep the server busy meanwhile.
+void ThrottledWhileOthersSucceed(bool adaptive) {
+  std::atomic<int> hot_seen{0};
+  LoopbackServer server([&](const Seen& s) {
+    if (s.target == "/bucket/hot" && ++hot_seen <= 6) return Reply{503, ErrorXml("SlowDown", "Reduce your request rate.")};
+    return Reply{200, ""};
+  });
+  ClientOptions o = FastOptions();
+  o.max_attempts = 2;
+  o.adaptive_in_flight = adaptive;
+  o.max_in_flight = 8;
+  std::vector<std::string> trace;
+  o.trace = [&](std::string_view line) { trace.emplace_back(line); };
+  auto client = MakeClient(o);
+  std::optional<Result<HttpResponse>> hot;
+  int others = 0;
+  // Each other request that finishes submits the next while the hot one is not done (at most 300).
+  std::function<void(Result<HttpResponse>)> other_done = [&](Result<HttpResponse> r) {
+    EXPECT_TRUE(r.has_value());
+    if (!hot && ++others < 300) client->Submit(Put(server.endpoint(), "o" + std::to_string(others)), other_done);
+  };
+  for (int i = 0; i < 4; ++i) client->Submit(Put(server.endpoint(), "first" + std::to_string(i)), other_done);
+  client->Submit(Put(server.endpoint(), "hot"), [&](Result<HttpResponse> r) { hot = std::move(r); });
+  for (int i = 0; i < 4; ++i) client->Submit(Put(server.endpoint(), "next" + std::to_string(i)), other_done);
+  client->Run();
+  ASSERT_TRUE(hot.has_value());
+  std::string log;
+  for (const auto& l : trace) log += l + "\n";
+  ASSERT_TRUE(hot->has_value()) << hot->error().message << "\n" << log;
+  EXPECT_EQ(hot_seen.load(), 7) << "six answers asking to slow down, then the success";
+  const ClientStats stats = client->Stats();
+  EXPECT_EQ(stats.throttled, 6u);
+  EXPECT_GE(stats.retries, 6u);
+  if (adaptive) {
+    EXPECT_EQ(stats.in_flight_highest, 64);
+    EXPECT_LT(stats.in_flight_lowest, 64) << "a SlowDown halves the window";
+    EXPECT_GE(stats.in_flight_lowest, 8);
+    EXPECT_TRUE(std::any_of(trace.begin(), trace.end(),
+                            [](const std::string& l) { return l.starts_with("in flight 64 -> 32: "); }))
+        << log;
+  } else {
+    EXPECT_EQ(stats.in_flight_lowest, 8);
+    EXPECT_EQ(stats.in_flight_highest, 8);
+  }
+}
+
+TEST_F(TransportTest, AThrottledRequestIsRetriedBeyondMaxAttemptsWhenAdaptive) { ThrottledWhileOthersSucceed(true); }
+
+TEST_F(TransportTest, AThrottledRequestIsRetriedBeyondMaxAttemptsWhenFixed) { ThrottledWhileOthersSucceed(false); }
+
+TEST_F(TransportTest, AServerThatThrottlesEverythingFailsAfterMaxAttempts) {
+  // No request succeeds meanwhile: an outage, not a busy server; the 503s count as attempts.
+  std::atomic<int> n{0};
+  LoopbackServer server([&](const Seen&) {
+    ++n;
+    return Reply{503, ErrorXml("SlowDown", "Reduce your request rate.")};
+  });
+  ClientOptions o = FastOptions();
+  o.max_attempts = 3;
+  o.adaptive_in_flight = true;
+  auto client = MakeClient(o);
+  auto r = client->Send(Put(server.endpoint(), "a"));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().http_status, 503);
+  EXPECT_NE(r.error().message.find("gave up after 3 attempts"), std::string::npos) << r.error().message;
+  EXPECT_EQ(n.load(), 3);
+  EXPECT_EQ(client->Stats().throttled, 3u);
 }
 
 }  // namespace

@@ -99,6 +99,8 @@ struct Resolved {
   sync::S3Endpoint endpoint;
   std::string endpoint_source;  ///< Where the S3 endpoint came from, for -v ("AWS_ENDPOINT_URL_S3", ...).
   int jobs = 64;
+  /// No --jobs and no jobs: the number in flight finds its own level (aws::ClientOptions::adaptive_in_flight).
+  bool adaptive_jobs = true;
 };
 [[nodiscard]] aws::Result<Resolved> Resolve(const Settings& settings, const aws::EnvLookup& env);
 

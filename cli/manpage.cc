@@ -151,6 +151,19 @@ HTML, then deletes.
 With a CloudFront distribution, each run that changed anything ends with one invalidation for exactly the URL
 paths that changed; the owed paths are journaled, so a failed or interrupted run is made good by the next one.
 .PP
+Without
+.B \-\-jobs
+(or
+.BR jobs ),
+the number of transfers in flight finds its own level: it starts at 64 and grows while the throughput grows, up
+to 256, and halves (at most once per round trip, never below 8) when the server asks to slow down (503 SlowDown,
+429, Throttling); then it grows again by one per round trip.
+The requests the server throttled are retried, none lost; the summary says how many answers asked to slow down.
+.B \-\-jobs
+.I N
+fixes the number at
+.IR N .
+.PP
 .I DEST
 is
 .BI s3:// BUCKET\fR[\fB/\fIPREFIX\fR];

@@ -186,7 +186,9 @@ void AddCommonOptions(CLI::App& cmd, Command self, Settings& s, Settings& sink, 
                            "an empty SOURCE (default 0.5, 1: off)");
    })->option_text("F");
   c.Use(kPublish, [&](Settings& to) {
-     return cmd.add_option("--jobs", to.jobs, "Transfers in flight (default 64)");
+     return cmd.add_option("--jobs", to.jobs,
+                           "Transfers in flight (default: adaptive, 64 growing to 256, halved when the server "
+                           "throttles; N fixes it)");
    })->option_text("N");
   c.Use(kPublish | kSitemap, [&](Settings& to) {
      return cmd.add_option("--exclude", to.exclude, "Skip paths matching GLOB (repeatable; ** crosses folders)");

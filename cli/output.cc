@@ -88,6 +88,12 @@ std::string NewerSameSizeNote(std::uint64_t count) {
                      count == 1 ? "was" : "were", count == 1 ? "its" : "their");
 }
 
+// The note for the answers that asked to slow down (SyncResult::throttled): all were retried.
+std::string ThrottledNote(std::uint64_t count) {
+  return fmt::format("note: the server asked to slow down {} time{}; {} retried",
+                     count, count == 1 ? "" : "s", count == 1 ? "that request was" : "each request was");
+}
+
 // One JSON object per line on stdout and nothing else there (CLI.md); human messages go to stderr.
 // Never coloured, and no progress line: its stderr lines are for logs. -q keeps stderr to errors only; the JSON
 // lines on stdout are what was asked for and stay.
@@ -172,7 +178,8 @@ class JsonOutput final : public Output {
             {"skipped", r.skipped},
             {"hashed", r.hashed},
             {"headers_updated", r.headers_updated},
-            {"newer_same_size", r.newer_same_size}};
+            {"newer_same_size", r.newer_same_size},
+            {"throttled", r.throttled}};
   }
   static void Emit(const nlohmann::ordered_json& j) {
     // Keys are bytes from the file system: replace invalid UTF-8 rather than throw.
@@ -307,6 +314,7 @@ class HumanOutput final : public Output {
     }
     if (r.dry_run) line = Paint(color, kDim, "dry run, nothing changed:") + " " + line;
     Line(stdout, line);
+    if (r.throttled > 0) Line(stderr, ThrottledNote(r.throttled));
     if (r.newer_same_size > 0) Line(stderr, NewerSameSizeNote(r.newer_same_size));
   }
   void BatchSummary(std::uint64_t batch, const sync::SyncResult& r, std::uint64_t invalidation_paths,

@@ -19,10 +19,20 @@ Settings Base() {
   return s;
 }
 
+TEST(Resolve, JobsGivenFixesTheCount) {
+  Settings s = Base();
+  s.jobs = 8;
+  auto r = Resolve(s, NoEnv());
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->jobs, 8);
+  EXPECT_FALSE(r->adaptive_jobs);
+}
+
 TEST(Resolve, Defaults) {
   auto r = Resolve(Base(), NoEnv());
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(r->jobs, 64);
+  EXPECT_TRUE(r->adaptive_jobs) << "no --jobs, no jobs: the count finds its own level";
   EXPECT_EQ(r->sync.max_deletes, 256);
   EXPECT_EQ(r->sync.max_delete_fraction, 0.5);
   EXPECT_FALSE(r->sync.watching);

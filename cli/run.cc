@@ -190,12 +190,13 @@ class Runner {
     return LoadConfig(config, settings_);
   }
 
-  aws::Result<void> MakeClient(const std::string& region, int jobs) {
+  aws::Result<void> MakeClient(const std::string& region, int jobs, bool adaptive_jobs = false) {
     aws::ClientOptions options;
     if (auto ok = ApplyTransportSettings(settings_, env_, options); !ok) return ok;
     if (!options.verify_tls) std::fprintf(stderr, "sitesync: %s\n", kNoVerifySslWarning);
     options.region = region;
     options.max_in_flight = jobs;
+    options.adaptive_in_flight = adaptive_jobs;
     if (settings_.verbose) options.trace = [this](std::string_view line) { out_->Trace(line); };
     // The whole chain is resolved (and its first credentials fetched) before any other request: a broken setup
     // is exit 2 with nothing changed.
@@ -460,7 +461,7 @@ class Runner {
     cdn_ = *cdn;
     TraceEndpoints(*resolved);
     if (auto ok = SetUpSitemap(*resolved); !ok) return Fatal(ok.error());
-    if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs); !ok) return Fatal(ok.error());
+    if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs, resolved->adaptive_jobs); !ok) return Fatal(ok.error());
     if (auto ok = SetUpCdn(resolved->sync.destination); !ok) return Fatal(ok.error());
     ArmJournal(resolved->sync);
 
@@ -505,7 +506,7 @@ class Runner {
     const auto quiet = std::chrono::milliseconds(settings_.debounce_ms.value_or(200));
     const auto max_delay = std::chrono::milliseconds(settings_.max_delay_ms.value_or(2000));
     if (auto ok = SetUpSitemap(*resolved); !ok) return Fatal(ok.error());
-    if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs); !ok) return Fatal(ok.error());
+    if (auto ok = MakeClient(resolved->endpoint.region, resolved->jobs, resolved->adaptive_jobs); !ok) return Fatal(ok.error());
     if (auto ok = SetUpCdn(resolved->sync.destination); !ok) return Fatal(ok.error());
     ArmJournal(resolved->sync);
 
@@ -536,7 +537,7 @@ class Runner {
     PublishSitemap(session, sitemap_files, *initial, true);
     int initial_exit = kExitOk;
     const std::uint64_t invalidated = InvalidateAfter(*initial, initial_exit);
-    out_->BatchSummary(0, *initial, invalidated, Elapsed(started_));
+    out_->BatchSummary(0, WithThrottled(*initial), invalidated, Elapsed(started_));
     out_->Note(fmt::format("watching {} for changes (Ctrl-C to stop)", resolved->sync.source.string()));
 
     // From here the policy (when a batch goes, when a delete may happen, when failures are tried again) is the
@@ -601,7 +602,7 @@ class Runner {
                                    .count()));
       }
     }
-    out_->BatchSummary(batch++, r, invalidated, Elapsed(since));
+    out_->BatchSummary(batch++, WithThrottled(r), invalidated, Elapsed(since));
   }
 
   // One watch batch: the sitemap, the session's batch, then the invalidation after it, and its summary.
@@ -670,7 +671,7 @@ class Runner {
       invalidated = InvalidateAfter(r, batch_exit);
       outcome.invalidation_failed = batch_exit != kExitOk;
     }
-    out_->BatchSummary(batch++, r, invalidated, Elapsed(request.since));
+    out_->BatchSummary(batch++, WithThrottled(r), invalidated, Elapsed(request.since));
     return outcome;
   }
 
@@ -788,8 +789,22 @@ class Runner {
     return kExitOk;
   }
 
+  // `r` with the answers that asked to slow down since the last summary (the transport counts them).
+  sync::SyncResult WithThrottled(sync::SyncResult r) {
+    if (!client_) return r;
+    const aws::ClientStats stats = client_->Stats();
+    r.throttled = stats.throttled - throttled_reported_;
+    throttled_reported_ = stats.throttled;
+    if (settings_.verbose && stats.in_flight_highest > 0) {
+      out_->Trace(fmt::format("transfers in flight: {} to {}, now {}; {} answers asked to slow down",
+                              stats.in_flight_lowest, stats.in_flight_highest, stats.in_flight_final,
+                              stats.throttled));
+    }
+    return r;
+  }
+
   void Finish(const sync::SyncResult& result, std::uint64_t invalidated) {
-    out_->Summary(result, invalidated,
+    out_->Summary(WithThrottled(result), invalidated,
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   }
 
@@ -808,6 +823,8 @@ class Runner {
   std::unique_ptr<Output> out_;
   aws::EnvLookup env_;
   std::unique_ptr<aws::HttpClient> client_;
+  std::uint64_t throttled_reported_ = 0;  ///< Answers that asked to slow down, as of the last summary.
+
   CdnResolved cdn_;
   std::unique_ptr<cdn::CloudFrontApi> cloudfront_;
   std::optional<cdn::Ledger> ledger_;
@@ -912,6 +929,7 @@ aws::Result<Resolved> Resolve(const Settings& s, const aws::EnvLookup& env) {
   r.sync.force = s.force;
   r.sync.refresh_headers = s.refresh_headers;
   r.jobs = s.jobs.value_or(64);
+  r.adaptive_jobs = !s.jobs.has_value();
   if (r.jobs < 1 || r.jobs > 1024) {
     return aws::Fail(ErrorCode::kUsage, fmt::format("bad jobs {}: use 1 to 1024 transfers in flight", r.jobs));
   }

@@ -233,6 +233,9 @@ struct SyncResult {
   /// Session, for the watch loop's retry timer; a refusal of the whole run names none). A key's paths are the
   /// key and, with clean_urls, the page published under it ("about" and "about.html").
   std::vector<std::string> failed_keys;
+  /// Answers of the server that asked to slow down (503 SlowDown, 429, throttling codes), all retried; filled by
+  /// cli from the transport's counters for the summary.
+  std::uint64_t throttled = 0;
 };
 
 /// A remote delete count at or below this never trips the fraction guard (a small site's few removals).

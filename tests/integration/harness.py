@@ -585,6 +585,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     # -- main path ------------------------------------------------------------------------------------------------
     def _handle(self):
+        self.proxy._enter()
+        try:
+            self._handle_one()
+        finally:
+            self.proxy._leave()
+
+    def _handle_one(self):
         proxy = self.proxy
         method = self.command
         parts = self.raw_requestline.rstrip(b"\r\n").split(b" ")
@@ -618,6 +625,17 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                     pass
                 return
             self._send_fault(fault, op)
+            return
+
+        if proxy.latency_seconds:
+            time.sleep(proxy.latency_seconds)
+        if not proxy._admit(op):
+            try:
+                self._drain_body()
+            except (ConnectionError, OSError):
+                self.close_connection = True
+                return
+            self._send_own(503, s3_error_xml("SlowDown", DEFAULT_MESSAGES["SlowDown"]))
             return
 
         skew = proxy.skew_seconds or 0
@@ -809,7 +827,10 @@ class FaultProxy:
     ("POST", "CreateInvalidation"), ("GET", "GetInvalidation"), ("GET", "ListDistributions")
     count(op, method=None) -> int
     reset_counts(); inject(...); clear_faults(); skew_seconds (0 = off); injected (faults served)
-    connections_accepted (TCP connections accepted); record_bodies = True -> recorded (RecordedRequest each,
+    connections_accepted (TCP connections accepted); throttle(rps, burst) -> requests above `rps` a second (a token
+    bucket holding at most `burst`) answered 503 SlowDown without forwarding, counted in .throttled; latency_seconds
+    (0 = off) -> each request not faulted waits that long before it is forwarded; max_concurrent -> the most
+    requests the proxy was handling at once (reset_counts clears it); record_bodies = True -> recorded (RecordedRequest each,
     forwarded requests, .body = the bytes when small) and faulted (requests answered by an injected fault)
     The same proxy can sit in front of S3 and CloudFront calls (moto serves both on one port).
     """
@@ -832,6 +853,13 @@ class FaultProxy:
         self.corrupted = 0  # request bodies damaged by a "corrupt" fault
         self.skew_rejections = 0
         self.forwarded = 0
+        self.latency_seconds = 0.0
+        self._throttle: tuple[float, float] | None = None  # (rate, burst)
+        self._tokens = 0.0
+        self._tokens_at = 0.0
+        self.throttled = 0
+        self.concurrent = 0
+        self.max_concurrent = 0
         self.requests: collections.deque = collections.deque(maxlen=20000)  # (method, op, target)
         # Opt-in (record_bodies = True): one RecordedRequest per forwarded request, with its headers and the MD5
         # of its raw body bytes as received (chunked framing, if any, included), and the bytes themselves when
@@ -908,6 +936,20 @@ class FaultProxy:
             self.corrupted = 0
             self.skew_rejections = 0
             self.forwarded = 0
+            self.throttled = 0
+            self.max_concurrent = self.concurrent
+
+    def throttle(self, rps: float | None, burst: float | None = None) -> None:
+        """Admit at most `rps` requests a second (S3's per-prefix limit, as a token bucket saving up at most
+        `burst`, default rps / 10); the others are answered 503 SlowDown without being forwarded. None: off."""
+        with self._lock:
+            if rps is None:
+                self._throttle = None
+                return
+            b = burst if burst is not None else max(1.0, rps / 10)
+            self._throttle = (float(rps), float(b))
+            self._tokens = float(b)
+            self._tokens_at = time.monotonic()
 
     def inject(self, status: int = 503, code: str | None = None, count: int = 1, op: str | None = None,
                method: str | None = None, action: str = "error", message: str | None = None,
@@ -971,6 +1013,30 @@ class FaultProxy:
                         self._faults.remove(f)
                     return f
         return None
+
+    def _enter(self):
+        with self._lock:
+            self.concurrent += 1
+            self.max_concurrent = max(self.max_concurrent, self.concurrent)
+
+    def _leave(self):
+        with self._lock:
+            self.concurrent -= 1
+
+    def _admit(self, op) -> bool:
+        """Whether the token bucket (throttle) lets this request through now."""
+        with self._lock:
+            if self._throttle is None:
+                return True
+            rate, burst = self._throttle
+            now = time.monotonic()
+            self._tokens = min(burst, self._tokens + (now - self._tokens_at) * rate)
+            self._tokens_at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            self.throttled += 1
+            return False
 
     def _note_skew_rejection(self):
         with self._lock:
