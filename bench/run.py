@@ -63,6 +63,8 @@ ROOT = os.path.dirname(BENCH)
 DEFAULT_TOOLS = ["sitesync", "aws", "rclone", "rclone-fast", "s3cmd", "floor"]
 # Not run unless named: the same tools with 128 requests in flight, to show what the in-flight count allows.
 J128_TOOLS = ["sitesync-j128", "rclone-fast-j128", "floor-j128"]
+# Not run unless named: sitesync with the fixed 64 in flight it used before the adaptive count.
+J64_TOOLS = ["sitesync-j64"]
 # Not run unless named: sitesync with its local record (--compare checksum with a warm or a cold record, size with
 # a warm one), sitesync with compress: rules, and the time to read (and to MD5 on one core) the site's bytes.
 RECORD_TOOLS = ["sitesync-checksum", "sitesync-checksum-cold", "sitesync-size-warm"]
@@ -74,7 +76,7 @@ READ_TOOLS = ["read-cat", "read-md5sum"]
 # Not run unless named: sitesync with default settings from another binary (--sitesync-alt, e.g. another branch's
 # build), next to the first in the same run.
 ALT_TOOLS = ["sitesync-alt"]
-ALL_TOOLS = DEFAULT_TOOLS + ALT_TOOLS + J128_TOOLS + RECORD_TOOLS + COMPRESS_TOOLS + PLAN_TOOLS + READ_TOOLS
+ALL_TOOLS = DEFAULT_TOOLS + ALT_TOOLS + J64_TOOLS + J128_TOOLS + RECORD_TOOLS + COMPRESS_TOOLS + PLAN_TOOLS + READ_TOOLS
 # The scenarios a tool runs in when it does not run in all of them: the compressed bodies differ from the
 # manifest the bucket is loaded with (so only (a) means anything), and reading the tree is (b)'s reference.
 TOOL_SCENARIOS = {"sitesync-gzip": "a", "sitesync-br": "a", "read-cat": "b", "read-md5sum": "b",
@@ -86,7 +88,8 @@ COMPRESS_ENCODING = {"sitesync-gzip": "gzip", "sitesync-br": "br"}
 PROTOS = ["http", "https"]
 SCENARIOS = {"a": "first upload", "b": "no-op resync", "c": "edit 5 pages + rss.xml", "d": "delete 10 files"}
 TOOL_LABEL = {
-    "sitesync": "sitesync (--jobs 64 default)",
+    "sitesync": "sitesync (defaults: adaptive in-flight count, 64 growing to 256)",
+    "sitesync-j64": "sitesync --jobs 64 (a fixed 64 in flight: the default before the adaptive count)",
     "aws": "aws s3 sync --size-only (v2, defaults)",
     "rclone": "rclone sync --size-only (defaults)",
     "rclone-fast": "rclone sync --size-only --transfers 64 --fast-list --s3-no-head --s3-no-check-bucket",
@@ -249,7 +252,9 @@ def check_bucket(got, site, scenario, tool):
 
 # What each tool does with a 503 SlowDown by default (the throttle tables quote it).
 THROTTLE_NOTES = {
-    "sitesync": "no --jobs: the binary's default in-flight control; up to 5 attempts a request, full-jitter backoff",
+    "sitesync": "no --jobs: adaptive in flight (64 up to 256, halved on a 503 once per round trip, never below 8); a "
+                "throttled request is sent again first, on its own budget of 20 while the server accepts others",
+    "sitesync-j64": "--jobs 64: fixed in flight; throttled requests retried with full-jitter backoff on the same budget",
     "sitesync-alt": "as sitesync, the --sitesync-alt binary",
     "aws": "retry mode standard: 3 attempts in all (max_attempts 3), exponential backoff (base 2, cap 20 s); "
            "10 requests in flight (s3 max_concurrent_requests)",
@@ -384,6 +389,8 @@ class Tools:
                 "rclone": ["--ca-cert", self.ca], "floor": ["--ca", self.ca]}.get(tool, [])
 
     def argv(self, tool, site, scenario, bucket):
+        if tool == "sitesync-j64":
+            return self.argv("sitesync", site, scenario, bucket) + ["--jobs", "64"]
         if tool.endswith("-j128"):  # the same tool with 128 requests in flight instead of 64
             cmd = self.argv(tool[:-len("-j128")], site, scenario, bucket)
             if tool.startswith("rclone"):
