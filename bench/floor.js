@@ -2,6 +2,7 @@
 // floor.js: the trivial client that gives the benchmark floors. Node, no dependencies, no signing.
 //
 //   node floor.js --endpoint URL --bucket B [--list] [--root DIR --put FILE] [--delete FILE] [--jobs 64]
+//                 [--ca FILE]
 //
 // Steps, each only if asked, in this order:
 //   --list            one walk of the bucket listing: ListObjectsV2 pages of 1,000 with continuation tokens
@@ -9,10 +10,13 @@
 //                     --jobs requests in flight over a keep-alive http.Agent; the file is read whole, then sent
 //                     with Content-Length (no diffing, no hashing, no Content-MD5)
 //   --delete FILE     DeleteObjects for the keys in FILE, 1,000 a request
+// An https:// endpoint is verified against the CA certificates in --ca FILE (PEM; default: Node's own CAs), over a
+// keep-alive https.Agent (which keeps TLS sessions and offers them again on its new connections).
 // Prints one JSON line: {"listed":N,"list_requests":N,"put":N,"bytes":N,"deleted":N,"seconds":S}.
 'use strict';
 
 const http = require('http');
+const https = require('https');
 const fs = require('fs');
 const fsp = require('fs/promises');
 const path = require('path');
@@ -23,16 +27,20 @@ const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const k = argv[i];
   if (k === '--list') args.list = true;
-  else if (['--endpoint', '--bucket', '--root', '--put', '--delete', '--jobs'].includes(k)) args[k.slice(2)] = argv[++i];
+  else if (['--endpoint', '--bucket', '--root', '--put', '--delete', '--jobs', '--ca'].includes(k)) args[k.slice(2)] = argv[++i];
   else { console.error(`unknown argument ${k}`); process.exit(2); }
 }
 const url = new URL(args.endpoint);
-const agent = new http.Agent({ keepAlive: true, maxSockets: Number(args.jobs) });
+const tls = url.protocol === 'https:';
+const proto = tls ? https : http;
+const agent = tls
+  ? new https.Agent({ keepAlive: true, maxSockets: Number(args.jobs), ...(args.ca ? { ca: fs.readFileSync(args.ca) } : {}) })
+  : new http.Agent({ keepAlive: true, maxSockets: Number(args.jobs) });
 const encKey = k => k.split('/').map(encodeURIComponent).join('/');
 
 function request(method, p, body, headers = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, method, path: p, agent,
+    const req = proto.request({ host: url.hostname, port: url.port, method, path: p, agent,
                                headers: { 'Content-Length': body ? body.length : 0, ...headers } }, res => {
       const chunks = [];
       res.on('data', c => chunks.push(c));

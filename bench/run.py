@@ -3,6 +3,7 @@
 
     bench/run.py [--server sink,s3rver] [--size small,medium,large] [--latency 0,20] [--scenario a,b,c,d]
                  [--reps 3] [--tools sitesync,aws,rclone,rclone-fast,s3cmd,floor] [--skip-slow] [--seed 1]
+                 [--proto http,https]
 
 For each server mode (started once, on a free loopback port, stopped by its PID at the end even on failure),
 size and latency, runs REPS repetitions; in each repetition every scenario, and in each scenario every tool
@@ -14,6 +15,13 @@ bulk-loaded through the server's /_bench/load endpoint (no PUTs):
   (c) edit           bucket = the site; local: 5 post pages and rss.xml edited (sizes change): 6 uploads
   (d) delete         bucket = the site; local: 10 files removed; sync with delete: 10 deletes
   size "large" (the 50,000-file listing tree) runs (b) only.
+
+--proto (default http): over plain HTTP, over HTTPS, or both (then the server also listens for TLS, with a
+certificate of a CA made for that server only, and in each repetition and scenario every tool runs over HTTP,
+then every tool over HTTPS). Over HTTPS every tool is given the CA the way it documents and verifies the server with it:
+sitesync --ca-bundle, aws-cli --ca-bundle, rclone --ca-cert, s3cmd ca_certs_file (use_https, certificate
+and host name checked), floor.js --ca. Each run also records the TCP connections the server accepted, the TLS
+handshakes completed and the sessions resumed.
 
 Each run: wall seconds, user+sys CPU and peak RSS from /usr/bin/time -f '%e %U %S %M'; requests by S3
 operation from the server's counters (reset before the run); the bucket afterwards is compared with the
@@ -63,6 +71,7 @@ TOOL_SCENARIOS = {"sitesync-gzip": "a", "sitesync-br": "a", "read-cat": "b", "re
 # compress: rules of the compression rows (sitesync.yaml syntax; a glob without '/' matches the file name).
 COMPRESS_GLOBS = ["*.html", "*.css", "*.js"]
 COMPRESS_ENCODING = {"sitesync-gzip": "gzip", "sitesync-br": "br"}
+PROTOS = ["http", "https"]
 SCENARIOS = {"a": "first upload", "b": "no-op resync", "c": "edit 5 pages + rss.xml", "d": "delete 10 files"}
 TOOL_LABEL = {
     "sitesync": "sitesync (--jobs 64 default)",
@@ -286,7 +295,7 @@ class Tools:
         if tool not in ("sitesync-checksum", "sitesync-size-warm"):
             return None
         argv = [self.sitesync, "sync", site.base, f"s3://{bucket}", "--endpoint", self.url, "--json",
-                "--max-deletes", "-1", "--compare", "checksum"]
+                "--max-deletes", "-1", "--compare", "checksum"] + self.tls_args("sitesync")
         with open(log_path + ".warmup", "wb") as out:
             rc = subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 timeout=timeout).returncode
@@ -295,18 +304,36 @@ class Tools:
             return f"warm-up failed: exit {rc}, uploaded {summary.get('uploaded')}"
         return None
 
-    def set_endpoint(self, url):
+    def set_endpoint(self, url, ca=None):
+        """Points every tool at `url`; an https:// one is verified against the CA certificate file `ca`."""
         self.url = url
+        self.ca = ca if url.startswith("https://") else None
         hostport = url.split("://", 1)[1]
         with open(self.s3cmd_config, "w") as f:
             f.write(f"[default]\naccess_key = {servers.CREDS[0]}\nsecret_key = {servers.CREDS[1]}\n"
-                    f"host_base = {hostport}\nhost_bucket = {hostport}\nuse_https = False\n"
+                    f"host_base = {hostport}\nhost_bucket = {hostport}\n{self.s3cmd_tls()}"
                     f"signature_v2 = False\nbucket_location = us-east-1\n")
+        # AWS_CA_BUNDLE stays out of the shared environment: rclone's AWS SDK (Go, v1) reads it too and then
+        # fails ("LoadCustomCABundleError: ... unsupported transport, *fshttp.Transport"); aws-cli gets --ca-bundle
         self.env.update({"RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
                          "RCLONE_CONFIG_BENCH_ENDPOINT": url,
                          "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": servers.CREDS[0],
                          "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": servers.CREDS[1],
                          "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true"})
+
+    def s3cmd_tls(self):
+        """s3cmd 2.3's config keys (as `s3cmd --dump-config` names them): HTTPS, verified with our CA."""
+        if not self.ca:
+            return "use_https = False\n"
+        return (f"use_https = True\nca_certs_file = {self.ca}\ncheck_ssl_certificate = True\n"
+                f"check_ssl_hostname = True\n")
+
+    def tls_args(self, tool):
+        """The arguments that give `tool` the CA over HTTPS (nothing over HTTP; s3cmd's is in its config)."""
+        if not self.ca:
+            return []
+        return {"sitesync": ["--ca-bundle", self.ca], "aws": ["--ca-bundle", self.ca],
+                "rclone": ["--ca-cert", self.ca], "floor": ["--ca", self.ca]}.get(tool, [])
 
     def argv(self, tool, site, scenario, bucket):
         if tool.endswith("-j128"):  # the same tool with 128 requests in flight instead of 64
@@ -318,7 +345,7 @@ class Tools:
         delete = scenario == "d"
         if tool == "sitesync":
             return [self.sitesync, "sync", src, f"s3://{bucket}", "--endpoint", self.url, "--json",
-                    "--max-deletes", "-1"] + (["--delete"] if delete else [])
+                    "--max-deletes", "-1"] + (["--delete"] if delete else []) + self.tls_args("sitesync")
         if tool in RECORD_TOOLS:
             compare = "size" if tool == "sitesync-size-warm" else "checksum"
             return self.argv("sitesync", site, scenario, bucket) + ["--compare", compare]
@@ -333,18 +360,18 @@ class Tools:
             return ["sh", "-c", f'find "$1" -type f -print0 | xargs -0 {prog} > /dev/null', "sh", src]
         if tool == "aws":
             return ["/usr/bin/aws", "s3", "sync", src, f"s3://{bucket}", "--endpoint-url", self.url,
-                    "--size-only", "--no-progress"] + (["--delete"] if delete else [])
+                    "--size-only", "--no-progress"] + (["--delete"] if delete else []) + self.tls_args("aws")
         if tool == "rclone":  # rclone sync always deletes
-            return ["rclone", "sync", src, f"bench:{bucket}", "--size-only"]
+            return ["rclone", "sync", src, f"bench:{bucket}", "--size-only"] + self.tls_args("rclone")
         if tool == "rclone-fast":
             return ["rclone", "sync", src, f"bench:{bucket}", "--size-only", "--transfers", "64", "--fast-list",
-                    "--s3-no-head", "--s3-no-check-bucket"]
+                    "--s3-no-head", "--s3-no-check-bucket"] + self.tls_args("rclone")
         if tool == "s3cmd":
             return ["s3cmd", "-c", self.s3cmd_config, "sync", "--no-check-md5", src + "/", f"s3://{bucket}/"] + \
                 (["--delete-removed"] if delete else [])
         if tool == "floor":
             cmd = ["node", os.path.join(BENCH, "floor.js"), "--endpoint", self.url, "--bucket", bucket,
-                   "--root", src]
+                   "--root", src] + self.tls_args("floor")
             if scenario == "a":
                 return cmd + ["--put", site.lists["all"]]
             cmd.append("--list")
@@ -391,10 +418,10 @@ def summarize(runs):
     """Groups runs by (server, size, latency, scenario) -> tool -> stats."""
     groups = {}
     for r in runs:
-        g = groups.setdefault((r["server"], r["size"], r["latency_ms"], r["scenario"]), {})
+        g = groups.setdefault((r["server"], r["size"], r["latency_ms"], r.get("proto", "http"), r["scenario"]), {})
         g.setdefault(r["tool"], []).append(r)
     out = []
-    for (server, size, lat, sc), tools in groups.items():
+    for (server, size, lat, proto, sc), tools in groups.items():
         rows = {}
         for tool, rs in tools.items():
             good = [r for r in rs if r["wall"] is not None and r["rc"] == 0]  # failed runs: problems only
@@ -419,14 +446,25 @@ def summarize(runs):
                 if good and all((r.get("summary") or {}).get("hashed") is not None for r in good) else None,
                 "internal": statistics.median(r["floor_internal"] for r in good if r.get("floor_internal"))
                 if any(r.get("floor_internal") for r in good) else None,
+                # TCP connections the server accepted, TLS handshakes completed and sessions resumed (medians)
+                "connections": _median_of(good, "connections"),
+                "tls_handshakes": _median_of(good, "tls_handshakes"),
+                "tls_resumed": _median_of(good, "tls_resumed"),
                 "problems": sorted({r["verify"] for r in rs if not r["ok"]} |
                                    {f"exit {r['rc']}" for r in rs if r["rc"] != 0}),
             }
         base = rows.get("sitesync", {}).get("median")
         for row in rows.values():
             row["ratio"] = row["median"] / base if base and row["median"] else None
-        out.append({"server": server, "size": size, "latency_ms": lat, "scenario": sc, "tools": rows})
+        out.append({"server": server, "size": size, "latency_ms": lat, "proto": proto, "scenario": sc,
+                    "tools": rows})
     return out
+
+
+def _median_of(runs, key):
+    """Median of runs' `key` where every run has it (results of older runs do not), else None."""
+    vals = [r.get(key) for r in runs]
+    return statistics.median(vals) if vals and all(v is not None for v in vals) else None
 
 
 def fmt_ops(ops):
@@ -457,15 +495,17 @@ def markdown(summary, meta):
     for g in summary:
         f = g["tools"].get("floor")
         if f and f["median"] is not None:
-            floors[(g["server"], g["size"], g["latency_ms"], g["scenario"])] = (f["median"], f["internal"])
+            floors[(g["server"], g["size"], g["latency_ms"], g.get("proto", "http"), g["scenario"])] = \
+                (f["median"], f["internal"])
     for g in summary:
-        key = (g["server"], g["size"], g["latency_ms"])
-        lines.append(f"## {g['server']} · {g['size']} · {g['latency_ms']} ms · ({g['scenario']}) "
+        proto = g.get("proto", "http")
+        key = (g["server"], g["size"], g["latency_ms"], proto)
+        lines.append(f"## {g['server']} · {g['size']} · {g['latency_ms']} ms · {proto.upper()} · ({g['scenario']}) "
                      f"{SCENARIOS[g['scenario']]}")
         lines.append("")
         lines.append("| tool | wall s median (min-max) | × sitesync | CPU s | server CPU s | peak RSS MB | sent MB "
-                     "| stored MB | hashed | requests | problems |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                     "| stored MB | hashed | requests | problems | connections | TLS handshakes | resumed |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         order = [t for t in ALL_TOOLS if t in g["tools"]]
         for t in order:
             r = g["tools"][t]
@@ -480,7 +520,8 @@ def markdown(summary, meta):
             stored = "-" if r.get("stored_mb") is None else f"{r['stored_mb']:.1f}"
             hashed = "-" if r.get("hashed") is None else f"{r['hashed']:g}"
             lines.append(f"| {TOOL_LABEL[t]} | {med} | {ratio} | {cpu} | {scpu} | {rss} | {sent} | {stored} | {hashed} "
-                         f"| {ops} | {probs} |")
+                         f"| {ops} | {probs} | {_count(r.get('connections'))} "
+                         f"| {_count(r.get('tls_handshakes'), proto)} | {_count(r.get('tls_resumed'), proto)} |")
         def fl(x):
             if x is None:
                 return "-"
@@ -488,10 +529,15 @@ def markdown(summary, meta):
         up, ls = floors.get(key + ("a",)), floors.get(key + ("b",))
         if up is not None or ls is not None:
             lines.append("")
-            lines.append(f"Floors ({g['server']}, {g['size']}, {g['latency_ms']} ms): upload floor (all PUTs, 64 in "
+            lines.append(f"Floors ({g['server']}, {g['size']}, {g['latency_ms']} ms, {proto.upper()}): upload floor (all PUTs, 64 in "
                          f"flight) {fl(up)}; listing floor (one walk) {fl(ls)}.")
         lines.append("")
     return "\n".join(lines)
+
+
+def _count(v, proto="https"):
+    """A median count for the tables: "-" when not measured (or a TLS count over plain HTTP)."""
+    return "-" if v is None or proto != "https" else f"{v:g}"
 
 
 def report(a):
@@ -502,10 +548,13 @@ def report(a):
         runs += d["runs"]
     keep = {"server": set(a.server.split(",")), "size": set(a.size.split(",")),
             "latency_ms": {int(x) for x in a.latency.split(",")}, "scenario": set(a.scenario.split(",")),
-            "tool": set(a.tools.split(","))}
+            "tool": set(a.tools.split(",")), "proto": set((a.proto or ",".join(PROTOS)).split(","))}
+    for r in runs:
+        r.setdefault("proto", "http")  # results of runs made before --proto were all plain HTTP
     runs = [r for r in runs if all(r[k] in v for k, v in keep.items())]
     runs.sort(key=lambda r: (["sink", "s3rver"].index(r["server"]) if r["server"] in ("sink", "s3rver") else 9,
-                             ["small", "medium", "large"].index(r["size"]), r["latency_ms"], r["scenario"]))
+                             ["small", "medium", "large"].index(r["size"]), r["latency_ms"],
+                             PROTOS.index(r["proto"]), r["scenario"]))
     meta = dict(metas[-1])
     meta["started"] = " + ".join(m["started"] for m in metas)
     meta["reps"] = "/".join(sorted({str(m["reps"]) for m in metas}))
@@ -517,11 +566,13 @@ def compact(summary):
     """One table per (server, size, latency): tools x scenarios, median (min-max) and × sitesync."""
     blocks = {}
     for g in summary:
-        blocks.setdefault((g["server"], g["size"], g["latency_ms"]), {})[g["scenario"]] = g["tools"]
+        blocks.setdefault((g["server"], g["size"], g["latency_ms"], g.get("proto", "http")), {})[g["scenario"]] = \
+            g["tools"]
     lines = []
-    for (server, size, lat), scs in blocks.items():
+    for (server, size, lat, proto), scs in blocks.items():
         cols = [sc for sc in SCENARIOS if sc in scs]
-        lines.append(f"**{server} · {size} · {lat} ms** (wall s: median (min-max) ×sitesync)")
+        lines.append(f"**{server} · {size} · {lat} ms · {proto.upper()}** (wall s: median (min-max) ×sitesync"
+                     + ("; TLS: connections/handshakes/resumed" if proto == "https" else "") + ")")
         lines.append("")
         lines.append("| tool | " + " | ".join(f"({sc}) {SCENARIOS[sc]}" for sc in cols) + " |")
         lines.append("|---|" + "---|" * len(cols))
@@ -537,6 +588,8 @@ def compact(summary):
                 cell = f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
                 if t != "sitesync" and r["ratio"]:
                     cell += f" ×{r['ratio']:.1f}"
+                if proto == "https" and r.get("tls_handshakes") is not None:
+                    cell += f" [{_count(r.get('connections'))}/{_count(r['tls_handshakes'])}/{_count(r.get('tls_resumed'))}]"
                 if r["problems"]:
                     cell += " ⚠"
                 cells.append(cell)
@@ -586,6 +639,10 @@ def main():
     ap.add_argument("--tools", default=",".join(DEFAULT_TOOLS))
     ap.add_argument("--skip-slow", action="store_true", help="skip s3cmd on the first upload of medium")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--proto", default=None,
+                    help="http, https or both (comma-separated; default http; with --report: every proto): https "
+                         "makes the servers listen for TLS with a certificate of a CA made for the run, given to "
+                         "every tool")
     ap.add_argument("--sitesync", default=os.path.join(ROOT, "build", "cli", "sitesync"))
     ap.add_argument("--build", action="store_true", help="cmake --build build --target sitesync first")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "sitesync-bench-work"),
@@ -599,6 +656,10 @@ def main():
     if a.report:
         return report(a)
 
+    protos = [p.strip() for p in (a.proto or "http").split(",") if p.strip()]
+    for p in protos:
+        if p not in PROTOS:
+            ap.error(f"unknown proto {p}; known: {', '.join(PROTOS)}")
     tools = [t.strip() for t in a.tools.split(",") if t.strip()]
     for t in tools:
         if t not in ALL_TOOLS:
@@ -632,7 +693,7 @@ def main():
 
     sizes = [s.strip() for s in a.size.split(",") if s.strip()]
     sites = {s: Site(a.work, s, a.seed) for s in sizes}
-    meta = {"started": stamp, "argv": sys.argv[1:], "reps": a.reps,
+    meta = {"started": stamp, "argv": sys.argv[1:], "reps": a.reps, "protos": protos,
             "machine": f"{os.cpu_count()} cores ({cpu_model()}), {platform.platform()}, "
                        f"load {os.getloadavg()[0]:.2f} at start",
             "versions": versions(a.sitesync),
@@ -652,9 +713,9 @@ def main():
     tl = Tools(a.work, a.sitesync)
     n = 0
     for mode in [m.strip() for m in a.server.split(",") if m.strip()]:
-        with servers.Server(mode, 0, log_dir=logs) as srv:
-            log(f"==> {mode} server on {srv.url} (pid {srv.pid})")
-            tl.set_endpoint(srv.url)
+        with servers.Server(mode, 0, log_dir=logs, tls="https" in protos) as srv:
+            log(f"==> {mode} server on {srv.url}" + (f" and {srv.https_url}" if srv.https_url else "") +
+                f" (pid {srv.pid})")
             for size in sizes:
                 site = sites[size]
                 scen = [s for s in a.scenario.split(",") if s in SCENARIOS and (size != "large" or s == "b")]
@@ -663,7 +724,8 @@ def main():
                     for rep in range(a.reps):
                         for sc in scen:
                             order = tools[rep % len(tools):] + tools[:rep % len(tools)]
-                            for tool in order:
+                            for proto, tool in [(p, t) for p in protos for t in order]:
+                                tl.set_endpoint(srv.url_for(proto), srv.ca_file)
                                 if tool == "s3cmd" and sc == "a" and size != "small" and a.skip_slow:
                                     continue
                                 if sc not in TOOL_SCENARIOS.get(tool, sc):
@@ -673,7 +735,7 @@ def main():
                                 state = [] if sc == "a" else site.manifest
                                 srv.load(bucket, state)
                                 warm(site.dirs[sc])
-                                log_path = os.path.join(logs, f"{n:05d}-{mode}-{size}-{lat}ms-{sc}-{tool}.log")
+                                log_path = os.path.join(logs, f"{n:05d}-{mode}-{size}-{lat}ms-{proto}-{sc}-{tool}.log")
                                 env = tl.run_env(n)
                                 failed_prep = tl.prepare(tool, site, sc, bucket, env, log_path, a.timeout)
                                 srv.reset()
@@ -693,7 +755,12 @@ def main():
                                     if writes:
                                         ok, verify = False, f"{writes} write requests on a no-op"
                                 srv.drop(bucket)
-                                runs.append({"server": mode, "size": size, "latency_ms": lat, "scenario": sc,
+                                runs.append({"server": mode, "size": size, "latency_ms": lat, "proto": proto,
+                                             "connections": st.get(f"connections_{proto}"),
+                                             "tls_handshakes": st.get("tls_handshakes"),
+                                             "tls_resumed": st.get("tls_resumed"),
+                                             "tls_failed": st.get("tls_failed"),
+                                             "scenario": sc,
                                              "tool": tool, "rep": rep, "rc": rc, "wall": wall, "user": user,
                                              "sys": sys_, "rss_kb": rss, "ops": st["ops"],
                                              "requests": st["requests"], "bytes_in": st["bytes_in"],
@@ -704,9 +771,12 @@ def main():
                                              "ok": ok,
                                              "verify": verify, "log": log_path,
                                              "error_tail": tail if (rc != 0 or not ok) else ""})
-                                log(f"  [{n}] {mode} {size} {lat}ms rep{rep + 1} ({sc}) {tool:11s} "
+                                log(f"  [{n}] {mode} {size} {lat}ms {proto} rep{rep + 1} ({sc}) {tool:11s} "
                                     f"{'-' if wall is None else f'{wall:7.2f}'} s  rc={rc} {verify}  "
-                                    f"{fmt_ops(st['ops'])}")
+                                    f"{fmt_ops(st['ops'])}" +
+                                    (f"  conn {st.get('connections_https')} tls {st.get('tls_handshakes')} "
+                                     f"resumed {st.get('tls_resumed')} failed {st.get('tls_failed')}"
+                                     if proto == "https" else f"  conn {st.get('connections_http')}"))
                                 if rc != 0 or not ok:
                                     log("      " + tail.strip().replace("\n", "\n      ")[-400:])
                         save()

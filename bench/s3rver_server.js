@@ -28,6 +28,8 @@
 //
 // Usage: node --openssl-legacy-provider s3rver_server.js [--port N|0] [--host H] [--latency-ms N]
 //        [--port-file FILE] [--directory DIR] [--no-fix] [--continue-delay same|0] [--parent-pid PID]
+//        [--tls-cert FILE --tls-key FILE [--tls-port N|0] [--tls-port-file FILE]]
+// With a certificate the front also serves HTTPS on a second port (tls_listener.js, as sink_server.js does).
 'use strict';
 
 const http = require('http');
@@ -38,6 +40,7 @@ const path = require('path');
 const { format } = require('util');
 
 const { classify, Stats, readBody, byteKey, urlEncodeKey, watchParent, writePortFile } = require('./sink_server');
+const { countConnections, startTls, takeTlsArgs } = require('./tls_listener');
 
 const S3rver = require('s3rver');
 const FilesystemStore = require('s3rver/lib/stores/filesystem');
@@ -252,7 +255,8 @@ function installFix() {
 // ---------------------------------------------------------------------------------------------------------
 
 async function main() {
-  const a = parseArgs(process.argv.slice(2));
+  const tlsArgs = {};
+  const a = parseArgs(takeTlsArgs(process.argv.slice(2), tlsArgs));
   if (a.fix) installFix();
   let ownDir = false;
   if (!a.directory) {
@@ -365,6 +369,8 @@ async function main() {
   for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
   watchParent(a.parentPid);
 
+  countConnections(server, stats, 'http');
+  startTls(server, stats, tlsArgs, a.host, 's3rver_server', writePortFile);
   server.listen(a.port, a.host, () => {
     const port = server.address().port;
     writePortFile(a.portFile, port);

@@ -8,6 +8,11 @@ Server modes:
 
 Every server is started on a free loopback port, watches our PID (exits if we die) and is stopped by its
 own PID (SIGTERM, then SIGKILL) in stop(); use it as a context manager.
+
+With tls=True (sink and s3rver modes) the server also serves HTTPS on a second free port (https_url), with a
+server certificate signed by a CA made for this server only (make_ca: openssl CLI, RSA 2048, in the server's
+temporary folder, removed by stop()); ca_file is the CA certificate (PEM) a client must be given to verify it.
+url_for("http"|"https") gives either endpoint. The bench endpoints are always called over plain HTTP.
 """
 import json
 import os
@@ -30,6 +35,34 @@ def free_port():
         return s.getsockname()[1]
 
 
+def make_ca(folder):
+    """Makes a self-signed CA and a server certificate it signs, for 127.0.0.1 and localhost, in `folder`
+    (openssl CLI). RSA 2048, as S3's default endpoint certificates are (so a client verifies the same kind of
+    signature and pays the same TLS CPU as against S3). Returns {"ca": ca.pem, "cert": server.pem, "key": server.key}."""
+    os.makedirs(folder, exist_ok=True)
+    p = {n: os.path.join(folder, n) for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem",
+                                               "server.ext")}
+
+    def ssl(*args):
+        r = subprocess.run(["openssl", *args], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"openssl {args[0]} failed: {r.stderr.strip()[-400:]}")
+    ssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p["ca.key"])
+    ssl("req", "-x509", "-new", "-key", p["ca.key"], "-sha256", "-days", "2", "-subj", "/CN=sitesync bench CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext", "subjectKeyIdentifier=hash", "-out", p["ca.pem"])
+    ssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p["server.key"])
+    ssl("req", "-new", "-key", p["server.key"], "-subj", "/CN=127.0.0.1", "-out", p["server.csr"])
+    with open(p["server.ext"], "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+    ssl("x509", "-req", "-in", p["server.csr"], "-CA", p["ca.pem"], "-CAkey", p["ca.key"], "-set_serial",
+        str(int.from_bytes(os.urandom(8), "big")), "-days", "2", "-sha256", "-extfile", p["server.ext"],
+        "-out", p["server.pem"])
+    return {"ca": p["ca.pem"], "cert": p["server.pem"], "key": p["server.key"]}
+
+
 def node_modules_ok():
     return os.path.exists(os.path.join(BENCH, "node_modules", "s3rver", "package.json"))
 
@@ -42,12 +75,16 @@ def ensure_node_modules():
 
 
 class Server:
-    def __init__(self, mode, latency_ms=0, log_dir=None):
+    def __init__(self, mode, latency_ms=0, log_dir=None, tls=False):
         self.mode = mode
         self.proc = None
         self.tmp = tempfile.mkdtemp(prefix=f"sitesync-bench-{mode}-")
         self.log_path = os.path.join(log_dir or self.tmp, f"server-{mode}.log")
         port_file = os.path.join(self.tmp, "port")
+        tls_port_file = os.path.join(self.tmp, "port-tls") if tls else None
+        self.ca_file, self.https_url = None, None
+        if tls and mode == "moto":
+            raise ValueError("tls is for the sink and s3rver modes")
         if mode == "sink":
             cmd = ["node", os.path.join(BENCH, "sink_server.js")]
         elif mode in ("s3rver", "s3rver-raw"):
@@ -63,6 +100,15 @@ class Server:
         if mode != "moto":
             cmd += ["--port", "0", "--port-file", port_file, "--latency-ms", str(latency_ms),
                     "--parent-pid", str(os.getpid())]
+        if tls:
+            try:
+                pem = make_ca(os.path.join(self.tmp, "tls"))
+            except BaseException:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                raise
+            self.ca_file = pem["ca"]
+            cmd += ["--tls-cert", pem["cert"], "--tls-key", pem["key"], "--tls-port", "0",
+                    "--tls-port-file", tls_port_file]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
@@ -77,8 +123,11 @@ class Server:
                         break
                 except OSError:
                     pass
-            elif os.path.exists(port_file):
+            elif os.path.exists(port_file) and (not tls or os.path.exists(tls_port_file)):
                 self.port = int(open(port_file).read())
+                if tls:
+                    self.https_port = int(open(tls_port_file).read())
+                    self.https_url = f"https://127.0.0.1:{self.https_port}"
                 break
             if time.time() > deadline:
                 self.stop()
@@ -86,6 +135,14 @@ class Server:
             time.sleep(0.05)
         self.url = f"http://127.0.0.1:{self.port}"
         self.pid = self.proc.pid
+
+    def url_for(self, proto):
+        """The S3 endpoint over "http" or "https" (the latter only when started with tls=True)."""
+        if proto == "http":
+            return self.url
+        if proto == "https" and self.https_url:
+            return self.https_url
+        raise ValueError(f"{self.mode} server has no {proto} endpoint (start it with tls=True)")
 
     # context manager: always stopped by its own PID
     def __enter__(self):

@@ -23,11 +23,15 @@
 //
 // Usage: node sink_server.js [--port N|0] [--host 127.0.0.1] [--latency-ms N] [--port-file FILE]
 //        [--continue-delay same|0] [--parent-pid PID]
+//        [--tls-cert FILE --tls-key FILE [--tls-port N|0] [--tls-port-file FILE]]
+// With a certificate it also serves HTTPS on a second port (tls_listener.js: same handler, same counters, plus
+// connection and TLS handshake counters in /_bench/stats).
 'use strict';
 
 const http = require('http');
 const crypto = require('crypto');
 const fs = require('fs');
+const { countConnections, startTls, takeTlsArgs } = require('./tls_listener');
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared helpers (also used by s3rver_server.js)
@@ -637,8 +641,11 @@ module.exports.watchParent = watchParent;
 module.exports.writePortFile = writePortFile;
 
 if (require.main === module) {
-  const a = parseArgs(process.argv.slice(2));
-  const { server } = createSink({ latencyMs: a.latencyMs, continueDelay: a.continueDelay });
+  const tlsArgs = {};
+  const a = parseArgs(takeTlsArgs(process.argv.slice(2), tlsArgs));
+  const { server, stats } = createSink({ latencyMs: a.latencyMs, continueDelay: a.continueDelay });
+  countConnections(server, stats, 'http');
+  startTls(server, stats, tlsArgs, a.host, 'sink_server', writePortFile);
   server.listen(a.port, a.host, () => {
     const port = server.address().port;
     writePortFile(a.portFile, port);
