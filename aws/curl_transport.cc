@@ -230,8 +230,9 @@ std::string HostHeader(std::string_view endpoint) {
 
 class CurlClient final : public HttpClient {
  public:
-  CurlClient(ClientOptions options, CurlMulti multi, UniqueFd epoll)
+  CurlClient(ClientOptions options, CurlShare share, CurlMulti multi, UniqueFd epoll)
       : options_(std::move(options)),
+        share_(std::move(share)),
         multi_(std::move(multi)),
         epoll_(std::move(epoll)),
         rng_(std::random_device{}()),
@@ -585,6 +586,9 @@ class CurlClient final : public HttpClient {
     // full loop small, and the kernel's socket buffer is what keeps a fast link busy anyway.
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16L * 1024);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    // TLS sessions are kept in one cache for every handle (libcurl 7.88 keeps them per easy handle otherwise):
+    // a new connection to an endpoint resumes a session any earlier one made instead of a full handshake.
+    if (share_) curl_easy_setopt(e, CURLOPT_SHARE, share_.get());
     // Server logs name the client (RGW, S3 access logs, CloudTrail's userAgent).
     curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
     // TLS: the CA bundle replaces the system's CAs (as AWS_CA_BUNDLE does for the AWS CLI). Proxies are left to
@@ -824,6 +828,8 @@ class CurlClient final : public HttpClient {
   }
 
   ClientOptions options_;
+  // Declared before the multi and the easy handles, so that it goes after them (a share in use cannot go).
+  CurlShare share_;
   CurlMulti multi_;
   UniqueFd epoll_;
   std::optional<Clock::time_point> timer_due_;  ///< libcurl's timer, when it has one.
@@ -955,7 +961,13 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(ClientOptions options) {
   curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.max_in_flight));
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll) return Fail(ErrorCode::kInternal, fmt::format("epoll_create1 failed: {}", std::strerror(errno)));
-  return std::unique_ptr<HttpClient>(new CurlClient(std::move(options), std::move(multi), std::move(epoll)));
+  // One loop thread uses it: no lock functions. Without it (not built), each handle keeps its own sessions.
+  CurlShare share(curl_share_init());
+  if (share && curl_share_setopt(share.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+    share.reset();
+  }
+  return std::unique_ptr<HttpClient>(
+      new CurlClient(std::move(options), std::move(share), std::move(multi), std::move(epoll)));
 }
 
 void GlobalInit() {
