@@ -82,7 +82,7 @@ class RecordFromEtagTest(SyncCase):
         with open(os.path.join(src, "d1/f01.css"), "w", encoding="utf-8") as f:
             f.write(edited)
         self.proxy.reset_counts()
-        s = self.run_sync(src)
+        s = self.run_sync(src, *extra)
         self.assertEqual(s["uploaded"], 1)
         self.assertEqual(self.proxy.count("PutObject"), 1)
         self.assertEqual(harness.get_bytes(self.s3, self.bucket, "d1/f01.css"), edited.encode())
