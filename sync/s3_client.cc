@@ -62,28 +62,20 @@ aws::Result<void> ReadRange(int fd, const std::string& path, std::uint64_t offse
   return {};
 }
 
-// Reads exactly `length` bytes at `offset` of `fd` into `out` (replacing it), with no copy in between.
+// Reads exactly `length` bytes at `offset` of `fd` into `out` (replacing it), with no copy in between. (Not
+// resize_and_overwrite: libstdc++ 12 hands its callback the capacity rather than the size asked for.)
 aws::Result<void> ReadInto(int fd, const std::string& path, std::uint64_t offset, std::size_t length,
                            std::string& out) {
-  aws::Result<void> ok;
-  out.resize_and_overwrite(length, [&](char* p, std::size_t n) {
-    std::size_t done = 0;
-    while (done < n) {
-      ssize_t got = ::pread(fd, p + done, n - done, static_cast<off_t>(offset + done));
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) {
-        ok = Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
-        return done;
-      }
-      if (got == 0) {
-        ok = Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", path));
-        return done;
-      }
-      done += static_cast<std::size_t>(got);
-    }
-    return done;
-  });
-  return ok;
+  out.resize(length);
+  std::size_t done = 0;
+  while (done < length) {
+    ssize_t got = ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    if (got == 0) return Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", path));
+    done += static_cast<std::size_t>(got);
+  }
+  return {};
 }
 
 std::string Base64Md5(std::array<unsigned char, 16> digest) { return aws::Base64Encode(digest); }
