@@ -45,6 +45,7 @@ struct Transfer {
   CurlEasy easy;
   CurlSlist header_list;
   std::uint64_t body_sent = 0;
+  bool in_place = false;  // the body was handed to curl as POSTFIELDS: body_sent is curl's count (Watch samples it)
   std::uint64_t received = 0;  // response bytes of this attempt (status line, headers, body)
   bool body_error = false;
   std::string body_error_message;
@@ -319,6 +320,12 @@ class CurlClient final : public HttpClient {
     last_watch_ = now;
     std::vector<Transfer*> idle;
     for (Transfer* t : running_) {
+      if (t->in_place) {
+        curl_off_t up = 0;
+        if (curl_easy_getinfo(t->easy.get(), CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK && up > 0) {
+          t->body_sent = static_cast<std::uint64_t>(up);
+        }
+      }
       const TransferProgress& last = t->idle.Last();
       TransferProgress p{t->body_sent, last.send_queue, t->received};
       if (t->received > 0) silence_.Answered(t->request.endpoint);
@@ -630,6 +637,7 @@ class CurlClient final : public HttpClient {
     // copies such a body into its upload buffer and keeps a second copy with the headers, so the read callback
     // is cheaper there.
     const bool in_place = in_place_put;
+    t->in_place = in_place;
     if (r.method == "GET") {
       curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (r.method == "HEAD") {
