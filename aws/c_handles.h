@@ -18,6 +18,9 @@ struct CurlEasyDeleter {
 struct CurlMultiDeleter {
   void operator()(CURLM* p) const { curl_multi_cleanup(p); }
 };
+struct CurlShareDeleter {
+  void operator()(CURLSH* p) const { curl_share_cleanup(p); }
+};
 struct CurlSlistDeleter {
   void operator()(curl_slist* p) const { curl_slist_free_all(p); }
 };
@@ -27,6 +30,7 @@ struct XmlDocDeleter {
 
 using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
 using CurlMulti = std::unique_ptr<CURLM, CurlMultiDeleter>;
+using CurlShare = std::unique_ptr<CURLSH, CurlShareDeleter>;
 using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
 using XmlDoc = std::unique_ptr<xmlDoc, XmlDocDeleter>;
 

@@ -7,6 +7,7 @@
 // File bodies come as descriptors the caller opened (beneath SOURCE, sync/): nothing here opens a file by name.
 #include <curl/curl.h>
 #include <libxml/parser.h>
+#include <openssl/ssl.h>
 #include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -45,6 +46,7 @@ struct Transfer {
   CurlEasy easy;
   CurlSlist header_list;
   std::uint64_t body_sent = 0;
+  bool in_place = false;  // the body was handed to curl as POSTFIELDS: body_sent is curl's count (Watch samples it)
   std::uint64_t received = 0;  // response bytes of this attempt (status line, headers, body)
   bool body_error = false;
   std::string body_error_message;
@@ -128,6 +130,21 @@ std::size_t OnRead(char* buffer, std::size_t size, std::size_t count, void* user
   }
   t->body_sent += static_cast<std::uint64_t>(got);
   return static_cast<std::size_t>(got);
+}
+
+// libcurl's SSL_CTX callback (OpenSSL backend only; see OpenSslUnderCurl): each TLS connection's read and write
+// buffers (some 34 KiB together) are released while the connection waits, and taken again when it moves. With
+// hundreds of connections waiting on a 20 ms answer, most of them hold none.
+CURLcode OnSslCtx(CURL*, void* ssl_ctx, void*) {
+  SSL_CTX_set_mode(static_cast<SSL_CTX*>(ssl_ctx), SSL_MODE_RELEASE_BUFFERS);
+  return CURLE_OK;
+}
+
+// Whether libcurl's TLS is OpenSSL's, whose SSL_CTX OnSslCtx may touch (another backend would hand it something
+// else).
+bool OpenSslUnderCurl() {
+  const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+  return info != nullptr && info->ssl_version != nullptr && std::string_view(info->ssl_version).starts_with("OpenSSL/");
 }
 
 int OnSeek(void* user, curl_off_t offset, int origin) {
@@ -237,8 +254,9 @@ std::string HostHeader(std::string_view endpoint) {
 
 class CurlClient final : public HttpClient {
  public:
-  CurlClient(ClientOptions options, CurlMulti multi, UniqueFd epoll)
+  CurlClient(ClientOptions options, CurlShare share, CurlMulti multi, UniqueFd epoll)
       : options_(std::move(options)),
+        share_(std::move(share)),
         multi_(std::move(multi)),
         epoll_(std::move(epoll)),
         rng_(std::random_device{}()),
@@ -317,6 +335,12 @@ class CurlClient final : public HttpClient {
     last_watch_ = now;
     std::vector<Transfer*> idle;
     for (Transfer* t : running_) {
+      if (t->in_place) {
+        curl_off_t up = 0;
+        if (curl_easy_getinfo(t->easy.get(), CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK && up > 0) {
+          t->body_sent = static_cast<std::uint64_t>(up);
+        }
+      }
       const TransferProgress& last = t->idle.Last();
       TransferProgress p{t->body_sent, last.send_queue, t->received};
       if (t->received > 0) silence_.Answered(t->request.endpoint);
@@ -582,7 +606,9 @@ class CurlClient final : public HttpClient {
     }
     if (r.sign) list = curl_slist_append(list, ("authorization: " + authorization).c_str());
     list = curl_slist_append(list, "Expect:");  // no 100-continue round trip per upload
-    if (r.method == "POST" && !HasHeader(r.headers, "content-type")) {
+    const bool in_place_put = r.method == "PUT" && r.body.kind == Body::Kind::kBytes &&
+                              r.body.bytes.size() <= 64 * 1024 && r.endpoint.starts_with("http://");
+    if ((r.method == "POST" || in_place_put) && !HasHeader(r.headers, "content-type")) {
       list = curl_slist_append(list, "Content-Type:");  // curl would add an unsigned form type
     }
     t->header_list.reset(list);
@@ -610,6 +636,15 @@ class CurlClient final : public HttpClient {
     // full loop small, and the kernel's socket buffer is what keeps a fast link busy anyway.
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16L * 1024);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    // TLS sessions are kept in one cache for every handle (libcurl 7.88 keeps them per easy handle otherwise):
+    // a new connection to an endpoint resumes a session any earlier one made instead of a full handshake.
+    if (share_) curl_easy_setopt(e, CURLOPT_SHARE, share_.get());
+    if (openssl_) curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &OnSslCtx);
+    // Answers to anything but a listing are a few hundred bytes: a 4 KiB receive buffer (curl's default is 16 KiB,
+    // held by every handle) is plenty for them.
+    if (!(r.method == "GET" && r.body.size() == 0 && HasQuery(r, "list-type"))) {
+      curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4L * 1024);
+    }
     // Server logs name the client (RGW, S3 access logs, CloudTrail's userAgent).
     curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
     // TLS: the CA bundle replaces the system's CAs (as AWS_CA_BUNDLE does for the AWS CLI). Proxies are left to
@@ -621,10 +656,21 @@ class CurlClient final : public HttpClient {
       curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     const auto body_size = static_cast<curl_off_t>(r.body.size());
+    // Over plain HTTP, a PUT body in memory up to 64 KiB (libcurl 7.88's MAX_INITIAL_POST_SIZE) is handed to curl
+    // in place, as POSTFIELDS under a PUT: curl sends it in the same write as the headers, with no read callback and
+    // no upload buffer (16 KiB) held by the transfer; rewinds for a retry need nothing either. Over HTTPS curl
+    // copies such a body into its upload buffer and keeps a second copy with the headers, so the read callback
+    // is cheaper there.
+    const bool in_place = in_place_put;
+    t->in_place = in_place;
     if (r.method == "GET") {
       curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (r.method == "HEAD") {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (r.method == "PUT" && in_place) {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, body_size);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.bytes.data());
     } else if (r.method == "PUT") {
       curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
       curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, body_size);
@@ -634,7 +680,7 @@ class CurlClient final : public HttpClient {
     } else {
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
     }
-    if (r.method == "PUT" || r.method == "POST") {
+    if ((r.method == "PUT" && !in_place) || r.method == "POST") {
       curl_easy_setopt(e, CURLOPT_READFUNCTION, &OnRead);
       curl_easy_setopt(e, CURLOPT_READDATA, t.get());
       curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, &OnSeek);
@@ -907,6 +953,9 @@ class CurlClient final : public HttpClient {
   }
 
   ClientOptions options_;
+  // Declared before the multi and the easy handles, so that it goes after them (a share in use cannot go).
+  CurlShare share_;
+  const bool openssl_ = OpenSslUnderCurl();
   CurlMulti multi_;
   UniqueFd epoll_;
   std::optional<Clock::time_point> timer_due_;  ///< libcurl's timer, when it has one.
@@ -1046,7 +1095,13 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(ClientOptions options) {
   curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, connections);
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll) return Fail(ErrorCode::kInternal, fmt::format("epoll_create1 failed: {}", std::strerror(errno)));
-  return std::unique_ptr<HttpClient>(new CurlClient(std::move(options), std::move(multi), std::move(epoll)));
+  // One loop thread uses it: no lock functions. Without it (not built), each handle keeps its own sessions.
+  CurlShare share(curl_share_init());
+  if (share && curl_share_setopt(share.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+    share.reset();
+  }
+  return std::unique_ptr<HttpClient>(
+      new CurlClient(std::move(options), std::move(share), std::move(multi), std::move(epoll)));
 }
 
 void GlobalInit() {

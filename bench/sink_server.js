@@ -7,7 +7,8 @@
 //
 // Operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, ListObjectsV2 and V1
 // (S3 byte order, max-keys <= 1000, prefix, delimiter, start-after, marker, encoding-type=url, stable
-// stateless continuation tokens), PutObject (ETag = Content-MD5 when sent, else MD5 of the body; aws-chunked
+// stateless continuation tokens), PutObject (ETag = Content-MD5 when sent, else MD5 of the body; an
+// x-amz-checksum-* header sent is echoed in the answer, as S3 does, unverified; aws-chunked
 // bodies decoded), HeadObject, GetObject (the body is zeros: contents are not kept), DeleteObject,
 // DeleteObjects, CopyObject, multipart (create, upload part, complete, abort, list parts, list uploads).
 //
@@ -532,7 +533,15 @@ function createSink(opts = {}) {
         const etag = md5 || etagOf(null, req.headers);
         bucket.put(key, { size, etag, ct: req.headers['content-type'] || 'binary/octet-stream',
                           ce: storedEncoding(req.headers), mtime: new Date() });
-        return send(res, 200, '', { ETag: `"${etag}"` });
+        // S3 answers a PutObject that carried an x-amz-checksum-* header with that checksum, as it verified it;
+        // the sink echoes it unverified (as it takes a Content-MD5 for the ETag unverified), so that tools which
+        // check the echo (sitesync falls back to Content-MD5 without it) behave as they do against S3.
+        const echo = { ETag: `"${etag}"` };
+        for (const alg of ['crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256']) {
+          const v = req.headers[`x-amz-checksum-${alg}`];
+          if (v) echo[`x-amz-checksum-${alg}`] = v;
+        }
+        return send(res, 200, '', echo);
       }
       case 'CopyObject': {
         await consume(req, { hash: false });

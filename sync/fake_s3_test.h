@@ -81,8 +81,13 @@ class FakeS3 final : public aws::HttpClient {
   std::vector<std::string> endpoints;  ///< The endpoint of every request, in order.
   /// key -> LastModified as the listing shows it ("2026-01-02T03:04:05.000Z"); absent: not listed.
   std::map<std::string, std::string> last_modified;
-  /// Stands in for SSE-KMS: a stored object's ETag is not the MD5 of its body (PutObject and CopyObject).
+  /// Stands in for a bucket that encrypts with SSE-KMS by default: a stored object's ETag is not the MD5 of its
+  /// body (PutObject and CopyObject), and PutObject answers say x-amz-server-side-encryption: aws:kms, as S3's do.
+  /// A PutObject that asks for aws:kms or aws:kms:dsse itself is stored and answered so whatever this says.
   bool kms_etags = false;
+  /// Every PutObject answer names SSE-S3 (x-amz-server-side-encryption: AES256), as S3's do since buckets
+  /// encrypt by default; the ETag stays the body's MD5.
+  bool sse_s3_answers = false;
   /// key -> the object headers it was stored with (content-*, cache-control, x-amz-meta-*, x-amz-acl,
   /// x-amz-storage-class, x-amz-server-side-encryption*, x-amz-website-redirect-location), by PutObject,
   /// CreateMultipartUpload or a CopyObject with REPLACE; HEAD shows them (not x-amz-acl; no STANDARD class).
@@ -289,11 +294,18 @@ class FakeS3 final : public aws::HttpClient {
       const std::string body = Received(r, key);
       auto echo = CheckDigests(r, body);
       if (!echo) return std::unexpected(echo.error());
-      const std::string etag = kms_etags ? Md5Hex("kms:" + body) : Md5Hex(body);
+      const std::string asked = Header(r, "x-amz-server-side-encryption");
+      const bool kms = kms_etags || asked.starts_with("aws:kms");
+      const std::string etag = kms ? Md5Hex("kms:" + body) : Md5Hex(body);
       objects[key] = {body.size(), etag};
       headers[key] = ObjectHeadersOf(r);
       if (fault == Fault::kLost) return Lost(r);
       res.headers.emplace_back("etag", "\"" + etag + "\"");
+      if (kms) {
+        res.headers.emplace_back("x-amz-server-side-encryption", asked.starts_with("aws:kms") ? asked : "aws:kms");
+      } else if (sse_s3_answers || asked == "AES256") {
+        res.headers.emplace_back("x-amz-server-side-encryption", "AES256");
+      }
       if (!echo->empty()) res.headers.emplace_back("x-amz-checksum-crc32", *echo);
       return res;
     }

@@ -790,8 +790,9 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     std::vector<std::size_t> missing;
     for (std::size_t i = 0; i < plan->uploads.size(); ++i) {
       const sitemap::LocalFile& f = plan->uploads[i].file;
-      // A single PutObject reports the MD5 of what it sent (UploadSpec::want_md5), read once with its checksum;
-      // a multipart upload reads its parts apart, so its body's MD5 is taken here, first.
+      // A single PutObject reports the MD5 of what it sent (UploadSpec::want_md5: its ETag where S3 documents
+      // that as the MD5, else read once with its checksum); a multipart upload reads its parts apart, so its
+      // body's MD5 is taken here, first.
       const bool single_put = f.size <= options_.multipart_threshold && plan->uploads[i].reason != UploadReason::kHeadersChanged;
       if (!single_put && !f.generated && f.encoding == sitemap::Encoding::kIdentity &&
           !rec.md5.contains(std::string(f.Key()))) {

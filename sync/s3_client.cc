@@ -25,8 +25,10 @@ using aws::ErrorCode;
 using aws::Fail;
 
 // Bodies up to this size are read once into memory: hashed and sent from the same buffer. Larger ones are hashed
-// in one pass and streamed from disk in a second, so memory stays bounded by transfers in flight.
-constexpr std::uint64_t kInMemoryBody = 64 * 1024;
+// in one pass and streamed from disk in a second, so memory stays bounded by transfers in flight. 16 KiB is what
+// curl sends through its upload buffer at a time anyway: a larger body held in memory for the whole transfer
+// (its answer comes a round trip later) cost up to 64 KiB per transfer in flight, 5 MB at 256, to save one pread.
+constexpr std::uint64_t kInMemoryBody = 16 * 1024;
 
 std::string HostOf(std::string_view endpoint) {
   auto p = endpoint.find("://");
@@ -40,19 +42,38 @@ std::string SchemeOf(std::string_view endpoint) {
 
 // Reads exactly `length` bytes at `offset` of the open file `fd` (`path` names it in messages), feeding each chunk
 // to `sink`. Fails with kIo naming the file.
+// The chunk is one buffer per thread, made once and never cleared (a fresh zeroed megabyte per file cost a
+// memset and, above malloc's mmap threshold, page faults on every read).
 template <class Sink>
 aws::Result<void> ReadRange(int fd, const std::string& path, std::uint64_t offset, std::uint64_t length,
                             Sink&& sink) {
-  std::vector<char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(length, 1 << 20)) + 1);
+  constexpr std::size_t kChunk = 256 * 1024;
+  thread_local const std::unique_ptr<char[]> buffer(new char[kChunk]);
   std::uint64_t done = 0;
   while (done < length) {
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - done, buffer.size()));
-    ssize_t got = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset + done));
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - done, kChunk));
+    ssize_t got = ::pread(fd, buffer.get(), want, static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) return Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
     if (got == 0) return Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", path));
-    sink(buffer.data(), static_cast<std::size_t>(got));
+    sink(buffer.get(), static_cast<std::size_t>(got));
     done += static_cast<std::uint64_t>(got);
+  }
+  return {};
+}
+
+// Reads exactly `length` bytes at `offset` of `fd` into `out` (replacing it), with no copy in between. (Not
+// resize_and_overwrite: libstdc++ 12 hands its callback the capacity rather than the size asked for.)
+aws::Result<void> ReadInto(int fd, const std::string& path, std::uint64_t offset, std::size_t length,
+                           std::string& out) {
+  out.resize(length);
+  std::size_t done = 0;
+  while (done < length) {
+    ssize_t got = ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    if (got == 0) return Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", path));
+    done += static_cast<std::size_t>(got);
   }
   return {};
 }
@@ -93,12 +114,9 @@ aws::Result<void> ReadBody(aws::HttpRequest& r, const OpenBody& body, std::uint6
   const std::string& path = body.path;
   if (length <= kInMemoryBody) {
     std::string bytes;
-    bytes.reserve(static_cast<std::size_t>(length));
-    auto ok = ReadRange(body.file->get(), path, offset, length, [&](const char* p, std::size_t n) {
-      hash.Update(p, n);
-      bytes.append(p, n);
-    });
+    auto ok = ReadInto(body.file->get(), path, offset, static_cast<std::size_t>(length), bytes);
     if (!ok) return ok;
+    hash.Update(bytes.data(), bytes.size());
     r.body.kind = aws::Body::Kind::kBytes;
     r.body.bytes = std::move(bytes);
   } else {
@@ -177,6 +195,53 @@ aws::Result<std::string> Md5Hex(const OpenBody& body, std::uint64_t length) {
   return aws::HexEncode(md5.Final());
 }
 
+// Whether an object stored with the request headers `headers` gets an ETag that is the MD5 of its body: no
+// encryption asked, or SSE-S3 (AES256). SSE-KMS, DSSE-KMS and SSE-C objects get ETags that are not (the S3 API
+// Reference, "Object" data type, ETag: "Objects created by the PUT Object ... and are encrypted by SSE-S3 or
+// plaintext, have ETags that are an MD5 digest of their object data"; SSE-C or SSE-KMS ones "are not").
+bool EncryptionKeepsMd5Etag(std::span<const std::pair<std::string, std::string>> headers) {
+  for (const auto& [name, value] : headers) {
+    if (name == "x-amz-server-side-encryption" && value != "AES256") return false;
+    if (name == "x-amz-server-side-encryption-customer-algorithm") return false;
+  }
+  return true;
+}
+
+bool HexDigits(std::string_view s) {
+  return std::ranges::all_of(s, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); });
+}
+
+// Whether the ETag `etag` of a single PutObject answered with `res` is the MD5 of the body stored (see
+// EncryptionKeepsMd5Etag): the answer names no encryption or AES256 (S3 names the one it applied, a bucket's
+// default included), no SSE-C, and the ETag is 32 hex digits.
+bool EtagIsBodyMd5(const aws::HttpResponse& res, std::string_view etag) {
+  const std::string sse = res.Header("x-amz-server-side-encryption");
+  return (sse.empty() || sse == "AES256") && res.Header("x-amz-server-side-encryption-customer-algorithm").empty() &&
+         etag.size() == 32 && HexDigits(etag);
+}
+
+// The MD5 of the body a PutObject sent from `body` (`size` bytes), answered with an ETag that is no MD5: the same
+// open file read again. It is what was sent only if the file was not written since; the file is therefore
+// compared, after the read, with the stat the walk saw (what the record keeps with the MD5): unchanged, the MD5
+// is reported; changed (or unreadable), none is, and the upload stays unrecorded, so the next run reads the file
+// and compares it as without a record. Recording an MD5 of bytes other than those stored would let a later run
+// take the file for what the object holds.
+Uploaded ReadSentAgain(const OpenBody& body, std::uint64_t size, const sitemap::LocalFile& file,
+                       const std::string& etag) {
+  Uploaded up{size, etag};
+  auto md5 = Md5Hex(body, size);
+  struct stat st {};
+  if (!md5 || ::fstat(body.file->get(), &st) != 0) return up;
+  const std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  if (mtime_ns != file.mtime_ns || static_cast<std::uint64_t>(st.st_size) != file.disk_size ||
+      static_cast<std::uint64_t>(st.st_ino) != file.ino || static_cast<std::uint64_t>(st.st_size) != size) {
+    return up;
+  }
+  up.md5 = std::move(*md5);
+  up.md5_source = Md5Source::kReadAgain;
+  return up;
+}
+
 // A body that reached the server other than it was sent: S3 (and RGW) recompute the Content-MD5 / checksum over
 // what they received and refuse a mismatch with 400 BadDigest. Corruption in transit is passing: the body is sent
 // again (the transport does not retry a 4xx).
@@ -234,8 +299,10 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
   auto sent = std::make_shared<Sent>();
   // The file is opened when the transfer starts, beneath SOURCE, and uploaded whole as it is then (its size may
   // have changed since the walk).
-  r.prepare = [file = spec.file, sent, encoded, choice = spec.checksum,
-               want_md5 = spec.want_md5](aws::HttpRequest& req) -> aws::Result<void> {
+  // An object stored with an encryption whose ETag is no MD5 of the body: its MD5 is computed while it is sent.
+  const bool etag_not_md5 = !EncryptionKeepsMd5Etag(r.headers);
+  r.prepare = [file = spec.file, sent, encoded, choice = spec.checksum, want_md5 = spec.want_md5,
+               etag_not_md5](aws::HttpRequest& req) -> aws::Result<void> {
     sent->crc32.clear();  // prepare runs again when the request is sent again for the bucket's region (SubmitS3)
     if (encoded) {
       sent->size = encoded->bytes.size();
@@ -252,8 +319,11 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     sent->size = *current;
     const bool crc32 = !choice->content_md5.load(std::memory_order_relaxed);
     sent->md5.clear();
+    // Content-MD5 computes the MD5 anyway; with CRC-32 it is computed only where the answer's ETag will not be it.
+    const bool md5_now =
+        want_md5 && (!crc32 || etag_not_md5 || choice->md5_while_sending.load(std::memory_order_relaxed));
     auto ok = PrepareBody(req, sent->body, 0, *current, crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5,
-                          want_md5 ? &sent->md5 : nullptr);
+                          md5_now ? &sent->md5 : nullptr);
     if (ok && crc32) {
       for (const auto& [name, value] : req.headers) {
         if (name == "x-amz-checksum-crc32") sent->crc32 = value;
@@ -268,7 +338,7 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     UploadSpec spec;
   };
   auto resend = std::make_shared<Resend>(Resend{&client, endpoint, std::move(spec)});
-  auto on_answer = [sent, resend, resends, damaged_stored,
+  auto on_answer = [sent, resend, resends, damaged_stored, etag_not_md5,
                     done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
     const UploadSpec& s = resend->spec;
     auto again = [&](bool damaged = false) {
@@ -292,19 +362,37 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
       return done(std::unexpected(std::move(e)));
     }
     const std::string etag = Unquote(res->Header("etag"));
-    const auto uploaded = [&] { return Uploaded{sent->size, etag, sent->encoded ? sent->encoded->md5 : sent->md5}; };
-    if (sent->crc32.empty()) return done(uploaded());  // Content-MD5: checked by the server
+    // What was stored is what was sent (the server checked its checksum): the body's MD5 as the record wants it.
+    const auto uploaded = [&]() -> aws::Result<Uploaded> {
+      if (sent->encoded) return Uploaded{sent->size, etag, sent->encoded->md5, Md5Source::kBody};
+      if (!s.want_md5) return Uploaded{sent->size, etag};
+      if (!sent->md5.empty()) return Uploaded{sent->size, etag, sent->md5, Md5Source::kSending};
+      if (EtagIsBodyMd5(*res, etag)) return Uploaded{sent->size, etag, etag, Md5Source::kEtag};
+      // An ETag that is no MD5 (a bucket that encrypts with SSE-KMS by default) on a PUT sent before the session
+      // knew: the rest of the session computes the MD5 while sending.
+      if (!etag_not_md5) s.checksum->md5_while_sending.store(true, std::memory_order_relaxed);
+      return ReadSentAgain(sent->body, sent->size, s.file, etag);
+    };
+    const auto finish = [&] {
+      auto up = uploaded();
+      if (!up) return done(std::unexpected(up.error()));
+      done(std::move(*up));
+    };
+    if (sent->crc32.empty()) return finish();  // Content-MD5: checked by the server
     // S3 echoes the checksum it verified (x-amz-checksum-crc32 in the PutObject answer). A server that answers
     // 200 without it has not checked it (RGW 16.2 accepts the header and ignores it), so the body may have been
     // stored as corrupted in transit: from now on this run sends Content-MD5, which every S3 server checks, and
     // this object is checked by its ETag (the MD5 of what was stored) against the MD5 of what was sent.
     const std::string echoed = res->Header("x-amz-checksum-crc32");
-    if (echoed == sent->crc32) return done(uploaded());
+    if (echoed == sent->crc32) return finish();
     if (echoed.empty()) {
       s.checksum->content_md5.store(true, std::memory_order_relaxed);
       auto md5 = sent->encoded ? aws::Result<std::string>(sent->encoded->md5) : Md5Hex(sent->body, sent->size);
       if (!md5) return done(std::unexpected(md5.error()));
-      if (*md5 == etag) return done(uploaded());
+      if (*md5 == etag) {
+        if (!sent->encoded && s.want_md5) sent->md5 = std::move(*md5);
+        return finish();
+      }
     }
     // Stored other than sent (or not provably the same: an ETag that is no MD5): sent again with Content-MD5,
     // whose answer the server's own check makes final.
@@ -331,7 +419,7 @@ void SubmitGeneratedPut(aws::HttpClient& client, const std::shared_ptr<FollowedE
   SubmitS3(client, endpoint, spec.bucket, spec.key, std::move(r),
            [done = std::move(done)](aws::Result<aws::HttpResponse> res) {
              if (!res) return done(std::unexpected(res.error()));
-             done(Uploaded{0, Unquote(res->Header("etag")), std::string(kEmptyMd5)});
+             done(Uploaded{0, Unquote(res->Header("etag")), std::string(kEmptyMd5), Md5Source::kBody});
            });
 }
 

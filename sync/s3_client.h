@@ -79,6 +79,11 @@ enum class BodyChecksum { kCrc32, kContentMd5 };
 /// A PUT or part answered 400 BadDigest (the body changed in transit) is sent again, at most twice.
 struct ChecksumChoice {
   std::atomic<bool> content_md5{false};
+  /// Set, for the rest of the session, by the first PutObject answer whose ETag is not the MD5 of the body (an
+  /// encryption other than SSE-S3: a bucket that encrypts with SSE-KMS by default): from then on a single
+  /// PutObject with UploadSpec::want_md5 computes the MD5 while it reads the body, as one whose rule sends SSE-KMS
+  /// always does.
+  std::atomic<bool> md5_while_sending{false};
 };
 
 /// What uploading one file needs.
@@ -90,13 +95,27 @@ struct UploadSpec {
   std::uint64_t part_size = 8ull << 20;
   /// Shared by a session's uploads; null: one of its own. Multipart parts always carry Content-MD5.
   std::shared_ptr<ChecksumChoice> checksum{};
-  /// A single PutObject of a file also reports the hex MD5 of the bytes it sent (Uploaded::md5), computed in the
-  /// read that computes its checksum (the local record wants it).
+  /// A single PutObject of a file also reports the hex MD5 of the bytes it sent (Uploaded::md5; the local record
+  /// wants it). S3 documents the ETag of an object made by one PutObject, unencrypted or SSE-S3, as the MD5 of its
+  /// body: then the answer's ETag is taken (the checksum the server checked, CRC-32 or Content-MD5, makes the
+  /// stored body the one sent) and no MD5 is computed. Where the ETag is no MD5 (SSE-KMS, DSSE-KMS, SSE-C), it is
+  /// computed in the read that computes the checksum: when the rule sends such an encryption, or once the session
+  /// has seen such an answer (ChecksumChoice::md5_while_sending); a PUT answered so before that switch reads the
+  /// file it sent again, and reports it only when the file is unchanged since the walk. See Md5Source.
   bool want_md5 = false;
 };
 
 /// Hex MD5 of an empty body (a redirect object's).
 inline constexpr std::string_view kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e";
+
+/// Where Uploaded::md5 came from.
+enum class Md5Source {
+  kNone,       ///< not known here (md5 empty)
+  kBody,       ///< the body is in memory (an encoded body, an empty redirect body): hashed when it was made
+  kEtag,       ///< the answer's ETag, documented as the body's MD5 (no encryption or SSE-S3); nothing hashed
+  kSending,    ///< computed in the read that sent the body (Content-MD5, or an encryption whose ETag is no MD5)
+  kReadAgain,  ///< a KMS answer before the session knew: the file read again, unchanged since the walk
+};
 
 /// What one upload put: the bytes sent and the object's ETag (without quotes).
 struct Uploaded {
@@ -105,6 +124,7 @@ struct Uploaded {
   /// Hex MD5 of the body sent when the upload knows it (an encoded body, an empty redirect body, a single
   /// PutObject with UploadSpec::want_md5); empty: not known here.
   std::string md5 = {};
+  Md5Source md5_source = Md5Source::kNone;
 };
 /// Result of one upload, or the error.
 using UploadDone = std::function<void(aws::Result<Uploaded>)>;

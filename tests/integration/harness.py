@@ -747,6 +747,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             forge_op = op or classify_request(method, target.decode("latin-1"), self.headers)
             if proxy.forge_etags and forge_op in _FORGED_ETAG_OPS:
                 resp_headers = [(n, forged_etag(v) if n.lower() == "etag" else v) for n, v in resp_headers]
+                # Real SSE-KMS answers name it: an answer whose ETag is forged says so.
+                if any(n.lower() == "etag" for n, _ in resp_headers):
+                    resp_headers = [(n, v) for n, v in resp_headers if n.lower() != "x-amz-server-side-encryption"]
+                    resp_headers.append(("x-amz-server-side-encryption", "aws:kms"))
                 if not no_body and forge_op in ("ListObjectsV2", "CopyObject"):
                     body = _ETAG_ELEMENT.sub(lambda m: m.group(1) + forged_etag(m.group(2)).encode() + m.group(3),
                                              resp.read())
@@ -871,7 +875,8 @@ class FaultProxy:
         self.faulted: collections.deque = collections.deque(maxlen=5000)
         # forge_etags = True stands in for SSE-KMS / SSE-C: every object ETag the client sees (PutObject,
         # CopyObject, HeadObject, GetObject answers and ListObjectsV2 bodies) is replaced by forged_etag(real), a
-        # value that is no MD5 of the body but the same for the same stored object.
+        # value that is no MD5 of the body but the same for the same stored object; the answers that carry an
+        # ETag header also carry x-amz-server-side-encryption: aws:kms, as real SSE-KMS answers do.
         self.forge_etags = False
         self.recorded: collections.deque = collections.deque(maxlen=5000)
         self.log: collections.deque = collections.deque(maxlen=2000)
