@@ -554,8 +554,11 @@ aws::Result<SyncResult> Session::Initial(Reporter& reporter) {
   ErrorKeys recorder(reporter);
   Plan plan = Diff(site->files, remote_, diff);
   const std::uint64_t head_failures = RefreshHeaders(plan, site->files, remote_, options_.refresh_headers, recorder);
-  auto result = Execute(plan, recorder, false);
+  // The plan holds its own copy of every file it uploads: the walk's list is let go before the transfers start,
+  // whose connections make the run's peak memory.
   Remember(site->files);
+  std::vector<sitemap::LocalFile>().swap(site->files);
+  auto result = Execute(plan, recorder, false);
   if (result) {
     if (head_failures > 0 && result->outcome == Outcome::kOk) result->outcome = Outcome::kFailed;
     result->failed += head_failures;
@@ -816,15 +819,21 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   const auto record_upload = [&](const PlannedUpload& planned, const aws::Result<Uploaded>& done) {
     if (rec.db == nullptr || !done) return;
     const std::string rel(planned.file.Key());
-    if (!done->md5.empty()) rec.md5[rel] = done->md5;
-    auto md5 = rec.md5.find(rel);
-    if (done->etag.empty() || md5 == rec.md5.end()) {
+    // The MD5 the upload reported is used as is: kept in rec.md5 too, it would hold one more copy of every key
+    // until the run ends.
+    const std::string* md5 = nullptr;
+    if (!done->md5.empty()) {
+      md5 = &done->md5;
+    } else if (auto known = rec.md5.find(rel); known != rec.md5.end()) {
+      md5 = &known->second;
+    }
+    if (done->etag.empty() || md5 == nullptr) {
       rec.erased.push_back(rel);
       return;
     }
     const sitemap::LocalFile& f = planned.file;
     const std::uint64_t body_size = planned.reason == UploadReason::kHeadersChanged ? f.size : done->bytes;
-    rec.upserts.emplace_back(rel, RecordEntry{f.disk_size, f.mtime_ns, f.ino, body_size, md5->second, done->etag,
+    rec.upserts.emplace_back(rel, RecordEntry{f.disk_size, f.mtime_ns, f.ino, body_size, *md5, done->etag,
                                               HeadersDigest(f)});
   };
 
@@ -832,6 +841,13 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   std::uint64_t upload_failures = 0;
   std::vector<RemoteObject> upserts;  // applied to remote_ at the end, in one pass
   std::vector<std::string> erased;
+  // What grows with every answer is sized once: a vector that doubles holds up to twice its entries, and both
+  // copies while it moves, at the end of the run, when every connection is still open.
+  const std::size_t changes = plan->uploads.size() + plan->deletes.size();
+  result.attempted_keys.reserve(changes);
+  result.uploaded_keys.reserve(plan->uploads.size());
+  upserts.reserve(plan->uploads.size());
+  if (rec.db != nullptr) rec.upserts.reserve(rec.upserts.size() + plan->uploads.size());
   // Uploads are fed to the loop a window at a time, each completion adding the next: thousands of queued
   // requests would only hold memory while the transfers in flight are the limit anyway.
   constexpr std::size_t kWindow = 256;
