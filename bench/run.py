@@ -63,8 +63,9 @@ ROOT = os.path.dirname(BENCH)
 DEFAULT_TOOLS = ["sitesync", "aws", "rclone", "rclone-fast", "s3cmd", "floor"]
 # Not run unless named: the same tools with 128 requests in flight, to show what the in-flight count allows.
 J128_TOOLS = ["sitesync-j128", "rclone-fast-j128", "floor-j128"]
-# Not run unless named: sitesync with the fixed 64 in flight it used before the adaptive count.
-J64_TOOLS = ["sitesync-j64"]
+# Not run unless named: sitesync with the fixed 64 in flight it used before the adaptive count, and with the
+# adaptive count's ceiling, 256, fixed (the peak RSS target is "with 256 in flight").
+J64_TOOLS = ["sitesync-j64", "sitesync-j256"]
 # Not run unless named: sitesync with its local record (--compare checksum with a warm or a cold record, size with
 # a warm one), sitesync with compress: rules, and the time to read (and to MD5 on one core) the site's bytes.
 RECORD_TOOLS = ["sitesync-checksum", "sitesync-checksum-cold", "sitesync-size-warm"]
@@ -90,6 +91,7 @@ SCENARIOS = {"a": "first upload", "b": "no-op resync", "c": "edit 5 pages + rss.
 TOOL_LABEL = {
     "sitesync": "sitesync (defaults: adaptive in-flight count, 64 growing to 256)",
     "sitesync-j64": "sitesync --jobs 64 (a fixed 64 in flight: the default before the adaptive count)",
+    "sitesync-j256": "sitesync --jobs 256 (a fixed 256 in flight: the adaptive count's ceiling)",
     "aws": "aws s3 sync --size-only (v2, defaults)",
     "rclone": "rclone sync --size-only (defaults)",
     "rclone-fast": "rclone sync --size-only --transfers 64 --fast-list --s3-no-head --s3-no-check-bucket",
@@ -389,8 +391,8 @@ class Tools:
                 "rclone": ["--ca-cert", self.ca], "floor": ["--ca", self.ca]}.get(tool, [])
 
     def argv(self, tool, site, scenario, bucket):
-        if tool == "sitesync-j64":
-            return self.argv("sitesync", site, scenario, bucket) + ["--jobs", "64"]
+        if tool in ("sitesync-j64", "sitesync-j256"):
+            return self.argv("sitesync", site, scenario, bucket) + ["--jobs", tool[len("sitesync-j"):]]
         if tool.endswith("-j128"):  # the same tool with 128 requests in flight instead of 64
             cmd = self.argv(tool[:-len("-j128")], site, scenario, bucket)
             if tool.startswith("rclone"):
