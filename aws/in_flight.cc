@@ -124,6 +124,7 @@ WindowChange InFlightController::EndEpoch(Clock::time_point now) {
       if (!full) return none;
       const bool grew = best_window_ == 0 || rate >= best_rate_ * kGrowth || byte_rate >= best_byte_rate_ * kGrowth;
       if (grew) {
+        misses_ = 0;
         best_rate_ = rate;
         best_byte_rate_ = byte_rate;
         best_window_ = window_;
@@ -135,6 +136,7 @@ WindowChange InFlightController::EndEpoch(Clock::time_point now) {
         return Set(std::min(options_.max, window_ * kGrowNum / kGrowDen),
                    fmt::format("throughput {:.0f} requests/s, {:.1f} MB/s: growing", rate, byte_rate / 1e6), now);
       }
+      if (++misses_ < 3) return none;  // measure this window again: one short epoch is noisy (see the header)
       phase_ = Phase::kHold;
       if (rate < best_rate_ && byte_rate < best_byte_rate_ && best_window_ != window_) {
         return Set(best_window_,

@@ -9,7 +9,9 @@
 // - Slow start from `start` (64): while the server never asked to slow down and the window was full (requests
 //   waited for a slot: growing is pointless when the application does not supply the work), W grows by half each
 //   measured epoch as long as the throughput (requests or bytes a second) grew by at least 5% over the best seen.
-//   When it stops growing, W holds (back at the best window, if the last step made things worse).
+//   When three measured epochs in a row at one window beat nothing (one short epoch is noisy: on a shared machine
+//   a single slow stretch would end slow start early), W holds (back at the best window, if the step made things
+//   worse).
 // - A throttling answer (503, 429, or a service code such as SlowDown, Throttling, RequestLimitExceeded) to a
 //   request started after the last decrease halves W, never below `min` (8). Answers to requests started before
 //   it do not halve again: one decrease per round trip. Then congestion avoidance: +1 per full epoch without a
@@ -110,6 +112,7 @@ class InFlightController {
   double best_rate_ = 0;
   double best_byte_rate_ = 0;
   int best_window_ = 0;
+  int misses_ = 0;  ///< Measured epochs at this window that did not beat the best.
 
   // For the floor: successful answers in the last half second, and the lowest latency seen.
   std::deque<Clock::time_point> recent_ok_;

@@ -164,6 +164,18 @@ TEST(InFlightController, GrowsFrom64To256WhileThroughputGrows) {
   EXPECT_GE(r.lowest, 64);
 }
 
+TEST(InFlightController, AShortSlowStretchDoesNotStopTheGrowth) {
+  // A server that scales to 256 in flight at 20 ms, but answers in 45 ms for 70 ms early in the run (another
+  // process took the cores for a moment, as on a shared 2-core machine): one slow epoch must not end slow start.
+  const Server server = [](Clock::time_point now, int) {
+    const bool slow = now >= kT0 + milliseconds(60) && now < kT0 + milliseconds(130);
+    return ServerAnswer{AttemptAnswer::kOk, slow ? milliseconds(45) : milliseconds(20)};
+  };
+  const SimResult r = Simulate(Adaptive(), 20'000, server);
+  EXPECT_EQ(r.completed, 20'000);
+  EXPECT_EQ(r.highest, 256);
+}
+
 TEST(InFlightController, StopsGrowingWhereThroughputStops) {
   // A server that serves at most 4,000 requests/s (80 x 20 ms): 96 helps, 144 does not; W ends near 96.
   const SimResult r = Simulate(Adaptive(), 20'000, Unlimited(4'000));
