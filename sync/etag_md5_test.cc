@@ -133,7 +133,8 @@ TEST_F(EtagMd5Test, WithoutWantMd5NothingIsReportedOrHashed) {
   EXPECT_EQ(got->md5_source, Md5Source::kNone);
 }
 
-class RecordingReporter final : public Reporter {
+// Reports nothing: these tests read what the uploads and the record say.
+class NullReporter final : public Reporter {
  public:
   void OnWarning(std::string_view) override {}
   void OnPlan(const Plan&, bool) override {}
@@ -165,7 +166,7 @@ TEST_F(EtagMd5Test, FirstUploadToAKmsBucketIsRecordedSoATouchOnlyRebuildUploadsN
     o.record_file = root_ / "cache" / "site.sqlite";
     FakeS3 s3;
     s3.kms_etags = kms;
-    RecordingReporter reporter;
+    NullReporter reporter;
     auto first = RunSync(o, endpoint_, s3, reporter);
     ASSERT_TRUE(first.has_value()) << first.error().message;
     EXPECT_EQ(first->uploaded, 3u);
