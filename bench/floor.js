@@ -14,7 +14,8 @@
 // at random between 0 and min(2 s, 50 ms x 2^attempt) ("full jitter" exponential backoff, what the AWS SDKs'
 // standard retry mode does with a smaller base): the plain retry any client has, no rate adaptation.
 // An https:// endpoint is verified against the CA certificates in --ca FILE (PEM; default: Node's own CAs), over a
-// keep-alive https.Agent (which keeps TLS sessions and offers them again on its new connections).
+// keep-alive https.Agent (which keeps TLS sessions and offers them again on its new connections), with one secure
+// context for all its connections.
 // Prints one JSON line: {"listed":N,"list_requests":N,"put":N,"bytes":N,"deleted":N,"retried":N,"seconds":S}.
 'use strict';
 
@@ -39,7 +40,10 @@ const url = new URL(args.endpoint);
 const tls = url.protocol === 'https:';
 const proto = tls ? https : http;
 const agent = tls
-  ? new https.Agent({ keepAlive: true, maxSockets: Number(args.jobs), ...(args.ca ? { ca: fs.readFileSync(args.ca) } : {}) })
+  // One secure context for every connection: given `ca` itself, Node makes a context per connection and parses
+  // every certificate in the bundle again each time (a system-sized bundle cost 1.9 s of CPU for 64 connections).
+  ? new https.Agent({ keepAlive: true, maxSockets: Number(args.jobs),
+                      ...(args.ca ? { secureContext: require('tls').createSecureContext({ ca: fs.readFileSync(args.ca) }) } : {}) })
   : new http.Agent({ keepAlive: true, maxSockets: Number(args.jobs) });
 const encKey = k => k.split('/').map(encodeURIComponent).join('/');
 

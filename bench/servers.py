@@ -11,7 +11,8 @@ own PID (SIGTERM, then SIGKILL) in stop(); use it as a context manager.
 
 With tls=True (sink and s3rver modes) the server also serves HTTPS on a second free port (https_url), with a
 server certificate signed by a CA made for this server only (make_ca: openssl CLI, RSA 2048, in the server's
-temporary folder, removed by stop()); ca_file is the CA certificate (PEM) a client must be given to verify it.
+temporary folder, removed by stop()); ca_file is what a client is given to verify it: the system's CA bundle with
+that CA added (a user's client loads the system's 145 or so CAs, and the cost of loading them counts).
 url_for("http"|"https") gives either endpoint. The bench endpoints are always called over plain HTTP.
 """
 import json
@@ -35,10 +36,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
 def make_ca(folder):
     """Makes a self-signed CA and a server certificate it signs, for 127.0.0.1 and localhost, in `folder`
     (openssl CLI). RSA 2048, as S3's default endpoint certificates are (so a client verifies the same kind of
-    signature and pays the same TLS CPU as against S3). Returns {"ca": ca.pem, "cert": server.pem, "key": server.key}."""
+    signature and pays the same TLS CPU as against S3). Returns {"ca": ca.pem, "bundle": the system's CAs and ca.pem,
+    "cert": server.pem, "key": server.key}."""
     os.makedirs(folder, exist_ok=True)
     p = {n: os.path.join(folder, n) for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem",
                                                "server.ext")}
@@ -60,7 +65,17 @@ def make_ca(folder):
     ssl("x509", "-req", "-in", p["server.csr"], "-CA", p["ca.pem"], "-CAkey", p["ca.key"], "-set_serial",
         str(int.from_bytes(os.urandom(8), "big")), "-days", "2", "-sha256", "-extfile", p["server.ext"],
         "-out", p["server.pem"])
-    return {"ca": p["ca.pem"], "cert": p["server.pem"], "key": p["server.key"]}
+    # What the tools are given: the system's CAs with the bench CA added, the size of store a user's client loads
+    # (about 145 certificates on Debian). A one-certificate file would hide a client that loads its CAs per
+    # connection (sitesync did until libcurl's CA directory was turned off: 251 MiB at 256 connections).
+    bundle = os.path.join(folder, "bundle.pem")
+    with open(bundle, "w") as out:
+        if os.path.isfile(SYSTEM_CA_BUNDLE):
+            with open(SYSTEM_CA_BUNDLE) as f:
+                out.write(f.read())
+        with open(p["ca.pem"]) as f:
+            out.write(f.read())
+    return {"ca": p["ca.pem"], "bundle": bundle, "cert": p["server.pem"], "key": p["server.key"]}
 
 
 def node_modules_ok():
@@ -106,7 +121,7 @@ class Server:
             except BaseException:
                 shutil.rmtree(self.tmp, ignore_errors=True)
                 raise
-            self.ca_file = pem["ca"]
+            self.ca_file = pem["bundle"]
             cmd += ["--tls-cert", pem["cert"], "--tls-key", pem["key"], "--tls-port", "0",
                     "--tls-port-file", tls_port_file]
         self.log = open(self.log_path, "ab")
