@@ -48,6 +48,7 @@ struct Transfer {
   CurlSlist header_list;
   std::uint64_t body_sent = 0;
   bool in_place = false;  // the body was handed to curl as POSTFIELDS: body_sent is curl's count (Watch samples it)
+  bool tls = false;       // this attempt's endpoint is https (its connection is counted by the HandshakeGate)
   std::uint64_t received = 0;  // response bytes of this attempt (status line, headers, body)
   bool body_error = false;
   std::string body_error_message;
@@ -136,9 +137,52 @@ std::size_t OnRead(char* buffer, std::size_t size, std::size_t count, void* user
 // libcurl's SSL_CTX callback (OpenSSL backend only; see OpenSslUnderCurl): each TLS connection's read and write
 // buffers (some 34 KiB together) are released while the connection waits, and taken again when it moves. With
 // hundreds of connections waiting on a 20 ms answer, most of them hold none.
-CURLcode OnSslCtx(CURL*, void* ssl_ctx, void*) {
-  SSL_CTX_set_mode(static_cast<SSL_CTX*>(ssl_ctx), SSL_MODE_RELEASE_BUFFERS);
+//
+// It also reports each connection's handshake to the loop's HandshakeGate (aws/in_flight.h): the SSL_CTX carries
+// the gate (libcurl 7.88 makes an SSL_CTX per connection), its info callback marks the SSL whose handshake is done,
+// and the mark's free function tells the gate when that connection goes.
+void OnReadySslFree(void*, void* gate, CRYPTO_EX_DATA*, int, long, void*) {  // NOLINT(google-runtime-int): OpenSSL's
+  if (gate != nullptr) static_cast<HandshakeGate*>(gate)->ReadyClosed();
+}
+
+int GateIndexOfCtx() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int ReadyIndexOfSsl() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, &OnReadySslFree);
+  return index;
+}
+
+void OnTlsInfo(const SSL* ssl, int where, int) {
+  // In TLS 1.3 a session ticket after the handshake is reported as a handshake again: the mark counts it once.
+  if (!(where & SSL_CB_HANDSHAKE_DONE) || SSL_get_ex_data(ssl, ReadyIndexOfSsl()) != nullptr) return;
+  auto* gate = static_cast<HandshakeGate*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), GateIndexOfCtx()));
+  if (gate == nullptr) return;
+  if (SSL_set_ex_data(const_cast<SSL*>(ssl), ReadyIndexOfSsl(), gate) == 1) gate->HandshakeDone();
+}
+
+CURLcode OnSslCtx(CURL*, void* ssl_ctx, void* gate) {
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  if (GateIndexOfCtx() >= 0 && ReadyIndexOfSsl() >= 0 && SSL_CTX_set_ex_data(ctx, GateIndexOfCtx(), gate) == 1) {
+    SSL_CTX_set_info_callback(ctx, &OnTlsInfo);
+  }
   return CURLE_OK;
+}
+
+// The sockets of connections to https endpoints, counted for the HandshakeGate (set only on their transfers).
+curl_socket_t OnOpenTlsSocket(void* gate, curlsocktype, curl_sockaddr* address) {
+  const int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd < 0) return CURL_SOCKET_BAD;
+  static_cast<HandshakeGate*>(gate)->SocketOpened();
+  return fd;
+}
+
+int OnCloseTlsSocket(void* gate, curl_socket_t fd) {
+  static_cast<HandshakeGate*>(gate)->SocketClosed();
+  return ::close(fd);
 }
 
 // Whether libcurl's TLS is OpenSSL's, whose SSL_CTX OnSslCtx may touch (another backend would hand it something
@@ -311,7 +355,12 @@ class CurlClient final : public HttpClient {
     while (!ready_.empty() || !waiting_.empty() || !running_.empty()) {
       Watch();
       PromoteDue();
+      bool gated = false;
       while (Occupied() < window_.Window() && !ready_.empty()) {
+        if (openssl_ && IsHttps(ready_.front()->request) && !gate_.MayStart(RunningTls())) {
+          gated = true;  // new connections wait until some of those in their handshakes are through
+          break;
+        }
         std::unique_ptr<Transfer> t = std::move(ready_.front());
         ready_.pop_front();
         Start(std::move(t));
@@ -321,7 +370,7 @@ class CurlClient final : public HttpClient {
         SocketAction(CURL_SOCKET_TIMEOUT, 0);
         continue;
       }
-      if (!ready_.empty() && Occupied() < window_.Window()) continue;
+      if (!ready_.empty() && Occupied() < window_.Window() && !gated) continue;
       if (running_.empty() && waiting_.empty()) continue;
       std::array<epoll_event, 64> events;
       const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), WaitMs());
@@ -446,6 +495,11 @@ class CurlClient final : public HttpClient {
   // each keeps its slot, so that the window bounds the request rate too, even where answers take a millisecond).
   int Occupied() const { return static_cast<int>(running_.size() + backing_off_); }
 
+  static bool IsHttps(const HttpRequest& r) { return r.endpoint.starts_with("https://"); }
+  int RunningTls() const {
+    return static_cast<int>(std::count_if(running_.begin(), running_.end(), [](const Transfer* t) { return t->tls; }));
+  }
+
   void PromoteDue() {
     const auto now = Clock::now();
     for (auto it = waiting_.begin(); it != waiting_.end();) {
@@ -504,6 +558,7 @@ class CurlClient final : public HttpClient {
   void SocketAction(curl_socket_t socket, int flags) {
     int still_running = 0;
     curl_multi_socket_action(multi_.get(), socket, flags, &still_running);
+    gate_.CurlRan();
     CollectDone();
   }
 
@@ -636,6 +691,7 @@ class CurlClient final : public HttpClient {
     std::string url = r.endpoint + CanonicalUri(r.path, r.mode);
     if (!r.query.empty()) url += "?" + CanonicalQuery(r.query);
 
+    t->tls = IsHttps(r);
     t->easy = TakeEasy();
     CURL* e = t->easy.get();
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
@@ -659,10 +715,22 @@ class CurlClient final : public HttpClient {
     // TLS sessions are kept in one cache for every handle (libcurl 7.88 keeps them per easy handle otherwise):
     // a new connection to an endpoint resumes a session any earlier one made instead of a full handshake.
     if (share_) curl_easy_setopt(e, CURLOPT_SHARE, share_.get());
-    if (openssl_) curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &OnSslCtx);
-    // Answers to anything but a listing are a few hundred bytes: a 4 KiB receive buffer (curl's default is 16 KiB,
-    // held by every handle) is plenty for them.
-    if (!(r.method == "GET" && r.body.size() == 0 && HasQuery(r, "list-type"))) {
+    if (openssl_) {
+      curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &OnSslCtx);
+      curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, &gate_);
+      if (t->tls) {
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &OnOpenTlsSocket);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &gate_);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &OnCloseTlsSocket);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, &gate_);
+      }
+    }
+    // The receive buffer is held by every handle (curl's default is 16 KiB). An answer to a PUT or a HEAD is a few
+    // hundred bytes of headers (an error adds a few hundred of XML): 1 KiB, curl's minimum, holds it in one read,
+    // and saves 0.75 MiB at 256 in flight. Other answers but listings get 4 KiB.
+    if (r.method == "PUT" || r.method == "HEAD") {
+      curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
+    } else if (!(r.method == "GET" && r.body.size() == 0 && HasQuery(r, "list-type"))) {
       curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4L * 1024);
     }
     // Server logs name the client (RGW, S3 access logs, CloudTrail's userAgent).
@@ -715,6 +783,7 @@ class CurlClient final : public HttpClient {
     silence_.Attempt(r.endpoint, !t->begun, now);
     t->begun = true;
     ++stats_.requests_by_method[r.method];
+    if (t->tls && openssl_) gate_.Started(RunningTls());
     curl_multi_add_handle(multi_.get(), e);
     running_.push_back(t.release());
   }
@@ -977,6 +1046,8 @@ class CurlClient final : public HttpClient {
   // Declared before the multi and the easy handles, so that it goes after them (a share in use cannot go).
   CurlShare share_;
   const bool openssl_ = OpenSslUnderCurl();
+  // Before the multi handle too: its connections report to the gate until they are closed, when it goes.
+  HandshakeGate gate_;
   const bool one_ca_file_ = TrustOneCaFile(options_.ca_bundle);
   CurlMulti multi_;
   UniqueFd epoll_;

@@ -155,4 +155,14 @@ WindowChange InFlightController::EndEpoch(Clock::time_point now) {
   return none;
 }
 
+bool HandshakeGate::MayStart(int running) const {
+  if (running <= 0) return true;
+  if (running < open_ + expected_) return true;
+  return SettingUp() < cap_;
+}
+
+void HandshakeGate::Started(int running_before) {
+  if (running_before >= open_ + expected_) ++expected_;
+}
+
 }  // namespace sitesync::aws

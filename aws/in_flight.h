@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <algorithm>
 #include <deque>
 #include <string>
 
@@ -119,6 +120,39 @@ class InFlightController {
   Clock::time_point first_ok_{};
   bool any_ok_ = false;
   Clock::duration min_latency_ = Clock::duration::max();
+};
+
+/// How many new TLS connections may be in their handshake at once: the loop asks before it hands curl a transfer.
+/// A connection in its handshake holds some 35 KB that it gives back when the handshake is done (OpenSSL's
+/// handshake message buffer of 21.8 KB and its 8 KB write buffering, the key exchange): 256 transfers started at
+/// once (`--jobs 256`) opened 256 connections that were all in their handshakes together, 9 of a run's 43 MiB at
+/// its peak. Pure: the loop reports sockets and handshakes (only those of https endpoints) and curl's runs.
+class HandshakeGate {
+ public:
+  static constexpr int kDefaultCap = 64;  ///< The adaptive window's start: its first round trip is never held.
+  explicit HandshakeGate(int cap = kDefaultCap) : cap_(cap) {}
+
+  /// Whether a transfer to an https endpoint may be handed to curl now, with `running` such transfers already
+  /// handed. Yes when an idle connection should be there for it (fewer transfers than connections), or when fewer
+  /// than `cap` connections are being set up; always when none runs (so that the loop can never wait on nothing).
+  [[nodiscard]] bool MayStart(int running) const;
+  /// A transfer was handed to curl (after MayStart): counts the connection it will open, if no idle one is there.
+  void Started(int running_before);
+  /// curl ran: it has opened the sockets of the transfers handed to it so far, or reused connections for them.
+  void CurlRan() { expected_ = 0; }
+  void SocketOpened() { ++open_; }
+  void SocketClosed() { open_ = std::max(0, open_ - 1); }
+  /// A connection's first handshake is done; a connection whose handshake was done went away.
+  void HandshakeDone() { ++ready_; }
+  void ReadyClosed() { ready_ = std::max(0, ready_ - 1); }
+
+  [[nodiscard]] int SettingUp() const { return std::max(0, open_ - ready_) + expected_; }
+
+ private:
+  int cap_;
+  int open_ = 0;      ///< Sockets open to https endpoints.
+  int ready_ = 0;     ///< Of them, those whose handshake is done.
+  int expected_ = 0;  ///< Transfers handed to curl since it last ran that will open a socket.
 };
 
 }  // namespace sitesync::aws

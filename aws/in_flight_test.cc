@@ -315,5 +315,85 @@ TEST(InFlightController, ThrottlingAnswers) {
   EXPECT_FALSE(IsThrottlingAnswer(403, "AccessDenied"));
 }
 
+// HandshakeGate, driven as the loop drives it: hand curl what the gate allows, let curl run (each transfer without
+// an idle connection opens a socket), then finish handshakes one by one.
+TEST(HandshakeGate, TwoHundredFiftySixStartsNeverHaveMoreThanTheCapInTheirHandshakes) {
+  HandshakeGate gate(64);
+  int running = 0;
+  int in_handshake = 0;  // sockets opened whose handshake is not done
+  int most_setting_up = 0;
+  for (int round = 0; round < 1000 && running < 256; ++round) {
+    while (running < 256 && gate.MayStart(running)) {
+      gate.Started(running);
+      ++running;
+      most_setting_up = std::max(most_setting_up, gate.SettingUp());
+    }
+    // curl runs: the new transfers open their sockets.
+    const int opened = gate.SettingUp() - in_handshake;
+    for (int i = 0; i < opened; ++i) gate.SocketOpened();
+    in_handshake += opened;
+    gate.CurlRan();
+    EXPECT_EQ(gate.SettingUp(), in_handshake);
+    // Ten handshakes finish before the loop looks again.
+    for (int i = 0; i < 10 && in_handshake > 0; ++i, --in_handshake) gate.HandshakeDone();
+  }
+  EXPECT_EQ(running, 256);
+  EXPECT_LE(most_setting_up, 64);
+  EXPECT_EQ(most_setting_up, 64);
+}
+
+TEST(HandshakeGate, IdleConnectionsAreReusedWhateverTheCap) {
+  HandshakeGate gate(4);
+  for (int i = 0; i < 100; ++i) {
+    gate.SocketOpened();
+    gate.HandshakeDone();
+  }
+  // 100 connections ready and idle: 100 transfers may start at once; the 101st needs a new connection.
+  int running = 0;
+  while (running < 100) {
+    ASSERT_TRUE(gate.MayStart(running)) << running;
+    gate.Started(running++);
+  }
+  EXPECT_EQ(gate.SettingUp(), 0);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(gate.MayStart(running));
+    gate.Started(running++);
+  }
+  EXPECT_EQ(gate.SettingUp(), 4);
+  EXPECT_FALSE(gate.MayStart(running));
+}
+
+TEST(HandshakeGate, AFailedHandshakeFreesItsPlaceAndNothingRunningIsNeverHeld) {
+  HandshakeGate gate(2);
+  gate.Started(0);
+  gate.Started(1);
+  gate.SocketOpened();
+  gate.SocketOpened();
+  gate.CurlRan();
+  EXPECT_FALSE(gate.MayStart(2));
+  gate.SocketClosed();  // refused mid-handshake: no HandshakeDone
+  EXPECT_TRUE(gate.MayStart(1));
+  // Counts gone wrong (a socket never reported closed) cannot stop a loop with nothing running.
+  HandshakeGate stuck(1);
+  stuck.SocketOpened();
+  EXPECT_TRUE(stuck.MayStart(0));
+}
+
+TEST(HandshakeGate, AConnectionThatWasReadyAndClosedIsNotCountedAsSettingUp) {
+  HandshakeGate gate(1);
+  gate.SocketOpened();
+  gate.HandshakeDone();
+  gate.SocketClosed();
+  gate.ReadyClosed();
+  EXPECT_EQ(gate.SettingUp(), 0);
+  // Either order of the two reports.
+  gate.SocketOpened();
+  gate.HandshakeDone();
+  gate.ReadyClosed();
+  EXPECT_EQ(gate.SettingUp(), 1);  // for a moment: the socket is still open
+  gate.SocketClosed();
+  EXPECT_EQ(gate.SettingUp(), 0);
+}
+
 }  // namespace
 }  // namespace sitesync::aws

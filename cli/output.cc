@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -73,13 +72,6 @@ std::string_view ReasonName(sync::UploadReason reason) {
   return "";
 }
 
-// The reasons of a plan's uploads by key, kept from OnPlan for the upload events that follow.
-using Reasons = std::unordered_map<std::string, sync::UploadReason>;
-void KeepReasons(const sync::Plan& plan, Reasons& out) {
-  out.clear();
-  for (const sync::PlannedUpload& up : plan.uploads) out.emplace(up.file.Key(), up.reason);
-}
-
 // The note for files a size-only run without a record could not tell apart (SyncResult::newer_same_size).
 std::string NewerSameSizeNote(std::uint64_t count) {
   return fmt::format("note: {} file{} of the same size as {} object{} but newer {} not compared by content (no "
@@ -104,11 +96,11 @@ class JsonOutput final : public Output {
     if (quiet_) return;
     std::fprintf(stderr, "warning: %.*s\n", Len(message), message.data());
   }
-  void OnPlan(const sync::Plan& plan, bool) override { KeepReasons(plan, reasons_); }
-  void OnUploaded(std::string_view key, std::uint64_t bytes, bool planned) override {
+  void OnPlan(const sync::Plan&, bool) override {}
+  void OnUploaded(std::string_view key, std::uint64_t bytes, bool planned, sync::UploadReason reason) override {
     nlohmann::ordered_json j{{"event", "upload"}, {"key", std::string(key)}, {"bytes", bytes}};
     if (planned) j["planned"] = true;
-    if (auto it = reasons_.find(std::string(key)); it != reasons_.end()) j["reason"] = ReasonName(it->second);
+    j["reason"] = ReasonName(reason);
     Emit(j);
   }
   void OnDeleted(std::string_view key, bool planned) override {
@@ -190,7 +182,6 @@ class JsonOutput final : public Output {
   }
 
   bool quiet_;
-  Reasons reasons_;
 };
 
 // Lines for people: per-file lines and the summary on stdout, warnings, errors, notes and the progress line on
@@ -208,7 +199,6 @@ class HumanOutput final : public Output {
     Line(stderr, Paint(options_.color_stderr, kYellow, "warning:") + " " + std::string(message));
   }
   void OnPlan(const sync::Plan& plan, bool dry_run) override {
-    if (dry_run) KeepReasons(plan, reasons_);
     total_files_ = plan.uploads.size();
     total_bytes_ = plan.upload_bytes;
     if (options_.quiet || !dry_run) return;
@@ -218,16 +208,16 @@ class HumanOutput final : public Output {
                                    HumanBytes(static_cast<double>(plan.upload_bytes)), plan.deletes.size(),
                                    plan.unchanged)));
   }
-  void OnUploaded(std::string_view key, std::uint64_t bytes, bool planned) override {
+  void OnUploaded(std::string_view key, std::uint64_t bytes, bool planned, sync::UploadReason reason) override {
     if (options_.quiet || (options_.progress && !options_.verbose && !planned)) return;
     ClearProgress();
-    const auto reason = planned ? reasons_.find(std::string(key)) : reasons_.end();
+    // A dry run's lines say why; a real run's say what was sent.
     const std::string line =
-        reason != reasons_.end() && reason->second == sync::UploadReason::kHeadersChanged
+        planned && reason == sync::UploadReason::kHeadersChanged
             ? fmt::format("(dry run) update headers: {}", key)
             : fmt::format("{}upload: {} ({}{}{})", planned ? "(dry run) " : "", key,
-                          HumanBytes(static_cast<double>(bytes)), reason != reasons_.end() ? ", " : "",
-                          reason != reasons_.end() ? ReasonName(reason->second) : "");
+                          HumanBytes(static_cast<double>(bytes)), planned ? ", " : "",
+                          planned ? ReasonName(reason) : "");
     Line(stdout, planned ? Paint(options_.color_stdout, kDim, line) : line);
   }
   void OnDeleted(std::string_view key, bool planned) override {
@@ -352,7 +342,6 @@ class HumanOutput final : public Output {
   Clock::time_point last_draw_{};
   std::size_t total_files_ = 0;
   std::uint64_t total_bytes_ = 0;
-  Reasons reasons_;  ///< Of the dry run's plan, for its upload lines.
 };
 
 }  // namespace

@@ -127,8 +127,8 @@ bool IsUsageLike(const aws::Error& e) {
 }
 
 // One run's wiring: output, client, exit codes.
-// Passes every report on, and keeps the keys a plan uploads as new (not in the listing), for the invalidation a
-// dry run previews (cdn.invalidate_new: false).
+// Passes every report on, and keeps the keys a dry run's plan uploads as new (not in the listing), for the
+// invalidation it previews (cdn.invalidate_new: false).
 class NewKeysTap final : public sync::Reporter {
  public:
   explicit NewKeysTap(sync::Reporter& inner) : inner_(inner) {}
@@ -136,13 +136,15 @@ class NewKeysTap final : public sync::Reporter {
   void OnNote(std::string_view message) override { inner_.OnNote(message); }
   void OnPlan(const sync::Plan& plan, bool dry_run) override {
     new_keys.clear();
+    // Only a dry run previews (a real run's journal has what it attempted): a copy of every new key would
+    // otherwise be held through the transfers for nothing.
     for (const auto& up : plan.uploads) {
-      if (up.reason == sync::UploadReason::kNew) new_keys.emplace_back(up.file.Key());
+      if (dry_run && up.reason == sync::UploadReason::kNew) new_keys.emplace_back(up.file.Key());
     }
     inner_.OnPlan(plan, dry_run);
   }
-  void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned) override {
-    inner_.OnUploaded(rel_key, bytes, planned);
+  void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned, sync::UploadReason reason) override {
+    inner_.OnUploaded(rel_key, bytes, planned, reason);
   }
   void OnDeleted(std::string_view rel_key, bool planned) override { inner_.OnDeleted(rel_key, planned); }
   void OnError(std::string_view rel_key, std::string_view message) override { inner_.OnError(rel_key, message); }

@@ -130,7 +130,7 @@ class NullReporter final : public Reporter {
  public:
   void OnWarning(std::string_view message) override { warnings.emplace_back(message); }
   void OnPlan(const Plan&, bool) override {}
-  void OnUploaded(std::string_view key, std::uint64_t, bool) override { uploaded.emplace_back(key); }
+  void OnUploaded(std::string_view key, std::uint64_t, bool, UploadReason) override { uploaded.emplace_back(key); }
   void OnDeleted(std::string_view, bool) override {}
   void OnError(std::string_view key, std::string_view message) override {
     errors.push_back(fmt::format("{}: {}", key, message));

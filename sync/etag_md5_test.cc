@@ -138,7 +138,7 @@ class NullReporter final : public Reporter {
  public:
   void OnWarning(std::string_view) override {}
   void OnPlan(const Plan&, bool) override {}
-  void OnUploaded(std::string_view, std::uint64_t, bool) override {}
+  void OnUploaded(std::string_view, std::uint64_t, bool, UploadReason) override {}
   void OnDeleted(std::string_view, bool) override {}
   void OnError(std::string_view, std::string_view) override {}
   void OnProgress(std::uint64_t, std::uint64_t) override {}

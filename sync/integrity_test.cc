@@ -18,7 +18,7 @@ class CountingReporter final : public Reporter {
  public:
   void OnWarning(std::string_view) override {}
   void OnPlan(const Plan&, bool) override {}
-  void OnUploaded(std::string_view, std::uint64_t, bool) override {}
+  void OnUploaded(std::string_view, std::uint64_t, bool, UploadReason) override {}
   void OnDeleted(std::string_view, bool) override {}
   void OnError(std::string_view key, std::string_view message) override {
     errors.push_back(fmt::format("{}: {}", key, message));

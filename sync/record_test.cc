@@ -150,7 +150,7 @@ class Recorder final : public Reporter {
   void OnPlan(const Plan& plan, bool) override {
     for (const PlannedUpload& up : plan.uploads) reasons[std::string(up.file.Key())] = up.reason;
   }
-  void OnUploaded(std::string_view, std::uint64_t, bool) override {}
+  void OnUploaded(std::string_view, std::uint64_t, bool, UploadReason) override {}
   void OnDeleted(std::string_view, bool) override {}
   void OnError(std::string_view, std::string_view message) override { errors.emplace_back(message); }
   void OnProgress(std::uint64_t, std::uint64_t) override {}

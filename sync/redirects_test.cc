@@ -22,7 +22,7 @@ class Recorder final : public Reporter {
     order.clear();
     for (const PlannedUpload& up : plan.uploads) order.emplace_back(up.file.Key());
   }
-  void OnUploaded(std::string_view, std::uint64_t, bool) override {}
+  void OnUploaded(std::string_view, std::uint64_t, bool, UploadReason) override {}
   void OnDeleted(std::string_view, bool) override {}
   void OnError(std::string_view key, std::string_view message) override {
     errors.push_back(std::string(key) + ": " + std::string(message));

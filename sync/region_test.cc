@@ -23,7 +23,7 @@ class NoteReporter final : public Reporter {
   void OnWarning(std::string_view message) override { warnings.emplace_back(message); }
   void OnNote(std::string_view message) override { notes.emplace_back(message); }
   void OnPlan(const Plan&, bool) override {}
-  void OnUploaded(std::string_view key, std::uint64_t, bool) override { uploaded.emplace_back(key); }
+  void OnUploaded(std::string_view key, std::uint64_t, bool, UploadReason) override { uploaded.emplace_back(key); }
   void OnDeleted(std::string_view key, bool) override { deleted.emplace_back(key); }
   void OnError(std::string_view key, std::string_view message) override {
     errors.emplace_back(std::string(key) + ": " + std::string(message));

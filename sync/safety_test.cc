@@ -23,7 +23,7 @@ class RecordingReporter final : public Reporter {
  public:
   void OnWarning(std::string_view) override {}
   void OnPlan(const Plan&, bool) override {}
-  void OnUploaded(std::string_view, std::uint64_t, bool) override {}
+  void OnUploaded(std::string_view, std::uint64_t, bool, UploadReason) override {}
   void OnDeleted(std::string_view, bool) override {}
   void OnError(std::string_view key, std::string_view message) override {
     errors.emplace_back(std::string(key) + ": " + std::string(message));

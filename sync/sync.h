@@ -153,7 +153,7 @@ class Reporter {
   virtual void OnNote(std::string_view message) { static_cast<void>(message); }
   /// The plan is known; nothing has been changed yet.
   virtual void OnPlan(const Plan& plan, bool dry_run) = 0;
-  virtual void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned) = 0;
+  virtual void OnUploaded(std::string_view rel_key, std::uint64_t bytes, bool planned, UploadReason reason) = 0;
   virtual void OnDeleted(std::string_view rel_key, bool planned) = 0;
   virtual void OnError(std::string_view rel_key, std::string_view message) = 0;
   /// A planned upload or delete was held back (not attempted) for `reason`; the next run or batch does it.
