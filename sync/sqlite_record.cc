@@ -151,6 +151,10 @@ int OpenDb(const std::filesystem::path& file, Db& out) {
   // synchronous is durable enough for a cache and much cheaper than FULL.
   if ((rc = Exec(raw, "PRAGMA journal_mode=WAL")) != SQLITE_OK) return rc;
   if ((rc = Exec(raw, "PRAGMA synchronous=NORMAL")) != SQLITE_OK) return rc;
+  // The record is read once, in order, and then written a batch at a time: a page cache of 256 KiB (SQLite's
+  // default is 2 MB, filled by the read and held to the end, 1.1 MB of a 256-transfer run's peak) serves that
+  // as well; a page not cached is read again from the OS's cache.
+  if ((rc = Exec(raw, "PRAGMA cache_size=-256")) != SQLITE_OK) return rc;
   if ((rc = Exec(raw, "BEGIN IMMEDIATE")) != SQLITE_OK) return rc;
   rc = Exec(raw, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
   int version = 0;
