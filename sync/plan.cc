@@ -77,6 +77,7 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
           const DiffOptions& options) {
   const auto by_rel = IndexByRelKey(remote, options.prefix);
   Plan plan;
+  plan.prefix = options.prefix;
   std::vector<PlannedUpload> html;
   std::unordered_map<std::string_view, bool> local_rel;
   local_rel.reserve(local.size());
@@ -104,7 +105,7 @@ Plan Diff(std::span<const sitemap::LocalFile> local, std::span<const RemoteObjec
       ++plan.unchanged;
       continue;
     }
-    PlannedUpload up{options.prefix + std::string(f.Key()), f, *reason};
+    PlannedUpload up{f, *reason};
     // A headers-only update copies the object onto itself: no body is sent.
     if (*reason != UploadReason::kHeadersChanged) plan.upload_bytes += f.size;
     // A redirect goes with the pages: after the assets, as the page it leads to may be new in this run.

@@ -16,7 +16,7 @@ sitemap::LocalFile File(std::string rel, std::uint64_t size) {
 
 std::vector<std::string> Keys(const Plan& plan) {
   std::vector<std::string> out;
-  for (const auto& u : plan.uploads) out.push_back(u.key);
+  for (const auto& u : plan.uploads) out.push_back(plan.KeyOf(u));
   return out;
 }
 
@@ -72,7 +72,7 @@ TEST(Diff, ForceUploadsUnchangedFilesTooAndKeepsTheOrderAndTheDeletes) {
   EXPECT_EQ(plan.first_html, 2u) << "assets still go before pages";
   EXPECT_EQ(plan.unchanged, 0u);
   std::map<std::string, UploadReason> reasons;
-  for (const PlannedUpload& up : plan.uploads) reasons[up.key] = up.reason;
+  for (const PlannedUpload& up : plan.uploads) reasons[plan.KeyOf(up)] = up.reason;
   EXPECT_EQ(reasons["site/new.css"], UploadReason::kNew);
   EXPECT_EQ(reasons["site/same.js"], UploadReason::kForced);
   EXPECT_EQ(reasons["site/index.html"], UploadReason::kForced);
@@ -115,7 +115,7 @@ TEST(Diff, ChecksumComparesOnlyWhatWasHashed) {
   EXPECT_TRUE(by_size.uploads.empty());
   Plan by_sum = Diff(local, remote, {.prefix = "", .compare = Compare::kChecksum, .local_etags = &etags});
   ASSERT_EQ(by_sum.uploads.size(), 1u);
-  EXPECT_EQ(by_sum.uploads[0].key, "edited.txt");
+  EXPECT_EQ(by_sum.KeyOf(by_sum.uploads[0]), "edited.txt");
   EXPECT_EQ(by_sum.uploads[0].reason, UploadReason::kContentChanged);
   EXPECT_EQ(by_sum.unchanged, 2u);
 }

@@ -470,7 +470,7 @@ std::uint64_t Session::RefreshHeaders(Plan& plan, std::span<const sitemap::Local
         break;
     }
     --plan.unchanged;
-    (sitemap::IsHtml(f.rel_path) ? pages : assets).push_back(PlannedUpload{objects[i]->key, f, reason});
+    (sitemap::IsHtml(f.rel_path) ? pages : assets).push_back(PlannedUpload{f, reason});
   }
   // Assets before the first page, pages after the others: a page never goes live before its assets.
   plan.uploads.insert(plan.uploads.begin() + static_cast<std::ptrdiff_t>(plan.first_html), assets.begin(),
@@ -891,7 +891,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     const std::size_t i = next++;
     {
       const PlannedUpload& up = plan->uploads[i];
-      UploadSpec spec{dest.bucket, up.key, up.file, options_.multipart_threshold, options_.part_size, checksum_};
+      UploadSpec spec{dest.bucket, plan->KeyOf(up), up.file, options_.multipart_threshold, options_.part_size, checksum_};
       spec.want_md5 = record_->db != nullptr;
       auto on_done = [&, i](aws::Result<Uploaded> done) {
         const PlannedUpload& planned = plan->uploads[i];
@@ -955,7 +955,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   for (Stored& done : stored) {
     const PlannedUpload& planned = plan->uploads[done.index];
     result.uploaded_keys.emplace_back(planned.file.Key());
-    upserts.push_back(RemoteObject{planned.key, done.size, std::move(done.etag)});
+    upserts.push_back(RemoteObject{plan->KeyOf(planned), done.size, std::move(done.etag)});
   }
   std::vector<Stored>().swap(stored);
   const std::vector<std::string> no_deletes;

@@ -58,8 +58,9 @@ struct RemoteObject {
 /// object is updated by CopyObject onto itself (MetadataDirective REPLACE), no body sent.
 enum class UploadReason { kNew, kSizeChanged, kContentChanged, kForced, kHeadersChanged };
 
+/// Its key is the plan's prefix and the file's key (Plan::KeyOf): a run holds every planned upload until it ends,
+/// and a copy of each key was 80 bytes a file more.
 struct PlannedUpload {
-  std::string key;  ///< Full key (prefix + rel_path).
   sitemap::LocalFile file;
   UploadReason reason = UploadReason::kNew;
 };
@@ -67,11 +68,15 @@ struct PlannedUpload {
 /// What a run will do. Uploads are ordered: every non-HTML file first, then HTML, each group by key.
 struct Plan {
   std::vector<PlannedUpload> uploads;
+  std::string prefix;  ///< The destination's key prefix.
   std::vector<std::string> deletes;  ///< Full keys, sorted; only filled when deleting is on.
   std::uint64_t unchanged = 0;
   std::uint64_t upload_bytes = 0;
   /// Index in `uploads` of the first HTML file (== uploads.size() when none).
   std::size_t first_html = 0;
+
+  /// The full key of one of `uploads`.
+  [[nodiscard]] std::string KeyOf(const PlannedUpload& up) const { return prefix + std::string(up.file.Key()); }
 };
 
 /// What sync knows of a local file's body against its listed object of the same size, before the diff.
