@@ -822,15 +822,10 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
       if (!sums[n].empty()) rec.md5[std::string(plan->uploads[missing[n]].file.Key())] = std::move(sums[n]);
     }
   }
-  // The record's side of an upload or copy that ended: an entry for what is now stored, or none when unknown.
-  // A failed one leaves the entry as it was: it still describes the object there (its stat differs from the
-  // file's, so the next run reads the file and sends it again); had S3 stored the new body after all (an answer
-  // lost), the object's ETag changed and the entry is not used. Erasing it instead would let a size-only run
-  // take a same-size edit for unchanged.
-  // Written a batch at a time while the transfers run (a transaction each; WAL, no fsync per commit): an entry is
-  // a few hundred bytes, and a whole run's held to the end was 2 MB of a 256-transfer run's peak. An entry
-  // written describes an object already stored, so a run cut short leaves a record that is right as far as it
-  // goes. A record that cannot be written costs the next run a rehash only: said once.
+  // The record is written a batch at a time while the transfers run (a transaction each; WAL, no fsync per
+  // commit): an entry is a few hundred bytes, and a whole run's held to the end was 2 MB of a 256-transfer run's
+  // peak. An entry written describes an object already stored, so a run cut short leaves a record that is right
+  // as far as it goes. A record that cannot be written costs the next run a rehash only: said once.
   bool record_warned = false;
   const auto write_record = [&]() {
     if (auto ok = rec.db->Update(rec.upserts, rec.erased); !ok && !record_warned) {
@@ -840,6 +835,11 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     rec.upserts.clear();
     rec.erased.clear();
   };
+  // The record's side of an upload or copy that ended: an entry for what is now stored, or none when unknown.
+  // A failed one leaves the entry as it was: it still describes the object there (its stat differs from the
+  // file's, so the next run reads the file and sends it again); had S3 stored the new body after all (an answer
+  // lost), the object's ETag changed and the entry is not used. Erasing it instead would let a size-only run
+  // take a same-size edit for unchanged.
   const auto record_upload = [&](const PlannedUpload& planned, const aws::Result<Uploaded>& done) {
     if (rec.db == nullptr || !done) return;
     const std::string rel(planned.file.Key());
@@ -891,7 +891,8 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     const std::size_t i = next++;
     {
       const PlannedUpload& up = plan->uploads[i];
-      UploadSpec spec{dest.bucket, plan->KeyOf(up), up.file, options_.multipart_threshold, options_.part_size, checksum_};
+      UploadSpec spec{dest.bucket, plan->KeyOf(up), up.file, options_.multipart_threshold, options_.part_size,
+                      checksum_};
       spec.want_md5 = record_->db != nullptr;
       auto on_done = [&, i](aws::Result<Uploaded> done) {
         const PlannedUpload& planned = plan->uploads[i];
