@@ -138,8 +138,10 @@ class NewKeysTap final : public sync::Reporter {
     new_keys.clear();
     // Only a dry run previews (a real run's journal has what it attempted): a copy of every new key would
     // otherwise be held through the transfers for nothing.
-    for (const auto& up : plan.uploads) {
-      if (dry_run && up.reason == sync::UploadReason::kNew) new_keys.emplace_back(up.file.Key());
+    if (dry_run) {
+      for (const auto& up : plan.uploads) {
+        if (up.reason == sync::UploadReason::kNew) new_keys.emplace_back(up.file.Key());
+      }
     }
     inner_.OnPlan(plan, dry_run);
   }
