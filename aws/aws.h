@@ -161,8 +161,9 @@ class Md5 {
 };
 
 /// Incremental CRC-32 (ISO-HDLC, zlib's), for S3's x-amz-checksum-crc32: S3 recomputes it over the received body
-/// and refuses the PUT on a mismatch, as it does for Content-MD5, at a fraction of MD5's cost (zlib: ~4 GB/s here
-/// against ~0.7 GB/s).
+/// and refuses the PUT on a mismatch, as it does for Content-MD5, at a fraction of MD5's cost. libdeflate computes
+/// it with carry-less multiplication (PCLMULQDQ): 14.5 GB/s here, against 3.4 GB/s for zlib 1.2.13's crc32_z and
+/// ~0.7 GB/s for MD5. At zlib's speed it was 6 % of a first upload's CPU over HTTPS.
 class Crc32 {
  public:
   void Update(const void* data, std::size_t size);

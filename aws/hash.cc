@@ -1,8 +1,8 @@
 // Hashes and encodings over OpenSSL's EVP interface (hex, base64, SHA-256, HMAC-SHA256, streaming MD5) and
-// zlib's CRC-32.
+// libdeflate's CRC-32.
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -125,13 +125,7 @@ std::array<unsigned char, 16> Md5::Final() {
 }
 
 void Crc32::Update(const void* data, std::size_t size) {
-  const auto* p = static_cast<const Bytef*>(data);
-  while (size > 0) {  // zlib takes a uInt length
-    const auto n = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
-    value_ = static_cast<std::uint32_t>(::crc32(value_, p, n));
-    p += n;
-    size -= n;
-  }
+  value_ = ::libdeflate_crc32(value_, data, size);
 }
 
 std::string Crc32::Base64() const {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <zlib.h>
 #include "aws/aws.h"
 
 namespace sitesync::aws {
@@ -473,6 +474,32 @@ TEST(Hash, Crc32KnownAnswersAsS3ChecksumHeader) {
     parts.Update(body.data(), split);
     parts.Update(body.data() + split, body.size() - split);
     EXPECT_EQ(parts.value(), whole.value()) << split;
+  }
+}
+
+// libdeflate folds 64-byte and larger blocks with carry-less multiplies and takes the rest byte-wise: bodies of
+// every size around those boundaries, whole and in unaligned pieces, against zlib's table-driven CRC-32.
+TEST(Hash, Crc32MatchesZlibOnLargeAndUnalignedBodies) {
+  std::vector<unsigned char> body(3 * 1024 * 1024 + 17);
+  std::uint32_t state = 12345;
+  for (auto& byte : body) {
+    state = state * 1103515245u + 12345u;
+    byte = static_cast<unsigned char>(state >> 24);
+  }
+  for (const std::size_t size : {std::size_t{1}, std::size_t{15}, std::size_t{63}, std::size_t{64}, std::size_t{65},
+                                 std::size_t{255}, std::size_t{4096}, std::size_t{65537}, body.size()}) {
+    for (const std::size_t start : {std::size_t{0}, std::size_t{1}, std::size_t{7}}) {
+      const std::size_t n = std::min(size, body.size() - start);
+      const auto expected = static_cast<std::uint32_t>(::crc32_z(0, body.data() + start, n));
+      Crc32 whole;
+      whole.Update(body.data() + start, n);
+      EXPECT_EQ(whole.value(), expected) << size << " from " << start;
+      Crc32 parts;  // as a file is read: uneven pieces
+      for (std::size_t at = 0, piece = 1; at < n; at += piece, piece = piece * 3 + 1) {
+        parts.Update(body.data() + start + at, std::min(piece, n - at));
+      }
+      EXPECT_EQ(parts.value(), expected) << size << " from " << start << " in pieces";
+    }
   }
 }
 

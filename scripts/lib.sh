@@ -11,6 +11,7 @@ SITESYNC_PACKAGES=(
   inotify-tools  # inotifywait: the peer baseline of bench/watch_bench.py (the watcher uses the kernel API)
   libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev googletest
   libsqlite3-dev  # the local record (sync/sqlite_record.cc)
+  libdeflate-dev  # CRC-32 for x-amz-checksum-crc32 (aws/hash.cc): zlib's has no carry-less multiply
   awscli
   nodejs time  # bench/scale.py --check (ctest bench.scale_memory)
   man-db groff-base zsh  # the man page renders without warnings; the zsh completion is tried in a real zsh
