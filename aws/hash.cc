@@ -1,7 +1,8 @@
 // Hashes and encodings over OpenSSL's EVP interface (hex, base64, SHA-256, HMAC-SHA256, streaming MD5) and
 // libdeflate's CRC-32.
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <libdeflate.h>
 
 #include <algorithm>
@@ -24,6 +25,40 @@ using EvpMdCtx = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
 // integrity check, so stop instead of returning garbage. No exception crosses the C boundary.
 void Check(int ok) {
   if (ok != 1) std::abort();
+}
+
+// OpenSSL 3 looks an algorithm up in its provider tables (locks, property parsing, allocations) each time a
+// legacy EVP_sha256() is used or HMAC() is called; fetched once here, each request's signature and digest skip
+// that. They live as long as the process.
+const EVP_MD* Fetched(const char* name) {
+  EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+  if (md == nullptr) std::abort();  // a provider without it (MD5 under FIPS): stop rather than hash wrongly
+  return md;
+}
+
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* const md = Fetched("SHA256");
+  return md;
+}
+
+struct EvpMacCtxDeleter {
+  void operator()(EVP_MAC_CTX* p) const { EVP_MAC_CTX_free(p); }
+};
+
+// One HMAC-SHA256 context per thread, its digest set once: each use only sets the key.
+EVP_MAC_CTX* HmacSha256Ctx() {
+  thread_local const std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter> ctx = [] {
+    static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (mac == nullptr) std::abort();
+    std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter> c(EVP_MAC_CTX_new(mac));
+    if (!c) std::abort();
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
+    Check(EVP_MAC_CTX_set_params(c.get(), params));
+    return c;
+  }();
+  return ctx.get();
 }
 
 }  // namespace
@@ -60,7 +95,7 @@ std::string Sha256Hex(std::string_view data) {
   unsigned int size = 0;
   EvpMdCtx ctx(EVP_MD_CTX_new());
   if (!ctx) std::abort();
-  Check(EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr));
+  Check(EVP_DigestInit_ex(ctx.get(), Sha256Md(), nullptr));
   Check(EVP_DigestUpdate(ctx.get(), data.data(), data.size()));
   Check(EVP_DigestFinal_ex(ctx.get(), digest.data(), &size));
   return HexEncode(std::span<const unsigned char>(digest.data(), size));
@@ -79,14 +114,14 @@ std::string Sha1Hex(std::string_view data) {
 
 std::vector<unsigned char> HmacSha256(std::span<const unsigned char> key, std::string_view data) {
   std::vector<unsigned char> out(EVP_MAX_MD_SIZE);
-  unsigned int size = 0;
-  // A zero-length key must still be a valid pointer for HMAC().
+  std::size_t size = 0;
+  // A zero-length key must still be a valid pointer: a null one would mean "keep the previous key".
   static constexpr unsigned char kEmpty = 0;
   const unsigned char* key_data = key.empty() ? &kEmpty : key.data();
-  if (HMAC(EVP_sha256(), key_data, static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-           data.size(), out.data(), &size) == nullptr) {
-    std::abort();
-  }
+  EVP_MAC_CTX* ctx = HmacSha256Ctx();
+  Check(EVP_MAC_init(ctx, key_data, key.size(), nullptr));
+  Check(EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()));
+  Check(EVP_MAC_final(ctx, out.data(), &size, out.size()));
   out.resize(size);
   return out;
 }
@@ -102,7 +137,8 @@ Md5::Md5() : impl_(std::make_unique<Impl>()) {
   if (!impl_->ctx) std::abort();
   // MD5 is only used as the S3 Content-MD5 integrity check and ETag comparison, never for security; under a
   // FIPS provider EVP_md5 may be unavailable, which Check turns into a clear stop rather than a wrong digest.
-  Check(EVP_DigestInit_ex(impl_->ctx.get(), EVP_md5(), nullptr));
+  static const EVP_MD* const md5 = Fetched("MD5");
+  Check(EVP_DigestInit_ex(impl_->ctx.get(), md5, nullptr));
 }
 
 Md5::~Md5() = default;

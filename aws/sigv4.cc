@@ -223,13 +223,18 @@ std::string Signature(std::string_view secret, std::string_view amz_date, std::s
 std::string Authorization(const SignableRequest& request, SigningMode mode, const Credentials& credentials,
                           std::string_view amz_date, std::string_view region, std::string_view service) {
   const std::string scope = CredentialScope(amz_date, region, service);
-  const std::string string_to_sign = StringToSign(amz_date, scope, CanonicalRequest(request, mode));
+  const std::string canonical = CanonicalRequest(request, mode);
+  // The signed headers are the canonical request's next-to-last line (the last is the payload hash).
+  const std::size_t last = canonical.rfind('\n');
+  const std::size_t before = canonical.rfind('\n', last - 1);
+  const std::string_view signed_headers = std::string_view(canonical).substr(before + 1, last - before - 1);
+  const std::string string_to_sign = StringToSign(amz_date, scope, canonical);
   std::string out = "AWS4-HMAC-SHA256 Credential=";
   out += credentials.access_key_id;
   out.push_back('/');
   out += scope;
   out += ", SignedHeaders=";
-  out += SignedHeaders(HeadersToSign(request.headers));
+  out += signed_headers;
   out += ", Signature=";
   out += Signature(credentials.secret_access_key, amz_date, region, service, string_to_sign);
   return out;

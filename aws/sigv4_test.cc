@@ -412,6 +412,16 @@ TEST(Hash, HmacSha256Rfc4231) {
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
   // An empty key is valid HMAC.
   EXPECT_EQ(HexEncode(HmacSha256({}, "")), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  // RFC 4231 test case 6: a 131-byte key, longer than SHA-256's block, is hashed first.
+  const std::vector<unsigned char> long_key(131, 0xaa);
+  const std::string case6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+  EXPECT_EQ(HexEncode(HmacSha256(long_key, case6)),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  // The context is reused: nothing of one key or message is left in the next (short key after long, and back).
+  EXPECT_EQ(HexEncode(HmacSha256(key, "Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(HexEncode(HmacSha256(long_key, case6)),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
 TEST(Hash, Md5KnownAnswersAsS3ContentMd5) {
