@@ -518,7 +518,7 @@ class CurlClient final : public HttpClient {
   }
 
   // libcurl's socket callback: which connections to watch, and for what.
-  static int OnSocket(CURL* easy, curl_socket_t socket, int what, void* user, void*) {
+  static int OnSocket(CURL* easy, curl_socket_t socket, int what, void* user, void* watched) {
     auto* self = static_cast<CurlClient*>(user);
     // Which connection the transfer uses, for SendQueue (a reused connection is announced for each transfer).
     Transfer* t = nullptr;
@@ -537,8 +537,14 @@ class CurlClient final : public HttpClient {
     ev.data.fd = socket;
     if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
     if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
-    // A socket curl saw before is modified; a new one (or a reused descriptor number) is added.
-    if (epoll_ctl(self->epoll_.get(), EPOLL_CTL_MOD, socket, &ev) != 0 && errno == ENOENT) {
+    // A socket curl announces for the first time (its socketp is still null; curl forgets it on REMOVE) is added
+    // and marked; one it announced before is modified. Should the mark be wrong either way, the other call is made.
+    if (watched == nullptr) {
+      if (epoll_ctl(self->epoll_.get(), EPOLL_CTL_ADD, socket, &ev) != 0 && errno == EEXIST) {
+        epoll_ctl(self->epoll_.get(), EPOLL_CTL_MOD, socket, &ev);
+      }
+      curl_multi_assign(self->multi_.get(), socket, self);
+    } else if (epoll_ctl(self->epoll_.get(), EPOLL_CTL_MOD, socket, &ev) != 0 && errno == ENOENT) {
       epoll_ctl(self->epoll_.get(), EPOLL_CTL_ADD, socket, &ev);
     }
     return 0;
