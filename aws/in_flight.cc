@@ -13,6 +13,10 @@ constexpr double kGrowth = 1.05;
 // Slow start's step: W x 3/2.
 constexpr int kGrowNum = 3;
 constexpr int kGrowDen = 2;
+// Full epochs held before slow start is tried again, at first and at most (it doubles after a probe that gained
+// nothing).
+constexpr int kProbeAfter = 4;
+constexpr int kProbeAfterMost = 64;
 // How far back the accepted rate of the floor looks.
 constexpr std::chrono::milliseconds kAcceptedSpan{500};
 
@@ -130,6 +134,7 @@ WindowChange InFlightController::EndEpoch(Clock::time_point now) {
         best_window_ = window_;
         if (window_ >= options_.max) {
           phase_ = Phase::kHold;
+          probe_from_ = 0;
           return none;
         }
         settling_ = true;
@@ -138,6 +143,22 @@ WindowChange InFlightController::EndEpoch(Clock::time_point now) {
       }
       if (++misses_ < 3) return none;  // measure this window again: one short epoch is noisy (see the header)
       phase_ = Phase::kHold;
+      held_epochs_ = 0;
+      // A probe that gained nothing (the best window is still the one it started from) goes back there and doubles
+      // the wait for the next; otherwise (the first hold, or a probe that grew W) the wait starts at kProbeAfter.
+      const int probed_from = probe_from_;
+      probe_from_ = 0;
+      if (probed_from != 0 && best_window_ == probed_from) {
+        probe_after_ = std::min(probe_after_ * 2, kProbeAfterMost);
+        if (window_ != probed_from) {
+          return Set(probed_from,
+                     fmt::format("no more throughput at {} ({:.0f} requests/s, {:.0f} at {}): back to {}", window_,
+                                 rate, best_rate_, probed_from, probed_from),
+                     now);
+        }
+        return none;
+      }
+      probe_after_ = kProbeAfter;
       if (rate < best_rate_ && byte_rate < best_byte_rate_ && best_window_ != window_) {
         return Set(best_window_,
                    fmt::format("throughput stopped growing ({:.0f} requests/s here, {:.0f} at {}): back to {}", rate,
@@ -146,8 +167,22 @@ WindowChange InFlightController::EndEpoch(Clock::time_point now) {
       }
       return none;
     }
-    case Phase::kHold:
-      return none;
+    case Phase::kHold: {
+      if (!full || window_ >= options_.max || ++held_epochs_ < probe_after_) return none;
+      // Probe: this epoch is the measure to beat (the work may have changed since the hold began).
+      phase_ = Phase::kSlowStart;
+      held_epochs_ = 0;
+      misses_ = 0;
+      best_rate_ = rate;
+      best_byte_rate_ = byte_rate;
+      best_window_ = window_;
+      probe_from_ = window_;
+      settling_ = true;
+      return Set(std::min(options_.max, window_ * kGrowNum / kGrowDen),
+                 fmt::format("held at {} with {:.0f} requests/s, {:.1f} MB/s: trying more", window_, rate,
+                             byte_rate / 1e6),
+                 now);
+    }
     case Phase::kAvoidance:
       if (throttled || !full || window_ >= options_.max) return none;
       return Set(window_ + 1, "a round trip without throttling: +1", now);

@@ -12,6 +12,11 @@
 //   When three measured epochs in a row at one window beat nothing (one short epoch is noisy: on a shared machine
 //   a single slow stretch would end slow start early), W holds (back at the best window, if the step made things
 //   worse).
+// - A hold is not for good: the work changes under it. A site's assets come first and its pages after them, so a
+//   run moves from large bodies, where the server's bytes a second are the limit and more transfers gain nothing,
+//   to small ones a round trip apart, where only more transfers gain. After `kProbeAfter` (4) full epochs held,
+//   slow start resumes for one step, measured against the epoch just before it; a probe that gains nothing goes
+//   back and doubles the wait for the next one (at most 64 epochs).
 // - A throttling answer (503, 429, or a service code such as SlowDown, Throttling, RequestLimitExceeded) to a
 //   request started after the last decrease halves W, never below `min` (8). Answers to requests started before
 //   it do not halve again: one decrease per round trip. Then congestion avoidance: +1 per full epoch without a
@@ -114,6 +119,11 @@ class InFlightController {
   double best_byte_rate_ = 0;
   int best_window_ = 0;
   int misses_ = 0;  ///< Measured epochs at this window that did not beat the best.
+
+  // Probing from a hold.
+  int held_epochs_ = 0;   ///< Full epochs since the hold began or the last probe.
+  int probe_after_ = 0;   ///< Full epochs to hold before the next probe (set when the first hold begins).
+  int probe_from_ = 0;    ///< The window the running probe started from; 0: no probe running.
 
   // For the floor: successful answers in the last half second, and the lowest latency seen.
   std::deque<Clock::time_point> recent_ok_;

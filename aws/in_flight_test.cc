@@ -177,12 +177,34 @@ TEST(InFlightController, AShortSlowStretchDoesNotStopTheGrowth) {
 }
 
 TEST(InFlightController, StopsGrowingWhereThroughputStops) {
-  // A server that serves at most 4,000 requests/s (80 x 20 ms): 96 helps, 144 does not; W ends near 96.
+  // A server that serves at most 4,000 requests/s (80 x 20 ms): 96 helps, 144 does not; W ends near 96. Probes
+  // from the hold go one step up (216) and come back, less and less often, and cost no throughput.
   const SimResult r = Simulate(Adaptive(), 20'000, Unlimited(4'000));
   EXPECT_EQ(r.completed, 20'000);
-  EXPECT_LE(r.highest, 144);
+  EXPECT_LE(r.highest, 216);
   EXPECT_GE(r.final_window, 80);
   EXPECT_LE(r.final_window, 144);
+  EXPECT_LE(r.windows.size(), 12u) << "a probe that gains nothing doubles the wait for the next";
+  EXPECT_LE(std::chrono::duration<double>(r.elapsed).count(), 5.0 * 1.02);
+}
+
+TEST(InFlightController, GrowsAgainWhenTheWorkChangesUnderAHold) {
+  // A site's large assets first, then its small pages: for the first half second the server's bytes a second are
+  // the limit (4,000 requests/s whatever W), after it every request is a 20 ms round trip up to 256 in flight.
+  // Slow start stops during the first part; a probe from the hold finds the second part's throughput.
+  const Server server = [](Clock::time_point now, int in_flight) {
+    const double capacity = now < kT0 + milliseconds(500) ? 4'000 : 12'800;
+    const double seconds = std::max(0.020, in_flight / capacity);
+    return ServerAnswer{AttemptAnswer::kOk,
+                        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds))};
+  };
+  const SimResult r = Simulate(Adaptive(), 20'000, server);
+  EXPECT_EQ(r.completed, 20'000);
+  EXPECT_EQ(r.highest, 256);
+  EXPECT_GE(r.final_window, 200);
+  // 2,000 requests in the first half second, then 18,000 at up to 12,800 a second: about 1.9 s at best; held at
+  // 144 it would take 2.5 s.
+  EXPECT_LE(std::chrono::duration<double>(r.elapsed).count(), 2.2);
 }
 
 TEST(InFlightController, DoesNotGrowWhenTheApplicationSuppliesNoWork) {
