@@ -160,6 +160,22 @@ class Md5 {
   std::unique_ptr<Impl> impl_;
 };
 
+using Md5Digest = std::array<unsigned char, 16>;
+
+/// One message for Md5Many: each call gives its next piece (any size, valid until the next call), an empty piece at
+/// the end, or an error (a file that cannot be read).
+using Md5Reader = std::function<Result<std::span<const unsigned char>>()>;
+
+/// The MD5 of each message, in order. With AVX-512 (and `lanes`), sixteen messages are hashed side by side, one per
+/// 32-bit lane: about ten times the speed of one MD5 after another, which cannot beat ~0.7 GB/s here because each
+/// of MD5's steps waits for the one before. Without AVX-512, OpenSSL's MD5, one message after another. A reader's
+/// error is that message's result; the others go on.
+[[nodiscard]] std::vector<Result<Md5Digest>> Md5Many(std::span<const Md5Reader> readers, bool lanes = true);
+/// The same for messages in memory.
+[[nodiscard]] std::vector<Md5Digest> Md5Many(std::span<const std::string_view> messages);
+/// Whether Md5Many hashes side by side on this CPU.
+[[nodiscard]] bool Md5ManyUsesLanes();
+
 /// Incremental CRC-32 (ISO-HDLC, zlib's), for S3's x-amz-checksum-crc32: S3 recomputes it over the received body
 /// and refuses the PUT on a mismatch, as it does for Content-MD5, at a fraction of MD5's cost. libdeflate computes
 /// it with carry-less multiplication (PCLMULQDQ): 14.5 GB/s here, against 3.4 GB/s for zlib 1.2.13's crc32_z and
