@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -26,6 +27,8 @@ namespace {
 
 constexpr std::size_t kLanes = 16;
 constexpr std::size_t kBlock = 64;
+// With this many messages left or fewer, each is finished on its own (Blocks1).
+constexpr std::size_t kAloneAtMost = 2;
 
 // RFC 1321: the sine-derived constants, the shift of each step, and the message word each step adds.
 constexpr std::array<std::uint32_t, 64> kK = {
@@ -123,6 +126,43 @@ __attribute__((target("avx512f"))) void Blocks16(std::uint32_t (&state)[4][kLane
   for (int i = 0; i < 4; ++i) _mm512_storeu_si512(state[i], s[i]);
 }
 
+// The same steps for one message in general-purpose registers: for the last messages of a batch, once too few are
+// left for the lanes to beat hashing them one at a time.
+template <int kStep>
+__attribute__((always_inline)) inline void Step1(std::uint32_t (&v)[4], const std::uint32_t (&m)[16]) {
+  std::uint32_t& a = v[(64 - kStep) % 4];
+  const std::uint32_t b = v[(65 - kStep) % 4];
+  const std::uint32_t c = v[(66 - kStep) % 4];
+  const std::uint32_t d = v[(67 - kStep) % 4];
+  std::uint32_t f;
+  if constexpr (kStep < 16) {
+    f = d ^ (b & (c ^ d));
+  } else if constexpr (kStep < 32) {
+    f = c ^ (d & (b ^ c));
+  } else if constexpr (kStep < 48) {
+    f = b ^ c ^ d;
+  } else {
+    f = c ^ (b | ~d);
+  }
+  a = b + std::rotl(a + f + m[Word(kStep)] + kK[kStep], kShift[(kStep / 16) * 4 + kStep % 4]);
+}
+
+template <std::size_t... kSteps>
+__attribute__((always_inline)) inline void Steps1(std::uint32_t (&v)[4], const std::uint32_t (&m)[16],
+                                                  std::index_sequence<kSteps...>) {
+  (Step1<static_cast<int>(kSteps)>(v, m), ...);
+}
+
+void Blocks1(std::uint32_t (&s)[4], const unsigned char* data, std::size_t blocks) {
+  for (std::size_t n = 0; n < blocks; ++n) {
+    std::uint32_t m[16];
+    std::memcpy(m, data + n * kBlock, kBlock);  // little-endian words, as MD5 reads them
+    std::uint32_t v[4] = {s[0], s[1], s[2], s[3]};
+    Steps1(v, m, std::make_index_sequence<64>());
+    for (int i = 0; i < 4; ++i) s[i] += v[i];
+  }
+}
+
 bool HaveAvx512() {
   static const bool have = __builtin_cpu_supports("avx512f");
   return have;
@@ -211,17 +251,48 @@ std::vector<Result<Md5Digest>> LanesMd5(std::span<const Md5Reader> readers) {
     }
     lane.active = false;
   };
+  const auto finish = [&](std::size_t l) {
+    Lane& lane = lanes[l];
+    Md5Digest& d = *out[lane.job];
+    for (int i = 0; i < 4; ++i) {
+      for (int b = 0; b < 4; ++b) d[4 * i + b] = static_cast<unsigned char>(state[i][l] >> (8 * b));
+    }
+  };
   for (std::size_t l = 0; l < kLanes; ++l) assign(l);
   for (;;) {
     std::size_t blocks = 0;
+    std::size_t active = 0;
     const unsigned char* shortest = nullptr;
     for (const Lane& lane : lanes) {
-      if (lane.active && (shortest == nullptr || lane.run_blocks < blocks)) {
+      if (!lane.active) continue;
+      ++active;
+      if (shortest == nullptr || lane.run_blocks < blocks) {
         blocks = lane.run_blocks;
         shortest = lane.run;
       }
     }
     if (shortest == nullptr) break;
+    // The lanes go 16 blocks at a time for the price of about 2.5 blocks of one message alone: with 2 messages
+    // left (a long file at the end of a batch of small ones) each is finished on its own.
+    if (active <= kAloneAtMost) {
+      for (std::size_t l = 0; l < kLanes; ++l) {
+        Lane& lane = lanes[l];
+        if (!lane.active) continue;
+        std::uint32_t s[4] = {state[0][l], state[1][l], state[2][l], state[3][l]};
+        std::optional<Error> failed;
+        do {
+          Blocks1(s, lane.run, lane.run_blocks);
+        } while (NextRun(lane, readers[lane.job], failed));
+        lane.active = false;
+        if (failed) {
+          out[lane.job] = std::unexpected(std::move(*failed));
+          continue;
+        }
+        for (int i = 0; i < 4; ++i) state[i][l] = s[i];
+        finish(l);
+      }
+      break;
+    }
     // Every lane runs `blocks` blocks: the lanes whose run is that short move on, the others stay in theirs. An
     // idle lane hashes the shortest run again (readable memory of that many blocks); its state is not used.
     const unsigned char* data[kLanes];
@@ -238,10 +309,7 @@ std::vector<Result<Md5Digest>> LanesMd5(std::span<const Md5Reader> readers) {
       if (failed) {
         out[lane.job] = std::unexpected(std::move(*failed));
       } else {
-        Md5Digest& d = *out[lane.job];
-        for (int i = 0; i < 4; ++i) {
-          for (int b = 0; b < 4; ++b) d[4 * i + b] = static_cast<unsigned char>(state[i][l] >> (8 * b));
-        }
+        finish(l);
       }
       assign(l);
     }

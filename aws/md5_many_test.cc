@@ -60,6 +60,28 @@ TEST(Md5Many, EveryLengthAroundThePaddingEdges) {
   for (std::size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ(got[i], OpenSslMd5(bodies[i])) << "length " << i;
 }
 
+TEST(Md5Many, OneOrTwoMessagesAreHashedOnTheirOwnAtEveryLength) {
+  // Too few to fill the lanes: each goes through the one-message steps, which must pad as the lanes do.
+  std::mt19937 rng(5);
+  for (std::size_t n = 0; n <= 300; ++n) {
+    const std::string a = RandomBytes(rng, n);
+    const std::string b = RandomBytes(rng, 300 - n);
+    const std::vector<std::string_view> one = {a};
+    EXPECT_EQ(Md5Many(one)[0], OpenSslMd5(a)) << "length " << n;
+    const std::vector<std::string_view> two = {a, b};
+    const auto got = Md5Many(two);
+    EXPECT_EQ(got[0], OpenSslMd5(a)) << "length " << n;
+    EXPECT_EQ(got[1], OpenSslMd5(b)) << "length " << 300 - n;
+  }
+  std::vector<Md5Reader> failing;
+  failing.emplace_back([]() -> Result<std::span<const unsigned char>> {
+    return std::unexpected(Error{ErrorCode::kIo, "cannot read alone", false, 0, {}});
+  });
+  const auto got = Md5Many(failing);
+  ASSERT_FALSE(got[0].has_value());
+  EXPECT_EQ(got[0].error().message, "cannot read alone");
+}
+
 TEST(Md5Many, LanesOfVeryDifferentLengthsAndMoreMessagesThanLanes) {
   std::mt19937 rng(2);
   std::vector<std::string> bodies;

@@ -1,5 +1,5 @@
-// The MD5 a single PutObject reports for the local record (UploadSpec::want_md5): the answer's ETag where S3
-// documents it as the body's MD5, computed while sending where it is not (SSE-KMS), never a guess.
+// The MD5 a single PutObject reports for the local record (UploadSpec::want_md5): the Content-MD5 it sent, which
+// the server checked; the answer's ETag says the same where S3 documents it as the body's MD5 (not SSE-KMS).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -55,7 +55,7 @@ class EtagMd5Test : public testing::TempSiteTest {
   std::shared_ptr<ChecksumChoice> choice_ = std::make_shared<ChecksumChoice>();
 };
 
-TEST_F(EtagMd5Test, PlainOrSseS3AnswerGivesTheEtagAndNothingIsHashed) {
+TEST_F(EtagMd5Test, PlainOrSseS3AnswerGivesTheEtag) {
   Write("a.css", "body{color:red}");
   Write("b.js", std::string(70 * 1024, 'b'));  // streamed from the file, not held in memory
   for (bool sse_s3 : {false, true}) {
@@ -66,12 +66,11 @@ TEST_F(EtagMd5Test, PlainOrSseS3AnswerGivesTheEtagAndNothingIsHashed) {
     EXPECT_EQ(up[0].md5_source, Md5Source::kEtag) << "sse_s3 " << sse_s3;
     EXPECT_EQ(up[1].md5, Md5Of(std::string(70 * 1024, 'b')));
     EXPECT_EQ(up[1].md5_source, Md5Source::kEtag);
-    EXPECT_EQ(s3.sent_checksums, (std::vector<std::string>{"crc32 a.css", "crc32 b.js"}));
-    EXPECT_FALSE(choice_->md5_while_sending.load());
+    EXPECT_EQ(s3.sent_checksums, (std::vector<std::string>{"crc32+md5 a.css", "crc32+md5 b.js"}));
   }
 }
 
-TEST_F(EtagMd5Test, RuleThatSendsSseKmsComputesTheMd5WhileSending) {
+TEST_F(EtagMd5Test, RuleThatSendsSseKmsReportsTheMd5Sent) {
   Write("secret.txt", "for KMS eyes");
   Write("open.txt", "for all");
   auto walked = Walked();
@@ -83,13 +82,11 @@ TEST_F(EtagMd5Test, RuleThatSendsSseKmsComputesTheMd5WhileSending) {
   EXPECT_NE(up[0].etag, Md5Of("for KMS eyes")) << "the fake stores it as SSE-KMS";
   EXPECT_EQ(up[0].md5, Md5Of("for KMS eyes"));
   EXPECT_EQ(up[0].md5_source, Md5Source::kSending);
-  // The rule's own choice switches nothing for the other files.
-  EXPECT_FALSE(choice_->md5_while_sending.load());
   EXPECT_EQ(up[1].md5_source, Md5Source::kEtag);
   EXPECT_EQ(up[1].md5, Md5Of("for all"));
 }
 
-TEST_F(EtagMd5Test, KmsBucketAnswerReadsThatFileAgainAndSwitchesTheRestOfTheSession) {
+TEST_F(EtagMd5Test, KmsBucketAnswersReportTheMd5SentWithoutReadingAgain) {
   Write("1.html", "one");
   Write("2.html", "two two");
   Write("3.html", std::string(80 * 1024, '3'));
@@ -98,17 +95,16 @@ TEST_F(EtagMd5Test, KmsBucketAnswerReadsThatFileAgainAndSwitchesTheRestOfTheSess
   const auto up = Upload(Walked(), {"1.html", "2.html", "3.html"}, s3);
   EXPECT_NE(up[0].etag, Md5Of("one"));
   EXPECT_EQ(up[0].md5, Md5Of("one"));
-  EXPECT_EQ(up[0].md5_source, Md5Source::kReadAgain) << "sent before the session knew";
-  EXPECT_TRUE(choice_->md5_while_sending.load());
+  EXPECT_EQ(up[0].md5_source, Md5Source::kSending);
   EXPECT_EQ(up[1].md5, Md5Of("two two"));
   EXPECT_EQ(up[1].md5_source, Md5Source::kSending);
   EXPECT_EQ(up[2].md5, Md5Of(std::string(80 * 1024, '3')));
   EXPECT_EQ(up[2].md5_source, Md5Source::kSending);
-  // Still CRC-32 on the wire: the switch is about the MD5 for the record only.
-  EXPECT_EQ(s3.sent_checksums, (std::vector<std::string>{"crc32 1.html", "crc32 2.html", "crc32 3.html"}));
+  EXPECT_EQ(s3.sent_checksums,
+            (std::vector<std::string>{"crc32+md5 1.html", "crc32+md5 2.html", "crc32+md5 3.html"}));
 }
 
-TEST_F(EtagMd5Test, KmsAnswerForAFileWrittenSinceTheWalkReportsNoMd5) {
+TEST_F(EtagMd5Test, KmsAnswerForAFileWrittenSinceTheWalkReportsTheMd5OfWhatWasStored) {
   Write("page.html", "as walked");
   const auto walked = Walked();
   Write("page.html", "written after the walk");  // another size, another mtime: not what the walk saw
@@ -116,8 +112,10 @@ TEST_F(EtagMd5Test, KmsAnswerForAFileWrittenSinceTheWalkReportsNoMd5) {
   s3.kms_etags = true;
   const auto up = Upload(walked, {"page.html"}, s3);
   EXPECT_FALSE(up[0].etag.empty());
-  EXPECT_TRUE(up[0].md5.empty()) << "an MD5 the walk's stat cannot vouch for is not reported";
-  EXPECT_EQ(up[0].md5_source, Md5Source::kNone);
+  // The bytes sent (and checked by the server) are the new ones: the record gets their MD5 with the walk's stat,
+  // which the file no longer has, so the next run reads it again rather than trusting it.
+  EXPECT_EQ(up[0].md5, Md5Of("written after the walk"));
+  EXPECT_EQ(up[0].md5_source, Md5Source::kSending);
 }
 
 TEST_F(EtagMd5Test, WithoutWantMd5NothingIsReportedOrHashed) {

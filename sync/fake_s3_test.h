@@ -47,6 +47,7 @@ enum class RegionAnswer {
 enum class Checksums {
   kAws,  ///< Checks Content-MD5 and x-amz-checksum-crc32 over the body received (400 BadDigest); echoes the CRC-32.
   kRgw,  ///< Checks Content-MD5 (400 BadDigest); takes x-amz-checksum-crc32 unread and does not echo it (RGW 16.2).
+  kNone, ///< Checks neither and echoes nothing: stores whatever arrives (no real S3 server; the last line of defence).
 };
 
 // Enough of S3 for a sync: ListObjectsV2 (one page), PutObject, multipart, CopyObject onto itself ("COPY KEY"),
@@ -60,7 +61,8 @@ class FakeS3 final : public aws::HttpClient {
   Checksums checksums = Checksums::kAws;
   /// key -> how many of its next PutObject / UploadPart bodies arrive with one byte flipped (in transit).
   std::map<std::string, int> corrupt_bodies;
-  /// Per PutObject, in order: "crc32 KEY", "md5 KEY" or "none KEY" (the checksum header it carried).
+  /// Per PutObject, in order: "crc32+md5 KEY", "crc32 KEY", "md5 KEY" or "none KEY" (the checksum headers it
+  /// carried).
   std::vector<std::string> sent_checksums;
   /// key -> the headers of its last PutObject (lowercase names, as sent).
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> put_headers;
@@ -178,6 +180,7 @@ class FakeS3 final : public aws::HttpClient {
     const auto bad = [&] {
       return std::unexpected(aws::Error{aws::ErrorCode::kHttp, r.what + ": 400 BadDigest", false, 400, "BadDigest"});
     };
+    if (checksums == Checksums::kNone) return std::string{};
     if (const std::string md5 = Header(r, "content-md5"); !md5.empty()) {
       aws::Md5 h;
       h.Update(body.data(), body.size());
@@ -287,9 +290,12 @@ class FakeS3 final : public aws::HttpClient {
       log.push_back("PUT " + key);
       const Fault fault = put_faults.contains(key) ? put_faults.at(key) : Fault::kNone;
       if (fault == Fault::kFail) return Failed(r);
-      sent_checksums.push_back(!Header(r, "x-amz-checksum-crc32").empty() ? "crc32 " + key
-                               : !Header(r, "content-md5").empty()        ? "md5 " + key
-                                                                          : "none " + key);
+      const bool crc32 = !Header(r, "x-amz-checksum-crc32").empty();
+      const bool md5 = !Header(r, "content-md5").empty();
+      sent_checksums.push_back(crc32 && md5 ? "crc32+md5 " + key
+                               : crc32      ? "crc32 " + key
+                               : md5        ? "md5 " + key
+                                            : "none " + key);
       put_headers[key] = r.headers;
       const std::string body = Received(r, key);
       auto echo = CheckDigests(r, body);

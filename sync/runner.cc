@@ -6,7 +6,9 @@
 #include <charconv>
 #include <functional>
 #include <future>
+#include <span>
 #include <thread>
+#include <unordered_map>
 
 #ifdef __GLIBC__
 #include <malloc.h>  // malloc_trim
@@ -315,13 +317,40 @@ std::unordered_map<std::string, Known> Session::Prepare(
     }
   }
 
-  // The reading, on all cores. Warnings are reported afterwards, on this thread.
+  // The reading, on all cores. Warnings are reported afterwards, on this thread. The MD5s of whole files (an
+  // entry's body, an object's plain ETag) are hashed kMd5Batch files at a time, side by side (Md5FilesHex).
   std::vector<std::size_t> jobs;
+  std::vector<std::size_t> whole_md5_jobs;
   for (std::size_t i = 0; i < slots.size(); ++i) {
-    if (slots[i].job != Job::kNone) jobs.push_back(i);
+    const Slot& slot = slots[i];
+    if (slot.job == Job::kNone) continue;
+    const bool plain_etag = slot.job == Job::kEtag && local[i].encoding == sitemap::Encoding::kIdentity &&
+                            slot.object->etag.find('-') == std::string::npos;
+    (slot.job == Job::kMd5 || plain_etag ? whole_md5_jobs : jobs).push_back(i);
   }
-  ForEachOnAllCores(jobs.size(), [&](std::size_t n) {
-    const std::size_t i = jobs[n];
+  // Similar sizes side by side: lanes go as fast as the longest message of a batch lets them.
+  std::ranges::sort(whole_md5_jobs, [&](std::size_t a, std::size_t b) { return local[a].size < local[b].size; });
+  constexpr std::size_t kMd5Batch = 32;
+  const std::size_t batches = (whole_md5_jobs.size() + kMd5Batch - 1) / kMd5Batch;
+  ForEachOnAllCores(batches + jobs.size(), [&](std::size_t n) {
+    if (n < batches) {
+      const auto first = whole_md5_jobs.begin() + static_cast<std::ptrdiff_t>(n * kMd5Batch);
+      const std::span<const std::size_t> batch(first, std::min(whole_md5_jobs.end(), first + kMd5Batch));
+      std::vector<const sitemap::LocalFile*> files;
+      for (const std::size_t i : batch) files.push_back(&local[i]);
+      auto sums = Md5FilesHex(files);
+      for (std::size_t k = 0; k < batch.size(); ++k) {
+        Slot& slot = slots[batch[k]];
+        if (!sums[k]) {
+          slot.error = std::move(sums[k].error());
+          continue;
+        }
+        slot.read = true;
+        slot.value = std::move(*sums[k]);
+      }
+      return;
+    }
+    const std::size_t i = jobs[n - batches];
     Slot& slot = slots[i];
     sitemap::LocalFile& f = local[i];
     if (slot.job == Job::kEncode) {
@@ -814,9 +843,16 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
       }
     }
     std::vector<std::string> sums(missing.size());
-    ForEachOnAllCores(missing.size(), [&](std::size_t n) {
-      const sitemap::LocalFile& f = plan->uploads[missing[n]].file;
-      if (auto md5 = Md5FileHex(f, 0, f.size)) sums[n] = std::move(*md5);  // else: uploaded and not recorded
+    constexpr std::size_t kBatch = 16;  // Md5FilesHex: side by side
+    ForEachOnAllCores((missing.size() + kBatch - 1) / kBatch, [&](std::size_t b) {
+      std::vector<const sitemap::LocalFile*> files;
+      for (std::size_t n = b * kBatch; n < std::min(missing.size(), (b + 1) * kBatch); ++n) {
+        files.push_back(&plan->uploads[missing[n]].file);
+      }
+      auto got = Md5FilesHex(files);
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        if (got[k]) sums[b * kBatch + k] = std::move(*got[k]);  // else: uploaded and not recorded
+      }
     });
     for (std::size_t n = 0; n < missing.size(); ++n) {
       if (!sums[n].empty()) rec.md5[std::string(plan->uploads[missing[n]].file.Key())] = std::move(sums[n]);
@@ -885,6 +921,45 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   constexpr std::size_t kWindow = 256;
   std::size_t next = 0;
   std::size_t end_of_range = 0;
+  // Every PutObject carries Content-MD5: the bodies of the next single PutObjects are opened and hashed
+  // kHashAhead at a time, side by side (HashBodies: MD5 and CRC-32 in one read), instead of one after another as
+  // each transfer starts: MD5 cannot go faster than ~0.7 GB/s one message at a time.
+  constexpr std::size_t kHashAhead = 32;
+  constexpr std::size_t kHashAheadLarge = 16;
+  constexpr std::uint64_t kLargeBody = 256 * 1024;
+  std::unordered_map<std::size_t, std::shared_ptr<const HashedBody>> hashed_ahead;
+  std::vector<bool> started(plan->uploads.size());  // its first attempt has started: not hashed ahead
+  const auto single_put = [&](const PlannedUpload& up) {
+    return up.reason != UploadReason::kHeadersChanged && !up.file.generated &&
+           up.file.encoding == sitemap::Encoding::kIdentity && up.file.size <= options_.multipart_threshold;
+  };
+  const auto hashed_body = [&](std::size_t i) -> std::shared_ptr<const HashedBody> {
+    started[i] = true;
+    if (!single_put(plan->uploads[i])) return nullptr;
+    if (!hashed_ahead.contains(i)) {
+      std::vector<std::size_t> indices;
+      std::vector<const sitemap::LocalFile*> files;
+      // Lanes go as fast as the longest message of a batch lets them: a large body is hashed with the next large
+      // ones (kHashAheadLarge of them, wherever they are in the range), a small one with the next small ones.
+      const auto large = [&](std::size_t j) { return plan->uploads[j].file.size > kLargeBody; };
+      const std::size_t count = large(i) ? kHashAheadLarge : kHashAhead;
+      for (std::size_t j = i; j < end_of_range && indices.size() < count; ++j) {
+        if (!single_put(plan->uploads[j]) || (j != i && started[j]) || hashed_ahead.contains(j) ||
+            large(j) != large(i)) {
+          continue;
+        }
+        indices.push_back(j);
+        files.push_back(&plan->uploads[j].file);
+      }
+      auto bodies = HashBodies(files);
+      for (std::size_t n = 0; n < indices.size(); ++n) {
+        // A file that cannot be read is left to its upload, which reads it and reports why.
+        hashed_ahead[indices[n]] = bodies[n] ? std::make_shared<const HashedBody>(std::move(*bodies[n])) : nullptr;
+      }
+    }
+    auto node = hashed_ahead.extract(i);
+    return node.empty() ? nullptr : std::move(node.mapped());
+  };
   std::function<void()> submit_next;
   submit_next = [&]() {
     if (next >= end_of_range) return;
@@ -894,6 +969,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
       UploadSpec spec{dest.bucket, plan->KeyOf(up), up.file, options_.multipart_threshold, options_.part_size,
                       checksum_};
       spec.want_md5 = record_->db != nullptr;
+      spec.body_ahead = [&hashed_body, i] { return hashed_body(i); };
       auto on_done = [&, i](aws::Result<Uploaded> done) {
         const PlannedUpload& planned = plan->uploads[i];
         const std::string rel(planned.file.Key());
@@ -932,6 +1008,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
     end_of_range = end;
     for (std::size_t k = 0; k < kWindow; ++k) submit_next();
     client_.Run();
+    hashed_ahead.clear();
   };
   // A page never goes live before the assets it references, also when one of them fails: then no page of this
   // run goes up. And nothing is deleted after a failed upload (a page still live may reference what would go).

@@ -118,76 +118,84 @@ aws::Result<std::uint64_t> OpenForUpload(const sitemap::LocalFile& file, OpenBod
 // curl in place with the headers; larger ones, and every body over HTTPS, are streamed from the open file by the
 // transport (over HTTPS curl copies a body through its upload buffer either way, and a copy in memory would be one
 // more buffer per transfer in flight: 2 MiB of 46 at 256 in flight).
+// Without `hash` (a body hashed ahead, HashBodies) a streamed body is not read here.
 template <class Hash>
-aws::Result<void> ReadBody(aws::HttpRequest& r, const OpenBody& body, std::uint64_t offset, std::uint64_t length,
-                           Hash& hash) {
+aws::Result<void> SetBody(aws::HttpRequest& r, const OpenBody& body, std::uint64_t offset, std::uint64_t length,
+                          Hash* hash) {
   const std::string& path = body.path;
   if (length <= kInMemoryBody && !r.endpoint.starts_with("https://")) {
     std::string bytes;
     auto ok = ReadInto(body.file->get(), path, offset, static_cast<std::size_t>(length), bytes);
     if (!ok) return ok;
-    hash.Update(bytes.data(), bytes.size());
+    if (hash != nullptr) hash->Update(bytes.data(), bytes.size());
     r.body.kind = aws::Body::Kind::kBytes;
     r.body.bytes = std::move(bytes);
-  } else {
-    auto ok = ReadRange(body.file->get(), path, offset, length, [&](const char* p, std::size_t n) { hash.Update(p, n); });
-    if (!ok) return ok;
-    r.body.kind = aws::Body::Kind::kFile;
-    r.body.file = body.file;
-    r.body.file_path = path;
-    r.body.offset = offset;
-    r.body.length = length;
+    return {};
   }
+  if (hash != nullptr) {
+    auto ok = ReadRange(body.file->get(), path, offset, length, [&](const char* p, std::size_t n) { hash->Update(p, n); });
+    if (!ok) return ok;
+  }
+  r.body.kind = aws::Body::Kind::kFile;
+  r.body.file = body.file;
+  r.body.file_path = path;
+  r.body.offset = offset;
+  r.body.length = length;
   return {};
 }
 
-// With `md5_hex`, also the hex MD5 of the body, from the same read (the local record wants what was sent).
+template <class Hash>
+aws::Result<void> ReadBody(aws::HttpRequest& r, const OpenBody& body, std::uint64_t offset, std::uint64_t length,
+                           Hash& hash) {
+  return SetBody(r, body, offset, length, &hash);
+}
+
+// The checksum headers of a PutObject body. Content-MD5 always: every S3 server checks it (RGW 16.2 included, which
+// takes x-amz-checksum-crc32 and ignores it), so no attempt can store a body damaged in transit, the first ones of
+// a run included. With kCrc32 also the CRC-32 (with x-amz-sdk-checksum-algorithm, as the AWS SDKs send it), which
+// S3 checks as well, echoes, and keeps with the object as its checksum.
+void AddChecksumHeaders(aws::HttpRequest& r, BodyChecksum checksum, const aws::Md5Digest& md5, const aws::Crc32& crc) {
+  r.headers.emplace_back("content-md5", Base64Md5(md5));
+  if (checksum == BodyChecksum::kCrc32) {
+    r.headers.emplace_back("x-amz-checksum-crc32", crc.Base64());
+    r.headers.emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
+  }
+  // The checksums protect the body; signing its SHA-256 as well would cost a third hash of every byte.
+  r.payload_hash = "UNSIGNED-PAYLOAD";
+}
+
+// The MD5 and, with kCrc32, the CRC-32 of the bytes fed to it.
+struct BodyHash {
+  explicit BodyHash(BodyChecksum checksum) : crc32(checksum == BodyChecksum::kCrc32) {}
+  bool crc32;
+  aws::Crc32 crc;
+  aws::Md5 md5;
+  void Update(const char* p, std::size_t n) {
+    if (crc32) crc.Update(p, n);
+    md5.Update(p, n);
+  }
+};
+
+// Sets the body and checksum headers of a PUT of `length` bytes of the file at `offset`, read now (ReadBody).
+// With `md5_hex`, also the hex MD5 of the body, from the same read.
 aws::Result<void> PrepareBody(aws::HttpRequest& r, const OpenBody& body, std::uint64_t offset, std::uint64_t length,
                               BodyChecksum checksum, std::string* md5_hex = nullptr) {
-  if (checksum == BodyChecksum::kCrc32) {
-    struct CrcAndMd5 {
-      aws::Crc32 crc;
-      aws::Md5 md5;
-      bool want_md5 = false;
-      void Update(const char* p, std::size_t n) {
-        crc.Update(p, n);
-        if (want_md5) md5.Update(p, n);
-      }
-    } hash;
-    hash.want_md5 = md5_hex != nullptr;
-    auto ok = ReadBody(r, body, offset, length, hash);
-    if (!ok) return ok;
-    r.headers.emplace_back("x-amz-checksum-crc32", hash.crc.Base64());
-    r.headers.emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
-    if (md5_hex != nullptr) *md5_hex = aws::HexEncode(hash.md5.Final());
-  } else {
-    aws::Md5 md5;
-    auto ok = ReadBody(r, body, offset, length, md5);
-    if (!ok) return ok;
-    const auto digest = md5.Final();
-    r.headers.emplace_back("content-md5", Base64Md5(digest));
-    if (md5_hex != nullptr) *md5_hex = aws::HexEncode(digest);
-  }
-  // The checksum protects the body; signing its SHA-256 as well would cost a second hash of every byte.
-  r.payload_hash = "UNSIGNED-PAYLOAD";
+  BodyHash hash(checksum);
+  auto ok = ReadBody(r, body, offset, length, hash);
+  if (!ok) return ok;
+  const auto digest = hash.md5.Final();
+  AddChecksumHeaders(r, checksum, digest, hash.crc);
+  if (md5_hex != nullptr) *md5_hex = aws::HexEncode(digest);
   return {};
 }
 
-// Sets an in-memory body (a compressed one: EncodeFile) and its checksum header, as PrepareBody does for a file.
+// Sets an in-memory body (a compressed one: EncodeFile) and its checksum headers, as PrepareBody does for a file.
 void PrepareBytes(aws::HttpRequest& r, const std::string& bytes, BodyChecksum checksum) {
   r.body.kind = aws::Body::Kind::kBytes;
   r.body.bytes = bytes;
-  if (checksum == BodyChecksum::kCrc32) {
-    aws::Crc32 crc;
-    crc.Update(bytes.data(), bytes.size());
-    r.headers.emplace_back("x-amz-checksum-crc32", crc.Base64());
-    r.headers.emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
-  } else {
-    aws::Md5 md5;
-    md5.Update(bytes.data(), bytes.size());
-    r.headers.emplace_back("content-md5", Base64Md5(md5.Final()));
-  }
-  r.payload_hash = "UNSIGNED-PAYLOAD";
+  BodyHash hash(checksum);
+  hash.Update(bytes.data(), bytes.size());
+  AddChecksumHeaders(r, checksum, hash.md5.Final(), hash.crc);
 }
 
 // Whether a PUT that carried x-amz-checksum-crc32 was refused for it: S3-compatible servers that do not know the
@@ -197,59 +205,25 @@ bool RefusedChecksumHeaders(const aws::Error& e) {
   return e.http_status == 400 && (e.service_code == "InvalidArgument" || e.service_code == "InvalidRequest");
 }
 
-// Hex MD5 of the first `length` bytes of an open body: what a PUT read from it.
-aws::Result<std::string> Md5Hex(const OpenBody& body, std::uint64_t length) {
-  aws::Md5 md5;
-  auto ok = ReadRange(body.file->get(), body.path, 0, length, [&](const char* p, std::size_t n) { md5.Update(p, n); });
-  if (!ok) return std::unexpected(ok.error());
-  return aws::HexEncode(md5.Final());
-}
-
-// Whether an object stored with the request headers `headers` gets an ETag that is the MD5 of its body: no
-// encryption asked, or SSE-S3 (AES256). SSE-KMS, DSSE-KMS and SSE-C objects get ETags that are not (the S3 API
-// Reference, "Object" data type, ETag: "Objects created by the PUT Object ... and are encrypted by SSE-S3 or
-// plaintext, have ETags that are an MD5 digest of their object data"; SSE-C or SSE-KMS ones "are not").
-bool EncryptionKeepsMd5Etag(std::span<const std::pair<std::string, std::string>> headers) {
-  for (const auto& [name, value] : headers) {
-    if (name == "x-amz-server-side-encryption" && value != "AES256") return false;
-    if (name == "x-amz-server-side-encryption-customer-algorithm") return false;
-  }
-  return true;
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  return std::ranges::equal(a, b, [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+  });
 }
 
 bool HexDigits(std::string_view s) {
   return std::ranges::all_of(s, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); });
 }
 
-// Whether the ETag `etag` of a single PutObject answered with `res` is the MD5 of the body stored (see
-// EncryptionKeepsMd5Etag): the answer names no encryption or AES256 (S3 names the one it applied, a bucket's
-// default included), no SSE-C, and the ETag is 32 hex digits.
+// Whether the ETag `etag` of a single PutObject answered with `res` is the MD5 of the body stored (the S3 API
+// Reference, "Object" data type, ETag: "Objects created by the PUT Object ... and are encrypted by SSE-S3 or
+// plaintext, have ETags that are an MD5 digest of their object data"; SSE-C or SSE-KMS ones "are not"): the
+// answer names no encryption or AES256 (S3 names the one it applied, a bucket's default included), no SSE-C, and
+// the ETag is 32 hex digits.
 bool EtagIsBodyMd5(const aws::HttpResponse& res, std::string_view etag) {
   const std::string sse = res.Header("x-amz-server-side-encryption");
   return (sse.empty() || sse == "AES256") && res.Header("x-amz-server-side-encryption-customer-algorithm").empty() &&
          etag.size() == 32 && HexDigits(etag);
-}
-
-// The MD5 of the body a PutObject sent from `body` (`size` bytes), answered with an ETag that is no MD5: the same
-// open file read again. It is what was sent only if the file was not written since; the file is therefore
-// compared, after the read, with the stat the walk saw (what the record keeps with the MD5): unchanged, the MD5
-// is reported; changed (or unreadable), none is, and the upload stays unrecorded, so the next run reads the file
-// and compares it as without a record. Recording an MD5 of bytes other than those stored would let a later run
-// take the file for what the object holds.
-Uploaded ReadSentAgain(const OpenBody& body, std::uint64_t size, const sitemap::LocalFile& file,
-                       const std::string& etag) {
-  Uploaded up{size, etag};
-  auto md5 = Md5Hex(body, size);
-  struct stat st {};
-  if (!md5 || ::fstat(body.file->get(), &st) != 0) return up;
-  const std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  if (mtime_ns != file.mtime_ns || static_cast<std::uint64_t>(st.st_size) != file.disk_size ||
-      static_cast<std::uint64_t>(st.st_ino) != file.ino || static_cast<std::uint64_t>(st.st_size) != size) {
-    return up;
-  }
-  up.md5 = std::move(*md5);
-  up.md5_source = Md5Source::kReadAgain;
-  return up;
 }
 
 // A body that reached the server other than it was sent: S3 (and RGW) recompute the Content-MD5 / checksum over
@@ -304,42 +278,52 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     std::string crc32;  ///< the x-amz-checksum-crc32 value sent; empty: Content-MD5 was sent
     OpenBody body;
     std::shared_ptr<const EncodedBody> encoded;  ///< set: the compressed body was sent, not the file
-    std::string md5;  ///< with UploadSpec::want_md5: the hex MD5 of the file's bytes sent
+    std::string sent_md5;  ///< the hex MD5 of the body, sent as Content-MD5
   };
   auto sent = std::make_shared<Sent>();
   // The file is opened when the transfer starts, beneath SOURCE, and uploaded whole as it is then (its size may
   // have changed since the walk).
   // An object stored with an encryption whose ETag is no MD5 of the body: its MD5 is computed while it is sent.
-  const bool etag_not_md5 = !EncryptionKeepsMd5Etag(r.headers);
-  r.prepare = [file = spec.file, sent, encoded, choice = spec.checksum, want_md5 = spec.want_md5,
-               etag_not_md5](aws::HttpRequest& req) -> aws::Result<void> {
+  r.prepare = [file = spec.file, sent, encoded, choice = spec.checksum,
+               body_ahead = std::exchange(spec.body_ahead, nullptr)](aws::HttpRequest& req) mutable
+                  -> aws::Result<void> {
     sent->crc32.clear();  // prepare runs again when the request is sent again for the bucket's region (SubmitS3)
-    if (encoded) {
-      sent->size = encoded->bytes.size();
-      sent->encoded = encoded;
-      const bool crc32 = !choice->content_md5.load(std::memory_order_relaxed);
-      PrepareBytes(req, encoded->bytes, crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5);
+    sent->sent_md5.clear();
+    const bool crc32 = !choice->content_md5.load(std::memory_order_relaxed);
+    const BodyChecksum checksum = crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5;
+    // The CRC-32 sent, for the answer's echo to be compared with.
+    const auto note_crc32 = [&] {
       for (const auto& [name, value] : req.headers) {
         if (crc32 && name == "x-amz-checksum-crc32") sent->crc32 = value;
       }
+    };
+    // Hashed ahead (HashBodies): the body from the file opened then, nothing read now (first attempt only).
+    const auto ahead_of = std::exchange(body_ahead, nullptr);
+    if (auto ahead = ahead_of ? ahead_of() : nullptr; ahead && !encoded) {
+      sent->body = OpenBody{ahead->file, file.AbsPath()};
+      sent->size = ahead->size;
+      sent->sent_md5 = aws::HexEncode(ahead->md5);
+      auto ok = SetBody<BodyHash>(req, sent->body, 0, ahead->size, nullptr);
+      if (!ok) return ok;
+      AddChecksumHeaders(req, checksum, ahead->md5, ahead->crc32);
+      note_crc32();
+      return {};
+    }
+    if (encoded) {
+      sent->size = encoded->bytes.size();
+      sent->encoded = encoded;
+      sent->sent_md5 = encoded->md5;
+      PrepareBytes(req, encoded->bytes, checksum);
+      note_crc32();
       return {};
     }
     auto current = OpenForUpload(file, sent->body);
     if (!current) return std::unexpected(current.error());
     sent->size = *current;
-    const bool crc32 = !choice->content_md5.load(std::memory_order_relaxed);
-    sent->md5.clear();
-    // Content-MD5 computes the MD5 anyway; with CRC-32 it is computed only where the answer's ETag will not be it.
-    const bool md5_now =
-        want_md5 && (!crc32 || etag_not_md5 || choice->md5_while_sending.load(std::memory_order_relaxed));
-    auto ok = PrepareBody(req, sent->body, 0, *current, crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5,
-                          md5_now ? &sent->md5 : nullptr);
-    if (ok && crc32) {
-      for (const auto& [name, value] : req.headers) {
-        if (name == "x-amz-checksum-crc32") sent->crc32 = value;
-      }
-    }
-    return ok;
+    auto ok = PrepareBody(req, sent->body, 0, *current, checksum, &sent->sent_md5);
+    if (!ok) return ok;
+    note_crc32();
+    return {};
   };
   // What a resend needs (the spec's few strings, not the body).
   struct Resend {
@@ -348,7 +332,7 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
     UploadSpec spec;
   };
   auto resend = std::make_shared<Resend>(Resend{&client, endpoint, std::move(spec)});
-  auto on_answer = [sent, resend, resends, damaged_stored, etag_not_md5,
+  auto on_answer = [sent, resend, resends, damaged_stored,
                     done = std::move(done)](aws::Result<aws::HttpResponse> res) mutable {
     const UploadSpec& s = resend->spec;
     auto again = [&](bool damaged = false) {
@@ -372,42 +356,41 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
       return done(std::unexpected(std::move(e)));
     }
     const std::string etag = Unquote(res->Header("etag"));
-    // What was stored is what was sent (the server checked its checksum): the body's MD5 as the record wants it.
-    const auto uploaded = [&]() -> aws::Result<Uploaded> {
+    // Whether the answer's ETag, where it is the MD5 of what was stored, is not the MD5 sent.
+    const bool stored_other = EtagIsBodyMd5(*res, etag) && !EqualsIgnoringCase(etag, sent->sent_md5);
+    // What was stored is what was sent (the server checked the Content-MD5): its MD5 as the record wants it. The
+    // ETag says so too where S3 documents it as the body's MD5 (EtagIsBodyMd5).
+    const auto uploaded = [&]() -> Uploaded {
       if (sent->encoded) return Uploaded{sent->size, etag, sent->encoded->md5, Md5Source::kBody};
       if (!s.want_md5) return Uploaded{sent->size, etag};
-      if (!sent->md5.empty()) return Uploaded{sent->size, etag, sent->md5, Md5Source::kSending};
-      if (EtagIsBodyMd5(*res, etag)) return Uploaded{sent->size, etag, etag, Md5Source::kEtag};
-      // An ETag that is no MD5 (a bucket that encrypts with SSE-KMS by default) on a PUT sent before the session
-      // knew: the rest of the session computes the MD5 while sending.
-      if (!etag_not_md5) s.checksum->md5_while_sending.store(true, std::memory_order_relaxed);
-      return ReadSentAgain(sent->body, sent->size, s.file, etag);
+      if (EtagIsBodyMd5(*res, etag) && !stored_other) return Uploaded{sent->size, etag, etag, Md5Source::kEtag};
+      return Uploaded{sent->size, etag, sent->sent_md5, Md5Source::kSending};
     };
-    const auto finish = [&] {
-      auto up = uploaded();
-      if (!up) return done(std::unexpected(up.error()));
-      done(std::move(*up));
-    };
-    if (sent->crc32.empty()) return finish();  // Content-MD5: checked by the server
-    // S3 echoes the checksum it verified (x-amz-checksum-crc32 in the PutObject answer). A server that answers
-    // 200 without it has not checked it (RGW 16.2 accepts the header and ignores it), so the body may have been
-    // stored as corrupted in transit: from now on this run sends Content-MD5, which every S3 server checks, and
-    // this object is checked by its ETag (the MD5 of what was stored) against the MD5 of what was sent.
+    const auto finish = [&] { done(uploaded()); };
+    if (sent->crc32.empty()) {
+      // Content-MD5 alone: checked by the server. Only one already caught storing other bytes than were sent (this
+      // is a resend after that) has its ETag compared as well, a bounded number of times.
+      if (!damaged_stored || !stored_other) return finish();
+      if (resends < kIntegrityResends) return again(/*damaged=*/true);
+      aws::Error e{ErrorCode::kHttp,
+                   fmt::format("PutObject s3://{}/{}: sent {} times, and every time the server stored other bytes "
+                               "than were sent (its ETag is not the MD5 sent): it checks no checksum, and something "
+                               "between here and the server alters request bodies",
+                               s.bucket, s.key, resends + 1),
+                   false, 0, {}};
+      return DeleteDamagedCopy(*resend->client, resend->endpoint, s, std::move(e), std::move(done));
+    }
+    // S3 echoes the CRC-32 it verified (x-amz-checksum-crc32 in the PutObject answer). A server that answers 200
+    // without it did not check it (RGW 16.2 takes the header and ignores it), but it checked the Content-MD5 sent
+    // with it: from now on this run sends Content-MD5 alone. The ETag, where it is the MD5 of what was stored,
+    // must then be the one sent; one that is not shows a server that checked neither and stored other bytes.
     const std::string echoed = res->Header("x-amz-checksum-crc32");
     if (echoed == sent->crc32) return finish();
-    if (echoed.empty()) {
-      s.checksum->content_md5.store(true, std::memory_order_relaxed);
-      auto md5 = sent->encoded ? aws::Result<std::string>(sent->encoded->md5) : Md5Hex(sent->body, sent->size);
-      if (!md5) return done(std::unexpected(md5.error()));
-      if (*md5 == etag) {
-        if (!sent->encoded && s.want_md5) sent->md5 = std::move(*md5);
-        return finish();
-      }
-    }
-    // Stored other than sent (or not provably the same: an ETag that is no MD5): sent again with Content-MD5,
-    // whose answer the server's own check makes final.
     s.checksum->content_md5.store(true, std::memory_order_relaxed);
-    again(/*damaged=*/echoed.empty());
+    if (echoed.empty() && !stored_other) return finish();
+    // Stored other than sent (an echo of another CRC-32, or another MD5 as the ETag): sent again with Content-MD5
+    // alone, whose answer the server's own check makes final.
+    again(/*damaged=*/true);
   };
   SubmitS3(client, endpoint, resend->spec.bucket, resend->spec.key, std::move(r), std::move(on_answer));
 }
@@ -1164,6 +1147,88 @@ void SubmitDeleteBatch(aws::HttpClient& client, const std::shared_ptr<FollowedEn
     if (!res) return done(std::unexpected(res.error()));
     done(ParseDeleteResult(res->body));
   });
+}
+
+std::vector<aws::Result<HashedBody>> HashBodies(std::span<const sitemap::LocalFile* const> files) {
+  std::vector<aws::Result<HashedBody>> out;
+  out.reserve(files.size());
+  std::vector<std::string> paths;  // for messages
+  paths.reserve(files.size());
+  for (const sitemap::LocalFile* f : files) {
+    paths.push_back(f->AbsPath());
+    auto opened = sitemap::OpenInSource(*f);
+    if (!opened) {
+      out.emplace_back(std::unexpected(opened.error()));
+      continue;
+    }
+    HashedBody body;
+    body.file = std::make_shared<const UniqueFd>(std::move(opened->fd));
+    body.size = opened->size;
+    out.emplace_back(std::move(body));
+  }
+  // The thread's read chunk cut in slices, one for each message being hashed: Md5Many reads at most 16 (its lanes)
+  // at a time, and a reader holds its slice from its first piece until it says it is done.
+  static constexpr std::size_t kSlices = 16;
+  static constexpr std::size_t kSlice = kChunk / kSlices;
+  std::vector<char*> free_slices;
+  for (std::size_t i = 0; i < kSlices; ++i) free_slices.push_back(ChunkBuffer() + (kSlices - 1 - i) * kSlice);
+  std::vector<std::size_t> which;  // out index of each reader
+  std::vector<aws::Md5Reader> readers;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!out[i]) continue;
+    which.push_back(i);
+    HashedBody* body = &*out[i];
+    readers.emplace_back([body, path = &paths[i], &free_slices, slice = static_cast<char*>(nullptr),
+                          done = std::uint64_t{0}]() mutable -> aws::Result<std::span<const unsigned char>> {
+      const auto give_back = [&] {
+        if (slice != nullptr) free_slices.push_back(std::exchange(slice, nullptr));
+      };
+      if (done == body->size) {
+        give_back();
+        return std::span<const unsigned char>();
+      }
+      if (slice == nullptr) {
+        if (free_slices.empty()) std::abort();  // more readers at once than Md5Many has lanes
+        slice = free_slices.back();
+        free_slices.pop_back();
+      }
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(body->size - done, kSlice));
+      for (;;) {
+        const ssize_t got = ::pread(body->file->get(), slice, want, static_cast<off_t>(done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+          give_back();
+          return got < 0 ? Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", *path, std::strerror(errno)))
+                         : Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", *path));
+        }
+        done += static_cast<std::uint64_t>(got);
+        body->crc32.Update(slice, static_cast<std::size_t>(got));
+        return std::span<const unsigned char>(reinterpret_cast<const unsigned char*>(slice), static_cast<std::size_t>(got));
+      }
+    });
+  }
+  auto digests = aws::Md5Many(readers);
+  for (std::size_t n = 0; n < which.size(); ++n) {
+    if (digests[n]) {
+      out[which[n]]->md5 = *digests[n];
+    } else {
+      out[which[n]] = std::unexpected(std::move(digests[n].error()));
+    }
+  }
+  return out;
+}
+
+std::vector<aws::Result<std::string>> Md5FilesHex(std::span<const sitemap::LocalFile* const> files) {
+  std::vector<aws::Result<std::string>> out;
+  out.reserve(files.size());
+  for (auto& body : HashBodies(files)) {
+    if (body) {
+      out.emplace_back(aws::HexEncode(body->md5));
+    } else {
+      out.emplace_back(std::unexpected(std::move(body.error())));
+    }
+  }
+  return out;
 }
 
 aws::Result<std::string> Md5FileHex(const sitemap::LocalFile& file, std::uint64_t offset, std::uint64_t length) {

@@ -5,9 +5,11 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "sync/sync.h"
 
 namespace sitesync::sync {
@@ -63,28 +65,40 @@ std::string DecodeListedKey(std::string_view encoded);
 aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out,
                                        std::vector<std::string>* common_prefixes = nullptr);
 
-/// How a PutObject body is protected. S3 recomputes either over what it received and refuses a mismatch
-/// (400 BadDigest). kCrc32 (x-amz-checksum-crc32, with x-amz-sdk-checksum-algorithm: CRC32, as the AWS SDKs send it
-/// by default) costs a fifth of MD5's CPU; kContentMd5 is for S3-compatible servers that refuse the checksum
-/// headers or do not check them.
+/// How a PutObject body is protected. Every PutObject carries Content-MD5, which every S3 server checks (RGW 16.2
+/// included) and refuses on a mismatch (400 BadDigest), so no attempt stores a body changed in transit. kCrc32
+/// adds x-amz-checksum-crc32 (with x-amz-sdk-checksum-algorithm: CRC32, as the AWS SDKs send it by default), which
+/// S3 checks too, echoes, and keeps as the object's checksum; kContentMd5 is Content-MD5 alone, for servers that
+/// refuse the checksum headers or do not check them.
 enum class BodyChecksum { kCrc32, kContentMd5 };
 
-/// The checksum PutObject uses for the rest of a session: starts at kCrc32 and falls back to Content-MD5, once and
-/// for good, when the server
+/// The checksums PutObject sends for the rest of a session: starts at kCrc32 and drops the CRC-32, once and for
+/// good, when the server
 ///  - refuses the checksum headers (400 InvalidArgument / InvalidRequest, 501 NotImplemented): the refused PUT is
-///    sent again with Content-MD5;
+///    sent again with Content-MD5 alone;
 ///  - answers a PUT with 200 without echoing the x-amz-checksum-crc32 it was sent (S3 echoes the checksum it
-///    verified; RGW 16.2 accepts the header and ignores it): that PUT was not verified, so its ETag is compared with
-///    the MD5 of what was sent, and on a mismatch it is sent again with Content-MD5.
+///    verified; RGW 16.2 accepts the header and ignores it). That PUT's Content-MD5 was checked; where its ETag is
+///    the MD5 of what was stored, it must also be the MD5 sent, else the PUT is sent again.
 /// A PUT or part answered 400 BadDigest (the body changed in transit) is sent again, at most twice.
 struct ChecksumChoice {
   std::atomic<bool> content_md5{false};
-  /// Set, for the rest of the session, by the first PutObject answer whose ETag is not the MD5 of the body (an
-  /// encryption other than SSE-S3: a bucket that encrypts with SSE-KMS by default): from then on a single
-  /// PutObject with UploadSpec::want_md5 computes the MD5 while it reads the body, as one whose rule sends SSE-KMS
-  /// always does.
-  std::atomic<bool> md5_while_sending{false};
 };
+
+/// A file's body opened and hashed ahead of its PutObject (HashBodies): the file open beneath SOURCE, its size then,
+/// and the MD5 and CRC-32 of those bytes.
+struct HashedBody {
+  std::shared_ptr<const UniqueFd> file;
+  std::uint64_t size = 0;
+  aws::Md5Digest md5{};
+  aws::Crc32 crc32;
+};
+
+/// Opens each file beneath SOURCE and hashes all of it as it is now, many files side by side (aws::Md5Many), one
+/// read of each. A file that cannot be opened or read gets its error (kInput / kIo, naming it).
+[[nodiscard]] std::vector<aws::Result<HashedBody>> HashBodies(std::span<const sitemap::LocalFile* const> files);
+
+/// The hex MD5 of all of each file (HashBodies, without keeping the files open).
+[[nodiscard]] std::vector<aws::Result<std::string>> Md5FilesHex(std::span<const sitemap::LocalFile* const> files);
 
 /// What uploading one file needs.
 struct UploadSpec {
@@ -96,13 +110,13 @@ struct UploadSpec {
   /// Shared by a session's uploads; null: one of its own. Multipart parts always carry Content-MD5.
   std::shared_ptr<ChecksumChoice> checksum{};
   /// A single PutObject of a file also reports the hex MD5 of the bytes it sent (Uploaded::md5; the local record
-  /// wants it). S3 documents the ETag of an object made by one PutObject, unencrypted or SSE-S3, as the MD5 of its
-  /// body: then the answer's ETag is taken (the checksum the server checked, CRC-32 or Content-MD5, makes the
-  /// stored body the one sent) and no MD5 is computed. Where the ETag is no MD5 (SSE-KMS, DSSE-KMS, SSE-C), it is
-  /// computed in the read that computes the checksum: when the rule sends such an encryption, or once the session
-  /// has seen such an answer (ChecksumChoice::md5_while_sending); a PUT answered so before that switch reads the
-  /// file it sent again, and reports it only when the file is unchanged since the walk. See Md5Source.
+  /// wants it): the Content-MD5 it sent, which the server checked. See Md5Source.
   bool want_md5 = false;
+  /// Called once, when the first attempt of a single PutObject of a file starts; may give its body hashed ahead
+  /// with others (HashBodies). The PutObject then sends its checksums and the file opened then, without reading
+  /// the file first. The server checks the Content-MD5 against what arrives, so a file rewritten in between is
+  /// refused (400 BadDigest) and sent again, read and hashed anew.
+  std::function<std::shared_ptr<const HashedBody>()> body_ahead{};
 };
 
 /// Hex MD5 of an empty body (a redirect object's).
@@ -112,9 +126,8 @@ inline constexpr std::string_view kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e"
 enum class Md5Source {
   kNone,       ///< not known here (md5 empty)
   kBody,       ///< the body is in memory (an encoded body, an empty redirect body): hashed when it was made
-  kEtag,       ///< the answer's ETag, documented as the body's MD5 (no encryption or SSE-S3); nothing hashed
-  kSending,    ///< computed in the read that sent the body (Content-MD5, or an encryption whose ETag is no MD5)
-  kReadAgain,  ///< a KMS answer before the session knew: the file read again, unchanged since the walk
+  kEtag,       ///< the answer's ETag, documented as the body's MD5 (no encryption or SSE-S3), and the MD5 sent
+  kSending,    ///< the Content-MD5 sent (an encryption whose ETag is no MD5)
 };
 
 /// What one upload put: the bytes sent and the object's ETag (without quotes).

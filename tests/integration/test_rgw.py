@@ -12,6 +12,7 @@ for it. Outcomes are checked with boto3 straight against the gateway, never with
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import random
@@ -59,6 +60,11 @@ def events_of(events, kind):
 
 def md5_hex(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
+
+
+def md5_b64(data: bytes) -> str:
+    """Content-MD5: the MD5 digest, base64."""
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
 def multipart_etag(data: bytes, part_size: int = 8 * MiB) -> str:
@@ -281,16 +287,21 @@ class RgwIntegrityTest(RgwCase):
                                  f"{rel} left stored damaged by a run that exited 0\n{res.describe()}")
         self.assertEqual(res.returncode, 0, f"the damage was repairable within the run\n{res.describe()}")
 
-    def test_put_body_flipped_under_crc32_is_sent_again_with_content_md5(self):
+    def test_put_body_flipped_on_the_first_put_is_refused_by_its_content_md5(self):
+        # RGW takes x-amz-checksum-crc32 and ignores it; the first PUT of a run goes out before any answer shows
+        # that, and carries Content-MD5 as well, which RGW checks: the damaged body is refused, never stored.
         page = pseudo_random_bytes(200 * 1024, seed=7)
         files = {"page.bin": page}
         res = self.corrupted_run(files, "PutObject", 1)
         self.assertStoredAsLocal(res, files)
         puts = [r for r in self.proxy.recorded if r.op == "PutObject"]
         self.assertEqual(len(puts), 2, "the damaged PUT, then one resend")
-        self.assertIsNotNone(puts[0].header("x-amz-checksum-crc32"), "the first PUT carried the CRC-32")
-        self.assertIsNone(puts[1].header("x-amz-checksum-crc32"), "RGW does not echo it: not sent again")
-        self.assertIsNotNone(puts[1].header("Content-MD5"), "the resend carries Content-MD5, which RGW checks")
+        self.assertEqual(puts[0].header("Content-MD5"), md5_b64(page), "the first PUT carried the body's MD5")
+        self.assertIsNotNone(puts[0].header("x-amz-checksum-crc32"), "and the CRC-32")
+        # A 400 BadDigest says nothing about the CRC-32, so the resend still carries it; had RGW stored the damaged
+        # body (200, no echo), the run would have dropped it for the resend.
+        self.assertIsNotNone(puts[1].header("x-amz-checksum-crc32"), "the first PUT was refused, not stored")
+        self.assertEqual(puts[1].header("Content-MD5"), md5_b64(page))
         self.assertEqual(md5_hex(self.stored("page.bin")), md5_hex(page))
 
     def test_put_body_flipped_again_under_content_md5_is_refused_then_sent_again(self):
@@ -302,11 +313,12 @@ class RgwIntegrityTest(RgwCase):
     def test_put_body_flipped_on_every_attempt_leaves_no_damaged_copy_and_the_next_run_repairs(self):
         page = pseudo_random_bytes(200 * 1024, seed=11)
         files = {"page.bin": page}
-        # The CRC-32 PUT (stored damaged: RGW ignores the header), then both Content-MD5 resends (refused).
+        # Every attempt carries Content-MD5: all three are refused (400 BadDigest), none is stored.
         res = self.corrupted_run(files, "PutObject", 3)
         self.assertEqual(res.returncode, 1, f"the file failed: exit 1\n{res.describe()}")
-        self.assertIn("damaged copy", res.stderr + res.stdout)
-        self.assertNotIn("page.bin", self.keys(), "the damaged copy was deleted, not left for a size-only run")
+        self.assertIn("BadDigest", res.stderr + res.stdout)
+        self.assertIn("sent 3 times", res.stderr + res.stdout)
+        self.assertNotIn("page.bin", self.keys(), "no damaged copy was stored for a size-only run to keep")
         # The next run, with nothing in the way, uploads it again (the key is missing) and stores the right bytes.
         self.ok_sync(os.path.join(self.tmp, "site"), self.dest())
         self.assertHolds(files)

@@ -274,7 +274,7 @@ class WireTest(MoreSyncCase):
             "empty.txt": b"",
         }
 
-    def test_put_carries_correct_crc32_checksum(self):
+    def test_put_carries_correct_crc32_and_content_md5(self):
         files = self.wire_files()
         src = self.site(files)
         self.proxy.record_bodies = True
@@ -290,9 +290,11 @@ class WireTest(MoreSyncCase):
                 # the body's CRC-32 as the AWS SDKs send it (S3 recomputes it and refuses a mismatch)
                 self.assertEqual(r.header("x-amz-checksum-crc32"), crc32_b64(data))
                 self.assertEqual(r.header("x-amz-sdk-checksum-algorithm"), "CRC32")
-                self.assertIsNone(r.header("Content-MD5"), "one checksum per body, not two")
+                # and its MD5, which every S3 server checks (RGW ignores the CRC-32)
+                self.assertEqual(r.header("Content-MD5"), md5_b64(data))
                 # the checksum headers are signed like every x-amz- header
                 self.assertIn("x-amz-checksum-crc32", r.header("Authorization"))
+                self.assertIn("content-md5", r.header("Authorization"))
                 head = self.s3.head_object(Bucket=self.bucket, Key=key)
                 self.assertEqual(head["ETag"].strip('"'), hashlib.md5(data).hexdigest())
                 self.assertEqual(head["ContentLength"], len(data))
