@@ -1,5 +1,6 @@
-// The MD5 a single PutObject reports for the local record (UploadSpec::want_md5): the Content-MD5 it sent, which
-// the server checked; the answer's ETag says the same where S3 documents it as the body's MD5 (not SSE-KMS).
+// The MD5 a single PutObject reports for the local record (UploadSpec::want_md5): the answer's ETag where S3
+// documents it as the body's MD5, else the one computed for its Content-MD5 or while sending (SSE-KMS), never a
+// guess.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -66,11 +67,13 @@ TEST_F(EtagMd5Test, PlainOrSseS3AnswerGivesTheEtag) {
     EXPECT_EQ(up[0].md5_source, Md5Source::kEtag) << "sse_s3 " << sse_s3;
     EXPECT_EQ(up[1].md5, Md5Of(std::string(70 * 1024, 'b')));
     EXPECT_EQ(up[1].md5_source, Md5Source::kEtag);
-    EXPECT_EQ(s3.sent_checksums, (std::vector<std::string>{"crc32+md5 a.css", "crc32+md5 b.js"}));
+    // Both checksums until the first answer echoes the CRC-32 (the session's choice is shared by both rounds).
+    EXPECT_EQ(s3.sent_checksums, (std::vector<std::string>{sse_s3 ? "crc32 a.css" : "crc32+md5 a.css", "crc32 b.js"}));
+    EXPECT_FALSE(choice_->md5_while_sending.load());
   }
 }
 
-TEST_F(EtagMd5Test, RuleThatSendsSseKmsReportsTheMd5Sent) {
+TEST_F(EtagMd5Test, RuleThatSendsSseKmsComputesTheMd5WhileSending) {
   Write("secret.txt", "for KMS eyes");
   Write("open.txt", "for all");
   auto walked = Walked();
@@ -82,11 +85,13 @@ TEST_F(EtagMd5Test, RuleThatSendsSseKmsReportsTheMd5Sent) {
   EXPECT_NE(up[0].etag, Md5Of("for KMS eyes")) << "the fake stores it as SSE-KMS";
   EXPECT_EQ(up[0].md5, Md5Of("for KMS eyes"));
   EXPECT_EQ(up[0].md5_source, Md5Source::kSending);
+  // The rule's own choice switches nothing for the other files.
+  EXPECT_FALSE(choice_->md5_while_sending.load());
   EXPECT_EQ(up[1].md5_source, Md5Source::kEtag);
   EXPECT_EQ(up[1].md5, Md5Of("for all"));
 }
 
-TEST_F(EtagMd5Test, KmsBucketAnswersReportTheMd5SentWithoutReadingAgain) {
+TEST_F(EtagMd5Test, KmsBucketAnswerReadsThatFileAgainAndSwitchesTheRestOfTheSession) {
   Write("1.html", "one");
   Write("2.html", "two two");
   Write("3.html", std::string(80 * 1024, '3'));
@@ -95,13 +100,14 @@ TEST_F(EtagMd5Test, KmsBucketAnswersReportTheMd5SentWithoutReadingAgain) {
   const auto up = Upload(Walked(), {"1.html", "2.html", "3.html"}, s3);
   EXPECT_NE(up[0].etag, Md5Of("one"));
   EXPECT_EQ(up[0].md5, Md5Of("one"));
-  EXPECT_EQ(up[0].md5_source, Md5Source::kSending);
+  EXPECT_EQ(up[0].md5_source, Md5Source::kSending) << "the first PUT carried Content-MD5";
   EXPECT_EQ(up[1].md5, Md5Of("two two"));
-  EXPECT_EQ(up[1].md5_source, Md5Source::kSending);
+  EXPECT_EQ(up[1].md5_source, Md5Source::kReadAgain) << "the CRC-32 alone, sent before the session knew";
+  EXPECT_TRUE(choice_->md5_while_sending.load());
   EXPECT_EQ(up[2].md5, Md5Of(std::string(80 * 1024, '3')));
   EXPECT_EQ(up[2].md5_source, Md5Source::kSending);
-  EXPECT_EQ(s3.sent_checksums,
-            (std::vector<std::string>{"crc32+md5 1.html", "crc32+md5 2.html", "crc32+md5 3.html"}));
+  // The CRC-32 alone after the first answer echoed it: the switch is about the MD5 for the record only.
+  EXPECT_EQ(s3.sent_checksums, (std::vector<std::string>{"crc32+md5 1.html", "crc32 2.html", "crc32 3.html"}));
 }
 
 TEST_F(EtagMd5Test, KmsAnswerForAFileWrittenSinceTheWalkReportsTheMd5OfWhatWasStored) {

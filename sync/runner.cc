@@ -921,9 +921,10 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   constexpr std::size_t kWindow = 256;
   std::size_t next = 0;
   std::size_t end_of_range = 0;
-  // Every PutObject carries Content-MD5: the bodies of the next single PutObjects are opened and hashed
-  // kHashAhead at a time, side by side (HashBodies: MD5 and CRC-32 in one read), instead of one after another as
-  // each transfer starts: MD5 cannot go faster than ~0.7 GB/s one message at a time.
+  // While PutObjects carry Content-MD5 (the first ones of a run, and all of them for a server that does not check
+  // the CRC-32), the bodies of the next single PutObjects are opened and hashed kHashAhead at a time, side by side
+  // (HashBodies), instead of one after another as each transfer starts: MD5 cannot go faster than ~0.7 GB/s one
+  // message at a time.
   constexpr std::size_t kHashAhead = 32;
   constexpr std::size_t kHashAheadLarge = 16;
   constexpr std::uint64_t kLargeBody = 256 * 1024;
@@ -935,7 +936,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   };
   const auto hashed_body = [&](std::size_t i) -> std::shared_ptr<const HashedBody> {
     started[i] = true;
-    if (!single_put(plan->uploads[i])) return nullptr;
+    if (!single_put(plan->uploads[i]) || checksum_->Current() == BodyChecksum::kCrc32) return nullptr;
     if (!hashed_ahead.contains(i)) {
       std::vector<std::size_t> indices;
       std::vector<const sitemap::LocalFile*> files;
@@ -951,7 +952,7 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
         indices.push_back(j);
         files.push_back(&plan->uploads[j].file);
       }
-      auto bodies = HashBodies(files);
+      auto bodies = HashBodies(files, /*crc32=*/checksum_->Current() == BodyChecksum::kBoth);
       for (std::size_t n = 0; n < indices.size(); ++n) {
         // A file that cannot be read is left to its upload, which reads it and reports why.
         hashed_ahead[indices[n]] = bodies[n] ? std::make_shared<const HashedBody>(std::move(*bodies[n])) : nullptr;

@@ -150,42 +150,41 @@ aws::Result<void> ReadBody(aws::HttpRequest& r, const OpenBody& body, std::uint6
   return SetBody(r, body, offset, length, &hash);
 }
 
-// The checksum headers of a PutObject body. Content-MD5 always: every S3 server checks it (RGW 16.2 included, which
-// takes x-amz-checksum-crc32 and ignores it), so no attempt can store a body damaged in transit, the first ones of
-// a run included. With kCrc32 also the CRC-32 (with x-amz-sdk-checksum-algorithm, as the AWS SDKs send it), which
-// S3 checks as well, echoes, and keeps with the object as its checksum.
+// The checksum headers of a PutObject body (see BodyChecksum). The checksums protect the body; signing its SHA-256
+// as well would cost one more hash of every byte.
 void AddChecksumHeaders(aws::HttpRequest& r, BodyChecksum checksum, const aws::Md5Digest& md5, const aws::Crc32& crc) {
-  r.headers.emplace_back("content-md5", Base64Md5(md5));
-  if (checksum == BodyChecksum::kCrc32) {
+  if (checksum != BodyChecksum::kCrc32) r.headers.emplace_back("content-md5", Base64Md5(md5));
+  if (checksum != BodyChecksum::kContentMd5) {
     r.headers.emplace_back("x-amz-checksum-crc32", crc.Base64());
     r.headers.emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
   }
-  // The checksums protect the body; signing its SHA-256 as well would cost a third hash of every byte.
   r.payload_hash = "UNSIGNED-PAYLOAD";
 }
 
-// The MD5 and, with kCrc32, the CRC-32 of the bytes fed to it.
+// The CRC-32 and the MD5 of the bytes fed to it, each only when wanted.
 struct BodyHash {
-  explicit BodyHash(BodyChecksum checksum) : crc32(checksum == BodyChecksum::kCrc32) {}
+  BodyHash(bool want_crc32, bool want_md5) : crc32(want_crc32), md5(want_md5) {}
   bool crc32;
+  bool md5;
   aws::Crc32 crc;
-  aws::Md5 md5;
+  aws::Md5 md5_hash;
   void Update(const char* p, std::size_t n) {
     if (crc32) crc.Update(p, n);
-    md5.Update(p, n);
+    if (md5) md5_hash.Update(p, n);
   }
 };
 
 // Sets the body and checksum headers of a PUT of `length` bytes of the file at `offset`, read now (ReadBody).
-// With `md5_hex`, also the hex MD5 of the body, from the same read.
+// `md5_hex` gets the hex MD5 of the body when it was computed: for Content-MD5, or because `want_md5` asks for it
+// (the local record); else it is cleared.
 aws::Result<void> PrepareBody(aws::HttpRequest& r, const OpenBody& body, std::uint64_t offset, std::uint64_t length,
-                              BodyChecksum checksum, std::string* md5_hex = nullptr) {
-  BodyHash hash(checksum);
+                              BodyChecksum checksum, std::string* md5_hex = nullptr, bool want_md5 = false) {
+  BodyHash hash(checksum != BodyChecksum::kContentMd5, checksum != BodyChecksum::kCrc32 || want_md5);
   auto ok = ReadBody(r, body, offset, length, hash);
   if (!ok) return ok;
-  const auto digest = hash.md5.Final();
+  const auto digest = hash.md5 ? hash.md5_hash.Final() : aws::Md5Digest{};
   AddChecksumHeaders(r, checksum, digest, hash.crc);
-  if (md5_hex != nullptr) *md5_hex = aws::HexEncode(digest);
+  if (md5_hex != nullptr) *md5_hex = hash.md5 ? aws::HexEncode(digest) : std::string();
   return {};
 }
 
@@ -193,9 +192,9 @@ aws::Result<void> PrepareBody(aws::HttpRequest& r, const OpenBody& body, std::ui
 void PrepareBytes(aws::HttpRequest& r, const std::string& bytes, BodyChecksum checksum) {
   r.body.kind = aws::Body::Kind::kBytes;
   r.body.bytes = bytes;
-  BodyHash hash(checksum);
+  BodyHash hash(checksum != BodyChecksum::kContentMd5, checksum != BodyChecksum::kCrc32);
   hash.Update(bytes.data(), bytes.size());
-  AddChecksumHeaders(r, checksum, hash.md5.Final(), hash.crc);
+  AddChecksumHeaders(r, checksum, hash.md5 ? hash.md5_hash.Final() : aws::Md5Digest{}, hash.crc);
 }
 
 // Whether a PUT that carried x-amz-checksum-crc32 was refused for it: S3-compatible servers that do not know the
@@ -203,6 +202,26 @@ void PrepareBytes(aws::HttpRequest& r, const std::string& bytes, BodyChecksum ch
 bool RefusedChecksumHeaders(const aws::Error& e) {
   if (e.http_status == 501) return e.service_code == "NotImplemented";
   return e.http_status == 400 && (e.service_code == "InvalidArgument" || e.service_code == "InvalidRequest");
+}
+
+// Hex MD5 of the first `length` bytes of an open body: what a PUT read from it.
+aws::Result<std::string> Md5Hex(const OpenBody& body, std::uint64_t length) {
+  aws::Md5 md5;
+  auto ok = ReadRange(body.file->get(), body.path, 0, length, [&](const char* p, std::size_t n) { md5.Update(p, n); });
+  if (!ok) return std::unexpected(ok.error());
+  return aws::HexEncode(md5.Final());
+}
+
+// Whether an object stored with the request headers `headers` gets an ETag that is the MD5 of its body: no
+// encryption asked, or SSE-S3 (AES256). SSE-KMS, DSSE-KMS and SSE-C objects get ETags that are not (the S3 API
+// Reference, "Object" data type, ETag: "Objects created by the PUT Object ... and are encrypted by SSE-S3 or
+// plaintext, have ETags that are an MD5 digest of their object data"; SSE-C or SSE-KMS ones "are not").
+bool EncryptionKeepsMd5Etag(std::span<const std::pair<std::string, std::string>> headers) {
+  for (const auto& [name, value] : headers) {
+    if (name == "x-amz-server-side-encryption" && value != "AES256") return false;
+    if (name == "x-amz-server-side-encryption-customer-algorithm") return false;
+  }
+  return true;
 }
 
 bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
@@ -215,15 +234,35 @@ bool HexDigits(std::string_view s) {
   return std::ranges::all_of(s, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); });
 }
 
-// Whether the ETag `etag` of a single PutObject answered with `res` is the MD5 of the body stored (the S3 API
-// Reference, "Object" data type, ETag: "Objects created by the PUT Object ... and are encrypted by SSE-S3 or
-// plaintext, have ETags that are an MD5 digest of their object data"; SSE-C or SSE-KMS ones "are not"): the
-// answer names no encryption or AES256 (S3 names the one it applied, a bucket's default included), no SSE-C, and
-// the ETag is 32 hex digits.
+// Whether the ETag `etag` of a single PutObject answered with `res` is the MD5 of the body stored (see
+// EncryptionKeepsMd5Etag): the answer names no encryption or AES256 (S3 names the one it applied, a bucket's
+// default included), no SSE-C, and the ETag is 32 hex digits.
 bool EtagIsBodyMd5(const aws::HttpResponse& res, std::string_view etag) {
   const std::string sse = res.Header("x-amz-server-side-encryption");
   return (sse.empty() || sse == "AES256") && res.Header("x-amz-server-side-encryption-customer-algorithm").empty() &&
          etag.size() == 32 && HexDigits(etag);
+}
+
+// The MD5 of the body a PutObject sent from `body` (`size` bytes), answered with an ETag that is no MD5: the same
+// open file read again. It is what was sent only if the file was not written since; the file is therefore
+// compared, after the read, with the stat the walk saw (what the record keeps with the MD5): unchanged, the MD5
+// is reported; changed (or unreadable), none is, and the upload stays unrecorded, so the next run reads the file
+// and compares it as without a record. Recording an MD5 of bytes other than those stored would let a later run
+// take the file for what the object holds.
+Uploaded ReadSentAgain(const OpenBody& body, std::uint64_t size, const sitemap::LocalFile& file,
+                       const std::string& etag) {
+  Uploaded up{size, etag};
+  auto md5 = Md5Hex(body, size);
+  struct stat st {};
+  if (!md5 || ::fstat(body.file->get(), &st) != 0) return up;
+  const std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  if (mtime_ns != file.mtime_ns || static_cast<std::uint64_t>(st.st_size) != file.disk_size ||
+      static_cast<std::uint64_t>(st.st_ino) != file.ino || static_cast<std::uint64_t>(st.st_size) != size) {
+    return up;
+  }
+  up.md5 = std::move(*md5);
+  up.md5_source = Md5Source::kReadAgain;
+  return up;
 }
 
 // A body that reached the server other than it was sent: S3 (and RGW) recompute the Content-MD5 / checksum over
@@ -275,54 +314,64 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
   // carried if any (the choice is made then, so that PUTs queued behind a switch already use Content-MD5).
   struct Sent {
     std::uint64_t size = 0;
-    std::string crc32;  ///< the x-amz-checksum-crc32 value sent; empty: Content-MD5 was sent
+    std::string crc32;  ///< the x-amz-checksum-crc32 value sent; empty: none
+    std::string sent_md5;  ///< the hex MD5 sent as Content-MD5; empty: none
     OpenBody body;
     std::shared_ptr<const EncodedBody> encoded;  ///< set: the compressed body was sent, not the file
-    std::string sent_md5;  ///< the hex MD5 of the body, sent as Content-MD5
+    std::string md5;  ///< with UploadSpec::want_md5: the hex MD5 of the file's bytes sent, when computed
   };
   auto sent = std::make_shared<Sent>();
   // The file is opened when the transfer starts, beneath SOURCE, and uploaded whole as it is then (its size may
   // have changed since the walk).
   // An object stored with an encryption whose ETag is no MD5 of the body: its MD5 is computed while it is sent.
-  r.prepare = [file = spec.file, sent, encoded, choice = spec.checksum,
+  const bool etag_not_md5 = !EncryptionKeepsMd5Etag(r.headers);
+  r.prepare = [file = spec.file, sent, encoded, choice = spec.checksum, want_md5 = spec.want_md5, etag_not_md5,
                body_ahead = std::exchange(spec.body_ahead, nullptr)](aws::HttpRequest& req) mutable
                   -> aws::Result<void> {
     sent->crc32.clear();  // prepare runs again when the request is sent again for the bucket's region (SubmitS3)
     sent->sent_md5.clear();
-    const bool crc32 = !choice->content_md5.load(std::memory_order_relaxed);
-    const BodyChecksum checksum = crc32 ? BodyChecksum::kCrc32 : BodyChecksum::kContentMd5;
-    // The CRC-32 sent, for the answer's echo to be compared with.
-    const auto note_crc32 = [&] {
+    sent->md5.clear();
+    const BodyChecksum checksum = choice->Current();
+    // The checksums sent, for the answer to be compared with.
+    const auto note_sent = [&] {
       for (const auto& [name, value] : req.headers) {
-        if (crc32 && name == "x-amz-checksum-crc32") sent->crc32 = value;
+        if (name == "x-amz-checksum-crc32") sent->crc32 = value;
       }
     };
+    // Content-MD5 computes the MD5 anyway; with the CRC-32 alone it is computed for the record only where the
+    // answer's ETag will not be it.
+    const bool md5_for_record =
+        want_md5 && (etag_not_md5 || choice->md5_while_sending.load(std::memory_order_relaxed));
     // Hashed ahead (HashBodies): the body from the file opened then, nothing read now (first attempt only).
     const auto ahead_of = std::exchange(body_ahead, nullptr);
     if (auto ahead = ahead_of ? ahead_of() : nullptr; ahead && !encoded) {
       sent->body = OpenBody{ahead->file, file.AbsPath()};
       sent->size = ahead->size;
-      sent->sent_md5 = aws::HexEncode(ahead->md5);
       auto ok = SetBody<BodyHash>(req, sent->body, 0, ahead->size, nullptr);
       if (!ok) return ok;
       AddChecksumHeaders(req, checksum, ahead->md5, ahead->crc32);
-      note_crc32();
+      if (checksum != BodyChecksum::kCrc32) sent->sent_md5 = aws::HexEncode(ahead->md5);
+      if (want_md5) sent->md5 = aws::HexEncode(ahead->md5);
+      note_sent();
       return {};
     }
     if (encoded) {
       sent->size = encoded->bytes.size();
       sent->encoded = encoded;
-      sent->sent_md5 = encoded->md5;
       PrepareBytes(req, encoded->bytes, checksum);
-      note_crc32();
+      if (checksum != BodyChecksum::kCrc32) sent->sent_md5 = encoded->md5;
+      note_sent();
       return {};
     }
     auto current = OpenForUpload(file, sent->body);
     if (!current) return std::unexpected(current.error());
     sent->size = *current;
-    auto ok = PrepareBody(req, sent->body, 0, *current, checksum, &sent->sent_md5);
+    std::string md5;
+    auto ok = PrepareBody(req, sent->body, 0, *current, checksum, &md5, md5_for_record);
     if (!ok) return ok;
-    note_crc32();
+    if (checksum != BodyChecksum::kCrc32) sent->sent_md5 = md5;
+    if (want_md5) sent->md5 = std::move(md5);
+    note_sent();
     return {};
   };
   // What a resend needs (the spec's few strings, not the body).
@@ -356,15 +405,19 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
       return done(std::unexpected(std::move(e)));
     }
     const std::string etag = Unquote(res->Header("etag"));
+    const bool md5_sent = !sent->sent_md5.empty();
     // Whether the answer's ETag, where it is the MD5 of what was stored, is not the MD5 sent.
-    const bool stored_other = EtagIsBodyMd5(*res, etag) && !EqualsIgnoringCase(etag, sent->sent_md5);
-    // What was stored is what was sent (the server checked the Content-MD5): its MD5 as the record wants it. The
-    // ETag says so too where S3 documents it as the body's MD5 (EtagIsBodyMd5).
+    const bool stored_other = md5_sent && EtagIsBodyMd5(*res, etag) && !EqualsIgnoringCase(etag, sent->sent_md5);
+    // What was stored is what was sent (the server checked a checksum): the body's MD5 as the record wants it.
     const auto uploaded = [&]() -> Uploaded {
       if (sent->encoded) return Uploaded{sent->size, etag, sent->encoded->md5, Md5Source::kBody};
       if (!s.want_md5) return Uploaded{sent->size, etag};
       if (EtagIsBodyMd5(*res, etag) && !stored_other) return Uploaded{sent->size, etag, etag, Md5Source::kEtag};
-      return Uploaded{sent->size, etag, sent->sent_md5, Md5Source::kSending};
+      if (!sent->md5.empty()) return Uploaded{sent->size, etag, sent->md5, Md5Source::kSending};
+      // An ETag that is no MD5 (a bucket that encrypts with SSE-KMS by default) on a PUT sent with the CRC-32 alone
+      // before the session knew: the rest of the session computes the MD5 while sending.
+      s.checksum->md5_while_sending.store(true, std::memory_order_relaxed);
+      return ReadSentAgain(sent->body, sent->size, s.file, etag);
     };
     const auto finish = [&] { done(uploaded()); };
     if (sent->crc32.empty()) {
@@ -380,16 +433,28 @@ void SubmitSinglePut(aws::HttpClient& client, const std::shared_ptr<FollowedEndp
                    false, 0, {}};
       return DeleteDamagedCopy(*resend->client, resend->endpoint, s, std::move(e), std::move(done));
     }
-    // S3 echoes the CRC-32 it verified (x-amz-checksum-crc32 in the PutObject answer). A server that answers 200
-    // without it did not check it (RGW 16.2 takes the header and ignores it), but it checked the Content-MD5 sent
-    // with it: from now on this run sends Content-MD5 alone. The ETag, where it is the MD5 of what was stored,
-    // must then be the one sent; one that is not shows a server that checked neither and stored other bytes.
+    // S3 echoes the CRC-32 it verified (x-amz-checksum-crc32 in the PutObject answer): from then on the CRC-32 is
+    // sent alone. A server that answers 200 without it did not check it (RGW 16.2 takes the header and ignores it):
+    // from then on Content-MD5 alone, which it does check. This PUT was checked by the Content-MD5 sent with the
+    // CRC-32, if any, else its ETag (the MD5 of what was stored) is compared with the MD5 of what was sent.
     const std::string echoed = res->Header("x-amz-checksum-crc32");
-    if (echoed == sent->crc32) return finish();
+    if (echoed == sent->crc32) {
+      s.checksum->EchoSeen();
+      return finish();
+    }
     s.checksum->content_md5.store(true, std::memory_order_relaxed);
-    if (echoed.empty() && !stored_other) return finish();
-    // Stored other than sent (an echo of another CRC-32, or another MD5 as the ETag): sent again with Content-MD5
-    // alone, whose answer the server's own check makes final.
+    if (echoed.empty() && md5_sent && !stored_other) return finish();
+    if (echoed.empty() && !md5_sent) {
+      auto md5 = sent->encoded ? aws::Result<std::string>(sent->encoded->md5) : Md5Hex(sent->body, sent->size);
+      if (!md5) return done(std::unexpected(md5.error()));
+      if (*md5 == etag) {
+        if (!sent->encoded && s.want_md5) sent->md5 = std::move(*md5);
+        return finish();
+      }
+    }
+    // Stored other than sent (an echo of another CRC-32, another MD5 as the ETag), or not provably the same (an
+    // ETag that is no MD5 for a body sent with the CRC-32 alone): sent again with Content-MD5 alone, whose answer
+    // the server's own check makes final.
     again(/*damaged=*/true);
   };
   SubmitS3(client, endpoint, resend->spec.bucket, resend->spec.key, std::move(r), std::move(on_answer));
@@ -1149,7 +1214,7 @@ void SubmitDeleteBatch(aws::HttpClient& client, const std::shared_ptr<FollowedEn
   });
 }
 
-std::vector<aws::Result<HashedBody>> HashBodies(std::span<const sitemap::LocalFile* const> files) {
+std::vector<aws::Result<HashedBody>> HashBodies(std::span<const sitemap::LocalFile* const> files, bool crc32) {
   std::vector<aws::Result<HashedBody>> out;
   out.reserve(files.size());
   std::vector<std::string> paths;  // for messages
@@ -1178,7 +1243,7 @@ std::vector<aws::Result<HashedBody>> HashBodies(std::span<const sitemap::LocalFi
     if (!out[i]) continue;
     which.push_back(i);
     HashedBody* body = &*out[i];
-    readers.emplace_back([body, path = &paths[i], &free_slices, slice = static_cast<char*>(nullptr),
+    readers.emplace_back([body, crc32, path = &paths[i], &free_slices, slice = static_cast<char*>(nullptr),
                           done = std::uint64_t{0}]() mutable -> aws::Result<std::span<const unsigned char>> {
       const auto give_back = [&] {
         if (slice != nullptr) free_slices.push_back(std::exchange(slice, nullptr));
@@ -1202,7 +1267,7 @@ std::vector<aws::Result<HashedBody>> HashBodies(std::span<const sitemap::LocalFi
                          : Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", *path));
         }
         done += static_cast<std::uint64_t>(got);
-        body->crc32.Update(slice, static_cast<std::size_t>(got));
+        if (crc32) body->crc32.Update(slice, static_cast<std::size_t>(got));
         return std::span<const unsigned char>(reinterpret_cast<const unsigned char*>(slice), static_cast<std::size_t>(got));
       }
     });

@@ -65,27 +65,45 @@ std::string DecodeListedKey(std::string_view encoded);
 aws::Result<std::string> ParseListPage(std::string_view xml, std::vector<RemoteObject>& out,
                                        std::vector<std::string>* common_prefixes = nullptr);
 
-/// How a PutObject body is protected. Every PutObject carries Content-MD5, which every S3 server checks (RGW 16.2
-/// included) and refuses on a mismatch (400 BadDigest), so no attempt stores a body changed in transit. kCrc32
-/// adds x-amz-checksum-crc32 (with x-amz-sdk-checksum-algorithm: CRC32, as the AWS SDKs send it by default), which
-/// S3 checks too, echoes, and keeps as the object's checksum; kContentMd5 is Content-MD5 alone, for servers that
-/// refuse the checksum headers or do not check them.
-enum class BodyChecksum { kCrc32, kContentMd5 };
+/// How a PutObject body is protected: the checksums it carries, which the server recomputes over what it received,
+/// refusing a mismatch (400 BadDigest). Content-MD5 is checked by every S3 server (RGW 16.2 included);
+/// x-amz-checksum-crc32 (with x-amz-sdk-checksum-algorithm: CRC32, as the AWS SDKs send it by default) by S3, which
+/// echoes it and keeps it as the object's checksum, at a fifth of MD5's CPU, but not by every S3-compatible server.
+enum class BodyChecksum {
+  kBoth,        ///< until an answer shows what the server checks
+  kCrc32,       ///< the server echoed the CRC-32: it checks it
+  kContentMd5,  ///< the server ignores or refuses the CRC-32
+};
 
-/// The checksums PutObject sends for the rest of a session: starts at kCrc32 and drops the CRC-32, once and for
-/// good, when the server
-///  - refuses the checksum headers (400 InvalidArgument / InvalidRequest, 501 NotImplemented): the refused PUT is
-///    sent again with Content-MD5 alone;
-///  - answers a PUT with 200 without echoing the x-amz-checksum-crc32 it was sent (S3 echoes the checksum it
-///    verified; RGW 16.2 accepts the header and ignores it). That PUT's Content-MD5 was checked; where its ETag is
-///    the MD5 of what was stored, it must also be the MD5 sent, else the PUT is sent again.
-/// A PUT or part answered 400 BadDigest (the body changed in transit) is sent again, at most twice.
+/// The checksums PutObject sends for the rest of a session. The first PUTs, sent before any answer shows what the
+/// server does, carry both: none can store a body damaged on the way, whatever the server. Then
+///  - an answer that echoes the x-amz-checksum-crc32 it was sent (S3 echoes the checksum it verified): the CRC-32
+///    alone;
+///  - a server that refuses the checksum headers (400 InvalidArgument / InvalidRequest, 501 NotImplemented): the
+///    refused PUT is sent again, and every later one goes, with Content-MD5 alone;
+///  - an answer 200 without the echo (RGW 16.2 accepts the header and ignores it): Content-MD5 alone. That PUT was
+///    checked by its Content-MD5 if it had one; else its ETag is compared with the MD5 of what was sent, and on a
+///    mismatch it is sent again.
+/// Content-MD5 alone is for good. A PUT or part answered 400 BadDigest (the body changed in transit) is sent again,
+/// at most twice.
 struct ChecksumChoice {
   std::atomic<bool> content_md5{false};
+  std::atomic<bool> crc32_echoed{false};
+  /// Set, for the rest of the session, by the first PutObject answer whose ETag is not the MD5 of the body (an
+  /// encryption other than SSE-S3: a bucket that encrypts with SSE-KMS by default) for a body sent with the CRC-32
+  /// alone: from then on a single PutObject with UploadSpec::want_md5 computes the MD5 while it reads the body, as
+  /// one whose rule sends SSE-KMS always does.
+  std::atomic<bool> md5_while_sending{false};
+
+  BodyChecksum Current() const {
+    if (content_md5.load(std::memory_order_relaxed)) return BodyChecksum::kContentMd5;
+    return crc32_echoed.load(std::memory_order_relaxed) ? BodyChecksum::kCrc32 : BodyChecksum::kBoth;
+  }
+  void EchoSeen() { crc32_echoed.store(true, std::memory_order_relaxed); }
 };
 
 /// A file's body opened and hashed ahead of its PutObject (HashBodies): the file open beneath SOURCE, its size then,
-/// and the MD5 and CRC-32 of those bytes.
+/// and the MD5 and (when asked) the CRC-32 of those bytes.
 struct HashedBody {
   std::shared_ptr<const UniqueFd> file;
   std::uint64_t size = 0;
@@ -94,8 +112,10 @@ struct HashedBody {
 };
 
 /// Opens each file beneath SOURCE and hashes all of it as it is now, many files side by side (aws::Md5Many), one
-/// read of each. A file that cannot be opened or read gets its error (kInput / kIo, naming it).
-[[nodiscard]] std::vector<aws::Result<HashedBody>> HashBodies(std::span<const sitemap::LocalFile* const> files);
+/// read of each: its MD5, and with `crc32` its CRC-32 too. Every file is open until the call returns (callers pass
+/// a few dozen). A file that cannot be opened or read gets its error (kInput / kIo, naming it).
+[[nodiscard]] std::vector<aws::Result<HashedBody>> HashBodies(std::span<const sitemap::LocalFile* const> files,
+                                                              bool crc32 = false);
 
 /// The hex MD5 of all of each file (HashBodies, without keeping the files open).
 [[nodiscard]] std::vector<aws::Result<std::string>> Md5FilesHex(std::span<const sitemap::LocalFile* const> files);
@@ -110,7 +130,12 @@ struct UploadSpec {
   /// Shared by a session's uploads; null: one of its own. Multipart parts always carry Content-MD5.
   std::shared_ptr<ChecksumChoice> checksum{};
   /// A single PutObject of a file also reports the hex MD5 of the bytes it sent (Uploaded::md5; the local record
-  /// wants it): the Content-MD5 it sent, which the server checked. See Md5Source.
+  /// wants it). S3 documents the ETag of an object made by one PutObject, unencrypted or SSE-S3, as the MD5 of its
+  /// body: then the answer's ETag is taken (the checksum the server checked makes the stored body the one sent).
+  /// Otherwise it is the MD5 computed for Content-MD5, or, with the CRC-32 alone, computed while sending where the
+  /// ETag is no MD5 (SSE-KMS, DSSE-KMS, SSE-C): when the rule sends such an encryption, or once the session has
+  /// seen such an answer (ChecksumChoice::md5_while_sending); a PUT answered so before that switch reads the file
+  /// it sent again, and reports it only when the file is unchanged since the walk. See Md5Source.
   bool want_md5 = false;
   /// Called once, when the first attempt of a single PutObject of a file starts; may give its body hashed ahead
   /// with others (HashBodies). The PutObject then sends its checksums and the file opened then, without reading
@@ -126,8 +151,9 @@ inline constexpr std::string_view kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e"
 enum class Md5Source {
   kNone,       ///< not known here (md5 empty)
   kBody,       ///< the body is in memory (an encoded body, an empty redirect body): hashed when it was made
-  kEtag,       ///< the answer's ETag, documented as the body's MD5 (no encryption or SSE-S3), and the MD5 sent
-  kSending,    ///< the Content-MD5 sent (an encryption whose ETag is no MD5)
+  kEtag,       ///< the answer's ETag, documented as the body's MD5 (no encryption or SSE-S3)
+  kSending,    ///< computed in the read that sent the body (Content-MD5, or an encryption whose ETag is no MD5)
+  kReadAgain,  ///< a KMS answer before the session knew: the file read again, unchanged since the walk
 };
 
 /// What one upload put: the bytes sent and the object's ETag (without quotes).
