@@ -125,7 +125,8 @@ TEST(Md5Many, AFailingReaderFailsItsMessageOnly) {
       } else if (i == 17) {  // fails after two pieces
         readers.emplace_back([&m = bodies[17], calls = 0]() mutable -> Result<std::span<const unsigned char>> {
           if (++calls > 2) return std::unexpected(Error{ErrorCode::kIo, "f17 went away", false, 0, {}});
-          return std::span<const unsigned char>(reinterpret_cast<const unsigned char*>(m.data()) + (calls - 1) * 100, 100);
+          const auto* bytes = reinterpret_cast<const unsigned char*>(m.data());
+          return std::span<const unsigned char>(bytes + (calls - 1) * 100, 100);
         });
       } else {
         readers.push_back(Pieces(bodies[static_cast<std::size_t>(i)], {1000}));

@@ -936,30 +936,27 @@ aws::Result<SyncResult> Session::Execute(const Plan& input, Reporter& reporter, 
   };
   const auto hashed_body = [&](std::size_t i) -> std::shared_ptr<const HashedBody> {
     started[i] = true;
+    if (auto node = hashed_ahead.extract(i); !node.empty()) return std::move(node.mapped());
     if (!single_put(plan->uploads[i]) || checksum_->Current() == BodyChecksum::kCrc32) return nullptr;
-    if (!hashed_ahead.contains(i)) {
-      std::vector<std::size_t> indices;
-      std::vector<const sitemap::LocalFile*> files;
-      // Lanes go as fast as the longest message of a batch lets them: a large body is hashed with the next large
-      // ones (kHashAheadLarge of them, wherever they are in the range), a small one with the next small ones.
-      const auto large = [&](std::size_t j) { return plan->uploads[j].file.size > kLargeBody; };
-      const std::size_t count = large(i) ? kHashAheadLarge : kHashAhead;
-      for (std::size_t j = i; j < end_of_range && indices.size() < count; ++j) {
-        if (!single_put(plan->uploads[j]) || (j != i && started[j]) || hashed_ahead.contains(j) ||
-            large(j) != large(i)) {
-          continue;
-        }
+    // Lanes go as fast as the longest message of a batch lets them: a large body is hashed with the next large ones
+    // (kHashAheadLarge of them, wherever they are in the range), a small one with the next small ones.
+    const auto large = [&](std::size_t j) { return plan->uploads[j].file.size > kLargeBody; };
+    const std::size_t count = large(i) ? kHashAheadLarge : kHashAhead;
+    std::vector<std::size_t> indices = {i};
+    std::vector<const sitemap::LocalFile*> files = {&plan->uploads[i].file};
+    for (std::size_t j = i + 1; j < end_of_range && indices.size() < count; ++j) {
+      if (single_put(plan->uploads[j]) && !started[j] && !hashed_ahead.contains(j) && large(j) == large(i)) {
         indices.push_back(j);
         files.push_back(&plan->uploads[j].file);
       }
-      auto bodies = HashBodies(files, /*crc32=*/checksum_->Current() == BodyChecksum::kBoth);
-      for (std::size_t n = 0; n < indices.size(); ++n) {
-        // A file that cannot be read is left to its upload, which reads it and reports why.
-        hashed_ahead[indices[n]] = bodies[n] ? std::make_shared<const HashedBody>(std::move(*bodies[n])) : nullptr;
-      }
     }
-    auto node = hashed_ahead.extract(i);
-    return node.empty() ? nullptr : std::move(node.mapped());
+    auto bodies = HashBodies(files, /*crc32=*/checksum_->Current() == BodyChecksum::kBoth);
+    // A file that cannot be read is left to its upload, which reads it and reports why.
+    const auto shared = [](aws::Result<HashedBody>& body) {
+      return body ? std::make_shared<const HashedBody>(std::move(*body)) : nullptr;
+    };
+    for (std::size_t n = 1; n < indices.size(); ++n) hashed_ahead[indices[n]] = shared(bodies[n]);
+    return shared(bodies[0]);
   };
   std::function<void()> submit_next;
   submit_next = [&]() {

@@ -51,6 +51,13 @@ char* ChunkBuffer() {
   return buffer.get();
 }
 
+// The failure of a pread of `path` that returned `got` <= 0: an error (errno), or the end of a file that is shorter
+// than it was when opened.
+std::unexpected<aws::Error> ReadFailure(const std::string& path, ssize_t got) {
+  if (got < 0) return Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  return Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", path));
+}
+
 // Reads exactly `length` bytes at `offset` of the open file `fd` (`path` names it in messages), feeding each chunk
 // to `sink`. Fails with kIo naming the file.
 template <class Sink>
@@ -62,8 +69,7 @@ aws::Result<void> ReadRange(int fd, const std::string& path, std::uint64_t offse
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - done, kChunk));
     ssize_t got = ::pread(fd, buffer, want, static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
-    if (got == 0) return Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", path));
+    if (got <= 0) return ReadFailure(path, got);
     sink(buffer, static_cast<std::size_t>(got));
     done += static_cast<std::uint64_t>(got);
   }
@@ -79,8 +85,7 @@ aws::Result<void> ReadInto(int fd, const std::string& path, std::uint64_t offset
   while (done < length) {
     ssize_t got = ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
-    if (got == 0) return Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", path));
+    if (got <= 0) return ReadFailure(path, got);
     done += static_cast<std::size_t>(got);
   }
   return {};
@@ -133,7 +138,8 @@ aws::Result<void> SetBody(aws::HttpRequest& r, const OpenBody& body, std::uint64
     return {};
   }
   if (hash != nullptr) {
-    auto ok = ReadRange(body.file->get(), path, offset, length, [&](const char* p, std::size_t n) { hash->Update(p, n); });
+    auto ok = ReadRange(body.file->get(), path, offset, length,
+                        [&](const char* p, std::size_t n) { hash->Update(p, n); });
     if (!ok) return ok;
   }
   r.body.kind = aws::Body::Kind::kFile;
@@ -1262,13 +1268,14 @@ std::vector<aws::Result<HashedBody>> HashBodies(std::span<const sitemap::LocalFi
         const ssize_t got = ::pread(body->file->get(), slice, want, static_cast<off_t>(done));
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) {
+          auto failure = ReadFailure(*path, got);  // before anything else can change errno
           give_back();
-          return got < 0 ? Fail(ErrorCode::kIo, fmt::format("cannot read {}: {}", *path, std::strerror(errno)))
-                         : Fail(ErrorCode::kIo, fmt::format("{} changed while it was read (shorter than expected)", *path));
+          return failure;
         }
         done += static_cast<std::uint64_t>(got);
         if (crc32) body->crc32.Update(slice, static_cast<std::size_t>(got));
-        return std::span<const unsigned char>(reinterpret_cast<const unsigned char*>(slice), static_cast<std::size_t>(got));
+        return std::span<const unsigned char>(reinterpret_cast<const unsigned char*>(slice),
+                                              static_cast<std::size_t>(got));
       }
     });
   }
