@@ -73,7 +73,8 @@ __attribute__((target("avx512f"), always_inline)) inline void Step(__m512i (&v)[
   const __m512i f = _mm512_ternarylogic_epi32(b, c, d, kTable);
   __m512i t = _mm512_add_epi32(_mm512_add_epi32(a, f),
                                _mm512_add_epi32(m[Word(kStep)], _mm512_set1_epi32(static_cast<int>(kK[kStep]))));
-  t = _mm512_rol_epi32(t, kShift[(kStep / 16) * 4 + kStep % 4]);
+  constexpr int kRotate = kShift[(kStep / 16) * 4 + kStep % 4];  // an immediate, also unoptimised (-O0)
+  t = _mm512_rol_epi32(t, kRotate);
   a = _mm512_add_epi32(b, t);
 }
 
@@ -196,7 +197,7 @@ bool NextRun(Lane& lane, const Md5Reader& reader, std::optional<Error>& failed) 
       return true;
     }
     const std::size_t take = std::min(kBlock - lane.carry_length, lane.rest.size());
-    std::memcpy(lane.carry.data() + lane.carry_length, lane.rest.data(), take);
+    if (take > 0) std::memcpy(lane.carry.data() + lane.carry_length, lane.rest.data(), take);  // rest may be null
     lane.carry_length += take;
     lane.rest = lane.rest.subspan(take);
     lane.length += take;
