@@ -119,7 +119,7 @@ aws::Result<std::uint64_t> OpenForUpload(const sitemap::LocalFile& file, OpenBod
   return opened->size;
 }
 
-// Sets the body and checksum header of a PUT of `length` bytes of the file at `offset`, reading it now (the
+// Sets the body of a PUT of `length` bytes of the file at `offset`, feeding it to `hash` as it reads it now (the
 // transfer is about to start). Small bodies are kept in memory over plain HTTP, where the transport hands them to
 // curl in place with the headers; larger ones, and every body over HTTPS, are streamed from the open file by the
 // transport (over HTTPS curl copies a body through its upload buffer either way, and a copy in memory would be one
@@ -151,12 +151,6 @@ aws::Result<void> SetBody(aws::HttpRequest& r, const OpenBody& body, std::uint64
   return {};
 }
 
-template <class Hash>
-aws::Result<void> ReadBody(aws::HttpRequest& r, const OpenBody& body, std::uint64_t offset, std::uint64_t length,
-                           Hash& hash) {
-  return SetBody(r, body, offset, length, &hash);
-}
-
 // The checksum headers of a PutObject body (see BodyChecksum). The checksums protect the body; signing its SHA-256
 // as well would cost one more hash of every byte.
 void AddChecksumHeaders(aws::HttpRequest& r, BodyChecksum checksum, const aws::Md5Digest& md5, const aws::Crc32& crc) {
@@ -181,13 +175,13 @@ struct BodyHash {
   }
 };
 
-// Sets the body and checksum headers of a PUT of `length` bytes of the file at `offset`, read now (ReadBody).
+// Sets the body and checksum headers of a PUT of `length` bytes of the file at `offset`, read now (SetBody).
 // `md5_hex` gets the hex MD5 of the body when it was computed: for Content-MD5, or because `want_md5` asks for it
 // (the local record); else it is cleared.
 aws::Result<void> PrepareBody(aws::HttpRequest& r, const OpenBody& body, std::uint64_t offset, std::uint64_t length,
                               BodyChecksum checksum, std::string* md5_hex = nullptr, bool want_md5 = false) {
   BodyHash hash(checksum != BodyChecksum::kContentMd5, checksum != BodyChecksum::kCrc32 || want_md5);
-  auto ok = ReadBody(r, body, offset, length, hash);
+  auto ok = SetBody(r, body, offset, length, &hash);
   if (!ok) return ok;
   const auto digest = hash.md5 ? hash.md5_hash.Final() : aws::Md5Digest{};
   AddChecksumHeaders(r, checksum, digest, hash.crc);
