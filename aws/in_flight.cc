@@ -52,6 +52,8 @@ WindowChange InFlightController::Set(int to, std::string reason, Clock::time_poi
   epoch_answers_ = 0;
   epoch_backlogged_ = 0;
   epoch_bytes_ = 0;
+  epoch_latency_ = {};
+  epoch_ok_ = 0;
   throttled_in_epoch_ = false;
   return change;
 }
@@ -77,6 +79,8 @@ WindowChange InFlightController::Done(Clock::time_point started, Clock::time_poi
     if (!any_ok_) first_ok_ = now;
     any_ok_ = true;
     recent_ok_.push_back(now);
+    epoch_latency_ += now - started;
+    ++epoch_ok_;
     while (!recent_ok_.empty() && now - recent_ok_.front() > kAcceptedSpan) recent_ok_.pop_front();
   }
   if (answer == AttemptAnswer::kThrottled) {
@@ -114,10 +118,13 @@ WindowChange InFlightController::EndEpoch(Clock::time_point now) {
   // Full: requests were waiting for a slot at (at least) half the answers of the epoch.
   const bool full = epoch_backlogged_ * 2 >= epoch_answers_;
   const bool throttled = throttled_in_epoch_;
+  const double mean_latency = epoch_ok_ > 0 ? Seconds(epoch_latency_) / epoch_ok_ : 0;
   epoch_start_ = now;
   epoch_answers_ = 0;
   epoch_backlogged_ = 0;
   epoch_bytes_ = 0;
+  epoch_latency_ = {};
+  epoch_ok_ = 0;
   throttled_in_epoch_ = false;
   if (settling_) {
     settling_ = false;
@@ -139,7 +146,10 @@ WindowChange InFlightController::EndEpoch(Clock::time_point now) {
         }
         settling_ = true;
         return Set(std::min(options_.max, window_ * kGrowNum / kGrowDen),
-                   fmt::format("throughput {:.0f} requests/s, {:.1f} MB/s: growing", rate, byte_rate / 1e6), now);
+                   fmt::format("throughput {:.0f} requests/s, {:.1f} MB/s, answers in {:.1f} ms ({:.1f} at least): "
+                               "growing",
+                               rate, byte_rate / 1e6, mean_latency * 1000, Seconds(min_latency_) * 1000),
+                   now);
       }
       if (++misses_ < 3) return none;  // measure this window again: one short epoch is noisy (see the header)
       phase_ = Phase::kHold;

@@ -113,6 +113,8 @@ class InFlightController {
   int epoch_answers_ = 0;
   int epoch_backlogged_ = 0;
   std::uint64_t epoch_bytes_ = 0;
+  Clock::duration epoch_latency_{};  ///< The sum of the latencies of the epoch's successful answers.
+  int epoch_ok_ = 0;
 
   // Slow start's best measured epoch.
   double best_rate_ = 0;

@@ -207,6 +207,22 @@ TEST(InFlightController, GrowsAgainWhenTheWorkChangesUnderAHold) {
   EXPECT_LE(std::chrono::duration<double>(r.elapsed).count(), 2.2);
 }
 
+TEST(InFlightController, AGrowthSaysHowLongTheAnswersTook) {
+  // -v traces every change: a growth names the epoch's mean latency next to the lowest seen, so that a user can
+  // tell a server whose answers only queue (the mean grows with W) from one that serves more.
+  InFlightController controller(Adaptive());
+  WindowChange change;
+  Clock::time_point now = kT0;
+  for (int answer = 0; answer < 3 * 64 && change.to == change.from; ++answer) {
+    now += microseconds(300);
+    change = controller.Done(now - milliseconds(answer % 2 == 0 ? 20 : 30), now, controller.Started(),
+                             AttemptAnswer::kOk, 1000, true);
+  }
+  ASSERT_EQ(change.from, 64);
+  ASSERT_EQ(change.to, 96);
+  EXPECT_NE(change.reason.find("answers in 25.0 ms (20.0 at least): growing"), std::string::npos) << change.reason;
+}
+
 TEST(InFlightController, DoesNotGrowWhenTheApplicationSuppliesNoWork) {
   InFlightController c(Adaptive());
   // 40 requests at a time, never a backlog, over many round trips: the window stays at 64.
