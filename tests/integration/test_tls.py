@@ -64,7 +64,8 @@ def make_ca_and_server_cert(folder: str) -> tuple[str, str, str]:
 
 class TlsFront:
     """Accepts TLS on 127.0.0.1, and relays the decrypted bytes both ways to `upstream` (host, port). Counts the
-    connections accepted and the handshakes that failed (a client that refused the certificate)."""
+    connections accepted, the handshakes that failed (a client that refused the certificate), and of those that
+    succeeded, the ones that resumed a session (python's ssl issues TLS 1.3 session tickets, as servers do)."""
 
     def __init__(self, cert: str, key: str, upstream: tuple[str, int]):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -78,6 +79,8 @@ class TlsFront:
         self.endpoint = f"https://{harness.LOOPBACK}:{self.port}"
         self.lock = threading.Lock()
         self.accepted = 0
+        self.handshakes = 0
+        self.resumed = 0
         self.handshake_failures: list[str] = []
         self.conns: list[socket.socket] = []
         self.stopping = threading.Event()
@@ -87,6 +90,8 @@ class TlsFront:
     def reset_counts(self):
         with self.lock:
             self.accepted = 0
+            self.handshakes = 0
+            self.resumed = 0
             self.handshake_failures = []
 
     def _serve(self):
@@ -109,6 +114,9 @@ class TlsFront:
                 self.handshake_failures.append(str(e))
             raw.close()
             return
+        with self.lock:
+            self.handshakes += 1
+            self.resumed += 1 if tls.session_reused else 0
         try:
             up = socket.create_connection(self.upstream, timeout=30)
         except OSError:
@@ -359,6 +367,22 @@ class TlsTest(unittest.TestCase):
         # Once for the store; once more is allowed (a check that the file can be read before anything is sent).
         self.assertLessEqual(opens.count, 2, f"the bundle was opened {opens.count} times for "
                                              f"{self.front.accepted} connections")
+
+    def test_connections_opened_later_resume_the_session_too(self):
+        # OpenSSL takes a TLS 1.3 session out of the client cache once a handshake resumed it (RFC 8446 advises one
+        # use per ticket), which left curl's cached session unusable for every connection opened before the next
+        # ticket was read, with an answer: with 128 in flight, the 64 connections after the first 64 (the
+        # handshake gate lets 64 set up at once) made full handshakes. sitesync keeps the session resumable (one
+        # client, one key, one bucket: nothing to unlink), so only the first connection (the listing's) is full.
+        self.expected.update(harness.make_site(self.site, {f"many/p{i}.html": f"page {i}\n" * 40 for i in range(200)}))
+        self.proxy.latency_seconds = 0.05  # answers come after the next connections have started
+        self.addCleanup(setattr, self.proxy, "latency_seconds", 0.0)
+        res = self.sync("--ca-bundle", self.ca, "--jobs", "128")
+        self.assert_published(res)
+        with self.front.lock:
+            handshakes, resumed = self.front.handshakes, self.front.resumed
+        self.assertGreater(handshakes, 64, "too few connections for a second wave")
+        self.assertLessEqual(handshakes - resumed, 2, f"{handshakes - resumed} full handshakes of {handshakes}")
 
     # -- proxies -----------------------------------------------------------------------------------------------
     def test_https_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(self):
