@@ -175,22 +175,28 @@ int SessionKeepIndexOfSsl() {
   return index;
 }
 
+SessionKeep KeepStateOf(const SSL* ssl) {
+  return static_cast<SessionKeep>(reinterpret_cast<std::intptr_t>(SSL_get_ex_data(ssl, SessionKeepIndexOfSsl())));
+}
+
+bool SetKeepState(const SSL* ssl, SessionKeep state) {
+  return SSL_set_ex_data(const_cast<SSL*>(ssl), SessionKeepIndexOfSsl(),
+                         reinterpret_cast<void*>(static_cast<std::intptr_t>(state))) == 1;
+}
+
 void KeepTls13Session(const SSL* ssl, int where) {
   if (SessionKeepIndexOfSsl() < 0) return;
-  auto* s = const_cast<SSL*>(ssl);
-  const auto state = static_cast<SessionKeep>(reinterpret_cast<std::intptr_t>(SSL_get_ex_data(s, SessionKeepIndexOfSsl())));
+  const SessionKeep state = KeepStateOf(ssl);
   if (state == SessionKeep::kDone) return;
   SSL_CTX* ctx = SSL_get_SSL_CTX(ssl);
   const long mode = SSL_CTX_get_session_cache_mode(ctx);  // NOLINT(google-runtime-int): OpenSSL's type
   if (where & SSL_CB_HANDSHAKE_DONE) {
     if (state == SessionKeep::kCleared) SSL_CTX_set_session_cache_mode(ctx, mode | SSL_SESS_CACHE_CLIENT);
-    SSL_set_ex_data(s, SessionKeepIndexOfSsl(), reinterpret_cast<void*>(static_cast<std::intptr_t>(SessionKeep::kDone)));
+    SetKeepState(ssl, SessionKeep::kDone);
     return;
   }
   if (state == SessionKeep::kUntouched && (where & SSL_CB_LOOP) && SSL_version(ssl) == TLS1_3_VERSION &&
-      (mode & SSL_SESS_CACHE_CLIENT) != 0 &&
-      SSL_set_ex_data(s, SessionKeepIndexOfSsl(),
-                      reinterpret_cast<void*>(static_cast<std::intptr_t>(SessionKeep::kCleared))) == 1) {
+      (mode & SSL_SESS_CACHE_CLIENT) != 0 && SetKeepState(ssl, SessionKeep::kCleared)) {
     SSL_CTX_set_session_cache_mode(ctx, mode & ~SSL_SESS_CACHE_CLIENT);
   }
 }
