@@ -44,9 +44,9 @@ constexpr std::size_t kChunk = 128 * 1024;
 
 // The chunk ReadRange reads into: one buffer per thread, made once and never cleared (a fresh zeroed megabyte per
 // file cost a memset and, above malloc's mmap threshold, page faults on every read). 128 KiB: 256 KiB gave nothing
-// measurable in CPU and held 0.1-0.2 MiB more at the peak of a 256-connection upload, whose RSS target is 40 MiB. Outside the template: a
-// thread_local inside it was one buffer per kind of sink (the CRC-32, the MD5, Md5Hex), 768 KiB on a server
-// that takes Content-MD5.
+// measurable in CPU and held 0.1-0.2 MiB more at the peak of a 256-connection upload, whose RSS target is 40 MiB.
+// Outside the template: a thread_local inside it was one buffer per kind of sink (the CRC-32, the MD5, Md5Hex),
+// 768 KiB on a server that takes Content-MD5.
 char* ChunkBuffer() {
   thread_local const std::unique_ptr<char[]> buffer(new char[kChunk]);
   return buffer.get();
